@@ -1,0 +1,38 @@
+# Nurture — the two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEV_ENV := NURTURE_DEV_MODE=1
+
+.PHONY: run test install lint typecheck unit clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Nurture needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## make run: install, migrate, load demo data and serve in dev mode on SQLite (http://localhost:3978/api/messages)
+run: install
+	$(DEV_ENV) $(BIN)/nurture db upgrade
+	$(DEV_ENV) $(BIN)/nurture demo
+	$(DEV_ENV) $(BIN)/nurture serve --host 127.0.0.1 --port 3978
+
+lint: install
+	$(BIN)/ruff check bot cards storage tests
+	$(BIN)/ruff format --check bot cards storage tests
+
+typecheck: install
+	$(BIN)/mypy
+
+## make test: lint, type check, then the whole suite on SQLite and PostgreSQL (NURTURE_TEST_POSTGRES_URL)
+test: lint typecheck
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

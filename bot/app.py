@@ -1,0 +1,138 @@
+"""The aiohttp application: `create_app(settings)` builds everything; nothing connects at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from botframework.connector.auth import ServiceClientCredentialsFactory
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot import __version__
+from bot.config import Settings
+from bot.security.tokens import BotConnectorTokenValidator, OpenIdKeyStore
+from bot.teams.adapter import build_adapter
+from bot.teams.handler import NurtureBot
+from bot.teams.messages import ACTIVITY, MessagesEndpoint
+from bot.usecases.lifecycle import Lifecycle
+from storage.engine import create_engine, session_factory
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("nurture.access")
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+KEY_STORE = web.AppKey("key_store", OpenIdKeyStore)
+MESSAGES = web.AppKey("messages", MessagesEndpoint)
+
+HEALTH_DB_TIMEOUT_SECONDS = 2.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    credentials_factory: ServiceClientCredentialsFactory | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> web.Application:
+    """Build the web app. `credentials_factory` replaces msal for outbound tokens (tests, custom clouds)."""
+    app = web.Application(client_max_size=settings.max_request_bytes, middlewares=[access_log_middleware])
+    app[SETTINGS] = settings
+
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    app[ENGINE] = engine
+    app[SESSIONS] = sessions
+
+    key_store = OpenIdKeyStore(settings.openid_metadata_url, timeout_seconds=settings.key_fetch_timeout_seconds)
+    app[KEY_STORE] = key_store
+    validator = None if settings.dev_mode else BotConnectorTokenValidator(key_store, settings.app_id)
+
+    adapter, authentication = build_adapter(settings, credentials_factory)
+    lifecycle = Lifecycle(uow_factory=lambda: UnitOfWork(sessions), product_name=settings.product_name)
+    bot = NurtureBot(lifecycle, clock)
+    app[MESSAGES] = MessagesEndpoint(settings, adapter, authentication, validator, bot)
+
+    app.cleanup_ctx.append(_resources)
+    app.router.add_post("/api/messages", app[MESSAGES].handle)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    if not app[SETTINGS].dev_mode:
+        app[KEY_STORE].start_background_refresh()
+    yield
+    await app[KEY_STORE].close()
+    await app[ENGINE].dispose()
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Fast by design: never waits on the signing-key fetch, and bounds the database probe."""
+    app = request.app
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(HEALTH_DB_TIMEOUT_SECONDS):
+            async with app[ENGINE].connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        database: dict[str, Any] = {"reachable": True}
+    except (TimeoutError, SQLAlchemyError, OSError) as exc:
+        database = {"reachable": False, "error": type(exc).__name__}
+    database["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    body: dict[str, Any] = {
+        "status": "ok" if database["reachable"] else "degraded",
+        "version": __version__,
+        "dev_mode": app[SETTINGS].dev_mode,
+        "database": database,
+    }
+    if not app[SETTINGS].dev_mode:
+        keys = app[KEY_STORE].status
+        body["signing_keys"] = {"count": keys.keys, "last_error": keys.last_error}
+    return web.json_response(body, status=200 if database["reachable"] else 503)
+
+
+@web.middleware
+async def access_log_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """One structured line per request: method, path, status, latency, activity type and id. No tokens, no text."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        raise
+    finally:
+        activity = request.get(ACTIVITY)
+        access_log.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            status,
+            extra={
+                "http_method": request.method,
+                "path": request.path,
+                "status": status,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                "activity_type": getattr(activity, "type", None),
+                "activity_id": getattr(activity, "id", None),
+            },
+        )

@@ -1,0 +1,174 @@
+"""Typed configuration read from the environment and an optional `.env` file.
+
+Names are the contract of DESIGN.md §2: botbuilder's own `MicrosoftApp*` variables plus `NURTURE_*`.
+Nothing here is read at import time; `load_settings()` is called by the CLI and tests build `Settings(...)` directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.security.service_urls import ServiceUrlPolicy
+from bot.security.tenants import TenantPolicy
+
+log = logging.getLogger(__name__)
+
+PUBLIC_CLOUD_OPENID_METADATA_URL = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+# Teams' public-cloud Bot Connector endpoints (smba.trafficmanager.net/amer/, /emea/, /teams/ …).
+DEFAULT_SERVICE_URL_HOSTS = ("smba.trafficmanager.net",)
+
+
+class AppType(StrEnum):
+    """The three identities botbuilder knows (`MicrosoftAppType`)."""
+
+    MULTI_TENANT = "MultiTenant"
+    SINGLE_TENANT = "SingleTenant"
+    USER_ASSIGNED_MSI = "UserAssignedMSI"
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded as one line for the operator."""
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+CsvList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Every setting Nurture reads. Field aliases are the environment variable names."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        case_sensitive=False,
+    )
+
+    app_id: str = Field(default="", validation_alias=AliasChoices("MicrosoftAppId", "app_id"))
+    app_password: str = Field(default="", validation_alias=AliasChoices("MicrosoftAppPassword", "app_password"))
+    app_type: AppType = Field(
+        default=AppType.MULTI_TENANT, validation_alias=AliasChoices("MicrosoftAppType", "app_type")
+    )
+    app_tenant_id: str = Field(default="", validation_alias=AliasChoices("MicrosoftAppTenantId", "app_tenant_id"))
+
+    dev_mode: bool = Field(default=False, validation_alias=AliasChoices("NURTURE_DEV_MODE", "dev_mode"))
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///nurture.db",
+        validation_alias=AliasChoices("NURTURE_DATABASE_URL", "database_url"),
+    )
+    allowed_tenants: CsvList = Field(
+        default_factory=list, validation_alias=AliasChoices("NURTURE_ALLOWED_TENANTS", "allowed_tenants")
+    )
+    openid_metadata_url: str = Field(
+        default=PUBLIC_CLOUD_OPENID_METADATA_URL,
+        validation_alias=AliasChoices("NURTURE_OPENID_METADATA_URL", "openid_metadata_url"),
+    )
+    service_url_hosts: CsvList = Field(
+        default_factory=lambda: list(DEFAULT_SERVICE_URL_HOSTS),
+        validation_alias=AliasChoices("NURTURE_SERVICE_URL_HOSTS", "service_url_hosts"),
+    )
+    ingest_tokens: CsvList = Field(
+        default_factory=list, validation_alias=AliasChoices("NURTURE_INGEST_TOKENS", "ingest_tokens")
+    )
+    campaigns: str = Field(default="", validation_alias=AliasChoices("NURTURE_CAMPAIGNS", "campaigns"))
+    csm_ids: CsvList = Field(default_factory=list, validation_alias=AliasChoices("NURTURE_CSM_IDS", "csm_ids"))
+
+    product_name: str = Field(
+        default="Contoso Insights", validation_alias=AliasChoices("NURTURE_PRODUCT_NAME", "product_name")
+    )
+    max_request_bytes: int = Field(
+        default=256 * 1024, ge=1024, validation_alias=AliasChoices("NURTURE_MAX_REQUEST_BYTES", "max_request_bytes")
+    )
+    key_fetch_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        validation_alias=AliasChoices("NURTURE_KEY_FETCH_TIMEOUT", "key_fetch_timeout_seconds"),
+    )
+    shutdown_timeout_seconds: float = Field(
+        default=20.0, gt=0, validation_alias=AliasChoices("NURTURE_SHUTDOWN_TIMEOUT", "shutdown_timeout_seconds")
+    )
+    log_level: str = Field(default="INFO", validation_alias=AliasChoices("NURTURE_LOG_LEVEL", "log_level"))
+
+    @field_validator("allowed_tenants", "service_url_hosts", "ingest_tokens", "csm_ids", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("app_type", mode="before")
+    @classmethod
+    def _app_type_any_case(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            for member in AppType:
+                if member.value.lower() == value.strip().lower():
+                    return member
+            if not value.strip():
+                return AppType.MULTI_TENANT
+        return value
+
+    @field_validator("openid_metadata_url")
+    @classmethod
+    def _metadata_url_is_http(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_outside_dev(self) -> Settings:
+        if not self.dev_mode and self.openid_metadata_url.startswith("http://"):
+            host = self.openid_metadata_url.split("/")[2].split(":")[0]
+            if host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
+                raise ValueError("NURTURE_OPENID_METADATA_URL must use https outside dev mode")
+        return self
+
+    # -- derived policies -------------------------------------------------------------------------
+
+    @property
+    def tenant_policy(self) -> TenantPolicy:
+        return TenantPolicy.from_setting(self.allowed_tenants, dev_mode=self.dev_mode)
+
+    @property
+    def service_url_policy(self) -> ServiceUrlPolicy:
+        return ServiceUrlPolicy.from_setting(self.service_url_hosts, dev_mode=self.dev_mode)
+
+    def check_bot_identity(self) -> None:
+        """Raise ConfigError (one line) when `serve` cannot run safely with this identity."""
+        if self.dev_mode:
+            return
+        if not self.app_id:
+            raise ConfigError(
+                "MicrosoftAppId is not set: set the bot's app id, or NURTURE_DEV_MODE=1 for local testing"
+            )
+        if self.app_type is AppType.MULTI_TENANT and not self.app_password:
+            raise ConfigError("MicrosoftAppPassword is required when MicrosoftAppType is MultiTenant")
+        if self.app_type is AppType.SINGLE_TENANT and not (self.app_password and self.app_tenant_id):
+            raise ConfigError("SingleTenant needs both MicrosoftAppPassword and MicrosoftAppTenantId")
+        if self.app_type is AppType.USER_ASSIGNED_MSI and not self.app_tenant_id:
+            raise ConfigError(
+                "UserAssignedMSI needs MicrosoftAppTenantId (and MicrosoftAppId = the identity's client id)"
+            )
+        if not self.allowed_tenants:
+            log.warning("NURTURE_ALLOWED_TENANTS is empty: every tenant will be refused")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment (and .env); turn pydantic's multi-line report into one ConfigError line."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise ConfigError(f"invalid configuration {where}: {first['msg']}") from exc

@@ -1,0 +1,122 @@
+"""botbuilder's CloudAdapter wired to Nurture's settings, with the outbound service-URL guard.
+
+Inbound tokens are validated by `bot.security.tokens` before an activity reaches the adapter; the adapter only gets
+an already-authenticated `AuthenticateRequestResult`. Outbound, every connector the SDK creates (replies, proactive
+sends, create-conversation) goes through `GuardedConnectorFactory`, which refuses hosts not on the allow-list.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.schema import CallerIdConstants
+from botframework.connector.aio import ConnectorClient
+from botframework.connector.auth import (
+    AuthenticateRequestResult,
+    AuthenticationConstants,
+    BotFrameworkAuthentication,
+    ClaimsIdentity,
+    ConnectorFactory,
+    ServiceClientCredentialsFactory,
+    UserTokenClient,
+)
+
+from bot.config import Settings
+from bot.security.service_urls import ServiceUrlPolicy
+
+log = logging.getLogger(__name__)
+
+
+class ServiceUrlRefused(PermissionError):
+    """The SDK was about to send the bot's token to a host that is not allow-listed."""
+
+
+@dataclass(frozen=True)
+class BotIdentity:
+    """The configuration object botbuilder reads (`APP_ID`, `APP_PASSWORD`, `APP_TYPE`, `APP_TENANTID`)."""
+
+    APP_ID: str
+    APP_PASSWORD: str
+    APP_TYPE: str
+    APP_TENANTID: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BotIdentity:
+        return cls(settings.app_id, settings.app_password, settings.app_type.value, settings.app_tenant_id)
+
+
+class GuardedConnectorFactory(ConnectorFactory):
+    def __init__(self, inner: ConnectorFactory, policy: ServiceUrlPolicy) -> None:
+        self._inner = inner
+        self._policy = policy
+
+    async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
+        refusal = self._policy.refusal(service_url)
+        if refusal:
+            log.warning("refused to create a connector: %s", refusal)
+            raise ServiceUrlRefused(refusal)
+        return await self._inner.create(service_url, audience)
+
+
+class NurtureAuthentication(BotFrameworkAuthentication):
+    """botbuilder's configuration-based authentication for outbound calls; inbound is done before the adapter."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        credentials_factory: ServiceClientCredentialsFactory | None = None,
+    ) -> None:
+        self._inner = ConfigurationBotFrameworkAuthentication(
+            BotIdentity.from_settings(settings), credentials_factory=credentials_factory
+        )
+        self._policy = settings.service_url_policy
+        self._dev_mode = settings.dev_mode
+
+    async def authenticate_request(self, activity: Any, auth_header: str) -> AuthenticateRequestResult:
+        raise PermissionError("inbound activities are authenticated by bot.security.tokens, not by the SDK")
+
+    async def authenticate_streaming_request(
+        self, auth_header: str, channel_id_header: str
+    ) -> AuthenticateRequestResult:
+        raise PermissionError("streaming connections are not supported")
+
+    async def authenticate_channel_request(self, auth_header: str) -> ClaimsIdentity:
+        raise PermissionError("skill callbacks are not supported")
+
+    def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
+        return GuardedConnectorFactory(self._inner.create_connector_factory(claims_identity), self._policy)
+
+    async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:
+        return await self._inner.create_user_token_client(claims_identity)
+
+    def create_bot_framework_client(self) -> Any:
+        return self._inner.create_bot_framework_client()
+
+    def get_originating_audience(self) -> str:
+        return self._inner.get_originating_audience()
+
+    def authenticated_result(self, claims: dict[str, Any]) -> AuthenticateRequestResult:
+        """The result botbuilder would have built for a token we validated (or, in dev mode, for no token)."""
+        if self._dev_mode:
+            identity = ClaimsIdentity({}, True, AuthenticationConstants.ANONYMOUS_AUTH_TYPE)
+            caller_id = None
+        else:
+            identity = ClaimsIdentity(claims, True)
+            caller_id = CallerIdConstants.public_azure_channel
+        result = AuthenticateRequestResult()
+        result.claims_identity = identity
+        result.audience = self.get_originating_audience()
+        result.caller_id = caller_id
+        result.connector_factory = self.create_connector_factory(identity)
+        return result
+
+
+def build_adapter(
+    settings: Settings, credentials_factory: ServiceClientCredentialsFactory | None = None
+) -> tuple[CloudAdapter, NurtureAuthentication]:
+    authentication = NurtureAuthentication(settings, credentials_factory)
+    # no on_turn_error: errors propagate to the web layer, which answers with a status and releases the activity claim
+    return CloudAdapter(authentication), authentication

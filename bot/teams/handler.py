@@ -1,0 +1,58 @@
+"""NurtureBot: routes Teams activities to the use cases and sends their cards back."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from botbuilder.core import ActivityHandler, CardFactory, MessageFactory, TurnContext
+from botbuilder.schema import ActivityTypes
+
+from bot.teams.inbound import to_inbound
+from bot.usecases.lifecycle import Lifecycle, Reply
+
+log = logging.getLogger(__name__)
+
+# Activities Teams retries when unanswered and that have no answer body to repeat: processed at most once.
+_DEDUPLICATED = {ActivityTypes.message, ActivityTypes.conversation_update, ActivityTypes.installation_update}
+
+
+class NurtureBot(ActivityHandler):
+    def __init__(self, lifecycle: Lifecycle, clock: Callable[[], datetime]) -> None:
+        self.lifecycle = lifecycle
+        self.clock = clock
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        if activity.type not in _DEDUPLICATED or not activity.id:
+            await super().on_turn(turn_context)
+            return
+        inbound = to_inbound(activity)
+        if not await self.lifecycle.claim(inbound, self.clock()):
+            log.info("duplicate %s activity ignored", activity.type)
+            turn_context.turn_state["nurture.duplicate"] = True
+            return
+        try:
+            await super().on_turn(turn_context)
+        except BaseException:
+            await self.lifecycle.release(inbound)
+            raise
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        reply = await self.lifecycle.message(to_inbound(turn_context.activity), self.clock())
+        await _send(turn_context, reply)
+
+    async def on_installation_update(self, turn_context: TurnContext) -> None:
+        reply = await self.lifecycle.installation_update(to_inbound(turn_context.activity), self.clock())
+        if reply:
+            await _send(turn_context, reply)
+
+    async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
+        await self.lifecycle.conversation_update(to_inbound(turn_context.activity), self.clock())
+
+
+async def _send(turn_context: TurnContext, reply: Reply) -> None:
+    message = MessageFactory.attachment(CardFactory.adaptive_card(reply.card))
+    message.summary = reply.summary
+    await turn_context.send_activity(message)

@@ -1,0 +1,130 @@
+"""POST /api/messages: parse, authenticate, check tenant and service URL, then hand the activity to CloudAdapter.
+
+Every refusal is decided here, before any handler runs, so a refused activity stores nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from botbuilder.core import serializer_helper
+from botbuilder.integration.aiohttp import CloudAdapter
+from botbuilder.schema import Activity
+from msrest.exceptions import ClientRequestError, DeserializationError, HttpOperationError
+from sqlalchemy.exc import OperationalError
+
+from bot.config import Settings
+from bot.security.tokens import AuthFailure, BotConnectorTokenValidator
+from bot.teams.adapter import NurtureAuthentication, ServiceUrlRefused
+from bot.teams.handler import NurtureBot
+from bot.teams.inbound import tenant_of
+
+log = logging.getLogger(__name__)
+
+ACTIVITY = web.RequestKey("activity", Activity)  # read by the access log: type and id only, never text
+
+
+@dataclass(frozen=True)
+class MessagesEndpoint:
+    settings: Settings
+    adapter: CloudAdapter
+    authentication: NurtureAuthentication
+    validator: BotConnectorTokenValidator | None  # None only in dev mode
+    bot: NurtureBot
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        activity = await _read_activity(request)
+        request[ACTIVITY] = activity
+        claims = await self._authenticate(request, activity)
+        refusal = self.settings.service_url_policy.refusal(activity.service_url)
+        if refusal:
+            return _refuse(403, refusal)
+        refusal = self.settings.tenant_policy.refusal(tenant_of(activity))
+        if refusal:
+            return _refuse(403, refusal)
+        result = self.authentication.authenticated_result(claims)
+        try:
+            invoke_response = await self.adapter.process_activity(result, activity, self.bot.on_turn)
+        except ServiceUrlRefused as exc:
+            return _refuse(403, str(exc))
+        except HttpOperationError as exc:
+            status = getattr(exc.response, "status_code", None)
+            log.error("sending to the Bot Connector failed with HTTP %s", status)
+            return _refuse(502, f"the Bot Connector answered {status}")
+        except ClientRequestError as exc:
+            log.error("the Bot Connector could not be reached: %s", type(exc).__name__)
+            return _refuse(502, "the Bot Connector could not be reached")
+        except OperationalError:
+            log.exception("database unavailable while processing an activity")
+            return _refuse(503, "database unavailable")
+        if invoke_response:
+            return web.json_response(serializer_helper(invoke_response.body), status=invoke_response.status)
+        return web.Response(status=200)
+
+    async def _authenticate(self, request: web.Request, activity: Activity) -> dict[str, Any]:
+        if self.validator is None:
+            return {}
+        try:
+            return await self.validator.validate(
+                request.headers.get("Authorization"),
+                channel_id=activity.channel_id or "",
+                service_url=activity.service_url or "",
+            )
+        except AuthFailure as failure:
+            log.info("refused activity: %s", failure.reason)
+            raise _http_error(failure.status, failure.reason) from None
+
+
+async def _read_activity(request: web.Request) -> Activity:
+    if request.content_type != "application/json":
+        raise _http_error(415, "Content-Type must be application/json")
+    try:
+        body = await request.read()  # aiohttp enforces client_max_size (413)
+        payload = json.loads(body)
+    except web.HTTPRequestEntityTooLarge:
+        raise _http_error(413, "request body too large") from None
+    except (ValueError, UnicodeDecodeError):
+        raise _http_error(400, "body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise _http_error(400, "body must be a JSON object (an activity)")
+    try:
+        activity = Activity().deserialize(payload)
+    except (DeserializationError, ValueError, TypeError, AttributeError):
+        raise _http_error(400, "body is not a valid activity") from None
+    missing = [
+        name
+        for name, value in (
+            ("type", activity.type),
+            ("serviceUrl", activity.service_url),
+            ("channelId", activity.channel_id),
+            ("conversation.id", activity.conversation and activity.conversation.id),
+        )
+        if not value or not isinstance(value, str)
+    ]
+    if missing:
+        raise _http_error(400, f"activity lacks {', '.join(missing)}")
+    return activity
+
+
+def _http_error(status: int, reason: str) -> web.HTTPException:
+    error_class = {
+        400: web.HTTPBadRequest,
+        401: web.HTTPUnauthorized,
+        403: web.HTTPForbidden,
+        413: web.HTTPRequestEntityTooLarge,
+        415: web.HTTPUnsupportedMediaType,
+        503: web.HTTPServiceUnavailable,
+    }[status]
+    body = json.dumps({"error": reason})
+    if error_class is web.HTTPRequestEntityTooLarge:
+        return web.HTTPRequestEntityTooLarge(max_size=0, actual_size=0, text=body, content_type="application/json")
+    headers = {"WWW-Authenticate": 'Bearer realm="botframework"'} if status == 401 else None
+    return error_class(text=body, content_type="application/json", headers=headers)
+
+
+def _refuse(status: int, reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=status)

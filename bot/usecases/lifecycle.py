@@ -1,0 +1,179 @@
+"""Install lifecycle and chat commands: what happens in SQL and what the bot answers.
+
+Free of botbuilder: the Teams layer turns an activity into an `Inbound` and sends back the returned card.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from bot.engagement.budget import AttentionBudget
+from bot.engagement.commands import Command, parse_command
+from cards.notice import NoticeKind, NoticeView, build_notice_card
+from cards.welcome import WelcomeView, build_welcome_card
+from storage.repositories import ConversationTarget, UserProfile
+from storage.uow import UnitOfWork
+
+
+class Scope(StrEnum):
+    PERSONAL = "personal"
+    TEAM = "team"
+    GROUP_CHAT = "groupChat"
+
+    @classmethod
+    def from_conversation_type(cls, conversation_type: str | None) -> Scope:
+        return {"channel": cls.TEAM, "groupChat": cls.GROUP_CHAT}.get(conversation_type or "", cls.PERSONAL)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """The facts of one authenticated activity that the use cases need. No display names."""
+
+    activity_type: str
+    activity_id: str
+    conversation_id: str
+    scope: Scope
+    channel_id: str
+    service_url: str
+    bot_id: str
+    tenant_id: str | None
+    aad_object_id: str | None
+    locale: str | None = None
+    time_zone: str | None = None
+    team_id: str | None = None
+    text: str | None = None
+    installation_action: str | None = None  # installationUpdate: "add" / "remove" (and "-upgrade" variants)
+    bot_added: bool = False
+    bot_removed: bool = False
+
+
+@dataclass(frozen=True)
+class Reply:
+    card: dict[str, Any]
+    summary: str  # the notification / fallback text
+
+
+@dataclass
+class Lifecycle:
+    """Use cases for installs, uninstalls and commands; one unit of work each."""
+
+    uow_factory: Callable[[], UnitOfWork]
+    product_name: str
+    budget: AttentionBudget = field(default_factory=AttentionBudget)
+
+    # -- idempotency -----------------------------------------------------------------------------
+
+    async def claim(self, inbound: Inbound, now: datetime) -> bool:
+        """Record the activity; False if it was seen before (Teams retries unanswered activities)."""
+        async with self.uow_factory() as uow:
+            fresh = await uow.activities.record(
+                conversation_id=inbound.conversation_id,
+                activity_id=inbound.activity_id,
+                activity_type=inbound.activity_type,
+                tenant_id=inbound.tenant_id,
+                aad_object_id=inbound.aad_object_id,
+                now=now,
+            )
+            await uow.commit()
+        return fresh
+
+    async def release(self, inbound: Inbound) -> None:
+        async with self.uow_factory() as uow:
+            await uow.activities.forget(inbound.conversation_id, inbound.activity_id)
+            await uow.commit()
+
+    # -- events ----------------------------------------------------------------------------------
+
+    async def installation_update(self, inbound: Inbound, now: datetime) -> Reply | None:
+        action = (inbound.installation_action or "").split("-")[0]
+        async with self.uow_factory() as uow:
+            user_id = await self._remember(uow, inbound, now)
+            if action == "remove":
+                await uow.conversations.mark_removed(inbound.conversation_id, now)
+                if inbound.scope is Scope.PERSONAL and user_id is not None:
+                    await uow.users.mark_uninstalled(user_id, now)
+            elif action == "add" and inbound.scope is Scope.PERSONAL and user_id is not None:
+                await uow.users.mark_installed(user_id, now)
+            await uow.commit()
+        if action == "add" and inbound.scope is Scope.PERSONAL:
+            return self._welcome(inbound.locale)
+        return None
+
+    async def conversation_update(self, inbound: Inbound, now: datetime) -> None:
+        async with self.uow_factory() as uow:
+            await self._remember(uow, inbound, now)
+            if inbound.bot_removed:
+                await uow.conversations.mark_removed(inbound.conversation_id, now)
+            await uow.commit()
+
+    async def message(self, inbound: Inbound, now: datetime) -> Reply:
+        command = parse_command(inbound.text)
+        async with self.uow_factory() as uow:
+            user_id = await self._remember(uow, inbound, now)
+            if command is Command.DELETE_MY_DATA and inbound.aad_object_id:
+                await self._forget(uow, inbound.aad_object_id)
+            elif command in (Command.STOP, Command.START) and user_id is not None:
+                await uow.users.set_opted_out(user_id, now if command is Command.STOP else None)
+            await uow.commit()
+        if command is Command.HELP:
+            return self._welcome(inbound.locale)
+        notice = {
+            Command.STOP: NoticeKind.OPTED_OUT,
+            Command.START: NoticeKind.OPTED_IN,
+            Command.DELETE_MY_DATA: NoticeKind.DATA_DELETED,
+        }.get(command, NoticeKind.NOT_UNDERSTOOD)
+        return self._notice(notice, inbound.locale)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    async def _remember(self, uow: UnitOfWork, inbound: Inbound, now: datetime) -> int | None:
+        """Store the tenant, the user and how to reach this conversation; returns the user's row id."""
+        if not inbound.tenant_id:
+            return None  # dev-mode clients without a tenant: nothing to key the rows on
+        await uow.tenants.touch(inbound.tenant_id, now)
+        user_id = None
+        if inbound.aad_object_id:
+            profile = UserProfile(inbound.tenant_id, inbound.aad_object_id, inbound.locale, inbound.time_zone)
+            user_id = await uow.users.upsert(profile, now)
+        if not inbound.bot_removed and inbound.installation_action != "remove":
+            target = ConversationTarget(
+                conversation_id=inbound.conversation_id,
+                tenant_id=inbound.tenant_id,
+                scope=inbound.scope.value,
+                channel_id=inbound.channel_id,
+                service_url=inbound.service_url,
+                bot_id=inbound.bot_id,
+                team_id=inbound.team_id,
+                user_id=user_id if inbound.scope is Scope.PERSONAL else None,
+            )
+            await uow.conversations.upsert(target, now)
+        return user_id
+
+    @staticmethod
+    async def _forget(uow: UnitOfWork, aad_object_id: str) -> None:
+        users = await uow.users.find_by_aad(aad_object_id)
+        ids = [user.id for user in users]
+        if ids:
+            await uow.conversations.delete_for_users(ids)
+            await uow.users.delete(ids)
+        await uow.activities.delete_for_user(aad_object_id)
+
+    def _welcome(self, locale: str | None) -> Reply:
+        view = WelcomeView(
+            product_name=self.product_name,
+            locale=locale,
+            max_per_short_window=self.budget.max_per_short_window,
+            short_window_days=self.budget.short_window_days,
+            max_per_long_window=self.budget.max_per_long_window,
+            long_window_days=self.budget.long_window_days,
+        )
+        card = build_welcome_card(view)
+        return Reply(card, str(card.get("fallbackText", "")))
+
+    def _notice(self, kind: NoticeKind, locale: str | None) -> Reply:
+        card = build_notice_card(NoticeView(kind, locale, self.product_name))
+        return Reply(card, str(card.get("fallbackText", "")))

@@ -1,0 +1,52 @@
+"""Run Alembic migrations from code (CLI, `serve` start-up, tests)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", "storage:migrations")
+    # Alembic's ini interpolation treats % specially (URL-encoded passwords contain it)
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def _outside_event_loop(work: Callable[[], None]) -> None:
+    """Alembic's env.py runs its own event loop; from inside a running one, run it on a worker thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        work()
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(work).result()
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Blocking: apply migrations up to `revision`."""
+    _outside_event_loop(lambda: command.upgrade(alembic_config(database_url), revision))
+
+
+def downgrade(database_url: str, revision: str = "base") -> None:
+    _outside_event_loop(lambda: command.downgrade(alembic_config(database_url), revision))
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as connection:
+        return await connection.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())

@@ -1,0 +1,112 @@
+"""SQLAlchemy 2 typed models. The same schema runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, Dialect, ForeignKey, Index, Integer, MetaData, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# Stable constraint names so Alembic migrations are the same on every database.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID_LENGTH = 64  # tenant ids and AAD object ids are GUIDs (36); headroom for other formats
+CONVERSATION_ID_LENGTH = 512  # Teams conversation ids run to a few hundred characters
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out on both databases (SQLite keeps no zone, so it is added back on read)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Tenant(Base):
+    """A Microsoft 365 organisation that installed the app."""
+
+    __tablename__ = "tenants"
+
+    tenant_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class User(Base):
+    """One employee, known only by AAD object id within a tenant."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("tenant_id", "aad_object_id", name="uq_users_tenant_aad"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.tenant_id", ondelete="CASCADE"), index=True)
+    aad_object_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    locale: Mapped[str | None] = mapped_column(String(35))
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    installed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    uninstalled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    opted_out_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ConversationReference(Base):
+    """Where the bot can reach a user (personal chat) or a team / channel / group chat, from an authenticated activity.
+
+    Stored field by field rather than botbuilder's serialized reference, which carries display names.
+    """
+
+    __tablename__ = "conversation_references"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(CONVERSATION_ID_LENGTH), unique=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.tenant_id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(String(16))  # personal | team | groupChat
+    team_id: Mapped[str | None] = mapped_column(String(CONVERSATION_ID_LENGTH))
+    channel_id: Mapped[str] = mapped_column(String(32))  # Bot Framework channel, "msteams"
+    service_url: Mapped[str] = mapped_column(String(512))
+    bot_id: Mapped[str] = mapped_column(String(128))
+    removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class InboundActivity(Base):
+    """Every activity accepted, keyed by (conversation, activity id): Teams retries unanswered activities."""
+
+    __tablename__ = "inbound_activities"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "activity_id", name="uq_inbound_activities_conversation_activity"),
+        Index("ix_inbound_activities_received_at", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(CONVERSATION_ID_LENGTH))
+    activity_id: Mapped[str] = mapped_column(String(256))
+    activity_type: Mapped[str] = mapped_column(String(64))
+    tenant_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    aad_object_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())

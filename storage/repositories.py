@@ -1,0 +1,189 @@
+"""Queries, one small class per table. Writes that can race (Teams sends the same install twice) are upserts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import ConversationReference, InboundActivity, Tenant, User
+
+
+def _insert(session: AsyncSession, model: type[Any]) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT on both SQLite and PostgreSQL."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    return postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model)
+
+
+class TenantRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def touch(self, tenant_id: str, now: datetime) -> None:
+        stmt = _insert(self.session, Tenant).values(tenant_id=tenant_id, first_seen_at=now, last_seen_at=now)
+        stmt = stmt.on_conflict_do_update(index_elements=[Tenant.tenant_id], set_={"last_seen_at": now})
+        await self.session.execute(stmt)
+
+    async def get(self, tenant_id: str) -> Tenant | None:
+        return await self.session.get(Tenant, tenant_id)
+
+    async def count(self) -> int:
+        return int((await self.session.execute(select(func.count()).select_from(Tenant))).scalar_one())
+
+
+@dataclass(frozen=True)
+class UserProfile:
+    """What an inbound activity tells us about a user; None leaves a stored value as it is."""
+
+    tenant_id: str
+    aad_object_id: str
+    locale: str | None = None
+    time_zone: str | None = None
+
+
+class UserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def upsert(self, profile: UserProfile, now: datetime) -> int:
+        """Create or refresh the user; returns the user's row id."""
+        values: dict[str, Any] = {
+            "tenant_id": profile.tenant_id,
+            "aad_object_id": profile.aad_object_id,
+            "locale": profile.locale,
+            "time_zone": profile.time_zone,
+            "created_at": now,
+            "updated_at": now,
+        }
+        changes: dict[str, Any] = {"updated_at": now}
+        if profile.locale:
+            changes["locale"] = profile.locale
+        if profile.time_zone:
+            changes["time_zone"] = profile.time_zone
+        stmt = _insert(self.session, User).values(**values)
+        stmt = stmt.on_conflict_do_update(index_elements=[User.tenant_id, User.aad_object_id], set_=changes)
+        result = await self.session.execute(stmt.returning(User.id))
+        return int(result.scalar_one())
+
+    async def get(self, tenant_id: str, aad_object_id: str) -> User | None:
+        stmt = select(User).where(User.tenant_id == tenant_id, User.aad_object_id == aad_object_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def find_by_aad(self, aad_object_id: str) -> Sequence[User]:
+        return (await self.session.execute(select(User).where(User.aad_object_id == aad_object_id))).scalars().all()
+
+    async def mark_installed(self, user_id: int, now: datetime) -> None:
+        await self.session.execute(
+            update(User).where(User.id == user_id).values(installed_at=now, uninstalled_at=None, updated_at=now)
+        )
+
+    async def mark_uninstalled(self, user_id: int, now: datetime) -> None:
+        await self.session.execute(update(User).where(User.id == user_id).values(uninstalled_at=now, updated_at=now))
+
+    async def set_opted_out(self, user_id: int, now: datetime | None) -> None:
+        await self.session.execute(update(User).where(User.id == user_id).values(opted_out_at=now, updated_at=now))
+
+    async def delete(self, user_ids: Sequence[int]) -> int:
+        result = await self.session.execute(delete(User).where(User.id.in_(user_ids)))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class ConversationTarget:
+    """The fields needed to reach a conversation again, with no display names."""
+
+    conversation_id: str
+    tenant_id: str
+    scope: str
+    channel_id: str
+    service_url: str
+    bot_id: str
+    team_id: str | None = None
+    user_id: int | None = None
+
+
+class ConversationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def upsert(self, target: ConversationTarget, now: datetime) -> None:
+        values = {**target.__dict__, "removed_at": None, "created_at": now, "updated_at": now}
+        changes = {k: v for k, v in values.items() if k not in ("conversation_id", "created_at")}
+        if target.user_id is None:
+            changes.pop("user_id")  # a channel event names no user: keep the one we know
+        stmt = _insert(self.session, ConversationReference).values(**values)
+        stmt = stmt.on_conflict_do_update(index_elements=[ConversationReference.conversation_id], set_=changes)
+        await self.session.execute(stmt)
+
+    async def mark_removed(self, conversation_id: str, now: datetime) -> None:
+        await self.session.execute(
+            update(ConversationReference)
+            .where(ConversationReference.conversation_id == conversation_id)
+            .values(removed_at=now, updated_at=now)
+        )
+
+    async def get(self, conversation_id: str) -> ConversationReference | None:
+        stmt = select(ConversationReference).where(ConversationReference.conversation_id == conversation_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def for_user(self, user_id: int) -> Sequence[ConversationReference]:
+        stmt = select(ConversationReference).where(ConversationReference.user_id == user_id)
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def delete_for_users(self, user_ids: Sequence[int]) -> int:
+        result = await self.session.execute(
+            delete(ConversationReference).where(ConversationReference.user_id.in_(user_ids))
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+class ActivityLog:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def record(
+        self,
+        *,
+        conversation_id: str,
+        activity_id: str,
+        activity_type: str,
+        tenant_id: str | None,
+        aad_object_id: str | None,
+        now: datetime,
+    ) -> bool:
+        """Insert the activity; False when the same (conversation, activity id) was already recorded."""
+        stmt = _insert(self.session, InboundActivity).values(
+            conversation_id=conversation_id,
+            activity_id=activity_id,
+            activity_type=activity_type,
+            tenant_id=tenant_id,
+            aad_object_id=aad_object_id,
+            received_at=now,
+        )
+        stmt = stmt.on_conflict_do_nothing(
+            index_elements=[InboundActivity.conversation_id, InboundActivity.activity_id]
+        )
+        result = await self.session.execute(stmt.returning(InboundActivity.id))
+        return result.scalar_one_or_none() is not None
+
+    async def forget(self, conversation_id: str, activity_id: str) -> None:
+        """Drop a claim whose turn failed, so Teams' retry is processed instead of skipped."""
+        await self.session.execute(
+            delete(InboundActivity).where(
+                InboundActivity.conversation_id == conversation_id, InboundActivity.activity_id == activity_id
+            )
+        )
+
+    async def delete_for_user(self, aad_object_id: str) -> int:
+        result = await self.session.execute(
+            delete(InboundActivity).where(InboundActivity.aad_object_id == aad_object_id)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def count(self) -> int:
+        return int((await self.session.execute(select(func.count()).select_from(InboundActivity))).scalar_one())

@@ -1,0 +1,35 @@
+"""Unit of work: one transaction per use case, committed only when the use case finishes without error."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.repositories import ActivityLog, ConversationRepository, TenantRepository, UserRepository
+
+
+class UnitOfWork:
+    """`async with UnitOfWork(sessions) as uow: ...; await uow.commit()` — rolled back if not committed."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self._sessions()
+        self.tenants = TenantRepository(self.session)
+        self.users = UserRepository(self.session)
+        self.conversations = ConversationRepository(self.session)
+        self.activities = ActivityLog(self.session)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    async def commit(self) -> None:
+        await self.session.commit()

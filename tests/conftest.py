@@ -1,0 +1,138 @@
+"""Shared fixtures: real databases (SQLite and PostgreSQL), a real key server, a fake Teams connector, the app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import create_app
+from bot.config import Settings
+from storage.migrate import upgrade
+from tests.support.activities import BOT_ID, TENANT
+from tests.support.connector import FakeConnector
+from tests.support.credentials import FixedTokenCredentialsFactory
+from tests.support.database import create_postgres_database, drop_postgres_database, empty_all_tables, row_counts
+from tests.support.keys import KeyServer, TestKey, claims
+
+APP_ID = "00000000-aaaa-bbbb-cccc-000000000001"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+# -- databases ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'nurture.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgresql_database() -> Iterator[str]:
+    url = create_postgres_database()
+    upgrade(url)
+    yield url
+    drop_postgres_database(url)
+
+
+@pytest.fixture(params=BACKENDS)
+async def database_url(request: pytest.FixtureRequest) -> str:
+    """A migrated, empty database: every test that stores something runs once per backend."""
+    url: str = request.getfixturevalue(f"{request.param}_database")
+    await empty_all_tables(url)
+    return url
+
+
+# -- keys, tokens, connector ----------------------------------------------------------------------
+
+
+@dataclass
+class Keys:
+    good: TestKey
+    skype_only: TestKey
+    bare: TestKey
+    rogue: TestKey  # not published: a token it signs has a bad signature
+    server: KeyServer
+
+
+@pytest.fixture(scope="session")
+def keys() -> Iterator[Keys]:
+    good, skype_only, bare = TestKey("key-ok"), TestKey("key-skype", ["skype"]), TestKey("key-bare", None)
+    server = KeyServer([good, skype_only, bare]).start()
+    yield Keys(good, skype_only, bare, TestKey("key-ok"), server)
+    server.stop()
+
+
+@pytest.fixture
+async def connector() -> AsyncIterator[FakeConnector]:
+    fake = await FakeConnector().start()
+    yield fake
+    await fake.close()
+
+
+# -- the application ------------------------------------------------------------------------------
+
+
+@dataclass
+class Harness:
+    client: TestClient[Any, Any]
+    connector: FakeConnector
+    keys: Keys
+    settings: Settings
+    database_url: str
+
+    def token(self, **overrides: Any) -> str:
+        return self.keys.good.sign(claims(APP_ID, self.connector.service_url, **overrides))
+
+    async def post(self, activity: dict[str, Any], token: str | None = "valid") -> ClientResponse:
+        headers = {}
+        if token == "valid":
+            headers["Authorization"] = f"Bearer {self.token(serviceurl=activity['serviceUrl'])}"
+        elif token is not None:
+            headers["Authorization"] = token
+        return await self.client.post("/api/messages", json=activity, headers=headers)
+
+    async def rows(self) -> dict[str, int]:
+        return await row_counts(self.database_url)
+
+
+def make_settings(database_url: str, metadata_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "app_id": APP_ID,
+        "app_password": "not-used-credentials-are-injected",
+        "database_url": database_url,
+        "openid_metadata_url": metadata_url,
+        "allowed_tenants": [TENANT],
+        "service_url_hosts": ["127.0.0.1"],
+        "key_fetch_timeout_seconds": 2.0,
+        "_env_file": None,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+async def harness(database_url: str, keys: Keys, connector: FakeConnector) -> AsyncIterator[Harness]:
+    settings = make_settings(database_url, keys.server.metadata_url)
+    app = create_app(settings, credentials_factory=FixedTokenCredentialsFactory(APP_ID))
+    client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    yield Harness(client, connector, keys, settings, database_url)
+    await client.close()
+
+
+@pytest.fixture
+def bot_id() -> str:
+    return BOT_ID
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]

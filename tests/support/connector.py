@@ -1,0 +1,118 @@
+"""A fake Teams Bot Connector: records what the bot sends and answers like Teams, including 429/403/404 on demand."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    authorization: str | None
+    body: dict[str, Any] | None
+
+
+@dataclass
+class Failure:
+    status: int
+    code: str
+    retry_after: int | None = None
+
+
+@dataclass
+class FakeConnector:
+    """Start with `await connector.start()`; `service_url` is what activities should name."""
+
+    calls: list[Call] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    delay_seconds: float = 0.0
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _server: TestServer | None = None
+
+    def fail_next(self, status: int, code: str = "", retry_after: int | None = None) -> None:
+        """Queue a failure answered to the next send (429 with Retry-After, 403 ConversationBlockedByUser, 404 …)."""
+        self.failures.append(Failure(status, code or _DEFAULT_CODES.get(status, "Error"), retry_after))
+
+    @property
+    def service_url(self) -> str:
+        assert self._server is not None, "start() first"
+        return str(self._server.make_url("/"))
+
+    def sent(self) -> list[dict[str, Any]]:
+        """Activities the bot posted (send / reply), in order."""
+        return [c.body for c in self.calls if c.method == "POST" and "/activities" in c.path and c.body is not None]
+
+    async def start(self) -> FakeConnector:
+        app = web.Application()
+        app.router.add_post("/v3/conversations", self._create_conversation)
+        app.router.add_post("/v3/conversations/{conversation_id}/activities", self._send)
+        app.router.add_post("/v3/conversations/{conversation_id}/activities/{activity_id}", self._send)
+        app.router.add_put("/v3/conversations/{conversation_id}/activities/{activity_id}", self._update)
+        app.router.add_get("/v3/conversations/{conversation_id}/members/{member_id}", self._member)
+        self._server = TestServer(app, host="127.0.0.1")
+        await self._server.start_server()
+        return self
+
+    async def close(self) -> None:
+        if self._server:
+            await self._server.close()
+
+    async def _record(self, request: web.Request) -> web.Response | None:
+        body = await request.json() if request.can_read_body else None
+        self.calls.append(Call(request.method, request.path, request.headers.get("Authorization"), body))
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
+        if self.failures:
+            failure = self.failures.pop(0)
+            headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else None
+            error = {"error": {"code": failure.code, "message": f"fake connector: {failure.code}"}}
+            return web.json_response(error, status=failure.status, headers=headers)
+        return None
+
+    async def _create_conversation(self, request: web.Request) -> web.Response:
+        failed = await self._record(request)
+        if failed:
+            return failed
+        conversation_id = f"a:fake-conversation-{next(self._ids)}"
+        return web.json_response({"id": conversation_id, "activityId": f"act-{next(self._ids)}"})
+
+    async def _send(self, request: web.Request) -> web.Response:
+        return await self._record(request) or web.json_response({"id": f"act-{next(self._ids)}"})
+
+    async def _update(self, request: web.Request) -> web.Response:
+        return await self._record(request) or web.json_response({"id": request.match_info["activity_id"]})
+
+    async def _member(self, request: web.Request) -> web.Response:
+        failed = await self._record(request)
+        if failed:
+            return failed
+        member_id = request.match_info["member_id"]
+        return web.json_response({"id": member_id, "aadObjectId": member_id, "tenantId": "fake-tenant"})
+
+
+_DEFAULT_CODES = {
+    403: "ConversationBlockedByUser",
+    404: "ConversationNotFound",
+    412: "PreconditionFailed",
+    413: "MessageSizeTooBig",
+    429: "TooManyRequests",
+    502: "BadGateway",
+    503: "ServiceUnavailable",
+}
+
+
+def card_of(activity: dict[str, Any]) -> dict[str, Any]:
+    """The Adaptive Card in a sent activity (fails the test if there is none)."""
+    attachments = activity.get("attachments") or []
+    assert attachments, f"no attachment in {json.dumps(activity)[:300]}"
+    assert attachments[0]["contentType"] == "application/vnd.microsoft.card.adaptive"
+    content: dict[str, Any] = attachments[0]["content"]
+    return content
