@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from botframework.connector.auth import ServiceClientCredentialsFactory
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -18,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot import __version__
 from bot.config import Settings
 from bot.security.tokens import BotConnectorTokenValidator, OpenIdKeyStore
-from bot.teams.adapter import build_adapter
+from bot.teams.adapter import CredentialsFactory, build_adapter
 from bot.teams.handler import NurtureBot
 from bot.teams.messages import ACTIVITY, MessagesEndpoint
 from bot.usecases.lifecycle import Lifecycle
@@ -44,7 +43,7 @@ def utc_now() -> datetime:
 def create_app(
     settings: Settings,
     *,
-    credentials_factory: ServiceClientCredentialsFactory | None = None,
+    credentials_factory: CredentialsFactory | None = None,
     clock: Callable[[], datetime] = utc_now,
 ) -> web.Application:
     """Build the web app. `credentials_factory` replaces msal for outbound tokens (tests, custom clouds)."""

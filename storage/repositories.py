@@ -85,8 +85,9 @@ class UserRepository:
     async def mark_uninstalled(self, user_id: int, now: datetime) -> None:
         await self.session.execute(update(User).where(User.id == user_id).values(uninstalled_at=now, updated_at=now))
 
-    async def set_opted_out(self, user_id: int, now: datetime | None) -> None:
-        await self.session.execute(update(User).where(User.id == user_id).values(opted_out_at=now, updated_at=now))
+    async def set_opted_out(self, user_id: int, opted_out: bool, now: datetime) -> None:
+        values = {"opted_out_at": now if opted_out else None, "updated_at": now}
+        await self.session.execute(update(User).where(User.id == user_id).values(**values))
 
     async def delete(self, user_ids: Sequence[int]) -> int:
         result = await self.session.execute(delete(User).where(User.id.in_(user_ids)))

@@ -18,7 +18,7 @@ from tests.support.activities import BOT_ID, TENANT
 from tests.support.connector import FakeConnector
 from tests.support.credentials import FixedTokenCredentialsFactory
 from tests.support.database import create_postgres_database, drop_postgres_database, empty_all_tables, row_counts
-from tests.support.keys import KeyServer, TestKey, claims
+from tests.support.keys import KeyServer, RsaKey, claims
 
 APP_ID = "00000000-aaaa-bbbb-cccc-000000000001"
 BACKENDS = ["sqlite", "postgresql"]
@@ -55,18 +55,18 @@ async def database_url(request: pytest.FixtureRequest) -> str:
 
 @dataclass
 class Keys:
-    good: TestKey
-    skype_only: TestKey
-    bare: TestKey
-    rogue: TestKey  # not published: a token it signs has a bad signature
+    good: RsaKey
+    skype_only: RsaKey
+    bare: RsaKey
+    rogue: RsaKey  # not published: a token it signs has a bad signature
     server: KeyServer
 
 
 @pytest.fixture(scope="session")
 def keys() -> Iterator[Keys]:
-    good, skype_only, bare = TestKey("key-ok"), TestKey("key-skype", ["skype"]), TestKey("key-bare", None)
+    good, skype_only, bare = RsaKey("key-ok"), RsaKey("key-skype", ["skype"]), RsaKey("key-bare", None)
     server = KeyServer([good, skype_only, bare]).start()
-    yield Keys(good, skype_only, bare, TestKey("key-ok"), server)
+    yield Keys(good, skype_only, bare, RsaKey("key-ok"), server)
     server.stop()
 
 

@@ -67,6 +67,7 @@ class OpenIdKeyStore:
     timeout_seconds: float = 5.0
     refresh_after_seconds: float = 24 * 3600
     unknown_kid_refetch_seconds: float = 300
+    cold_retry_seconds: float = 10  # after a failed fetch, how soon another may be tried
     clock: Callable[[], float] = time.monotonic
     status: KeyStoreStatus = field(default_factory=KeyStoreStatus)
     _keys: dict[str, SigningKey] = field(default_factory=dict)
@@ -90,20 +91,29 @@ class OpenIdKeyStore:
                 log.debug("key refresh cancelled at shutdown")
 
     async def get(self, kid: str) -> SigningKey | None:
+        """The key for `kid`, or None if unknown. Raises SigningKeysUnavailable when no keys were ever fetched."""
         now = self.clock()
-        stale = self.status.fetched_at is None or now - self.status.fetched_at > self.refresh_after_seconds
-        if stale:
-            await self._await_refresh()
+        if not self._keys:
+            if self._fetching() or self._may_attempt(now, self.cold_retry_seconds):
+                await self._await_refresh()  # nothing cached: this request has to wait (bounded by the timeout)
+        elif self._stale(now) and self._may_attempt(now, self.cold_retry_seconds):
+            self._refresh_once()  # serve cached keys, refresh in the background
         key = self._keys.get(kid)
-        if key is None and self._may_refetch_for_unknown_kid(now):
-            await self._await_refresh()
+        if key is None and self._keys and self._may_attempt(now, self.unknown_kid_refetch_seconds):
+            await self._await_refresh()  # keys may have rotated
             key = self._keys.get(kid)
         if key is None and not self._keys:
-            raise SigningKeysUnavailable(f"signing keys unavailable: {self.status.last_error or 'not fetched'}")
+            raise SigningKeysUnavailable(f"signing keys unavailable: {self.status.last_error or 'not fetched yet'}")
         return key
 
-    def _may_refetch_for_unknown_kid(self, now: float) -> bool:
-        return self._last_attempt is None or now - self._last_attempt > self.unknown_kid_refetch_seconds
+    def _stale(self, now: float) -> bool:
+        return self.status.fetched_at is None or now - self.status.fetched_at > self.refresh_after_seconds
+
+    def _fetching(self) -> bool:
+        return self._inflight is not None and not self._inflight.done()
+
+    def _may_attempt(self, now: float, interval: float) -> bool:
+        return self._last_attempt is None or now - self._last_attempt > interval
 
     async def _await_refresh(self) -> None:
         # shield: one caller timing out or being cancelled must not cancel the fetch the others wait on
@@ -128,6 +138,10 @@ class OpenIdKeyStore:
             return
         except (aiohttp.ClientError, KeyError, ValueError, TypeError) as exc:
             self.status.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("signing key refresh failed: %s", self.status.last_error)
+            return
+        if not keys:
+            self.status.last_error = "the JWKS document holds no usable RSA keys"
             log.warning("signing key refresh failed: %s", self.status.last_error)
             return
         self._keys = keys

@@ -29,6 +29,8 @@ from bot.security.service_urls import ServiceUrlPolicy
 
 log = logging.getLogger(__name__)
 
+CredentialsFactory = ServiceClientCredentialsFactory  # what create_app accepts to replace msal (tests, custom clouds)
+
 
 class ServiceUrlRefused(PermissionError):
     """The SDK was about to send the bot's token to a host that is not allow-listed."""

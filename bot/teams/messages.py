@@ -91,22 +91,23 @@ async def _read_activity(request: web.Request) -> Activity:
         raise _http_error(400, "body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise _http_error(400, "body must be a JSON object (an activity)")
+    conversation = payload.get("conversation")
+    missing = [
+        name
+        for name, value in (
+            ("type", payload.get("type")),
+            ("serviceUrl", payload.get("serviceUrl")),
+            ("channelId", payload.get("channelId")),
+            ("conversation.id", conversation.get("id") if isinstance(conversation, dict) else None),
+        )
+        if not isinstance(value, str) or not value
+    ]
+    if missing:
+        raise _http_error(400, f"activity lacks a valid {', '.join(missing)}")
     try:
         activity = Activity().deserialize(payload)
     except (DeserializationError, ValueError, TypeError, AttributeError):
         raise _http_error(400, "body is not a valid activity") from None
-    missing = [
-        name
-        for name, value in (
-            ("type", activity.type),
-            ("serviceUrl", activity.service_url),
-            ("channelId", activity.channel_id),
-            ("conversation.id", activity.conversation and activity.conversation.id),
-        )
-        if not value or not isinstance(value, str)
-    ]
-    if missing:
-        raise _http_error(400, f"activity lacks {', '.join(missing)}")
     return activity
 
 

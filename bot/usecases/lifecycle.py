@@ -117,7 +117,7 @@ class Lifecycle:
             if command is Command.DELETE_MY_DATA and inbound.aad_object_id:
                 await self._forget(uow, inbound.aad_object_id)
             elif command in (Command.STOP, Command.START) and user_id is not None:
-                await uow.users.set_opted_out(user_id, now if command is Command.STOP else None)
+                await uow.users.set_opted_out(user_id, command is Command.STOP, now)
             await uow.commit()
         if command is Command.HELP:
             return self._welcome(inbound.locale)

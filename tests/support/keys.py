@@ -26,7 +26,7 @@ def _b64(number: int) -> str:
 
 
 @dataclass
-class TestKey:
+class RsaKey:
     kid: str
     endorsements: list[str] | None = field(default_factory=lambda: ["msteams"])
     private_key: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(65537, 2048))
@@ -52,7 +52,7 @@ class TestKey:
 class KeyServer:
     """Serves /openid (metadata) and /keys (JWKS). `hang()` makes every request wait until `release()`."""
 
-    def __init__(self, keys: list[TestKey], issuer: str = ISSUER) -> None:
+    def __init__(self, keys: list[RsaKey], issuer: str = ISSUER) -> None:
         self.keys = keys
         self.issuer = issuer
         self.requests = 0
@@ -85,7 +85,11 @@ class KeyServer:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr
                 return
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class QuietServer(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                return  # a client that gave up on a hanging fetch is expected here
+
+        self._httpd = QuietServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
         self.metadata_url = f"{self.base_url}/openid"

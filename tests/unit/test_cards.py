@@ -1,0 +1,82 @@
+"""Card builders: golden snapshots per locale (they double as Designer samples), size limit, locale completeness."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cards import MAX_CARD_BYTES
+from cards.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES, Strings, catalog_keys, negotiate
+from cards.notice import NoticeKind, NoticeView, build_notice_card
+from cards.welcome import WelcomeView, build_welcome_card
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+UPDATE = os.environ.get("NURTURE_UPDATE_SNAPSHOTS") == "1"
+
+
+def _all_cards() -> dict[str, dict[str, Any]]:
+    cards: dict[str, dict[str, Any]] = {}
+    for locale in SUPPORTED_LOCALES:
+        cards[f"welcome.{locale}"] = build_welcome_card(WelcomeView('Contoso "Insights"', locale, 1, 3, 4, 30))
+        for kind in NoticeKind:
+            cards[f"notice-{kind.value}.{locale}"] = build_notice_card(NoticeView(kind, locale, "Contoso Insights"))
+    return cards
+
+
+CARDS = _all_cards()
+
+
+@pytest.mark.parametrize("name", sorted(CARDS))
+def test_snapshot(name: str) -> None:
+    path = SNAPSHOTS / f"{name}.json"
+    rendered = json.dumps(CARDS[name], ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    if UPDATE:
+        SNAPSHOTS.mkdir(exist_ok=True)
+        path.write_text(rendered, encoding="utf-8")
+    assert path.exists(), f"no snapshot {path.name}: run with NURTURE_UPDATE_SNAPSHOTS=1 and review the diff"
+    assert rendered == path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", sorted(CARDS))
+def test_card_is_adaptive_card_1_5_under_size_limit(name: str) -> None:
+    card = CARDS[name]
+    assert card["type"] == "AdaptiveCard" and card["version"] == "1.5"
+    assert card["fallbackText"]
+    assert len(json.dumps(card, ensure_ascii=False).encode("utf-8")) < MAX_CARD_BYTES
+
+
+def test_user_text_is_data_not_json() -> None:
+    """A quote in a value cannot break the card: builders never build JSON by string substitution."""
+    card = build_welcome_card(WelcomeView('Acme "Pro" \\ {x}', "en", 1, 3, 4, 30))
+    assert json.loads(json.dumps(card))["body"][0]["text"] == 'Welcome to Acme "Pro" \\ {x} tips'
+
+
+@pytest.mark.parametrize("language", SUPPORTED_LOCALES)
+def test_every_locale_has_every_english_key(language: str) -> None:
+    assert catalog_keys(language) == catalog_keys(DEFAULT_LOCALE)
+
+
+@pytest.mark.parametrize(
+    ("teams_locale", "expected"),
+    [
+        ("de-DE", "de"),
+        ("fr-CA", "fr"),
+        ("es_MX", "es"),
+        ("ja", "ja"),
+        ("EN-gb", "en"),
+        ("pt-BR", "en"),
+        (None, "en"),
+        ("", "en"),
+    ],
+)
+def test_negotiate(teams_locale: str | None, expected: str) -> None:
+    assert negotiate(teams_locale) == expected
+
+
+def test_missing_key_is_an_error() -> None:
+    with pytest.raises(KeyError):
+        Strings("en")("no.such.key")

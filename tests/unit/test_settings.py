@@ -1,0 +1,114 @@
+"""Configuration: the contract names, defaults, refusals outside dev mode, and the three app types in botbuilder."""
+
+from __future__ import annotations
+
+import pytest
+from botbuilder.integration.aiohttp import ConfigurationServiceClientCredentialFactory
+from botframework.connector.auth import (
+    ManagedIdentityServiceClientCredentialsFactory,
+    PasswordServiceClientCredentialFactory,
+)
+
+from bot.config import AppType, ConfigError, Settings, load_settings
+from bot.teams.adapter import BotIdentity
+
+CONTRACT_ENV = {
+    "MicrosoftAppId": "11111111-2222-3333-4444-555555555555",
+    "MicrosoftAppPassword": "secret",
+    "MicrosoftAppType": "SingleTenant",
+    "MicrosoftAppTenantId": "tenant-home",
+    "NURTURE_DEV_MODE": "0",
+    "NURTURE_DATABASE_URL": "postgresql+asyncpg://u@db/nurture",
+    "NURTURE_ALLOWED_TENANTS": "t1, t2",
+    "NURTURE_OPENID_METADATA_URL": "https://login.botframework.azure.us/v1/.well-known/openidconfiguration",
+    "NURTURE_SERVICE_URL_HOSTS": "smba.infra.gov.teams.microsoft.us,*.example.org",
+    "NURTURE_INGEST_TOKENS": "tok1,tok2",
+    "NURTURE_CAMPAIGNS": "/etc/nurture/campaigns.yaml",
+    "NURTURE_CSM_IDS": "csm-1",
+}
+
+
+def test_every_contract_variable_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in CONTRACT_ENV.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(_env_file=None)
+    assert settings.app_id == CONTRACT_ENV["MicrosoftAppId"]
+    assert settings.app_password == "secret"
+    assert settings.app_type is AppType.SINGLE_TENANT
+    assert settings.app_tenant_id == "tenant-home"
+    assert settings.dev_mode is False
+    assert settings.database_url == "postgresql+asyncpg://u@db/nurture"
+    assert settings.allowed_tenants == ["t1", "t2"]
+    assert settings.openid_metadata_url.startswith("https://login.botframework.azure.us")
+    assert settings.service_url_hosts == ["smba.infra.gov.teams.microsoft.us", "*.example.org"]
+    assert settings.ingest_tokens == ["tok1", "tok2"]
+    assert settings.campaigns == "/etc/nurture/campaigns.yaml"
+    assert settings.csm_ids == ["csm-1"]
+
+
+def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in CONTRACT_ENV:
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(_env_file=None)
+    assert settings.database_url == "sqlite+aiosqlite:///nurture.db"
+    assert settings.dev_mode is False and settings.allowed_tenants == [] and settings.ingest_tokens == []
+    assert settings.service_url_hosts == ["smba.trafficmanager.net"]
+    assert settings.openid_metadata_url == "https://login.botframework.com/v1/.well-known/openidconfiguration"
+    assert settings.tenant_policy.refusal("any-tenant") is not None  # empty list: refuse all outside dev mode
+
+
+def test_dot_env_file_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NURTURE_DATABASE_URL", raising=False)
+    env = tmp_path / ".env"
+    env.write_text("NURTURE_DATABASE_URL=sqlite+aiosqlite:///from-dotenv.db\nMicrosoftAppId=abc\n")
+    settings = Settings(_env_file=str(env))
+    assert settings.database_url.endswith("from-dotenv.db") and settings.app_id == "abc"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({}, "MicrosoftAppId is not set"),
+        ({"app_id": "x"}, "MicrosoftAppPassword is required"),
+        ({"app_id": "x", "app_type": "SingleTenant", "app_password": "p"}, "SingleTenant needs"),
+        ({"app_id": "x", "app_type": "UserAssignedMSI"}, "UserAssignedMSI needs"),
+    ],
+)
+def test_identity_refused_outside_dev_mode(values: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings(_env_file=None, **values).check_bot_identity()
+
+
+def test_dev_mode_needs_no_identity() -> None:
+    Settings(_env_file=None, dev_mode=True).check_bot_identity()
+
+
+def test_invalid_values_become_one_line_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MicrosoftAppType", "Nonsense")
+    with pytest.raises(ConfigError) as error:
+        load_settings(_env_file=None)
+    assert "\n" not in str(error.value) and "MicrosoftAppType" in str(error.value)
+
+
+def test_plain_http_key_metadata_refused_outside_dev_mode() -> None:
+    with pytest.raises(ConfigError, match="https"):
+        load_settings(_env_file=None, openid_metadata_url="http://keys.example.com/openid")
+
+
+@pytest.mark.parametrize(
+    ("app_type", "extra", "inner"),
+    [
+        ("MultiTenant", {}, PasswordServiceClientCredentialFactory),
+        ("SingleTenant", {"app_tenant_id": "home"}, PasswordServiceClientCredentialFactory),
+        ("UserAssignedMSI", {"app_tenant_id": "home"}, ManagedIdentityServiceClientCredentialsFactory),
+    ],
+)
+async def test_app_types_reach_botbuilder(app_type: str, extra: dict[str, str], inner: type) -> None:
+    settings = Settings(_env_file=None, app_id="app", app_password="pw", app_type=app_type, **extra)
+    settings.check_bot_identity()
+    factory = ConfigurationServiceClientCredentialFactory(BotIdentity.from_settings(settings))
+    assert isinstance(factory._inner, inner)
+    if app_type == "SingleTenant":
+        assert factory._inner.tenant_id == "home"
+    if app_type != "UserAssignedMSI":
+        assert await factory.is_valid_app_id("app") and not await factory.is_authentication_disabled()
