@@ -4,7 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEV_ENV := NURTURE_DEV_MODE=1
 
-.PHONY: run test install lint typecheck unit clean
+PLAYGROUND_VERSION ?= 0.2.28
+
+.PHONY: run test install lint typecheck playground clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Nurture needs Python 3.11 or newer")'
@@ -22,6 +24,10 @@ run: install
 	$(DEV_ENV) $(BIN)/nurture db upgrade
 	$(DEV_ENV) $(BIN)/nurture demo
 	$(DEV_ENV) $(BIN)/nurture serve --host 127.0.0.1 --port 3978
+
+## make playground (second terminal, after make run): the Microsoft 365 Agents Playground on http://localhost:56150
+playground:
+	npx --yes @microsoft/m365agentsplayground@$(PLAYGROUND_VERSION) -e http://localhost:3978/api/messages -c msteams
 
 lint: install
 	$(BIN)/ruff check bot cards storage tests

@@ -1,0 +1,45 @@
+"""Fake Teams connector failures reach the bot as Teams sends them; the bot answers with a status, not 500."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from tests.conftest import Harness
+from tests.support.activities import message
+from tests.support.connector import FakeConnector
+
+
+async def test_fake_connector_answers_like_teams(connector: FakeConnector) -> None:
+    connector.fail_next(429, retry_after=7)
+    connector.fail_next(403)
+    connector.fail_next(404)
+    url = f"{connector.service_url}v3/conversations/a:1/activities"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, json={"type": "message"}) as throttled:
+            assert throttled.status == 429 and throttled.headers["Retry-After"] == "7"
+        async with session.post(url, json={"type": "message"}) as blocked:
+            assert blocked.status == 403
+            assert (await blocked.json())["error"]["code"] == "ConversationBlockedByUser"
+        async with session.post(url, json={"type": "message"}) as missing:
+            assert missing.status == 404
+            assert (await missing.json())["error"]["code"] == "ConversationNotFound"
+        async with session.post(url, json={"type": "message"}) as sent:
+            assert sent.status == 200 and (await sent.json())["id"]
+        async with session.post(f"{connector.service_url}v3/conversations", json={"bot": {"id": "b"}}) as created:
+            assert (await created.json())["id"].startswith("a:")
+    assert len(connector.calls) == 5
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(429, ""), (403, "ConversationBlockedByUser"), (404, "ConversationNotFound")]
+)
+async def test_reply_failure_is_reported_and_retry_is_possible(harness: Harness, status: int, code: str) -> None:
+    harness.connector.fail_next(status, code, retry_after=1 if status == 429 else None)
+    activity = message("help", service_url=harness.connector.service_url, activity_id=f"fail-{status}")
+    response = await harness.post(activity)
+    assert response.status == 502
+    assert str(status) in (await response.json())["error"]
+    # the claim was released: Teams' retry of the same activity is processed, not skipped as a duplicate
+    assert (await harness.post(activity)).status == 200
+    assert (await harness.rows())["inbound_activities"] == 1
