@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +21,7 @@ from bot.teams.adapter import CredentialsFactory, build_adapter
 from bot.teams.handler import NurtureBot
 from bot.teams.messages import ACTIVITY, MessagesEndpoint
 from bot.usecases.lifecycle import Lifecycle
+from bot.usecases.surveys import SurveyConfig, Surveys
 from storage.engine import create_engine, session_factory
 from storage.uow import UnitOfWork
 
@@ -61,13 +62,25 @@ def create_app(
 
     adapter, authentication = build_adapter(settings, credentials_factory)
     lifecycle = Lifecycle(uow_factory=lambda: UnitOfWork(sessions), product_name=settings.product_name)
-    bot = NurtureBot(lifecycle, clock)
+    surveys = Surveys(lambda: UnitOfWork(sessions), survey_config(settings))
+    bot = NurtureBot(lifecycle, surveys, clock)
     app[MESSAGES] = MessagesEndpoint(settings, adapter, authentication, validator, bot)
 
     app.cleanup_ctx.append(_resources)
     app.router.add_post("/api/messages", app[MESSAGES].handle)
     app.router.add_get("/healthz", healthz)
     return app
+
+
+def survey_config(settings: Settings) -> SurveyConfig:
+    return SurveyConfig(
+        product_name=settings.product_name,
+        policy=settings.ask_policy,
+        edit_grace=timedelta(hours=settings.nps_edit_grace_hours),
+        expiry=timedelta(days=settings.nps_expiry_days),
+        review_url=settings.review_url or None,
+        referral_url=settings.referral_url or None,
+    )
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:

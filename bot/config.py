@@ -7,12 +7,14 @@ Nothing here is read at import time; `load_settings()` is called by the CLI and 
 from __future__ import annotations
 
 import logging
+from datetime import time
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.engagement.asking import AskPolicy
 from bot.security.service_urls import ServiceUrlPolicy
 from bot.security.tenants import TenantPolicy
 
@@ -99,6 +101,29 @@ class Settings(BaseSettings):
     shutdown_timeout_seconds: float = Field(
         default=20.0, gt=0, validation_alias=AliasChoices("NURTURE_SHUTDOWN_TIMEOUT", "shutdown_timeout_seconds")
     )
+    # NPS surveys
+    nps_resurvey_days: int = Field(
+        default=90, ge=1, validation_alias=AliasChoices("NURTURE_NPS_RESURVEY_DAYS", "nps_resurvey_days")
+    )
+    nps_sample_percent: float = Field(
+        default=100.0, ge=0, le=100, validation_alias=AliasChoices("NURTURE_NPS_SAMPLE_PERCENT", "nps_sample_percent")
+    )
+    nps_snooze_days: int = Field(
+        default=7, ge=1, validation_alias=AliasChoices("NURTURE_NPS_SNOOZE_DAYS", "nps_snooze_days")
+    )
+    nps_edit_grace_hours: float = Field(
+        default=24.0, ge=0, validation_alias=AliasChoices("NURTURE_NPS_EDIT_GRACE_HOURS", "nps_edit_grace_hours")
+    )
+    nps_expiry_days: int = Field(
+        default=14, ge=1, validation_alias=AliasChoices("NURTURE_NPS_EXPIRY_DAYS", "nps_expiry_days")
+    )
+    nps_min_answers: int = Field(
+        default=10, ge=1, validation_alias=AliasChoices("NURTURE_NPS_MIN_ANSWERS", "nps_min_answers")
+    )
+    review_url: str = Field(default="", validation_alias=AliasChoices("NURTURE_REVIEW_URL", "review_url"))
+    referral_url: str = Field(default="", validation_alias=AliasChoices("NURTURE_REFERRAL_URL", "referral_url"))
+    quiet_hours: str = Field(default="18-9", validation_alias=AliasChoices("NURTURE_QUIET_HOURS", "quiet_hours"))
+
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("NURTURE_LOG_LEVEL", "log_level"))
 
     @field_validator("allowed_tenants", "service_url_hosts", "ingest_tokens", "csm_ids", mode="before")
@@ -115,6 +140,23 @@ class Settings(BaseSettings):
                     return member
             if not value.strip():
                 return AppType.MULTI_TENANT
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours_range(cls, value: str) -> str:
+        start, sep, end = value.partition("-")
+        if not sep or not (start.strip().isdigit() and end.strip().isdigit()):
+            raise ValueError("must look like 18-9 (local hours: no asks from 18:00 to 09:00)")
+        if not (0 <= int(start) <= 23 and 0 <= int(end) <= 23):
+            raise ValueError("hours must be from 0 to 23")
+        return value
+
+    @field_validator("review_url", "referral_url")
+    @classmethod
+    def _https_link(cls, value: str) -> str:
+        if value and not value.startswith("https://"):
+            raise ValueError("must be an https:// link")
         return value
 
     @field_validator("openid_metadata_url")
@@ -141,6 +183,17 @@ class Settings(BaseSettings):
     @property
     def service_url_policy(self) -> ServiceUrlPolicy:
         return ServiceUrlPolicy.from_setting(self.service_url_hosts, dev_mode=self.dev_mode)
+
+    @property
+    def ask_policy(self) -> AskPolicy:
+        start, _, end = self.quiet_hours.partition("-")
+        return AskPolicy(
+            resurvey_days=self.nps_resurvey_days,
+            sample_percent=self.nps_sample_percent,
+            snooze_days=self.nps_snooze_days,
+            quiet_start=time(int(start)),
+            quiet_end=time(int(end)),
+        )
 
     def check_bot_identity(self) -> None:
         """Raise ConfigError (one line) when `serve` cannot run safely with this identity."""

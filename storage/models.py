@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Dialect, ForeignKey, Index, Integer, MetaData, String, UniqueConstraint
+from sqlalchemy import (
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -68,6 +79,8 @@ class User(Base):
     installed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     uninstalled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     opted_out_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    nps_declined_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # "don't ask again"
+    nps_snoozed_until: Mapped[datetime | None] = mapped_column(UtcDateTime())  # "ask me later"
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
@@ -110,3 +123,71 @@ class InboundActivity(Base):
     tenant_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
     aad_object_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class SurveyInstance(Base):
+    """One ask: a survey card sent (or about to be sent) to one user."""
+
+    __tablename__ = "survey_instances"
+    __table_args__ = (Index("ix_survey_instances_user_created", "user_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # a UUID, carried in the card's action data
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.tenant_id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # "nps"
+    status: Mapped[str] = mapped_column(String(16))  # queued | sent | answered | snoozed | declined | failed
+    locale: Mapped[str | None] = mapped_column(String(35))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    activity_id: Mapped[str | None] = mapped_column(String(256))  # the sent card, for in-place updates
+    forced: Mapped[bool] = mapped_column(default=False)
+
+
+class NpsAnswer(Base):
+    """The current answer of one person to one ask. Exactly one per (instance, AAD object id)."""
+
+    __tablename__ = "nps_answers"
+    __table_args__ = (
+        UniqueConstraint("survey_instance_id", "aad_object_id", name="uq_nps_answers_instance_user"),
+        Index("ix_nps_answers_tenant_answered", "tenant_id", "answered_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    survey_instance_id: Mapped[str] = mapped_column(ForeignKey("survey_instances.id", ondelete="CASCADE"))
+    tenant_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    aad_object_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    score: Mapped[int] = mapped_column(SmallInteger)
+    comment: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    edits: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class NpsAnswerHistory(Base):
+    """Values an edit replaced, so a changed score never silently rewrites the past."""
+
+    __tablename__ = "nps_answer_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    answer_id: Mapped[int] = mapped_column(ForeignKey("nps_answers.id", ondelete="CASCADE"), index=True)
+    score: Mapped[int] = mapped_column(SmallInteger)
+    comment: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())  # when these values were first given
+    replaced_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class PendingAlert(Base):
+    """A cause for a CSM alert (a detractor answer) waiting for the alerting engine. One per cause."""
+
+    __tablename__ = "pending_alerts"
+    __table_args__ = (UniqueConstraint("kind", "survey_instance_id", name="uq_pending_alerts_kind_instance"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))  # "detractor"
+    tenant_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    survey_instance_id: Mapped[str] = mapped_column(ForeignKey("survey_instances.id", ondelete="CASCADE"))
+    aad_object_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    score: Mapped[int] = mapped_column(SmallInteger)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

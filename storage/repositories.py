@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import ConversationReference, InboundActivity, Tenant, User
 
 
-def _insert(session: AsyncSession, model: type[Any]) -> Any:
+def insert_for(session: AsyncSession, model: type[Any]) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT on both SQLite and PostgreSQL."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     return postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model)
@@ -25,7 +25,7 @@ class TenantRepository:
         self.session = session
 
     async def touch(self, tenant_id: str, now: datetime) -> None:
-        stmt = _insert(self.session, Tenant).values(tenant_id=tenant_id, first_seen_at=now, last_seen_at=now)
+        stmt = insert_for(self.session, Tenant).values(tenant_id=tenant_id, first_seen_at=now, last_seen_at=now)
         stmt = stmt.on_conflict_do_update(index_elements=[Tenant.tenant_id], set_={"last_seen_at": now})
         await self.session.execute(stmt)
 
@@ -65,7 +65,7 @@ class UserRepository:
             changes["locale"] = profile.locale
         if profile.time_zone:
             changes["time_zone"] = profile.time_zone
-        stmt = _insert(self.session, User).values(**values)
+        stmt = insert_for(self.session, User).values(**values)
         stmt = stmt.on_conflict_do_update(index_elements=[User.tenant_id, User.aad_object_id], set_=changes)
         result = await self.session.execute(stmt.returning(User.id))
         return int(result.scalar_one())
@@ -88,6 +88,21 @@ class UserRepository:
     async def set_opted_out(self, user_id: int, opted_out: bool, now: datetime) -> None:
         values = {"opted_out_at": now if opted_out else None, "updated_at": now}
         await self.session.execute(update(User).where(User.id == user_id).values(**values))
+
+    async def set_nps_snooze(self, user_id: int, until: datetime | None, now: datetime) -> None:
+        await self.session.execute(
+            update(User).where(User.id == user_id).values(nps_snoozed_until=until, updated_at=now)
+        )
+
+    async def set_nps_declined(self, user_id: int, now: datetime) -> None:
+        await self.session.execute(update(User).where(User.id == user_id).values(nps_declined_at=now, updated_at=now))
+
+    async def by_id(self, user_id: int) -> User | None:
+        return await self.session.get(User, user_id)
+
+    async def in_tenant(self, tenant_id: str) -> Sequence[User]:
+        stmt = select(User).where(User.tenant_id == tenant_id).order_by(User.id)
+        return (await self.session.execute(stmt)).scalars().all()
 
     async def delete(self, user_ids: Sequence[int]) -> int:
         result = await self.session.execute(delete(User).where(User.id.in_(user_ids)))
@@ -117,7 +132,7 @@ class ConversationRepository:
         changes = {k: v for k, v in values.items() if k not in ("conversation_id", "created_at")}
         if target.user_id is None:
             changes.pop("user_id")  # a channel event names no user: keep the one we know
-        stmt = _insert(self.session, ConversationReference).values(**values)
+        stmt = insert_for(self.session, ConversationReference).values(**values)
         stmt = stmt.on_conflict_do_update(index_elements=[ConversationReference.conversation_id], set_=changes)
         await self.session.execute(stmt)
 
@@ -130,6 +145,20 @@ class ConversationRepository:
 
     async def get(self, conversation_id: str) -> ConversationReference | None:
         stmt = select(ConversationReference).where(ConversationReference.conversation_id == conversation_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def personal_for(self, user_id: int) -> ConversationReference | None:
+        """The user's live personal chat with the bot, if any."""
+        stmt = (
+            select(ConversationReference)
+            .where(
+                ConversationReference.user_id == user_id,
+                ConversationReference.scope == "personal",
+                ConversationReference.removed_at.is_(None),
+            )
+            .order_by(ConversationReference.updated_at.desc())
+            .limit(1)
+        )
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def for_user(self, user_id: int) -> Sequence[ConversationReference]:
@@ -158,7 +187,7 @@ class ActivityLog:
         now: datetime,
     ) -> bool:
         """Insert the activity; False when the same (conversation, activity id) was already recorded."""
-        stmt = _insert(self.session, InboundActivity).values(
+        stmt = insert_for(self.session, InboundActivity).values(
             conversation_id=conversation_id,
             activity_id=activity_id,
             activity_type=activity_type,

@@ -7,6 +7,7 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.repositories import ActivityLog, ConversationRepository, TenantRepository, UserRepository
+from storage.surveys import SurveyRepository
 
 
 class UnitOfWork:
@@ -21,6 +22,7 @@ class UnitOfWork:
         self.users = UserRepository(self.session)
         self.conversations = ConversationRepository(self.session)
         self.activities = ActivityLog(self.session)
+        self.surveys = SurveyRepository(self.session)
         return self
 
     async def __aexit__(

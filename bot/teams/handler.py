@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
-from botbuilder.core import ActivityHandler, CardFactory, MessageFactory, TurnContext
+from botbuilder.core import ActivityHandler, CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.schema import ActivityTypes
 
-from bot.teams.inbound import to_inbound
+from bot.teams.inbound import tenant_of, to_inbound
 from bot.usecases.lifecycle import Lifecycle, Reply
+from bot.usecases.surveys import Actor, Surveys
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +21,9 @@ _DEDUPLICATED = {ActivityTypes.message, ActivityTypes.conversation_update, Activ
 
 
 class NurtureBot(ActivityHandler):
-    def __init__(self, lifecycle: Lifecycle, clock: Callable[[], datetime]) -> None:
+    def __init__(self, lifecycle: Lifecycle, surveys: Surveys, clock: Callable[[], datetime]) -> None:
         self.lifecycle = lifecycle
+        self.surveys = surveys
         self.clock = clock
 
     async def on_turn(self, turn_context: TurnContext) -> None:
@@ -50,6 +53,28 @@ class NurtureBot(ActivityHandler):
 
     async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
         await self.lifecycle.conversation_update(to_inbound(turn_context.activity), self.clock())
+
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+        """Action.Execute answers are handled here, not by the SDK.
+
+        botbuilder 4.17.1 serializes an AdaptiveCardInvokeResponse twice on this path and crashes (500); the body
+        built here is a plain dict that the web layer writes once. `value.action` arrives as a plain dict.
+        """
+        activity = turn_context.activity
+        if activity.name != "adaptiveCard/action":
+            return await super().on_invoke_activity(turn_context)
+        value = activity.value if isinstance(activity.value, dict) else {}
+        raw_action = value.get("action")
+        action: dict[str, Any] = raw_action if isinstance(raw_action, dict) else {}
+        sender = activity.from_property
+        actor = Actor(
+            tenant_id=tenant_of(activity),
+            aad_object_id=getattr(sender, "aad_object_id", None) if sender else None,
+            locale=activity.locale,
+        )
+        card = await self.surveys.handle_action(str(action.get("verb") or ""), action.get("data"), actor, self.clock())
+        body = {"statusCode": 200, "type": "application/vnd.microsoft.card.adaptive", "value": card}
+        return InvokeResponse(status=200, body=body)
 
 
 async def _send(turn_context: TurnContext, reply: Reply) -> None:

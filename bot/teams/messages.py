@@ -62,7 +62,10 @@ class MessagesEndpoint:
             log.exception("database unavailable while processing an activity")
             return _refuse(503, "database unavailable")
         if invoke_response:
-            return web.json_response(serializer_helper(invoke_response.body), status=invoke_response.status)
+            body = invoke_response.body
+            if body is not None and not isinstance(body, (dict, list)):
+                body = serializer_helper(body)  # SDK models; our own handlers already return plain JSON
+            return web.json_response(body, status=invoke_response.status)
         return web.Response(status=200)
 
     async def _authenticate(self, request: web.Request, activity: Activity) -> dict[str, Any]:

@@ -1,0 +1,344 @@
+"""NPS surveys: deciding whom to ask, creating and sending asks, and handling every card action.
+
+Free of botbuilder: the Teams layer passes the verb, the action data and who acted, and sends back the card returned.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.engagement.asking import AskPolicy, AskState, Decision, decide
+from bot.engagement.nps import Category, category, validate_score
+from cards.nps import COMMENT_MAX_LENGTH, ErrorCardView, NpsCardView, NpsState, build_error_card, build_nps_card
+from cards.verbs import Verb
+from storage.models import ConversationReference, NpsAnswer, SurveyInstance, User
+from storage.surveys import SubmitOutcome
+from storage.uow import UnitOfWork
+
+
+@dataclass(frozen=True)
+class SurveyConfig:
+    product_name: str
+    policy: AskPolicy
+    edit_grace: timedelta = timedelta(hours=24)
+    expiry: timedelta = timedelta(days=14)
+    review_url: str | None = None
+    referral_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who clicked: from the invoke activity, after authentication and the tenant check."""
+
+    tenant_id: str | None
+    aad_object_id: str | None
+    locale: str | None
+
+
+class CardSender(Protocol):
+    async def send_card(self, target: ConversationReference, card: dict[str, Any], summary: str) -> str | None:
+        """Send the card into the conversation; returns the Teams activity id."""
+
+
+# -- action data, validated at the boundary -----------------------------------------------------------------------
+
+
+class _InstanceData(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    instance: uuid.UUID
+
+
+class _SubmitData(_InstanceData):
+    score: Any = None
+    comment: str | None = Field(default=None, max_length=COMMENT_MAX_LENGTH)
+
+    @field_validator("comment", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip()
+            return value or None
+        return value
+
+
+class _CommentData(_InstanceData):
+    comment: str | None = Field(default=None, max_length=COMMENT_MAX_LENGTH)
+
+
+class InvalidAction(Exception):
+    def __init__(self, message_key: str) -> None:
+        super().__init__(message_key)
+        self.message_key = message_key
+
+
+# -- outcomes of asking -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AskResult:
+    tenant_id: str
+    aad_object_id: str
+    decision: Decision
+    instance_id: str | None = None
+    delivered: bool = False
+    error: str | None = None
+
+
+_CATEGORY_STATE = {
+    Category.PROMOTER: NpsState.PROMOTER,
+    Category.PASSIVE: NpsState.PASSIVE,
+    Category.DETRACTOR: NpsState.DETRACTOR,
+}
+
+
+@dataclass
+class Surveys:
+    uow_factory: Callable[[], UnitOfWork]
+    config: SurveyConfig
+
+    # -- asking ----------------------------------------------------------------------------------
+
+    async def plan(self, users: Sequence[User], now: datetime, *, force: bool = False) -> list[tuple[User, Decision]]:
+        """The decision for each user, with its reason (a dry run: nothing is stored)."""
+        async with self.uow_factory() as uow:
+            return [
+                (user, decide(await self._state(uow, user, now), self.config.policy, now, force=force))
+                for user in users
+            ]
+
+    async def ask(
+        self, users: Sequence[User], sender: CardSender, now: datetime, *, force: bool = False
+    ) -> list[AskResult]:
+        results = []
+        for user, decision in await self.plan(users, now, force=force):
+            if not decision.ask:
+                results.append(AskResult(user.tenant_id, user.aad_object_id, decision))
+                continue
+            results.append(await self._ask_one(user, decision, sender, now, force))
+        return results
+
+    async def _ask_one(
+        self, user: User, decision: Decision, sender: CardSender, now: datetime, force: bool
+    ) -> AskResult:
+        instance_id = str(uuid.uuid4())
+        async with self.uow_factory() as uow:
+            target = await uow.conversations.personal_for(user.id)
+            if target is None:
+                return AskResult(user.tenant_id, user.aad_object_id, Decision(False, "no personal conversation"))
+            await uow.surveys.add_instance(
+                SurveyInstance(
+                    id=instance_id,
+                    tenant_id=user.tenant_id,
+                    user_id=user.id,
+                    kind="nps",
+                    status="queued",
+                    locale=user.locale,
+                    created_at=now,
+                    expires_at=now + self.config.expiry,
+                    forced=force,
+                )
+            )
+            await uow.commit()
+        card = build_nps_card(self._view(instance_id, user.aad_object_id, user.locale))
+        try:
+            activity_id = await sender.send_card(target, card, str(card.get("fallbackText", "")))
+        except Exception as exc:  # noqa: BLE001 - recorded per recipient; the run goes on for the others
+            async with self.uow_factory() as uow:
+                await uow.surveys.set_status(instance_id, "failed")
+                await uow.commit()
+            return AskResult(
+                user.tenant_id, user.aad_object_id, decision, instance_id, False, f"{type(exc).__name__}: {exc}"[:300]
+            )
+        async with self.uow_factory() as uow:
+            await uow.surveys.mark_sent(instance_id, activity_id, now)
+            await uow.commit()
+        return AskResult(user.tenant_id, user.aad_object_id, decision, instance_id, True)
+
+    async def _state(self, uow: UnitOfWork, user: User, now: datetime) -> AskState:
+        reference = await uow.conversations.personal_for(user.id)
+        long_window = timedelta(days=self.config.policy.budget.long_window_days)
+        return AskState(
+            user_key=f"{user.tenant_id}:{user.aad_object_id}",
+            reachable=reference is not None and user.installed_at is not None and user.uninstalled_at is None,
+            opted_out=user.opted_out_at is not None,
+            declined_nps=user.nps_declined_at is not None,
+            snoozed_until=user.nps_snoozed_until,
+            last_answer_at=await uow.surveys.last_answer_at(user.aad_object_id, user.tenant_id),
+            last_ask_at=await uow.surveys.last_ask_at(user.id),
+            recent_sends=await uow.surveys.sends_since(user.id, now - long_window),
+            time_zone=user.time_zone,
+        )
+
+    # -- card actions ----------------------------------------------------------------------------
+
+    async def handle_action(self, verb: str, data: Any, actor: Actor, now: datetime) -> dict[str, Any]:
+        """The card to show in place of the one clicked. Invalid input never stores anything."""
+        try:
+            known = Verb(verb)
+        except ValueError:
+            return build_error_card(ErrorCardView(actor.locale, "error.unknown_action"))
+        try:
+            return await self._dispatch(known, data if isinstance(data, dict) else {}, actor, now)
+        except InvalidAction as invalid:
+            return build_error_card(ErrorCardView(actor.locale, invalid.message_key))
+
+    async def _dispatch(self, verb: Verb, data: dict[str, Any], actor: Actor, now: datetime) -> dict[str, Any]:
+        ref = _parse(_InstanceData, data)
+        async with self.uow_factory() as uow:
+            instance, owner = await self._owned_instance(uow, str(ref.instance), actor)
+            answer = await uow.surveys.answer_for(instance.id, owner.aad_object_id)
+            if verb is Verb.NPS_SUBMIT:
+                return await self._submit(uow, instance, owner, answer, data, now)
+            if verb is Verb.NPS_COMMENT:
+                return await self._comment(uow, instance, owner, answer, data, now)
+            if answer is not None:
+                if verb is Verb.NPS_EDIT and self._editable(answer, now):
+                    return build_nps_card(
+                        self._view(
+                            instance.id, owner.aad_object_id, owner.locale, score=answer.score, comment=answer.comment
+                        )
+                    )
+                return self._answered_card(instance, owner, answer, now)
+            if verb is Verb.NPS_SNOOZE:
+                until = now + timedelta(days=self.config.policy.snooze_days)
+                await uow.users.set_nps_snooze(owner.id, until, now)
+                await uow.surveys.set_status(instance.id, "snoozed")
+                await uow.commit()
+                return self._state_card(instance, owner, NpsState.SNOOZED)
+            if verb is Verb.NPS_DECLINE:
+                await uow.users.set_nps_declined(owner.id, now)
+                await uow.surveys.set_status(instance.id, "declined")
+                await uow.commit()
+                return self._state_card(instance, owner, NpsState.DECLINED)
+            # refresh / edit without an answer: show the state the instance is in
+            if instance.status in ("snoozed", "declined"):
+                return self._state_card(instance, owner, NpsState(instance.status))
+            if now > instance.expires_at:
+                return self._state_card(instance, owner, NpsState.CLOSED)
+            return build_nps_card(self._view(instance.id, owner.aad_object_id, owner.locale))
+
+    async def _submit(
+        self,
+        uow: UnitOfWork,
+        instance: SurveyInstance,
+        owner: User,
+        answer: NpsAnswer | None,
+        data: dict[str, Any],
+        now: datetime,
+    ) -> dict[str, Any]:
+        if answer is None and now > instance.expires_at:
+            return self._state_card(instance, owner, NpsState.CLOSED)
+        try:
+            submitted = _SubmitData.model_validate(data)
+        except ValidationError as invalid:
+            too_long = any(e["loc"] == ("comment",) for e in invalid.errors())
+            key = "error.comment_too_long" if too_long else "error.bad_request"
+            return build_nps_card(
+                self._view(
+                    instance.id, owner.aad_object_id, owner.locale, error=key, score=_score_or_none(data.get("score"))
+                )
+            )
+        try:
+            score = validate_score(submitted.score)
+        except ValueError:
+            return build_nps_card(
+                self._view(
+                    instance.id,
+                    owner.aad_object_id,
+                    owner.locale,
+                    error="error.score_invalid",
+                    comment=submitted.comment,
+                )
+            )
+        grace_until = (answer.answered_at if answer else now) + self.config.edit_grace
+        result = await uow.surveys.submit(instance, owner.aad_object_id, score, submitted.comment, now, grace_until)
+        if result.outcome in (SubmitOutcome.CREATED, SubmitOutcome.EDITED):
+            await uow.surveys.set_status(instance.id, "answered")
+            if category(result.answer.score) is Category.DETRACTOR:
+                await uow.surveys.add_pending_alert(
+                    "detractor", instance, owner.aad_object_id, result.answer.score, now
+                )
+            await uow.commit()
+        return self._answered_card(instance, owner, result.answer, now)
+
+    async def _comment(
+        self,
+        uow: UnitOfWork,
+        instance: SurveyInstance,
+        owner: User,
+        answer: NpsAnswer | None,
+        data: dict[str, Any],
+        now: datetime,
+    ) -> dict[str, Any]:
+        if answer is None:
+            return build_nps_card(self._view(instance.id, owner.aad_object_id, owner.locale))
+        try:
+            comment = _CommentData.model_validate(data).comment
+        except ValidationError:
+            raise InvalidAction("error.comment_too_long") from None
+        comment = comment.strip() if comment else None
+        if comment and self._editable(answer, now):
+            grace_until = answer.answered_at + self.config.edit_grace
+            result = await uow.surveys.submit(instance, owner.aad_object_id, answer.score, comment, now, grace_until)
+            await uow.commit()
+            answer = result.answer
+        return self._answered_card(instance, owner, answer, now)
+
+    async def _owned_instance(self, uow: UnitOfWork, instance_id: str, actor: Actor) -> tuple[SurveyInstance, User]:
+        instance = await uow.surveys.instance(instance_id)
+        if instance is None:
+            raise InvalidAction("error.unknown_survey")
+        owner = await uow.surveys.owner_of(instance)
+        if owner is None or owner.aad_object_id != actor.aad_object_id or owner.tenant_id != actor.tenant_id:
+            raise InvalidAction("error.not_yours")
+        return instance, owner
+
+    def _editable(self, answer: NpsAnswer, now: datetime) -> bool:
+        return now <= answer.answered_at + self.config.edit_grace
+
+    def _answered_card(self, instance: SurveyInstance, owner: User, answer: NpsAnswer, now: datetime) -> dict[str, Any]:
+        view = self._view(
+            instance.id,
+            owner.aad_object_id,
+            owner.locale,
+            state=_CATEGORY_STATE[category(answer.score)],
+            score=answer.score,
+            comment=answer.comment,
+            can_edit=self._editable(answer, now),
+        )
+        return build_nps_card(view)
+
+    def _state_card(self, instance: SurveyInstance, owner: User, state: NpsState) -> dict[str, Any]:
+        return build_nps_card(self._view(instance.id, owner.aad_object_id, owner.locale, state=state))
+
+    def _view(self, instance_id: str, aad_object_id: str, locale: str | None, **fields: Any) -> NpsCardView:
+        return NpsCardView(
+            instance_id=instance_id,
+            aad_object_id=aad_object_id,
+            product_name=self.config.product_name,
+            locale=locale,
+            review_url=self.config.review_url,
+            referral_url=self.config.referral_url,
+            snoozed_days=self.config.policy.snooze_days,
+            **fields,
+        )
+
+
+def _parse(model: type[_InstanceData], data: dict[str, Any]) -> _InstanceData:
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        raise InvalidAction("error.bad_request") from None
+
+
+def _score_or_none(value: Any) -> int | None:
+    try:
+        return validate_score(value)
+    except ValueError:
+        return None

@@ -1,0 +1,14 @@
+"""Action.Execute verbs: one enum shared by the card builders and the handlers. Never parse verbs apart."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Verb(StrEnum):
+    NPS_SUBMIT = "nps.submit"
+    NPS_SNOOZE = "nps.snooze"
+    NPS_DECLINE = "nps.decline"
+    NPS_COMMENT = "nps.comment"
+    NPS_EDIT = "nps.edit"
+    NPS_REFRESH = "nps.refresh"

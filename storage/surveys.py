@@ -1,0 +1,184 @@
+"""Survey instances, NPS answers (one per instance and person, edits kept as history) and pending alerts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import NpsAnswer, NpsAnswerHistory, PendingAlert, SurveyInstance, User
+from storage.repositories import insert_for
+
+
+class SubmitOutcome(StrEnum):
+    CREATED = "created"  # first answer stored
+    UNCHANGED = "unchanged"  # the same answer again (a retry, a double click): nothing stored
+    EDITED = "edited"  # a different answer within the grace window: updated, old values in history
+    LOCKED = "locked"  # a different answer after the grace window: refused, the first one stands
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    outcome: SubmitOutcome
+    answer: NpsAnswer
+
+
+@dataclass(frozen=True)
+class ScoredAnswer:
+    tenant_id: str
+    score: int
+    comment: str | None
+    answered_at: datetime
+
+
+class SurveyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # -- instances -------------------------------------------------------------------------------
+
+    async def add_instance(self, instance: SurveyInstance) -> None:
+        self.session.add(instance)
+        await self.session.flush()
+
+    async def instance(self, instance_id: str) -> SurveyInstance | None:
+        return await self.session.get(SurveyInstance, instance_id)
+
+    async def owner_of(self, instance: SurveyInstance) -> User | None:
+        return await self.session.get(User, instance.user_id)
+
+    async def set_status(self, instance_id: str, status: str) -> None:
+        await self.session.execute(update(SurveyInstance).where(SurveyInstance.id == instance_id).values(status=status))
+
+    async def mark_sent(self, instance_id: str, activity_id: str | None, now: datetime) -> None:
+        await self.session.execute(
+            update(SurveyInstance)
+            .where(SurveyInstance.id == instance_id)
+            .values(status="sent", sent_at=now, activity_id=activity_id)
+        )
+
+    async def last_ask_at(self, user_id: int) -> datetime | None:
+        stmt = select(func.max(SurveyInstance.sent_at)).where(SurveyInstance.user_id == user_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def sends_since(self, user_id: int, since: datetime) -> list[datetime]:
+        """Proactive messages to this person since `since` (survey asks are the only kind so far)."""
+        stmt = select(SurveyInstance.sent_at).where(
+            SurveyInstance.user_id == user_id, SurveyInstance.sent_at.is_not(None), SurveyInstance.sent_at > since
+        )
+        return [t for t in (await self.session.execute(stmt)).scalars() if t is not None]
+
+    # -- answers ---------------------------------------------------------------------------------
+
+    async def answer_for(self, instance_id: str, aad_object_id: str) -> NpsAnswer | None:
+        stmt = select(NpsAnswer).where(
+            NpsAnswer.survey_instance_id == instance_id, NpsAnswer.aad_object_id == aad_object_id
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def submit(
+        self,
+        instance: SurveyInstance,
+        aad_object_id: str,
+        score: int,
+        comment: str | None,
+        now: datetime,
+        grace_until: datetime,
+    ) -> SubmitResult:
+        """Store the answer once: INSERT … ON CONFLICT DO NOTHING, then compare with what is there."""
+        stmt = insert_for(self.session, NpsAnswer).values(
+            survey_instance_id=instance.id,
+            tenant_id=instance.tenant_id,
+            aad_object_id=aad_object_id,
+            score=score,
+            comment=comment,
+            answered_at=now,
+            updated_at=now,
+            edits=0,
+        )
+        stmt = stmt.on_conflict_do_nothing(index_elements=[NpsAnswer.survey_instance_id, NpsAnswer.aad_object_id])
+        inserted = (await self.session.execute(stmt.returning(NpsAnswer.id))).scalar_one_or_none()
+        existing = await self._locked_answer(instance.id, aad_object_id)
+        if inserted is not None:
+            return SubmitResult(SubmitOutcome.CREATED, existing)
+        if existing.score == score and (comment is None or comment == existing.comment):
+            return SubmitResult(SubmitOutcome.UNCHANGED, existing)
+        if now > grace_until:
+            return SubmitResult(SubmitOutcome.LOCKED, existing)
+        self.session.add(
+            NpsAnswerHistory(
+                answer_id=existing.id,
+                score=existing.score,
+                comment=existing.comment,
+                recorded_at=existing.updated_at,
+                replaced_at=now,
+            )
+        )
+        existing.score = score
+        if comment is not None:
+            existing.comment = comment
+        existing.updated_at = now
+        existing.edits += 1
+        await self.session.flush()
+        return SubmitResult(SubmitOutcome.EDITED, existing)
+
+    async def _locked_answer(self, instance_id: str, aad_object_id: str) -> NpsAnswer:
+        stmt = select(NpsAnswer).where(
+            NpsAnswer.survey_instance_id == instance_id, NpsAnswer.aad_object_id == aad_object_id
+        )
+        if self.session.bind is not None and self.session.bind.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()  # concurrent edits of one answer queue instead of losing history
+        stmt = stmt.execution_options(populate_existing=True)
+        return (await self.session.execute(stmt)).scalar_one()
+
+    async def history(self, answer_id: int) -> Sequence[NpsAnswerHistory]:
+        stmt = select(NpsAnswerHistory).where(NpsAnswerHistory.answer_id == answer_id).order_by(NpsAnswerHistory.id)
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def last_answer_at(self, aad_object_id: str, tenant_id: str) -> datetime | None:
+        stmt = select(func.max(NpsAnswer.answered_at)).where(
+            NpsAnswer.aad_object_id == aad_object_id, NpsAnswer.tenant_id == tenant_id
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def scored_answers(self, tenant_id: str | None = None) -> list[ScoredAnswer]:
+        stmt = select(NpsAnswer.tenant_id, NpsAnswer.score, NpsAnswer.comment, NpsAnswer.answered_at)
+        if tenant_id:
+            stmt = stmt.where(NpsAnswer.tenant_id == tenant_id)
+        rows = (await self.session.execute(stmt.order_by(NpsAnswer.answered_at))).all()
+        return [ScoredAnswer(r.tenant_id, r.score, r.comment, r.answered_at) for r in rows]
+
+    async def sent_instances(self, tenant_id: str | None = None) -> list[tuple[datetime, bool]]:
+        """(sent_at, answered?) for every ask that was delivered: the response-rate denominator."""
+        answered = select(NpsAnswer.id).where(NpsAnswer.survey_instance_id == SurveyInstance.id).exists()
+        stmt = select(SurveyInstance.sent_at, answered).where(
+            SurveyInstance.kind == "nps", SurveyInstance.sent_at.is_not(None)
+        )
+        if tenant_id:
+            stmt = stmt.where(SurveyInstance.tenant_id == tenant_id)
+        return [(sent_at, bool(was_answered)) for sent_at, was_answered in (await self.session.execute(stmt)).all()]
+
+    # -- alerts ----------------------------------------------------------------------------------
+
+    async def add_pending_alert(
+        self, kind: str, instance: SurveyInstance, aad_object_id: str, score: int, now: datetime
+    ) -> bool:
+        """False when an alert for the same cause already exists."""
+        stmt = insert_for(self.session, PendingAlert).values(
+            kind=kind,
+            tenant_id=instance.tenant_id,
+            survey_instance_id=instance.id,
+            aad_object_id=aad_object_id,
+            score=score,
+            status="pending",
+            created_at=now,
+        )
+        stmt = stmt.on_conflict_do_nothing(index_elements=[PendingAlert.kind, PendingAlert.survey_instance_id])
+        return (await self.session.execute(stmt.returning(PendingAlert.id))).scalar_one_or_none() is not None
+
+    async def pending_alerts(self) -> Sequence[PendingAlert]:
+        return (await self.session.execute(select(PendingAlert).order_by(PendingAlert.id))).scalars().all()
