@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,6 +17,8 @@ from bot.config import ConfigError, Settings, load_settings
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Nurture: adoption and NPS for your Teams app.")
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
 app.add_typer(db_app, name="db")
+survey_app = typer.Typer(no_args_is_help=True, help="NPS surveys.")
+app.add_typer(survey_app, name="survey")
 console = Console(stderr=True)
 log = logging.getLogger("nurture.cli")
 
@@ -108,6 +110,133 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON do
         sys.stdout.write(json.dumps(result) + "\n")
     else:
         Console().print(f"demo data loaded: {result['tenants']} tenants, {result['users']} users")
+
+
+@app.command()
+def nps(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant id.")] = None,
+    by: Annotated[str | None, typer.Option(help="Group by week, month or quarter.")] = None,
+    min_answers: Annotated[int | None, typer.Option(help="Show no score below this many answers.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """NPS with its 95 % interval, response rate and period-over-period change."""
+    from bot.engagement.periods import Period
+    from bot.usecases.reports import nps_report, report_json
+    from storage.engine import create_engine, session_factory
+    from storage.uow import UnitOfWork
+
+    settings = _settings()
+    try:
+        period = Period(by) if by else None
+    except ValueError:
+        typer.echo("nurture: --by must be week, month or quarter", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+
+    async def run() -> Any:
+        engine = create_engine(settings.database_url)
+        try:
+            sessions = session_factory(engine)
+            return await nps_report(
+                lambda: UnitOfWork(sessions),
+                tenant_id=tenant,
+                by=period,
+                min_answers=min_answers or settings.nps_min_answers,
+            )
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(run())
+    if as_json:
+        sys.stdout.write(json.dumps(report_json(report)) + "\n")
+        return
+    from bot.reports_view import print_report
+
+    print_report(Console(), report)
+
+
+@survey_app.command("send")
+def survey_send(
+    user: Annotated[list[str] | None, typer.Option("--user", help="AAD object id (repeatable).")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Every user of this tenant id.")] = None,
+    force: Annotated[bool, typer.Option(help="Skip the timing rules (never consent or reachability).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say who would be asked and why.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Send an NPS ask now to a user or a tenant, following the ask rules unless --force."""
+    from bot.app import survey_config, utc_now
+    from bot.teams.adapter import build_adapter
+    from bot.teams.proactive import TeamsCardSender
+    from bot.usecases.surveys import AskResult, Surveys
+    from storage.engine import create_engine, session_factory
+    from storage.models import User
+    from storage.uow import UnitOfWork
+
+    settings = _settings()
+    if not user and not tenant:
+        typer.echo("nurture: name --user AAD_ID or --tenant TENANT_ID", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    if not dry_run:
+        try:
+            settings.check_bot_identity()
+        except ConfigError as exc:
+            typer.echo(f"nurture: {exc}", err=True)
+            raise typer.Exit(EXIT_CONFIG) from None
+
+    async def run() -> list[AskResult]:
+        engine = create_engine(settings.database_url)
+        try:
+            sessions = session_factory(engine)
+            surveys = Surveys(lambda: UnitOfWork(sessions), survey_config(settings))
+            async with UnitOfWork(sessions) as uow:
+                targets: list[User] = []
+                for aad in user or []:
+                    targets += await uow.users.find_by_aad(aad)
+                if tenant:
+                    targets += await uow.users.in_tenant(tenant)
+            now = utc_now()
+            if dry_run:
+                return [
+                    AskResult(u.tenant_id, u.aad_object_id, d) for u, d in await surveys.plan(targets, now, force=force)
+                ]
+            adapter, _ = build_adapter(settings)
+            return await surveys.ask(targets, TeamsCardSender(adapter, settings.app_id), now, force=force)
+        finally:
+            await engine.dispose()
+
+    results = asyncio.run(run())
+    rows = [
+        {
+            "tenant": r.tenant_id,
+            "user": r.aad_object_id,
+            "ask": r.decision.ask,
+            "reason": r.decision.reason,
+            "instance": r.instance_id,
+            "delivered": r.delivered,
+            "error": r.error,
+        }
+        for r in results
+    ]
+    if as_json:
+        sys.stdout.write(json.dumps({"dry_run": dry_run, "results": rows}) + "\n")
+    else:
+        from rich.table import Table
+
+        table = Table("tenant", "user", "ask", "reason", "delivered", "error")
+        for row in rows:
+            table.add_row(
+                str(row["tenant"]),
+                str(row["user"]),
+                "yes" if row["ask"] else "no",
+                str(row["reason"]),
+                "yes" if row["delivered"] else "-",
+                str(row["error"] or ""),
+            )
+        Console().print(table)
+    if not results:
+        typer.echo("nurture: no such users", err=True)
+        raise typer.Exit(1)
+    if any(r.error for r in results):
+        raise typer.Exit(1)
 
 
 def _redacted(url: str) -> str:

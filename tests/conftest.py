@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientResponse
+from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import create_app
+from bot.app import MESSAGES, SESSIONS, create_app, survey_config
 from bot.config import Settings
+from bot.teams.proactive import TeamsCardSender
+from bot.usecases.surveys import Surveys
 from storage.migrate import upgrade
+from storage.uow import UnitOfWork
 from tests.support.activities import BOT_ID, TENANT
 from tests.support.connector import FakeConnector
 from tests.support.credentials import FixedTokenCredentialsFactory
@@ -80,6 +84,19 @@ async def connector() -> AsyncIterator[FakeConnector]:
 # -- the application ------------------------------------------------------------------------------
 
 
+class Clock:
+    """The app's clock in tests: starts at a fixed Tuesday 10:00 UTC and moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
 @dataclass
 class Harness:
     client: TestClient[Any, Any]
@@ -87,6 +104,7 @@ class Harness:
     keys: Keys
     settings: Settings
     database_url: str
+    clock: Clock
 
     def token(self, **overrides: Any) -> str:
         return self.keys.good.sign(claims(APP_ID, self.connector.service_url, **overrides))
@@ -101,6 +119,17 @@ class Harness:
 
     async def rows(self) -> dict[str, int]:
         return await row_counts(self.database_url)
+
+    @property
+    def app(self) -> web.Application:
+        return self.client.app  # type: ignore[no-any-return]
+
+    def surveys(self) -> Surveys:
+        sessions = self.app[SESSIONS]
+        return Surveys(lambda: UnitOfWork(sessions), survey_config(self.settings))
+
+    def sender(self) -> TeamsCardSender:
+        return TeamsCardSender(self.app[MESSAGES].adapter, APP_ID)
 
 
 def make_settings(database_url: str, metadata_url: str, **overrides: Any) -> Settings:
@@ -121,10 +150,11 @@ def make_settings(database_url: str, metadata_url: str, **overrides: Any) -> Set
 @pytest.fixture
 async def harness(database_url: str, keys: Keys, connector: FakeConnector) -> AsyncIterator[Harness]:
     settings = make_settings(database_url, keys.server.metadata_url)
-    app = create_app(settings, credentials_factory=FixedTokenCredentialsFactory(APP_ID))
+    clock = Clock()
+    app = create_app(settings, credentials_factory=FixedTokenCredentialsFactory(APP_ID), clock=clock)
     client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
-    yield Harness(client, connector, keys, settings, database_url)
+    yield Harness(client, connector, keys, settings, database_url, clock)
     await client.close()
 
 
