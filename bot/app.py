@@ -61,7 +61,12 @@ def create_app(
     validator = None if settings.dev_mode else BotConnectorTokenValidator(key_store, settings.app_id)
 
     adapter, authentication = build_adapter(settings, credentials_factory)
-    lifecycle = Lifecycle(uow_factory=lambda: UnitOfWork(sessions), product_name=settings.product_name)
+    lifecycle = Lifecycle(
+        uow_factory=lambda: UnitOfWork(sessions),
+        product_name=settings.product_name,
+        csm_ids=frozenset(i.lower() for i in settings.csm_ids),
+        min_answers=settings.nps_min_answers,
+    )
     surveys = Surveys(lambda: UnitOfWork(sessions), survey_config(settings))
     bot = NurtureBot(lifecycle, surveys, clock)
     app[MESSAGES] = MessagesEndpoint(settings, adapter, authentication, validator, bot)

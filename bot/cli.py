@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -19,6 +20,8 @@ db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
 app.add_typer(db_app, name="db")
 survey_app = typer.Typer(no_args_is_help=True, help="NPS surveys.")
 app.add_typer(survey_app, name="survey")
+cards_app = typer.Typer(no_args_is_help=True, help="Adaptive Cards.")
+app.add_typer(cards_app, name="cards")
 console = Console(stderr=True)
 log = logging.getLogger("nurture.cli")
 
@@ -237,6 +240,18 @@ def survey_send(
         raise typer.Exit(1)
     if any(r.error for r in results):
         raise typer.Exit(1)
+
+
+@cards_app.command("export")
+def cards_export(directory: Annotated[Path, typer.Argument(help="Folder to write the cards into.")]) -> None:
+    """Write every card, in every locale, as JSON (paste one into the Adaptive Cards Designer)."""
+    from cards.catalog import sample_cards
+
+    directory.mkdir(parents=True, exist_ok=True)
+    cards = sample_cards()
+    for name, card in cards.items():
+        (directory / f"{name}.json").write_text(json.dumps(card, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    Console().print(f"{len(cards)} cards written to {directory}")
 
 
 def _redacted(url: str) -> str:

@@ -17,6 +17,7 @@ class NoticeKind(StrEnum):
     OPTED_IN = "opted_in"
     DATA_DELETED = "data_deleted"
     NOT_UNDERSTOOD = "not_understood"
+    NOT_CSM = "not_csm"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from bot.teams.proactive import TeamsCardSender
 from bot.usecases.surveys import Surveys
 from storage.migrate import upgrade
 from storage.uow import UnitOfWork
-from tests.support.activities import BOT_ID, TENANT
+from tests.support.activities import BOT_ID, CSM, TENANT
 from tests.support.connector import FakeConnector
 from tests.support.credentials import FixedTokenCredentialsFactory
 from tests.support.database import create_postgres_database, drop_postgres_database, empty_all_tables, row_counts
@@ -141,6 +141,7 @@ def make_settings(database_url: str, metadata_url: str, **overrides: Any) -> Set
         "allowed_tenants": [TENANT],
         "service_url_hosts": ["127.0.0.1"],
         "key_fetch_timeout_seconds": 2.0,
+        "csm_ids": [CSM],
         "_env_file": None,
     }
     values.update(overrides)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -12,6 +13,7 @@ class Command(StrEnum):
     STOP = "stop"
     START = "start"
     DELETE_MY_DATA = "delete my data"
+    NPS = "nps"  # CSMs: "nps" or "nps <tenant id>"
     UNKNOWN = "unknown"
 
 
@@ -44,5 +46,25 @@ def normalize(text: str) -> str:
 _LOOKUP = {normalize(phrase): command for command, phrases in _PHRASES.items() for phrase in phrases}
 
 
+# Commands that take one argument after their keyword.
+_WITH_ARGUMENT = {"nps": Command.NPS}
+
+
+@dataclass(frozen=True)
+class ParsedCommand:
+    command: Command
+    argument: str | None = None
+
+
+def parse(text: str | None) -> ParsedCommand:
+    cleaned = normalize(text or "")
+    if cleaned in _LOOKUP:
+        return ParsedCommand(_LOOKUP[cleaned])
+    keyword, _, rest = cleaned.partition(" ")
+    if keyword in _WITH_ARGUMENT:
+        return ParsedCommand(_WITH_ARGUMENT[keyword], rest.strip() or None)
+    return ParsedCommand(Command.UNKNOWN)
+
+
 def parse_command(text: str | None) -> Command:
-    return _LOOKUP.get(normalize(text or ""), Command.UNKNOWN)
+    return parse(text).command

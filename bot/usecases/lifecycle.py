@@ -12,8 +12,11 @@ from enum import StrEnum
 from typing import Any
 
 from bot.engagement.budget import AttentionBudget
-from bot.engagement.commands import Command, parse_command
+from bot.engagement.commands import Command, parse
+from bot.engagement.periods import Period
+from bot.usecases.reports import nps_report
 from cards.notice import NoticeKind, NoticeView, build_notice_card
+from cards.nps_report import NpsReportView, ReportComment, TrendPoint, build_nps_report_card
 from cards.welcome import WelcomeView, build_welcome_card
 from storage.repositories import ConversationTarget, UserProfile
 from storage.uow import UnitOfWork
@@ -64,6 +67,8 @@ class Lifecycle:
     uow_factory: Callable[[], UnitOfWork]
     product_name: str
     budget: AttentionBudget = field(default_factory=AttentionBudget)
+    csm_ids: frozenset[str] = frozenset()
+    min_answers: int = 10
 
     # -- idempotency -----------------------------------------------------------------------------
 
@@ -111,7 +116,8 @@ class Lifecycle:
             await uow.commit()
 
     async def message(self, inbound: Inbound, now: datetime) -> Reply:
-        command = parse_command(inbound.text)
+        parsed = parse(inbound.text)
+        command = parsed.command
         async with self.uow_factory() as uow:
             user_id = await self._remember(uow, inbound, now)
             if command is Command.DELETE_MY_DATA and inbound.aad_object_id:
@@ -121,6 +127,8 @@ class Lifecycle:
             await uow.commit()
         if command is Command.HELP:
             return self._welcome(inbound.locale)
+        if command is Command.NPS:
+            return await self._nps_report(inbound, parsed.argument)
         notice = {
             Command.STOP: NoticeKind.OPTED_OUT,
             Command.START: NoticeKind.OPTED_IN,
@@ -172,6 +180,30 @@ class Lifecycle:
             long_window_days=self.budget.long_window_days,
         )
         card = build_welcome_card(view)
+        return Reply(card, str(card.get("fallbackText", "")))
+
+    async def _nps_report(self, inbound: Inbound, tenant: str | None) -> Reply:
+        """CSMs only (NURTURE_CSM_IDS); per-tenant CSM assignment arrives with the alerting work."""
+        if (inbound.aad_object_id or "").lower() not in self.csm_ids:
+            return self._notice(NoticeKind.NOT_CSM, inbound.locale)
+        report = await nps_report(self.uow_factory, tenant_id=tenant, by=Period.MONTH, min_answers=self.min_answers)
+        overall = report.overall
+        interval = overall.interval
+        view = NpsReportView(
+            locale=inbound.locale,
+            scope=tenant or "",
+            answers=overall.answers,
+            min_answers=overall.min_answers,
+            score=overall.score,
+            interval=(interval.low, interval.high) if interval else None,
+            response_rate=overall.response_rate,
+            promoters=overall.promoters,
+            passives=overall.passives,
+            detractors=overall.detractors,
+            trend=[TrendPoint(row.period, row.summary.score) for row in report.periods],
+            comments=[ReportComment(c.score, c.text, f"{c.answered_at:%Y-%m-%d}") for c in report.detractor_comments],
+        )
+        card = build_nps_report_card(view)
         return Reply(card, str(card.get("fallbackText", "")))
 
     def _notice(self, kind: NoticeKind, locale: str | None) -> Reply:

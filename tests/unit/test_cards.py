@@ -5,29 +5,18 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from cards import MAX_CARD_BYTES
+from cards.catalog import sample_cards
 from cards.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES, Strings, catalog_keys, negotiate
-from cards.notice import NoticeKind, NoticeView, build_notice_card
 from cards.welcome import WelcomeView, build_welcome_card
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 UPDATE = os.environ.get("NURTURE_UPDATE_SNAPSHOTS") == "1"
 
-
-def _all_cards() -> dict[str, dict[str, Any]]:
-    cards: dict[str, dict[str, Any]] = {}
-    for locale in SUPPORTED_LOCALES:
-        cards[f"welcome.{locale}"] = build_welcome_card(WelcomeView('Contoso "Insights"', locale, 1, 3, 4, 30))
-        for kind in NoticeKind:
-            cards[f"notice-{kind.value}.{locale}"] = build_notice_card(NoticeView(kind, locale, "Contoso Insights"))
-    return cards
-
-
-CARDS = _all_cards()
+CARDS = sample_cards()
 
 
 @pytest.mark.parametrize("name", sorted(CARDS))
@@ -80,3 +69,20 @@ def test_negotiate(teams_locale: str | None, expected: str) -> None:
 def test_missing_key_is_an_error() -> None:
     with pytest.raises(KeyError):
         Strings("en")("no.such.key")
+
+
+def test_cards_export_writes_every_card(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "cards", "export", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    written = sorted(p.stem for p in (tmp_path / "out").glob("*.json"))
+    assert written == sorted(CARDS)
+    sample = json.loads((tmp_path / "out" / "nps-ask.de.json").read_text(encoding="utf-8"))
+    assert sample == CARDS["nps-ask.de"]
