@@ -33,7 +33,6 @@ def build_notice_card(view: NoticeView) -> dict[str, Any]:
     text = t(f"notice.{view.kind.value}.text", product=view.product_name)
     card = AdaptiveCard(
         version=CARD_VERSION,
-        lang=t.language,
         fallback_text=f"{title} {text}",
         body=[
             TextBlock(text=title, weight="Bolder", wrap=True),

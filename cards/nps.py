@@ -65,9 +65,7 @@ def _refresh(view: NpsCardView) -> RefreshDefinition:
 
 
 def _card(view: NpsCardView, t: Strings, body: list[CardElement], fallback: str) -> dict[str, Any]:
-    card = AdaptiveCard(
-        version=CARD_VERSION, lang=t.language, fallback_text=fallback, refresh=_refresh(view), body=body
-    )
+    card = AdaptiveCard(version=CARD_VERSION, fallback_text=fallback, refresh=_refresh(view), body=body)
     return card.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
@@ -229,7 +227,6 @@ def build_error_card(view: ErrorCardView) -> dict[str, Any]:
     title = t("error.title")
     card = AdaptiveCard(
         version=CARD_VERSION,
-        lang=t.language,
         fallback_text=f"{title} {t(view.message_key)}",
         body=[
             TextBlock(text=title, weight="Bolder", color="Attention", wrap=True),

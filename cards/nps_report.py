@@ -135,5 +135,5 @@ def build_nps_report_card(view: NpsReportView) -> dict[str, Any]:
                     spacing="Small",
                 )
             )
-    card = AdaptiveCard(version=CARD_VERSION, lang=t.language, fallback_text=title, body=body)
+    card = AdaptiveCard(version=CARD_VERSION, fallback_text=title, body=body)
     return card.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -29,7 +29,6 @@ def build_welcome_card(view: WelcomeView) -> dict[str, Any]:
     ]
     card = AdaptiveCard(
         version=CARD_VERSION,
-        lang=t.language,
         fallback_text=t("welcome.fallback", product=view.product_name),
         body=[
             TextBlock(text=t("welcome.title", product=view.product_name), size="Large", weight="Bolder", wrap=True),

@@ -94,7 +94,9 @@ async def test_survey_send_delivers_and_then_respects_the_interval(database_url:
         [result] = json.loads(out)["results"]
         assert result["delivered"] is True and result["reason"] == "forced by an operator"
         card = card_of(connector.sent()[-1])
-        assert card["lang"] == "de" and card["refresh"]["action"]["data"] == {"instance": result["instance"]}
+        assert "Wie wahrscheinlich" in json.dumps(card, ensure_ascii=False) and card["refresh"]["action"]["data"] == {
+            "instance": result["instance"]
+        }
 
         code, out, _ = await nurture(
             database_url, "survey", "send", "--user", "u-send", "--dry-run", "--json", NURTURE_DEV_MODE="1"
