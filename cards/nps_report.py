@@ -92,6 +92,8 @@ def build_nps_report_card(view: NpsReportView) -> dict[str, Any]:
                 min=-100,
                 max=100,
                 value=round(view.score, 1),
+                value_format="Fraction",  # shows the score itself, not a percentage of the scale
+                show_needle=False,  # the Agents Playground's renderer ignores `min` and would point the needle wrong
                 sub_label=t("report.interval", low=_signed(low), high=_signed(high)),
                 segments=[
                     GaugeChartLegend(size=100, legend=t("report.band_low"), color="attention"),
