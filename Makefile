@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEV_ENV := NURTURE_DEV_MODE=1
 
-.PHONY: run test install lint typecheck playground browser-deps screenshots clean
+.PHONY: run test install lint typecheck playground node-deps screenshots clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Nurture needs Python 3.11 or newer")'
@@ -15,13 +15,14 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-# The browser tests' real clients (Agents Playground, Adaptive Cards renderer), pinned by package-lock.json.
-tests/browser/node_modules/.installed: tests/browser/package.json tests/browser/package-lock.json
+# Node tools pinned by package-lock.json: the Agents Playground and the Adaptive Cards renderer (browser tests),
+# Microsoft's app manifest schemas (nurture package).
+node_modules/.installed: package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
-	  npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error && touch $@; \
-	else echo "npm not found: the browser tests will say what to install"; fi
+	  npm ci --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the browser tests and nurture package will say what to install"; fi
 
-browser-deps: tests/browser/node_modules/.installed
+node-deps: node_modules/.installed
 
 install: $(VENV)/.installed
 
@@ -32,8 +33,8 @@ run: install
 	$(DEV_ENV) $(BIN)/nurture serve --host 127.0.0.1 --port 3978
 
 ## make playground (second terminal, after make run): the Microsoft 365 Agents Playground on http://localhost:56150
-playground: browser-deps
-	tests/browser/node_modules/.bin/agentsplayground -e http://localhost:3978/api/messages -c msteams
+playground: node-deps
+	node_modules/.bin/agentsplayground -e http://localhost:3978/api/messages -c msteams
 
 lint: install
 	$(BIN)/ruff check bot cards storage tests
@@ -43,11 +44,11 @@ typecheck: install
 	$(BIN)/mypy
 
 ## make test: lint, type check, then the whole suite on SQLite and PostgreSQL (NURTURE_TEST_POSTGRES_URL)
-test: lint typecheck browser-deps
+test: lint typecheck node-deps
 	$(BIN)/python -m pytest
 
 ## make screenshots: photograph every card kind in the Agents Playground into docs/cards/ (the README gallery)
-screenshots: install browser-deps
+screenshots: install node-deps
 	NURTURE_SCREENSHOTS_DIR=$(CURDIR)/docs/cards $(BIN)/python -m pytest tests/e2e/test_playground.py
 
 clean:

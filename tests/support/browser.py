@@ -1,4 +1,4 @@
-"""Prerequisites of the browser tests: Debian's Chromium, Node.js and the npm packages in tests/browser/.
+"""Prerequisites of the browser tests: Debian's Chromium, Node.js and the npm packages of package.json.
 
 A missing prerequisite names exactly what to install. In CI (CI=true) it fails the test; on a developer's machine it
 skips, so the rest of the suite still runs.
@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BROWSER_DIR = ROOT / "tests" / "browser"
-NODE_MODULES = BROWSER_DIR / "node_modules"
+NODE_MODULES = ROOT / "node_modules"
 CHROMIUM = Path(os.environ.get("NURTURE_CHROMIUM", "/usr/bin/chromium"))
 PLAYGROUND_BIN = NODE_MODULES / ".bin" / "agentsplayground"
 RENDERER_JS = NODE_MODULES / "adaptivecards" / "dist" / "adaptivecards.min.js"
@@ -38,7 +37,7 @@ def _missing() -> list[str]:
     if shutil.which("node") is None:
         missing.append("Node.js 20+ (Debian: apt-get install nodejs npm)")
     if not PLAYGROUND_BIN.exists() or not RENDERER_JS.exists():
-        missing.append("the npm test packages (npm ci --prefix tests/browser)")
+        missing.append("the npm packages of package.json (npm ci, or make test)")
     return missing
 
 
