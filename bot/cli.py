@@ -254,6 +254,34 @@ def cards_export(directory: Annotated[Path, typer.Argument(help="Folder to write
     Console().print(f"{len(cards)} cards written to {directory}")
 
 
+@app.command("package")
+def package_app(
+    out: Annotated[Path, typer.Option(help="Where to write the zip.")] = Path("build/nurture-teams-app.zip"),
+) -> None:
+    """Build the Teams app package from appPackage/, validate it offline against Microsoft's schema, write the zip."""
+    from bot.packaging.manifest import PackageValues, build, default_teams_app_id, validate, write_zip
+
+    settings = _settings()
+    values = PackageValues(
+        bot_id=settings.app_id,
+        teams_app_id=settings.teams_app_id or default_teams_app_id(settings.app_id),
+        bot_domain=settings.public_hostname,
+        product_name=settings.product_name,
+        developer_name=settings.developer_name,
+        website_url=settings.website_url,
+        privacy_url=settings.privacy_url,
+        terms_url=settings.terms_url,
+        app_version=settings.app_version,
+    )
+    package = build(values)
+    problems = validate(package, settings.app_id)
+    if problems:
+        for problem in problems:
+            typer.echo(f"nurture: manifest {problem}", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    Console().print(f"Teams app package written to {write_zip(package, out)}")
+
+
 def _redacted(url: str) -> str:
     from sqlalchemy.engine import make_url
 

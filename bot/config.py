@@ -124,6 +124,19 @@ class Settings(BaseSettings):
     referral_url: str = Field(default="", validation_alias=AliasChoices("NURTURE_REFERRAL_URL", "referral_url"))
     quiet_hours: str = Field(default="18-9", validation_alias=AliasChoices("NURTURE_QUIET_HOURS", "quiet_hours"))
 
+    # the Teams app package (nurture package)
+    teams_app_id: str = Field(default="", validation_alias=AliasChoices("NURTURE_TEAMS_APP_ID", "teams_app_id"))
+    public_hostname: str = Field(
+        default="", validation_alias=AliasChoices("NURTURE_PUBLIC_HOSTNAME", "public_hostname")
+    )
+    developer_name: str = Field(
+        default="Contoso", validation_alias=AliasChoices("NURTURE_DEVELOPER_NAME", "developer_name")
+    )
+    website_url: str = Field(default="", validation_alias=AliasChoices("NURTURE_WEBSITE_URL", "website_url"))
+    privacy_url: str = Field(default="", validation_alias=AliasChoices("NURTURE_PRIVACY_URL", "privacy_url"))
+    terms_url: str = Field(default="", validation_alias=AliasChoices("NURTURE_TERMS_URL", "terms_url"))
+    app_version: str = Field(default="1.0.0", validation_alias=AliasChoices("NURTURE_APP_VERSION", "app_version"))
+
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("NURTURE_LOG_LEVEL", "log_level"))
 
     @field_validator("allowed_tenants", "service_url_hosts", "ingest_tokens", "csm_ids", mode="before")

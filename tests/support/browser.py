@@ -41,11 +41,19 @@ def _missing() -> list[str]:
     return missing
 
 
+def require_manifest_schemas() -> None:
+    schemas = NODE_MODULES / "@microsoft" / "app-manifest" / "build" / "json-schemas" / "teams"
+    if not schemas.exists():
+        _missing_prerequisite("the manifest tests need Microsoft's schemas: npm ci (or make test)")
+
+
 def require_browser_prerequisites() -> None:
     missing = _missing()
-    if not missing:
-        return
-    message = "browser tests need: " + "; ".join(missing)
+    if missing:
+        _missing_prerequisite("browser tests need: " + "; ".join(missing))
+
+
+def _missing_prerequisite(message: str) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
