@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,6 +22,7 @@ from bot.teams.adapter import CredentialsFactory, build_adapter
 from bot.teams.handler import NurtureBot
 from bot.teams.messages import ACTIVITY, MessagesEndpoint
 from bot.usecases.lifecycle import Lifecycle
+from bot.usecases.privacy import Retention, purge
 from bot.usecases.surveys import SurveyConfig, Surveys
 from storage.engine import create_engine, session_factory
 from storage.uow import UnitOfWork
@@ -35,6 +37,7 @@ KEY_STORE = web.AppKey("key_store", OpenIdKeyStore)
 MESSAGES = web.AppKey("messages", MessagesEndpoint)
 
 HEALTH_DB_TIMEOUT_SECONDS = 2.0
+PURGE_FIRST_DELAY_SECONDS = 300  # after start-up, when the first retention purge runs
 
 
 def utc_now() -> datetime:
@@ -88,10 +91,33 @@ def survey_config(settings: Settings) -> SurveyConfig:
     )
 
 
+def retention(settings: Settings) -> Retention:
+    return Retention(settings.comment_retention_days, settings.activity_log_retention_days)
+
+
+async def _daily_purge(app: web.Application) -> None:
+    """Retention runs inside the server too, so a deployment without cron still forgets on time."""
+    sessions = app[SESSIONS]
+    while True:
+        await asyncio.sleep(PURGE_FIRST_DELAY_SECONDS)
+        try:
+            async with UnitOfWork(sessions) as uow:
+                counts = await purge(uow, retention(app[SETTINGS]), utc_now())
+                await uow.commit()
+            log.info("retention purge done", extra={"purged": counts})
+        except SQLAlchemyError:
+            log.exception("retention purge failed; retrying in a day")
+        await asyncio.sleep(24 * 3600 - PURGE_FIRST_DELAY_SECONDS)
+
+
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     if not app[SETTINGS].dev_mode:
         app[KEY_STORE].start_background_refresh()
+    purger = asyncio.get_running_loop().create_task(_daily_purge(app))
     yield
+    purger.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await purger
     await app[KEY_STORE].close()
     await app[ENGINE].dispose()
 

@@ -254,6 +254,66 @@ def cards_export(directory: Annotated[Path, typer.Argument(help="Folder to write
     Console().print(f"{len(cards)} cards written to {directory}")
 
 
+@app.command()
+def forget(
+    aad_object_id: Annotated[str, typer.Argument(help="The person's Microsoft Entra (AAD) object id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Delete everything stored about one person, in every tenant."""
+    from bot.usecases.privacy import forget_user
+
+    async def work(uow: Any) -> dict[str, int]:
+        counts = await forget_user(uow, aad_object_id)
+        await uow.commit()
+        return counts
+
+    counts = _run_in_uow(work)
+    if as_json:
+        sys.stdout.write(json.dumps({"forgotten": aad_object_id, "deleted": counts}) + "\n")
+    else:
+        Console().print(f"forgot {aad_object_id}: " + ", ".join(f"{n} {t}" for t, n in counts.items()))
+
+
+@app.command()
+def purge(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False) -> None:
+    """Apply the retention settings now (serve also does this daily)."""
+    from bot.app import retention, utc_now
+    from bot.usecases.privacy import purge as purge_expired
+
+    settings = _settings()
+
+    async def work(uow: Any) -> dict[str, int]:
+        counts = await purge_expired(uow, retention(settings), utc_now())
+        await uow.commit()
+        return counts
+
+    counts = _run_in_uow(work)
+    if as_json:
+        sys.stdout.write(json.dumps(counts) + "\n")
+    else:
+        Console().print(", ".join(f"{t.replace('_', ' ')}: {n}" for t, n in counts.items()))
+
+
+def _run_in_uow(work: Any) -> Any:
+    """Run one unit of work against the configured (and migrated) database."""
+    from storage.engine import create_engine, session_factory
+    from storage.migrate import upgrade
+    from storage.uow import UnitOfWork
+
+    settings = _settings()
+    upgrade(settings.database_url)
+
+    async def run() -> Any:
+        engine = create_engine(settings.database_url)
+        try:
+            async with UnitOfWork(session_factory(engine)) as uow:
+                return await work(uow)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
 @app.command("package")
 def package_app(
     out: Annotated[Path, typer.Option(help="Where to write the zip.")] = Path("build/nurture-teams-app.zip"),

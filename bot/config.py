@@ -124,6 +124,16 @@ class Settings(BaseSettings):
     referral_url: str = Field(default="", validation_alias=AliasChoices("NURTURE_REFERRAL_URL", "referral_url"))
     quiet_hours: str = Field(default="18-9", validation_alias=AliasChoices("NURTURE_QUIET_HOURS", "quiet_hours"))
 
+    # retention
+    comment_retention_days: int = Field(
+        default=365, ge=1, validation_alias=AliasChoices("NURTURE_COMMENT_RETENTION_DAYS", "comment_retention_days")
+    )
+    activity_log_retention_days: int = Field(
+        default=30,
+        ge=1,
+        validation_alias=AliasChoices("NURTURE_ACTIVITY_LOG_RETENTION_DAYS", "activity_log_retention_days"),
+    )
+
     # the Teams app package (nurture package)
     teams_app_id: str = Field(default="", validation_alias=AliasChoices("NURTURE_TEAMS_APP_ID", "teams_app_id"))
     public_hostname: str = Field(

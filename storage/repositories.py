@@ -104,10 +104,6 @@ class UserRepository:
         stmt = select(User).where(User.tenant_id == tenant_id).order_by(User.id)
         return (await self.session.execute(stmt)).scalars().all()
 
-    async def delete(self, user_ids: Sequence[int]) -> int:
-        result = await self.session.execute(delete(User).where(User.id.in_(user_ids)))
-        return int(getattr(result, "rowcount", 0) or 0)
-
 
 @dataclass(frozen=True)
 class ConversationTarget:
@@ -208,12 +204,6 @@ class ActivityLog:
                 InboundActivity.conversation_id == conversation_id, InboundActivity.activity_id == activity_id
             )
         )
-
-    async def delete_for_user(self, aad_object_id: str) -> int:
-        result = await self.session.execute(
-            delete(InboundActivity).where(InboundActivity.aad_object_id == aad_object_id)
-        )
-        return int(getattr(result, "rowcount", 0) or 0)
 
     async def count(self) -> int:
         return int((await self.session.execute(select(func.count()).select_from(InboundActivity))).scalar_one())

@@ -14,6 +14,7 @@ from typing import Any
 from bot.engagement.budget import AttentionBudget
 from bot.engagement.commands import Command, parse
 from bot.engagement.periods import Period
+from bot.usecases.privacy import forget_user
 from bot.usecases.reports import nps_report
 from cards.notice import NoticeKind, NoticeView, build_notice_card
 from cards.nps_report import NpsReportView, ReportComment, TrendPoint, build_nps_report_card
@@ -121,7 +122,7 @@ class Lifecycle:
         async with self.uow_factory() as uow:
             user_id = await self._remember(uow, inbound, now)
             if command is Command.DELETE_MY_DATA and inbound.aad_object_id:
-                await self._forget(uow, inbound.aad_object_id)
+                await forget_user(uow, inbound.aad_object_id)
             elif command in (Command.STOP, Command.START) and user_id is not None:
                 await uow.users.set_opted_out(user_id, command is Command.STOP, now)
             await uow.commit()
@@ -160,15 +161,6 @@ class Lifecycle:
             )
             await uow.conversations.upsert(target, now)
         return user_id
-
-    @staticmethod
-    async def _forget(uow: UnitOfWork, aad_object_id: str) -> None:
-        users = await uow.users.find_by_aad(aad_object_id)
-        ids = [user.id for user in users]
-        if ids:
-            await uow.conversations.delete_for_users(ids)
-            await uow.users.delete(ids)
-        await uow.activities.delete_for_user(aad_object_id)
 
     def _welcome(self, locale: str | None) -> Reply:
         view = WelcomeView(

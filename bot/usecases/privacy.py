@@ -1,0 +1,66 @@
+"""Forgetting a person and purging data past its retention period."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, update
+
+from storage.models import InboundActivity, NpsAnswer, NpsAnswerHistory, PendingAlert, User
+from storage.uow import UnitOfWork
+
+
+async def forget_user(uow: UnitOfWork, aad_object_id: str) -> dict[str, int]:
+    """Delete every row about one person, in every tenant; returns rows deleted per table (cascades included).
+
+    Rows keyed by the AAD object id are deleted directly; rows hanging off the user (conversation references,
+    survey asks, answers and their history, pending alerts) go with the user through ON DELETE CASCADE.
+    """
+    session = uow.session
+    users = await uow.users.find_by_aad(aad_object_id)
+    counts = {
+        "pending_alerts": await _rowcount(uow, delete(PendingAlert).where(PendingAlert.aad_object_id == aad_object_id)),
+        "nps_answers": await _rowcount(uow, delete(NpsAnswer).where(NpsAnswer.aad_object_id == aad_object_id)),
+        "inbound_activities": await _rowcount(
+            uow, delete(InboundActivity).where(InboundActivity.aad_object_id == aad_object_id)
+        ),
+        "conversation_references": await uow.conversations.delete_for_users([u.id for u in users]) if users else 0,
+        "users": await _rowcount(uow, delete(User).where(User.aad_object_id == aad_object_id)),
+    }
+    await session.flush()
+    return counts
+
+
+async def _rowcount(uow: UnitOfWork, statement: object) -> int:
+    result = await uow.session.execute(statement)  # type: ignore[call-overload]
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class Retention:
+    comment_days: int  # free-text NPS comments (and their edit history) are blanked after this many days
+    activity_log_days: int  # the inbound-activity log (retry dedupe) is deleted after this many days
+
+
+async def purge(uow: UnitOfWork, retention: Retention, now: datetime) -> dict[str, int]:
+    comment_cutoff = now - timedelta(days=retention.comment_days)
+    log_cutoff = now - timedelta(days=retention.activity_log_days)
+    counts = {
+        "nps_comments_blanked": await _rowcount(
+            uow,
+            update(NpsAnswer)
+            .where(NpsAnswer.answered_at < comment_cutoff, NpsAnswer.comment.is_not(None))
+            .values(comment=None),
+        ),
+        "nps_history_comments_blanked": await _rowcount(
+            uow,
+            update(NpsAnswerHistory)
+            .where(NpsAnswerHistory.recorded_at < comment_cutoff, NpsAnswerHistory.comment.is_not(None))
+            .values(comment=None),
+        ),
+        "inbound_activities_deleted": await _rowcount(
+            uow, delete(InboundActivity).where(InboundActivity.received_at < log_cutoff)
+        ),
+    }
+    return counts

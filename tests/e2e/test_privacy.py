@@ -1,0 +1,108 @@
+"""Forgetting a person removes every row about them from every table; retention blanks and deletes old data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.usecases.privacy import Retention, purge
+from storage.engine import create_engine
+from storage.models import Base, InboundActivity, NpsAnswer, NpsAnswerHistory, User
+from tests.conftest import Harness
+from tests.e2e.test_nps_flow import OTHER, ask, invoke, post_invoke, submit, table
+from tests.integration.test_cli_nps import nurture
+from tests.support.activities import USER, message
+
+
+async def _traces_of(database_url: str, aad: str, user_ids: set[int]) -> list[str]:
+    """Every cell in every table that holds the person's AAD id or points at one of their user rows."""
+    engine = create_engine(database_url)
+    found = []
+    try:
+        async with engine.connect() as connection:
+            for model_table in Base.metadata.sorted_tables:
+                rows = (await connection.execute(select(model_table))).mappings().all()
+                user_fks = {fk.parent.name for fk in model_table.foreign_keys if fk.column.table.name == "users"}
+                for row in rows:
+                    for column, value in row.items():
+                        if isinstance(value, str) and aad in value:
+                            found.append(f"{model_table.name}.{column}")
+                        if column in user_fks and value in user_ids:
+                            found.append(f"{model_table.name}.{column} → users.id {value}")
+                        if model_table.name == "users" and column == "id" and value in user_ids:
+                            found.append(f"users.id {value}")
+    finally:
+        await engine.dispose()
+    return found
+
+
+async def _a_full_history(harness: Harness, aad: str) -> None:
+    """Install, a message, an answered detractor survey with a comment and an edit (history), a pending alert."""
+    instance = await ask(harness, aad=aad)
+    await harness.post(message("help", service_url=harness.connector.service_url, aad_object_id=aad))
+    await post_invoke(harness, invoke(harness, "nps.submit", submit(instance, "8", "Fine"), aad=aad))
+    await post_invoke(harness, invoke(harness, "nps.submit", submit(instance, "2", "Actually bad"), aad=aad))
+
+
+async def test_delete_my_data_leaves_no_trace_in_any_table(harness: Harness) -> None:
+    await _a_full_history(harness, USER)
+    await _a_full_history(harness, OTHER)
+    user_ids = {u.id for u in await table(harness, User) if u.aad_object_id == USER}
+    before = await harness.rows()
+    assert all(before[name] > 0 for name in before), before  # every table holds something to delete
+    assert await _traces_of(harness.database_url, USER, user_ids)
+
+    response = await harness.post(message("delete my data", service_url=harness.connector.service_url))
+    assert response.status == 200
+
+    assert await _traces_of(harness.database_url, USER, user_ids) == []
+    other_ids = {u.id for u in await table(harness, User)}
+    assert other_ids and await _traces_of(harness.database_url, OTHER, other_ids)  # the other person is intact
+    after = await harness.rows()
+    assert after["nps_answers"] == 1 and after["nps_answer_history"] == 1 and after["pending_alerts"] == 1
+
+
+async def test_nurture_forget_command(harness: Harness) -> None:
+    await _a_full_history(harness, USER)
+    await _a_full_history(harness, OTHER)
+    user_ids = {u.id for u in await table(harness, User) if u.aad_object_id == USER}
+    code, out, err = await nurture(harness.database_url, "forget", USER, "--json")
+    assert code == 0, err
+    report: dict[str, Any] = json.loads(out)
+    assert report["deleted"]["users"] == 1 and report["deleted"]["nps_answers"] == 1
+    assert await _traces_of(harness.database_url, USER, user_ids) == []
+    assert (await harness.rows())["users"] == 1
+
+
+async def test_purge_blanks_old_comments_and_old_activity_log(harness: Harness) -> None:
+    await _a_full_history(harness, USER)
+    harness.clock.advance(days=400)
+    await _a_full_history(harness, OTHER)
+    async with harness.surveys().uow_factory() as uow:
+        counts = await purge(uow, Retention(comment_days=365, activity_log_days=30), harness.clock())
+        await uow.commit()
+    assert counts == {"nps_comments_blanked": 1, "nps_history_comments_blanked": 1, "inbound_activities_deleted": 2}
+    answers = {a.aad_object_id: a.comment for a in await table(harness, NpsAnswer)}
+    assert answers == {USER: None, OTHER: "Actually bad"}
+    history = sorted(h.comment or "" for h in await table(harness, NpsAnswerHistory))
+    assert history == ["", "Fine"]
+    assert {a.aad_object_id for a in await table(harness, InboundActivity)} == {OTHER}
+
+
+def test_purge_command_reports_what_it_did(tmp_path: Any) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NURTURE_", "MicrosoftApp"))}
+    env["NURTURE_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "purge", "--json"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "nps_comments_blanked": 0,
+        "nps_history_comments_blanked": 0,
+        "inbound_activities_deleted": 0,
+    }
