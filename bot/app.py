@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot import __version__
+from bot import __version__, telemetry
 from bot.config import Settings
 from bot.security.tokens import BotConnectorTokenValidator, OpenIdKeyStore
 from bot.teams.adapter import CredentialsFactory, build_adapter
@@ -164,6 +164,8 @@ async def access_log_middleware(
         log.exception("unhandled error on %s %s", request.method, request.path)
         raise
     finally:
+        if status >= 500:
+            telemetry.errors.add(1, {"route": request.path})
         activity = request.get(ACTIVITY)
         access_log.info(
             "%s %s %s",

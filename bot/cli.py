@@ -46,6 +46,7 @@ def serve(
 
     from bot.app import create_app
     from bot.logging_setup import configure_logging
+    from bot.telemetry import configure_telemetry
     from storage.migrate import upgrade
 
     settings = _settings()
@@ -55,6 +56,7 @@ def serve(
         typer.echo(f"nurture: {exc}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
     configure_logging(settings.log_level)
+    configure_telemetry()
     if settings.dev_mode:
         log.warning("DEV MODE: inbound tokens are NOT checked and any tenant is accepted. Never expose this server.")
     upgrade(settings.database_url)

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot import telemetry
 from bot.engagement.asking import AskPolicy, AskState, Decision, decide
 from bot.engagement.nps import Category, category, validate_score
 from cards.nps import COMMENT_MAX_LENGTH, ErrorCardView, NpsCardView, NpsState, build_error_card, build_nps_card
@@ -152,12 +153,14 @@ class Surveys:
             async with self.uow_factory() as uow:
                 await uow.surveys.set_status(instance_id, "failed")
                 await uow.commit()
+            telemetry.sends.add(1, {"kind": "nps", "outcome": "failed"})
             return AskResult(
                 user.tenant_id, user.aad_object_id, decision, instance_id, False, f"{type(exc).__name__}: {exc}"[:300]
             )
         async with self.uow_factory() as uow:
             await uow.surveys.mark_sent(instance_id, activity_id, now)
             await uow.commit()
+        telemetry.sends.add(1, {"kind": "nps", "outcome": "sent"})
         return AskResult(user.tenant_id, user.aad_object_id, decision, instance_id, True)
 
     async def _state(self, uow: UnitOfWork, user: User, now: datetime) -> AskState:
@@ -260,11 +263,15 @@ class Surveys:
         result = await uow.surveys.submit(instance, owner.aad_object_id, score, submitted.comment, now, grace_until)
         if result.outcome in (SubmitOutcome.CREATED, SubmitOutcome.EDITED):
             await uow.surveys.set_status(instance.id, "answered")
-            if category(result.answer.score) is Category.DETRACTOR:
-                await uow.surveys.add_pending_alert(
-                    "detractor", instance, owner.aad_object_id, result.answer.score, now
-                )
+            answer_category = category(result.answer.score)
+            raised = answer_category is Category.DETRACTOR and await uow.surveys.add_pending_alert(
+                "detractor", instance, owner.aad_object_id, result.answer.score, now
+            )
             await uow.commit()
+            if result.outcome is SubmitOutcome.CREATED:
+                telemetry.answers.add(1, {"kind": "nps", "category": answer_category.value})
+            if raised:
+                telemetry.alerts.add(1, {"kind": "detractor"})
         return self._answered_card(instance, owner, result.answer, now)
 
     async def _comment(
