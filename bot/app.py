@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from opentelemetry.trace import SpanKind
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -150,34 +151,34 @@ async def healthz(request: web.Request) -> web.Response:
 async def access_log_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """One structured line per request: method, path, status, latency, activity type and id. No tokens, no text."""
+    """One structured line and one trace span per request: method, path, status, latency, activity type and id.
+
+    Never tokens, never message text.
+    """
     started = time.perf_counter()
     status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        raise
-    finally:
-        if status >= 500:
-            telemetry.errors.add(1, {"route": request.path})
-        activity = request.get(ACTIVITY)
-        access_log.info(
-            "%s %s %s",
-            request.method,
-            request.path,
-            status,
-            extra={
+    with telemetry.tracer.start_as_current_span(f"{request.method} {request.path}", kind=SpanKind.SERVER) as span:
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            raise
+        finally:
+            if status >= 500:
+                telemetry.errors.add(1, {"route": request.path})
+            activity = request.get(ACTIVITY)
+            fields = {
                 "http_method": request.method,
                 "path": request.path,
                 "status": status,
                 "latency_ms": round((time.perf_counter() - started) * 1000, 2),
                 "activity_type": getattr(activity, "type", None),
                 "activity_id": getattr(activity, "id", None),
-            },
-        )
+            }
+            span.set_attributes({f"nurture.{k}": v for k, v in fields.items() if v is not None})
+            access_log.info("%s %s %s", request.method, request.path, status, extra=fields)

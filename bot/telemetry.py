@@ -1,4 +1,4 @@
-"""Counters for sends, answers, alerts and errors, through the OpenTelemetry API.
+"""Counters for sends, answers, alerts and errors, and a span per request, through the OpenTelemetry API.
 
 Without an SDK the API is a no-op, so the counters cost nothing. With APPLICATIONINSIGHTS_CONNECTION_STRING set and the
 `azure` extra installed (pip install 'nurture[azure]'), traces and metrics go to Azure Monitor / Application Insights.
@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 import os
 
-from opentelemetry import metrics
+from opentelemetry import metrics, trace
 
 log = logging.getLogger(__name__)
 _meter = metrics.get_meter("nurture")
+tracer = trace.get_tracer("nurture")
 
 sends = _meter.create_counter("nurture.sends", description="Proactive cards sent, by kind and outcome")
 answers = _meter.create_counter("nurture.answers", description="Survey answers stored, by kind and category")

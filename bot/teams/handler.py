@@ -62,7 +62,8 @@ class NurtureBot(ActivityHandler):
         """
         activity = turn_context.activity
         if activity.name != "adaptiveCard/action":
-            return await super().on_invoke_activity(turn_context)
+            # Nurture offers no other invoke (sign-in, task modules, message extensions): say so with a 4xx
+            return InvokeResponse(status=400, body={"error": f"invoke {str(activity.name)[:64]!r} is not supported"})
         value = activity.value if isinstance(activity.value, dict) else {}
         raw_action = value.get("action")
         action: dict[str, Any] = raw_action if isinstance(raw_action, dict) else {}

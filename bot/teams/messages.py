@@ -22,6 +22,7 @@ from bot.security.tokens import AuthFailure, BotConnectorTokenValidator
 from bot.teams.adapter import NurtureAuthentication, ServiceUrlRefused
 from bot.teams.handler import NurtureBot
 from bot.teams.inbound import tenant_of
+from storage.models import CONVERSATION_ID_LENGTH, ID_LENGTH
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +108,42 @@ async def _read_activity(request: web.Request) -> Activity:
     ]
     if missing:
         raise _http_error(400, f"activity lacks a valid {', '.join(missing)}")
+    too_long = _overlong_fields(payload)
+    if too_long:
+        raise _http_error(400, f"activity field too long: {', '.join(too_long)}")
     try:
         activity = Activity().deserialize(payload)
     except (DeserializationError, ValueError, TypeError, AttributeError):
         raise _http_error(400, "body is not a valid activity") from None
     return activity
+
+
+# The longest value each stored field takes; anything longer is refused before it reaches a handler, on every database.
+_FIELD_LIMITS: tuple[tuple[tuple[str, ...], int], ...] = (
+    (("type",), 64),
+    (("id",), 256),
+    (("serviceUrl",), 512),
+    (("channelId",), 32),
+    (("locale",), 35),
+    (("localTimezone",), 64),
+    (("conversation", "id"), CONVERSATION_ID_LENGTH),
+    (("conversation", "tenantId"), ID_LENGTH),
+    (("from", "aadObjectId"), ID_LENGTH),
+    (("recipient", "id"), 128),
+    (("channelData", "tenant", "id"), ID_LENGTH),
+    (("channelData", "team", "id"), CONVERSATION_ID_LENGTH),
+)
+
+
+def _overlong_fields(payload: dict[str, Any]) -> list[str]:
+    found = []
+    for path, limit in _FIELD_LIMITS:
+        value: Any = payload
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if isinstance(value, str) and len(value) > limit:
+            found.append(f"{'.'.join(path)} (over {limit} characters)")
+    return found
 
 
 def _http_error(status: int, reason: str) -> web.HTTPException:

@@ -5,14 +5,26 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from opentelemetry import metrics
+from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from bot.telemetry import configure_telemetry
 from tests.conftest import Harness
 from tests.e2e.test_nps_flow import ask, invoke, post_invoke, submit
 from tests.support.activities import message
+
+
+@pytest.fixture(scope="session")
+def spans() -> InMemorySpanExporter:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)  # once per process, as in production
+    return exporter
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +73,14 @@ async def test_failed_requests_are_counted(harness: Harness, reader: InMemoryMet
     response = await harness.post(message("help", service_url=harness.connector.service_url))
     assert response.status == 502
     assert totals(reader)[("nurture.errors", (("route", "/api/messages"),))] - before == 1
+
+
+async def test_each_request_is_a_span_without_text_or_tokens(harness: Harness, spans: InMemorySpanExporter) -> None:
+    spans.clear()
+    activity = message("zebra-secret words", service_url=harness.connector.service_url, activity_id="span-1")
+    assert (await harness.post(activity)).status == 200
+    [span] = [s for s in spans.get_finished_spans() if s.name == "POST /api/messages"]
+    attributes = dict(span.attributes or {})
+    assert attributes["nurture.status"] == 200 and attributes["nurture.activity_id"] == "span-1"
+    assert attributes["nurture.activity_type"] == "message"
+    assert "zebra" not in repr(attributes) and "Bearer" not in repr(attributes)

@@ -124,6 +124,21 @@ def test_unfilled_placeholder_is_refused(tmp_path: Path) -> None:
     assert "developer.mpnId: placeholder {{MPN_ID}} was not filled" in problems
 
 
+def test_missing_field_is_refused(tmp_path: Path) -> None:
+    shutil.copytree(TEMPLATE_DIR, tmp_path / "appPackage")
+    manifest_file = tmp_path / "appPackage" / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    del manifest["developer"]
+    manifest_file.write_text(json.dumps(manifest))
+    problems = [str(p) for p in validate(build(VALUES, tmp_path / "appPackage"), BOT_ID)]
+    assert "(manifest): 'developer' is a required property" in problems
+
+
+def test_200_character_short_name_is_refused() -> None:
+    problems = {str(p) for p in validate(build(replace(VALUES, product_name="x" * 200)), BOT_ID)}
+    assert "name.short: 205 characters, at most 30" in problems
+
+
 def test_localization_file_checked_against_its_schema(tmp_path: Path) -> None:
     shutil.copytree(TEMPLATE_DIR, tmp_path / "appPackage")
     de_file = tmp_path / "appPackage" / "de.json"
