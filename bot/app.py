@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -18,10 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import __version__, telemetry
 from bot.config import Settings
+from bot.engagement.delivery import RetryPolicy
 from bot.security.tokens import BotConnectorTokenValidator, OpenIdKeyStore
 from bot.teams.adapter import CredentialsFactory, build_adapter
 from bot.teams.handler import NurtureBot
 from bot.teams.messages import ACTIVITY, MessagesEndpoint
+from bot.teams.proactive import TeamsCardSender
+from bot.usecases.delivery import DeliveryConfig, DeliveryWorker
 from bot.usecases.lifecycle import Lifecycle
 from bot.usecases.privacy import Retention, purge
 from bot.usecases.surveys import SurveyConfig, Surveys
@@ -36,6 +41,7 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 KEY_STORE = web.AppKey("key_store", OpenIdKeyStore)
 MESSAGES = web.AppKey("messages", MessagesEndpoint)
+WORKERS = web.AppKey("workers", list[DeliveryWorker])
 
 HEALTH_DB_TIMEOUT_SECONDS = 2.0
 PURGE_FIRST_DELAY_SECONDS = 300  # after start-up, when the first retention purge runs
@@ -74,6 +80,17 @@ def create_app(
     surveys = Surveys(lambda: UnitOfWork(sessions), survey_config(settings))
     bot = NurtureBot(lifecycle, surveys, clock)
     app[MESSAGES] = MessagesEndpoint(settings, adapter, authentication, validator, bot)
+    sender = TeamsCardSender(adapter, settings.app_id)
+    app[WORKERS] = [
+        DeliveryWorker(
+            lambda: UnitOfWork(sessions),
+            sender,
+            f"{socket.gethostname()}-{os.getpid()}-{i}",
+            clock,
+            delivery_config(settings),
+        )
+        for i in range(settings.delivery_workers)
+    ]
 
     app.cleanup_ctx.append(_resources)
     app.router.add_post("/api/messages", app[MESSAGES].handle)
@@ -89,6 +106,14 @@ def survey_config(settings: Settings) -> SurveyConfig:
         expiry=timedelta(days=settings.nps_expiry_days),
         review_url=settings.review_url or None,
         referral_url=settings.referral_url or None,
+    )
+
+
+def delivery_config(settings: Settings) -> DeliveryConfig:
+    return DeliveryConfig(
+        tenant_rate_per_second=settings.tenant_rate_per_second,
+        tenant_burst=min(5.0, settings.tenant_rate_per_second),
+        retry=RetryPolicy(resend_unknown=settings.resend_unknown),
     )
 
 
@@ -114,8 +139,13 @@ async def _daily_purge(app: web.Application) -> None:
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     if not app[SETTINGS].dev_mode:
         app[KEY_STORE].start_background_refresh()
-    purger = asyncio.get_running_loop().create_task(_daily_purge(app))
+    loop = asyncio.get_running_loop()
+    purger = loop.create_task(_daily_purge(app))
+    stop = asyncio.Event()
+    workers = [loop.create_task(worker.run(stop)) for worker in app[WORKERS]]
     yield
+    stop.set()  # workers finish the rows they hold, then return
+    await asyncio.gather(*workers, return_exceptions=True)
     purger.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await purger

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -167,48 +168,35 @@ def survey_send(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say who would be asked and why.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Send an NPS ask now to a user or a tenant, following the ask rules unless --force."""
+    """Queue an NPS ask now for a user or a tenant, following the ask rules unless --force.
+
+    The delivery workers of `nurture serve` (or `nurture deliver`) send what is queued, within Teams' limits.
+    """
     from bot.app import survey_config, utc_now
-    from bot.teams.adapter import build_adapter
-    from bot.teams.proactive import TeamsCardSender
     from bot.usecases.surveys import AskResult, Surveys
-    from storage.engine import create_engine, session_factory
     from storage.models import User
-    from storage.uow import UnitOfWork
 
     settings = _settings()
     if not user and not tenant:
         typer.echo("nurture: name --user AAD_ID or --tenant TENANT_ID", err=True)
         raise typer.Exit(EXIT_CONFIG)
-    if not dry_run:
-        try:
-            settings.check_bot_identity()
-        except ConfigError as exc:
-            typer.echo(f"nurture: {exc}", err=True)
-            raise typer.Exit(EXIT_CONFIG) from None
 
-    async def run() -> list[AskResult]:
-        engine = create_engine(settings.database_url)
-        try:
-            sessions = session_factory(engine)
-            surveys = Surveys(lambda: UnitOfWork(sessions), survey_config(settings))
-            async with UnitOfWork(sessions) as uow:
-                targets: list[User] = []
-                for aad in user or []:
-                    targets += await uow.users.find_by_aad(aad)
-                if tenant:
-                    targets += await uow.users.in_tenant(tenant)
-            now = utc_now()
-            if dry_run:
-                return [
-                    AskResult(u.tenant_id, u.aad_object_id, d) for u, d in await surveys.plan(targets, now, force=force)
-                ]
-            adapter, _ = build_adapter(settings)
-            return await surveys.ask(targets, TeamsCardSender(adapter, settings.app_id), now, force=force)
-        finally:
-            await engine.dispose()
+    async def work(uow_factory: Any) -> list[AskResult]:
+        targets: list[User] = []
+        async with uow_factory() as uow:
+            for aad in user or []:
+                targets += await uow.users.find_by_aad(aad)
+            if tenant:
+                targets += await uow.users.in_tenant(tenant)
+        surveys = Surveys(uow_factory, survey_config(settings))
+        now = utc_now()
+        if dry_run:
+            return [
+                AskResult(u.tenant_id, u.aad_object_id, d) for u, d in await surveys.plan(targets, now, force=force)
+            ]
+        return await surveys.ask(targets, now, force=force)
 
-    results = asyncio.run(run())
+    results = _run_in_uow(work)
     rows = [
         {
             "tenant": r.tenant_id,
@@ -216,8 +204,7 @@ def survey_send(
             "ask": r.decision.ask,
             "reason": r.decision.reason,
             "instance": r.instance_id,
-            "delivered": r.delivered,
-            "error": r.error,
+            "queued": r.queued,
         }
         for r in results
     ]
@@ -226,22 +213,103 @@ def survey_send(
     else:
         from rich.table import Table
 
-        table = Table("tenant", "user", "ask", "reason", "delivered", "error")
+        table = Table("tenant", "user", "ask", "reason", "queued")
         for row in rows:
             table.add_row(
                 str(row["tenant"]),
                 str(row["user"]),
                 "yes" if row["ask"] else "no",
                 str(row["reason"]),
-                "yes" if row["delivered"] else "-",
-                str(row["error"] or ""),
+                "yes" if row["queued"] else "-",
             )
         Console().print(table)
     if not results:
         typer.echo("nurture: no such users", err=True)
         raise typer.Exit(1)
-    if any(r.error for r in results):
-        raise typer.Exit(1)
+
+
+@app.command()
+def deliver(
+    workers: Annotated[int | None, typer.Option(help="Worker count (default NURTURE_DELIVERY_WORKERS).")] = None,
+    once: Annotated[bool, typer.Option("--once", help="Send what is due now, then exit.")] = False,
+) -> None:
+    """Run delivery workers alone (no web app): send queued messages within Teams' limits until stopped."""
+    import signal
+
+    from bot.app import delivery_config, utc_now
+    from bot.logging_setup import configure_logging
+    from bot.teams.adapter import build_adapter
+    from bot.teams.proactive import TeamsCardSender
+    from bot.usecases.delivery import DeliveryWorker
+    from storage.engine import create_engine, session_factory
+    from storage.migrate import upgrade
+    from storage.uow import UnitOfWork
+
+    settings = _settings()
+    try:
+        settings.check_bot_identity()
+    except ConfigError as exc:
+        typer.echo(f"nurture: {exc}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    configure_logging(settings.log_level)
+    upgrade(settings.database_url)
+    count = settings.delivery_workers if workers is None else workers
+
+    async def run() -> int:
+        engine = create_engine(settings.database_url)
+        sessions = session_factory(engine)
+        adapter, _ = build_adapter(settings)
+        sender = TeamsCardSender(adapter, settings.app_id)
+        crew = [
+            DeliveryWorker(
+                lambda: UnitOfWork(sessions), sender, f"deliver-{os.getpid()}-{i}", utc_now, delivery_config(settings)
+            )
+            for i in range(max(1, count))
+        ]
+        try:
+            if once:
+                await asyncio.gather(*(worker.drain() for worker in crew))
+            else:
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(sig, stop.set)
+                await asyncio.gather(*(worker.run(stop) for worker in crew))
+            async with UnitOfWork(sessions) as uow:
+                return await uow.outbox.pending()
+        finally:
+            await engine.dispose()
+
+    left = asyncio.run(run())
+    log.info("delivery stopped; %d message(s) still queued", left)
+
+
+@app.command()
+def deliveries(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="Write one row per message to this file.")] = None,
+) -> None:
+    """Outbox status: counts by status and kind, status codes seen, throttling, oldest queued, recent errors."""
+    from bot.app import utc_now
+    from bot.usecases.delivery_report import delivery_report, write_csv
+
+    async def work(uow_factory: Any) -> Any:
+        async with uow_factory() as uow:
+            return await delivery_report(uow, utc_now())
+
+    report = _run_in_uow(work)
+    if csv_file is not None:
+        write_csv(report, csv_file)
+    if as_json:
+        sys.stdout.write(json.dumps(report.summary()) + "\n")
+        return
+    summary = report.summary()
+    console_out = Console()
+    for key in ("by_status", "by_kind", "status_codes"):
+        console_out.print(f"{key.replace('_', ' ')}: " + ", ".join(f"{k} {v}" for k, v in summary[key].items()))
+    console_out.print(f"throttled (429): {summary['throttled']} · oldest queued: {summary['oldest_queued_seconds']} s")
+    for error in summary["recent_errors"]:
+        console_out.print(f"  #{error['id']} {error['status']} {error['error']}", markup=False, highlight=False)
 
 
 @cards_app.command("export")
@@ -264,9 +332,10 @@ def forget(
     """Delete everything stored about one person, in every tenant."""
     from bot.usecases.privacy import forget_user
 
-    async def work(uow: Any) -> dict[str, int]:
-        counts = await forget_user(uow, aad_object_id)
-        await uow.commit()
+    async def work(uow_factory: Any) -> dict[str, int]:
+        async with uow_factory() as uow:
+            counts = await forget_user(uow, aad_object_id)
+            await uow.commit()
         return counts
 
     counts = _run_in_uow(work)
@@ -284,9 +353,10 @@ def purge(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON d
 
     settings = _settings()
 
-    async def work(uow: Any) -> dict[str, int]:
-        counts = await purge_expired(uow, retention(settings), utc_now())
-        await uow.commit()
+    async def work(uow_factory: Any) -> dict[str, int]:
+        async with uow_factory() as uow:
+            counts = await purge_expired(uow, retention(settings), utc_now())
+            await uow.commit()
         return counts
 
     counts = _run_in_uow(work)
@@ -297,7 +367,7 @@ def purge(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON d
 
 
 def _run_in_uow(work: Any) -> Any:
-    """Run one unit of work against the configured (and migrated) database."""
+    """Run `work(uow_factory)` against the configured (and migrated) database."""
     from storage.engine import create_engine, session_factory
     from storage.migrate import upgrade
     from storage.uow import UnitOfWork
@@ -308,8 +378,8 @@ def _run_in_uow(work: Any) -> Any:
     async def run() -> Any:
         engine = create_engine(settings.database_url)
         try:
-            async with UnitOfWork(session_factory(engine)) as uow:
-                return await work(uow)
+            sessions = session_factory(engine)
+            return await work(lambda: UnitOfWork(sessions))
         finally:
             await engine.dispose()
 

@@ -124,6 +124,17 @@ class Settings(BaseSettings):
     referral_url: str = Field(default="", validation_alias=AliasChoices("NURTURE_REFERRAL_URL", "referral_url"))
     quiet_hours: str = Field(default="18-9", validation_alias=AliasChoices("NURTURE_QUIET_HOURS", "quiet_hours"))
 
+    # delivery
+    delivery_workers: int = Field(
+        default=1, ge=0, le=32, validation_alias=AliasChoices("NURTURE_DELIVERY_WORKERS", "delivery_workers")
+    )
+    tenant_rate_per_second: float = Field(
+        default=45.0, gt=0, le=50, validation_alias=AliasChoices("NURTURE_TENANT_RATE", "tenant_rate_per_second")
+    )
+    resend_unknown: bool = Field(
+        default=False, validation_alias=AliasChoices("NURTURE_RESEND_UNKNOWN", "resend_unknown")
+    )
+
     # retention
     comment_retention_days: int = Field(
         default=365, ge=1, validation_alias=AliasChoices("NURTURE_COMMENT_RETENTION_DAYS", "comment_retention_days")

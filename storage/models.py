@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -81,6 +82,8 @@ class User(Base):
     opted_out_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     nps_declined_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # "don't ask again"
     nps_snoozed_until: Mapped[datetime | None] = mapped_column(UtcDateTime())  # "ask me later"
+    unreachable_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # 403/404 from Teams; cleared when back
+    unreachable_reason: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
@@ -191,3 +194,41 @@ class PendingAlert(Base):
     score: Mapped[int] = mapped_column(SmallInteger)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class OutboxMessage(Base):
+    """One proactive message to one conversation, and everything known about delivering it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)  # the same message is never queued twice
+    kind: Mapped[str] = mapped_column(String(32))  # nps, nudge, alert …
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.tenant_id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[str] = mapped_column(String(CONVERSATION_ID_LENGTH))
+    survey_instance_id: Mapped[str | None] = mapped_column(ForeignKey("survey_instances.id", ondelete="CASCADE"))
+    payload: Mapped[str] = mapped_column(Text)  # JSON: {"card": {...}, "summary": "..."}
+    status: Mapped[str] = mapped_column(String(16))  # queued | sending | sent | failed | unknown | cancelled
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    leased_by: Mapped[str | None] = mapped_column(String(64))
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    activity_id: Mapped[str | None] = mapped_column(String(256))  # Teams' id of the sent card (update / recall)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class TenantRate(Base):
+    """One token bucket per tenant shared by every worker process (epoch seconds keep the SQL portable)."""
+
+    __tablename__ = "tenant_rates"
+
+    tenant_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_epoch: Mapped[float] = mapped_column(Float)
+    paused_until_epoch: Mapped[float] = mapped_column(Float, default=0.0)
+    throttled: Mapped[int] = mapped_column(Integer, default=0)  # 429s seen

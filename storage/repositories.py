@@ -60,7 +60,8 @@ class UserRepository:
             "created_at": now,
             "updated_at": now,
         }
-        changes: dict[str, Any] = {"updated_at": now}
+        # any activity from the person means Teams can reach them again (a 403/404 marked them unreachable)
+        changes: dict[str, Any] = {"updated_at": now, "unreachable_at": None, "unreachable_reason": None}
         if profile.locale:
             changes["locale"] = profile.locale
         if profile.time_zone:

@@ -54,23 +54,20 @@ class SurveyRepository:
     async def set_status(self, instance_id: str, status: str) -> None:
         await self.session.execute(update(SurveyInstance).where(SurveyInstance.id == instance_id).values(status=status))
 
-    async def mark_sent(self, instance_id: str, activity_id: str | None, now: datetime) -> None:
-        await self.session.execute(
-            update(SurveyInstance)
-            .where(SurveyInstance.id == instance_id)
-            .values(status="sent", sent_at=now, activity_id=activity_id)
-        )
+    async def delivered(self, instance_id: str, outcome: str, activity_id: str | None, now: datetime) -> None:
+        """The outbox's word on an ask: sent (with the Teams activity id), failed or unknown."""
+        values: dict[str, object] = {"status": outcome}
+        if outcome == "sent":
+            values.update(sent_at=now, activity_id=activity_id)
+        stmt = update(SurveyInstance).where(SurveyInstance.id == instance_id, SurveyInstance.status == "queued")
+        await self.session.execute(stmt.values(**values))
 
     async def last_ask_at(self, user_id: int) -> datetime | None:
-        stmt = select(func.max(SurveyInstance.sent_at)).where(SurveyInstance.user_id == user_id)
-        return (await self.session.execute(stmt)).scalar_one_or_none()
-
-    async def sends_since(self, user_id: int, since: datetime) -> list[datetime]:
-        """Proactive messages to this person since `since` (survey asks are the only kind so far)."""
-        stmt = select(SurveyInstance.sent_at).where(
-            SurveyInstance.user_id == user_id, SurveyInstance.sent_at.is_not(None), SurveyInstance.sent_at > since
+        """When this person was last asked: queued or delivered asks count, failed ones do not."""
+        stmt = select(func.max(SurveyInstance.created_at)).where(
+            SurveyInstance.user_id == user_id, SurveyInstance.status != "failed"
         )
-        return [t for t in (await self.session.execute(stmt)).scalars() if t is not None]
+        return (await self.session.execute(stmt)).scalar_one_or_none()
 
     # -- answers ---------------------------------------------------------------------------------
 

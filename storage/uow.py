@@ -6,6 +6,7 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.outbox import OutboxRepository
 from storage.repositories import ActivityLog, ConversationRepository, TenantRepository, UserRepository
 from storage.surveys import SurveyRepository
 
@@ -14,15 +15,16 @@ class UnitOfWork:
     """`async with UnitOfWork(sessions) as uow: ...; await uow.commit()` — rolled back if not committed."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+        self.sessions = sessions
 
     async def __aenter__(self) -> UnitOfWork:
-        self.session = self._sessions()
+        self.session = self.sessions()
         self.tenants = TenantRepository(self.session)
         self.users = UserRepository(self.session)
         self.conversations = ConversationRepository(self.session)
         self.activities = ActivityLog(self.session)
         self.surveys = SurveyRepository(self.session)
+        self.outbox = OutboxRepository(self.session)
         return self
 
     async def __aexit__(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import MESSAGES, SESSIONS, create_app, survey_config
 from bot.config import Settings
 from bot.teams.proactive import TeamsCardSender
+from bot.usecases.delivery import DeliveryConfig, DeliveryWorker
 from bot.usecases.surveys import Surveys
 from storage.migrate import upgrade
 from storage.uow import UnitOfWork
@@ -128,8 +130,24 @@ class Harness:
         sessions = self.app[SESSIONS]
         return Surveys(lambda: UnitOfWork(sessions), survey_config(self.settings))
 
-    def sender(self) -> TeamsCardSender:
-        return TeamsCardSender(self.app[MESSAGES].adapter, APP_ID)
+    def worker(self, **config: Any) -> DeliveryWorker:
+        """A delivery worker on the app's adapter (outbound token injected) and the test clock."""
+        sessions = self.app[SESSIONS]
+        sender = TeamsCardSender(self.app[MESSAGES].adapter, APP_ID)
+        worker = DeliveryWorker(
+            lambda: UnitOfWork(sessions), sender, "test-worker", self.clock, DeliveryConfig(**config)
+        )
+        worker.sleep = self._simulated_sleep
+        return worker
+
+    async def _simulated_sleep(self, seconds: float) -> None:
+        """A worker waiting (a paused tenant, an empty bucket) moves the test clock instead of the wall clock."""
+        self.clock.advance(seconds=seconds)
+        await asyncio.sleep(0)
+
+    async def deliver(self) -> None:
+        """Send everything due now, as the server's workers would."""
+        await self.worker().drain()
 
 
 def make_settings(database_url: str, metadata_url: str, **overrides: Any) -> Settings:
@@ -142,6 +160,7 @@ def make_settings(database_url: str, metadata_url: str, **overrides: Any) -> Set
         "service_url_hosts": ["127.0.0.1"],
         "key_fetch_timeout_seconds": 2.0,
         "csm_ids": [CSM],
+        "delivery_workers": 0,  # tests deliver explicitly (harness.deliver), on the test clock
         "_env_file": None,
     }
     values.update(overrides)

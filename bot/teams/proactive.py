@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import requests
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import ChannelAccount, ConversationAccount
 from botbuilder.schema import ConversationReference as BotReference
+from msrest.exceptions import ClientRequestError, HttpOperationError
 
+from bot.engagement.delivery import AttemptResult
+from bot.teams.adapter import ServiceUrlRefused
+from bot.usecases.delivery import SendOutcome
 from storage.models import ConversationReference
+
+log = logging.getLogger(__name__)
 
 
 class TeamsCardSender:
@@ -20,6 +28,7 @@ class TeamsCardSender:
         self.app_id = app_id
 
     async def send_card(self, target: ConversationReference, card: dict[str, Any], summary: str) -> str | None:
+        """Send; raises what the SDK raises. Returns the Teams activity id."""
         reference = BotReference(
             channel_id=target.channel_id,
             service_url=target.service_url,
@@ -40,3 +49,32 @@ class TeamsCardSender:
 
         await self.adapter.continue_conversation(reference, deliver, bot_app_id=self.app_id)
         return sent.get("id")
+
+    async def attempt(self, target: ConversationReference, card: dict[str, Any], summary: str) -> SendOutcome:
+        """Send once and report what the connector said, for the outbox's retry policy."""
+        try:
+            activity_id = await self.send_card(target, card, summary)
+        except HttpOperationError as exc:
+            response = exc.response
+            status = getattr(response, "status_code", None)
+            headers = getattr(response, "headers", None) or {}
+            return SendOutcome(AttemptResult(status, _error_code(response), headers.get("Retry-After")))
+        except ServiceUrlRefused as exc:
+            return SendOutcome(AttemptResult(None, f"refused: {exc}", request_sent=False, refused=True))
+        except ClientRequestError as exc:
+            cause = exc.inner_exception if hasattr(exc, "inner_exception") else exc.__cause__
+            sent = not isinstance(cause, requests.exceptions.ConnectionError) or isinstance(
+                cause, requests.exceptions.ReadTimeout
+            )
+            log.warning("send to %s failed without an answer: %s", target.service_url, type(cause).__name__)
+            return SendOutcome(AttemptResult(None, type(cause).__name__, request_sent=sent))
+        return SendOutcome(AttemptResult(200), activity_id)  # the SDK raises on non-2xx; success carries no code
+
+
+def _error_code(response: Any) -> str | None:
+    try:
+        body = response.json()
+    except (ValueError, AttributeError):
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return str(error.get("code")) if isinstance(error, dict) and error.get("code") else None

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -18,7 +18,8 @@ from bot.engagement.asking import AskPolicy, AskState, Decision, decide
 from bot.engagement.nps import Category, category, validate_score
 from cards.nps import COMMENT_MAX_LENGTH, ErrorCardView, NpsCardView, NpsState, build_error_card, build_nps_card
 from cards.verbs import Verb
-from storage.models import ConversationReference, NpsAnswer, SurveyInstance, User
+from storage.models import NpsAnswer, SurveyInstance, User
+from storage.outbox import NewMessage
 from storage.surveys import SubmitOutcome
 from storage.uow import UnitOfWork
 
@@ -40,11 +41,6 @@ class Actor:
     tenant_id: str | None
     aad_object_id: str | None
     locale: str | None
-
-
-class CardSender(Protocol):
-    async def send_card(self, target: ConversationReference, card: dict[str, Any], summary: str) -> str | None:
-        """Send the card into the conversation; returns the Teams activity id."""
 
 
 # -- action data, validated at the boundary -----------------------------------------------------------------------
@@ -87,8 +83,7 @@ class AskResult:
     aad_object_id: str
     decision: Decision
     instance_id: str | None = None
-    delivered: bool = False
-    error: str | None = None
+    queued: bool = False
 
 
 _CATEGORY_STATE = {
@@ -113,21 +108,19 @@ class Surveys:
                 for user in users
             ]
 
-    async def ask(
-        self, users: Sequence[User], sender: CardSender, now: datetime, *, force: bool = False
-    ) -> list[AskResult]:
+    async def ask(self, users: Sequence[User], now: datetime, *, force: bool = False) -> list[AskResult]:
+        """Queue an NPS ask for everyone the rules allow; delivery workers send them (see bot.usecases.delivery)."""
         results = []
         for user, decision in await self.plan(users, now, force=force):
             if not decision.ask:
                 results.append(AskResult(user.tenant_id, user.aad_object_id, decision))
                 continue
-            results.append(await self._ask_one(user, decision, sender, now, force))
+            results.append(await self._queue_one(user, decision, now, force))
         return results
 
-    async def _ask_one(
-        self, user: User, decision: Decision, sender: CardSender, now: datetime, force: bool
-    ) -> AskResult:
+    async def _queue_one(self, user: User, decision: Decision, now: datetime, force: bool) -> AskResult:
         instance_id = str(uuid.uuid4())
+        card = build_nps_card(self._view(instance_id, user.aad_object_id, user.locale))
         async with self.uow_factory() as uow:
             target = await uow.conversations.personal_for(user.id)
             if target is None:
@@ -145,23 +138,21 @@ class Surveys:
                     forced=force,
                 )
             )
-            await uow.commit()
-        card = build_nps_card(self._view(instance_id, user.aad_object_id, user.locale))
-        try:
-            activity_id = await sender.send_card(target, card, str(card.get("fallbackText", "")))
-        except Exception as exc:  # noqa: BLE001 - recorded per recipient; the run goes on for the others
-            async with self.uow_factory() as uow:
-                await uow.surveys.set_status(instance_id, "failed")
-                await uow.commit()
-            telemetry.sends.add(1, {"kind": "nps", "outcome": "failed"})
-            return AskResult(
-                user.tenant_id, user.aad_object_id, decision, instance_id, False, f"{type(exc).__name__}: {exc}"[:300]
+            await uow.outbox.enqueue(
+                NewMessage(
+                    dedupe_key=f"nps:{instance_id}",
+                    kind="nps",
+                    tenant_id=user.tenant_id,
+                    user_id=user.id,
+                    conversation_id=target.conversation_id,
+                    card=card,
+                    summary=str(card.get("fallbackText", "")),
+                    survey_instance_id=instance_id,
+                ),
+                now,
             )
-        async with self.uow_factory() as uow:
-            await uow.surveys.mark_sent(instance_id, activity_id, now)
             await uow.commit()
-        telemetry.sends.add(1, {"kind": "nps", "outcome": "sent"})
-        return AskResult(user.tenant_id, user.aad_object_id, decision, instance_id, True)
+        return AskResult(user.tenant_id, user.aad_object_id, decision, instance_id, queued=True)
 
     async def _state(self, uow: UnitOfWork, user: User, now: datetime) -> AskState:
         reference = await uow.conversations.personal_for(user.id)
@@ -174,7 +165,7 @@ class Surveys:
             snoozed_until=user.nps_snoozed_until,
             last_answer_at=await uow.surveys.last_answer_at(user.aad_object_id, user.tenant_id),
             last_ask_at=await uow.surveys.last_ask_at(user.id),
-            recent_sends=await uow.surveys.sends_since(user.id, now - long_window),
+            recent_sends=await uow.outbox.sends_since(user.id, now - long_window),
             time_zone=user.time_zone,
         )
 

@@ -1,4 +1,4 @@
-"""Odd and hostile activity shapes, each signed correctly: never a 5xx; refusals are 4xx with a reason and store nothing."""
+"""Odd and hostile activity shapes, signed correctly: never a 5xx; refusals are 4xx with a reason, storing nothing."""
 
 from __future__ import annotations
 

@@ -56,9 +56,9 @@ async def ask(harness: Harness, aad: str = USER, locale: str = "en-US") -> str:
     ).status == 200
     async with harness.surveys().uow_factory() as uow:
         users = await uow.users.find_by_aad(aad)
-    [result] = await harness.surveys().ask(users, harness.sender(), harness.clock(), force=True)
-    assert result.delivered, result
-    assert result.instance_id
+    [result] = await harness.surveys().ask(users, harness.clock(), force=True)
+    assert result.queued and result.instance_id, result
+    await harness.deliver()
     return result.instance_id
 
 

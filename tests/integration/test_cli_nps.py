@@ -92,7 +92,10 @@ async def test_survey_send_delivers_and_then_respects_the_interval(database_url:
         )
         assert code == 0, err
         [result] = json.loads(out)["results"]
-        assert result["delivered"] is True and result["reason"] == "forced by an operator"
+        assert result["queued"] is True and result["reason"] == "forced by an operator"
+        assert connector.sent() == []  # queued, not sent: the delivery workers send
+        code, _, err = await nurture(database_url, "deliver", "--once", NURTURE_DEV_MODE="1")
+        assert code == 0, err
         card = card_of(connector.sent()[-1])
         assert "Wie wahrscheinlich" in json.dumps(card, ensure_ascii=False) and card["refresh"]["action"]["data"] == {
             "instance": result["instance"]
@@ -108,9 +111,9 @@ async def test_survey_send_delivers_and_then_respects_the_interval(database_url:
         await connector.close()
 
 
-async def test_survey_send_needs_a_target_and_an_identity(database_url: str) -> None:
+async def test_survey_send_needs_a_target_and_deliver_an_identity(database_url: str) -> None:
     code, _, err = await nurture(database_url, "survey", "send")
     assert code == 2 and "--user" in err
-    code, _, err = await nurture(database_url, "survey", "send", "--tenant", TENANT)
+    code, _, err = await nurture(database_url, "deliver", "--once")
     assert code == 2 and "MicrosoftAppId" in err
     assert (await row_counts(database_url))["survey_instances"] == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,19 +28,61 @@ class Failure:
     retry_after: int | None = None
 
 
+# Teams' limits per bot per conversation, and a per-tenant rate (Microsoft's page: 50 requests/s per app per tenant).
+CONVERSATION_WINDOWS = ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0))
+
+
 @dataclass
 class FakeConnector:
-    """Start with `await connector.start()`; `service_url` is what activities should name."""
+    """Start with `await connector.start()`; `service_url` is what activities should name.
+
+    With `enforce_limits`, it counts sends per conversation and per tenant like Teams and answers 429 (Retry-After)
+    when a limit is exceeded; every such request is recorded in `violations`.
+    """
 
     calls: list[Call] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     delay_seconds: float = 0.0
+    enforce_limits: bool = False
+    tenant_rate: int = 50
+    violations: list[str] = field(default_factory=list)
+    accepted: list[str] = field(default_factory=list)  # conversation ids of sends answered 2xx
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _server: TestServer | None = None
+    _per_conversation: dict[str, list[float]] = field(default_factory=dict)
+    _per_tenant: dict[str, list[float]] = field(default_factory=dict)
+    _scripted: dict[str, list[Failure]] = field(default_factory=dict)
 
     def fail_next(self, status: int, code: str = "", retry_after: int | None = None) -> None:
         """Queue a failure answered to the next send (429 with Retry-After, 403 ConversationBlockedByUser, 404 …)."""
         self.failures.append(Failure(status, code or _DEFAULT_CODES.get(status, "Error"), retry_after))
+
+    def fail_for(
+        self, conversation_id: str, status: int, code: str = "", retry_after: int | None = None, times: int = 1
+    ) -> None:
+        """Answer the next `times` sends into this conversation with `status`."""
+        failure = Failure(status, code or _DEFAULT_CODES.get(status, "Error"), retry_after)
+        self._scripted.setdefault(conversation_id, []).extend([failure] * times)
+
+    def delivered_to(self, conversation_id: str) -> int:
+        """Sends into this conversation that Teams would have accepted (answered 2xx)."""
+        return self.accepted.count(conversation_id)
+
+    def sends_to(self, conversation_id: str) -> int:
+        return sum(1 for c in self.calls if c.method == "POST" and f"/conversations/{conversation_id}/" in c.path)
+
+    def _over_limit(self, conversation_id: str, tenant_id: str) -> str | None:
+        now = time.monotonic()
+        stamps = self._per_conversation.setdefault(conversation_id, [])
+        for count, period in CONVERSATION_WINDOWS:
+            if sum(1 for t in stamps if now - t < period) >= count:
+                return f"conversation {conversation_id}: more than {count} in {period:g} s"
+        tenant = self._per_tenant.setdefault(tenant_id, [])
+        if sum(1 for t in tenant if now - t < 1.0) >= self.tenant_rate:
+            return f"tenant {tenant_id}: more than {self.tenant_rate} per second"
+        stamps.append(now)
+        tenant.append(now)
+        return None
 
     @property
     def service_url(self) -> str:
@@ -70,8 +113,19 @@ class FakeConnector:
         self.calls.append(Call(request.method, request.path, request.headers.get("Authorization"), body))
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
-        if self.failures:
-            failure = self.failures.pop(0)
+        conversation_id = request.match_info.get("conversation_id", "")
+        if self.enforce_limits and request.method == "POST" and conversation_id:
+            conversation = (body or {}).get("conversation") or {}
+            # botbuilder writes the key as "tenantID"; Teams' own activities say "tenantId"
+            tenant = conversation.get("tenantId") or conversation.get("tenantID") or "unknown"
+            exceeded = self._over_limit(conversation_id, tenant)
+            if exceeded:
+                self.violations.append(exceeded)
+                error = {"error": {"code": "TooManyRequests", "message": exceeded}}
+                return web.json_response(error, status=429, headers={"Retry-After": "1"})
+        scripted = self._scripted.get(conversation_id)
+        failure = scripted.pop(0) if scripted else (self.failures.pop(0) if self.failures else None)
+        if failure:
             headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else None
             error = {"error": {"code": failure.code, "message": f"fake connector: {failure.code}"}}
             return web.json_response(error, status=failure.status, headers=headers)
@@ -85,7 +139,11 @@ class FakeConnector:
         return web.json_response({"id": conversation_id, "activityId": f"act-{next(self._ids)}"})
 
     async def _send(self, request: web.Request) -> web.Response:
-        return await self._record(request) or web.json_response({"id": f"act-{next(self._ids)}"})
+        failed = await self._record(request)
+        if failed:
+            return failed
+        self.accepted.append(request.match_info["conversation_id"])
+        return web.json_response({"id": f"act-{next(self._ids)}"})
 
     async def _update(self, request: web.Request) -> web.Response:
         return await self._record(request) or web.json_response({"id": request.match_info["activity_id"]})

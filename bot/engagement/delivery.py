@@ -1,0 +1,105 @@
+"""What to do after a send attempt, following Microsoft's status-code table for bot APIs.
+
+Retry 412, 429 (honouring Retry-After), 502, 503 and 504 with exponential backoff and full jitter, a bounded number
+of times. Never retry 403 (blocked, bot disabled, not in roster) or 404 (conversation gone): the person is unreachable
+until they install again or write to the bot. 413 is final. A 500, or a timeout after the request left, means the
+message may or may not have been delivered: a send is not idempotent, so the row becomes `unknown` unless configured
+otherwise.
+Any status Microsoft does not list is not retried.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+
+RETRYABLE = frozenset({412, 429, 502, 503, 504})
+UNREACHABLE = frozenset({403, 404})
+
+
+class Status(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """What the connector said: a status code (None when no answer came back) and, for 429, Retry-After."""
+
+    status_code: int | None
+    error_code: str | None = None
+    retry_after: str | None = None
+    request_sent: bool = True  # False when the connection failed before the request left
+    refused: bool = False  # refused on our side (e.g. a service URL not on the allow-list): never retried
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: Status
+    retry_at: datetime | None = None
+    unreachable: bool = False  # mark the person unreachable: no more sends until they come back
+    pause_tenant_until: datetime | None = None  # a 429 slows every worker for the whole tenant
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    base_delay_seconds: float = 2.0
+    max_delay_seconds: float = 300.0
+    resend_unknown: bool = False  # treat 500/timeouts as retryable (risks duplicates); off by default
+
+    def backoff(self, attempt: int, rng: random.Random) -> timedelta:
+        """Full jitter: uniform in [0, min(cap, base · 2^(attempt−1))]."""
+        ceiling = min(self.max_delay_seconds, self.base_delay_seconds * 2 ** max(0, attempt - 1))
+        return timedelta(seconds=rng.uniform(0, ceiling))
+
+
+def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
+    """Retry-After as seconds or as an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return timedelta(seconds=int(text))
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(timedelta(0), moment - now) if moment.tzinfo else None
+
+
+def judge(result: AttemptResult, attempt: int, now: datetime, policy: RetryPolicy, rng: random.Random) -> Verdict:
+    """The outbox row's next state after attempt number `attempt` (1-based)."""
+    code = result.status_code
+    if code is not None and 200 <= code < 300:
+        return Verdict(Status.SENT, reason=str(code))
+    if result.refused:
+        return Verdict(Status.FAILED, reason=result.error_code or "refused before sending")
+    if code in UNREACHABLE:
+        return Verdict(Status.FAILED, unreachable=True, reason=f"{code} {result.error_code or ''}".strip())
+    exhausted = attempt >= policy.max_attempts
+    if code in RETRYABLE or (code is None and not result.request_sent):
+        reason = f"{code} {result.error_code or ''}".strip() if code else "connection failed before sending"
+        if exhausted:
+            return Verdict(Status.FAILED, reason=f"{reason}; gave up after {attempt} attempts")
+        delay = policy.backoff(attempt, rng)
+        pause = None
+        if code == 429:
+            told = parse_retry_after(result.retry_after, now)
+            delay = told if told is not None else delay
+            pause = now + delay
+        return Verdict(Status.QUEUED, retry_at=now + delay, pause_tenant_until=pause, reason=reason)
+    if code == 500 or code is None:
+        reason = "500 from the connector" if code == 500 else "no answer after the request was sent"
+        if policy.resend_unknown and not exhausted:
+            return Verdict(Status.QUEUED, retry_at=now + policy.backoff(attempt, rng), reason=reason)
+        return Verdict(Status.UNKNOWN, reason=f"{reason}: delivery unknown, not resent")
+    return Verdict(Status.FAILED, reason=f"{code} {result.error_code or ''} is not retried".replace("  ", " "))

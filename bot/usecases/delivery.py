@@ -1,0 +1,176 @@
+"""Delivery workers: claim due outbox rows, respect Teams' limits, send, and record what happened.
+
+Limits honoured before each send: the tenant's token bucket in SQL (shared by every worker process; paused after a
+429) and, per conversation, Teams' 7 / 1 s, 8 / 2 s, 60 / 30 s and 1800 / hour (aiolimiter, per process).
+
+A leaky bucket of capacity C leaking r per second lets C + r·T through in any window of T seconds. To stay inside
+"N per T" counted over a sliding window, each conversation limiter is AsyncLimiter(N/2, T) (N/2 + N/2 = N), and the
+tenant bucket pairs its rate with a small burst (rate 45/s + burst 5 ≤ Microsoft's 50/s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from aiolimiter import AsyncLimiter
+
+from bot import telemetry
+from bot.engagement.delivery import AttemptResult, RetryPolicy, Status, judge
+from storage.models import ConversationReference, OutboxMessage
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+CONVERSATION_LIMITS = ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0))  # Teams, per bot per conversation
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    result: AttemptResult
+    activity_id: str | None = None
+
+
+class MessageSender(Protocol):
+    async def attempt(self, target: ConversationReference, card: dict[str, Any], summary: str) -> SendOutcome:
+        """Send once; never raises for connector answers, only reports them."""
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    tenant_rate_per_second: float = 45.0  # Microsoft: 50 requests/s per app per tenant (30 in older revisions)
+    tenant_burst: float = 5.0
+    lease: timedelta = timedelta(seconds=60)
+    batch_size: int = 20
+    concurrency: int = 8
+    idle_poll_seconds: float = 0.5
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+class ConversationLimiter:
+    """Teams' per-conversation windows, one set of limiters per recent conversation."""
+
+    def __init__(self, limits: tuple[tuple[int, float], ...] = CONVERSATION_LIMITS, remember: int = 10_000) -> None:
+        self.limits = limits
+        self.remember = remember
+        self._by_conversation: OrderedDict[str, list[AsyncLimiter]] = OrderedDict()
+
+    async def acquire(self, conversation_id: str) -> None:
+        limiters = self._by_conversation.get(conversation_id)
+        if limiters is None:
+            limiters = [AsyncLimiter(count / 2, period) for count, period in self.limits]
+            self._by_conversation[conversation_id] = limiters
+            if len(self._by_conversation) > self.remember:
+                self._by_conversation.popitem(last=False)
+        self._by_conversation.move_to_end(conversation_id)
+        for limiter in limiters:
+            await limiter.acquire()
+
+
+@dataclass
+class DeliveryWorker:
+    uow_factory: Callable[[], UnitOfWork]
+    sender: MessageSender
+    worker_id: str
+    clock: Callable[[], datetime]
+    config: DeliveryConfig = field(default_factory=DeliveryConfig)
+    rng: random.Random = field(default_factory=random.Random)
+    conversations: ConversationLimiter = field(default_factory=ConversationLimiter)
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # tests pass one that moves their clock
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set: claim, deliver, repeat. Rows in hand are finished before returning (drain)."""
+        while not stop.is_set():
+            delivered = await self.run_once()
+            if delivered == 0:
+                try:
+                    await asyncio.wait_for(stop.wait(), self.config.idle_poll_seconds)
+                except TimeoutError:
+                    continue
+
+    async def run_once(self) -> int:
+        async with self.uow_factory() as uow:
+            rows = await uow.outbox.claim(self.worker_id, self.clock(), self.config.lease, self.config.batch_size)
+            await uow.commit()
+        if not rows:
+            return 0
+        gate = asyncio.Semaphore(self.config.concurrency)
+
+        async def one(row: OutboxMessage) -> None:
+            async with gate:
+                await self.deliver(row)
+
+        await asyncio.gather(*(one(row) for row in rows))
+        return len(rows)
+
+    async def drain(self) -> None:
+        """Deliver everything due now (tests, `nurture deliver --once`)."""
+        while await self.run_once():
+            pass
+
+    async def deliver(self, row: OutboxMessage) -> None:
+        async with self.uow_factory() as uow:
+            target = await uow.conversations.get(row.conversation_id)
+        if target is None or target.removed_at is not None:
+            await self._record(row, Status.CANCELLED, None, None, "conversation gone or bot removed", None)
+            return
+        await self._tenant_token(row.tenant_id)
+        await self.conversations.acquire(row.conversation_id)
+        payload = json.loads(row.payload)
+        outcome = await self.sender.attempt(target, payload["card"], payload.get("summary", ""))
+        now = self.clock()
+        verdict = judge(outcome.result, row.attempts, now, self.config.retry, self.rng)
+        async with self.uow_factory() as uow:
+            if verdict.pause_tenant_until is not None:
+                await uow.outbox.pause_tenant(row.tenant_id, verdict.pause_tenant_until.timestamp())
+            if verdict.unreachable and row.user_id is not None:
+                await uow.outbox.mark_unreachable(row.user_id, verdict.reason, now)
+            if row.survey_instance_id and verdict.status in (Status.SENT, Status.FAILED, Status.UNKNOWN):
+                await uow.surveys.delivered(row.survey_instance_id, verdict.status.value, outcome.activity_id, now)
+            await uow.commit()
+        # a success's exact 2xx is not reported by the SDK: only codes actually seen are stored
+        code = None if verdict.status is Status.SENT else outcome.result.status_code
+        await self._record(row, verdict.status, verdict.retry_at, code, verdict.reason, outcome.activity_id)
+        telemetry.sends.add(1, {"kind": row.kind, "outcome": verdict.status.value})
+
+    async def _record(
+        self,
+        row: OutboxMessage,
+        status: Status,
+        retry_at: datetime | None,
+        code: int | None,
+        reason: str | None,
+        activity_id: str | None,
+    ) -> None:
+        async with self.uow_factory() as uow:
+            kept = await uow.outbox.finish(
+                row.id,
+                self.worker_id,
+                status=status.value,
+                now=self.clock(),
+                retry_at=retry_at,
+                status_code=code,
+                error=None if status is Status.SENT else reason,
+                activity_id=activity_id,
+            )
+            await uow.commit()
+        if not kept:
+            log.warning("outbox row %s: lease lost before its result was recorded", row.id)
+
+    async def _tenant_token(self, tenant_id: str) -> None:
+        while True:
+            async with self.uow_factory() as uow:
+                wait = await uow.outbox.take_token(
+                    tenant_id, self.clock().timestamp(), self.config.tenant_rate_per_second, self.config.tenant_burst
+                )
+                await uow.commit()
+            if wait <= 0:
+                return
+            await self.sleep(min(wait, 5.0))

@@ -1,0 +1,170 @@
+"""The outbox: queued proactive messages, claimed by workers with a lease, and the per-tenant rate buckets.
+
+Claiming is one `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING`: on PostgreSQL the sub-select takes
+`FOR UPDATE SKIP LOCKED`, so concurrent workers never claim the same row; SQLite has no row locks (SQLAlchemy drops
+SKIP LOCKED there silently) but runs every transaction as BEGIN IMMEDIATE (storage.engine), which serializes claims.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, func, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import OutboxMessage, TenantRate, User
+from storage.repositories import insert_for
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    dedupe_key: str
+    kind: str
+    tenant_id: str
+    user_id: int | None
+    conversation_id: str
+    card: dict[str, Any]
+    summary: str
+    survey_instance_id: str | None = None
+
+
+class OutboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @property
+    def _postgres(self) -> bool:
+        return self.session.bind is not None and self.session.bind.dialect.name == "postgresql"
+
+    async def enqueue(self, message: NewMessage, now: datetime) -> bool:
+        """False when a message with the same dedupe key was queued before (it is never queued twice)."""
+        stmt = insert_for(self.session, OutboxMessage).values(
+            dedupe_key=message.dedupe_key,
+            kind=message.kind,
+            tenant_id=message.tenant_id,
+            user_id=message.user_id,
+            conversation_id=message.conversation_id,
+            survey_instance_id=message.survey_instance_id,
+            payload=json.dumps({"card": message.card, "summary": message.summary}, ensure_ascii=False),
+            status="queued",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        stmt = stmt.on_conflict_do_nothing(index_elements=[OutboxMessage.dedupe_key])
+        return (await self.session.execute(stmt.returning(OutboxMessage.id))).scalar_one_or_none() is not None
+
+    async def claim(self, worker: str, now: datetime, lease: timedelta, limit: int) -> Sequence[OutboxMessage]:
+        due = or_(
+            and_(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now),
+            and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now),  # a worker died mid-send
+        )
+        pick = select(OutboxMessage.id).where(due).order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        pick = pick.limit(limit)
+        if self._postgres:
+            pick = pick.with_for_update(skip_locked=True)
+        stmt = (
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(pick.scalar_subquery()))
+            .values(status="sending", lease_until=now + lease, leased_by=worker, attempts=OutboxMessage.attempts + 1)
+            .returning(OutboxMessage)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def finish(
+        self,
+        message_id: int,
+        worker: str,
+        *,
+        status: str,
+        now: datetime,
+        retry_at: datetime | None,
+        status_code: int | None,
+        error: str | None,
+        activity_id: str | None,
+    ) -> bool:
+        """Record an attempt's outcome, only if this worker still holds the lease."""
+        values: dict[str, Any] = {
+            "status": status,
+            "lease_until": None,
+            "leased_by": None,
+            "last_status_code": status_code,
+            "last_error": (error or None) and error[:300],
+        }
+        if retry_at is not None:
+            values["next_attempt_at"] = retry_at
+        if status == "sent":
+            values["sent_at"] = now
+            values["activity_id"] = activity_id
+        stmt = update(OutboxMessage).where(OutboxMessage.id == message_id, OutboxMessage.leased_by == worker)
+        result = await self.session.execute(stmt.values(**values))
+        return bool(getattr(result, "rowcount", 0))
+
+    async def sends_since(self, user_id: int, since: datetime) -> list[datetime]:
+        """Proactive messages of every kind to this person (queued or delivered) since `since`: the attention budget."""
+        stmt = select(OutboxMessage.created_at).where(
+            OutboxMessage.user_id == user_id,
+            OutboxMessage.created_at > since,
+            OutboxMessage.status.in_(("queued", "sending", "sent", "unknown")),
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def pending(self) -> int:
+        stmt = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status.in_(("queued", "sending")))
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def all(self) -> Sequence[tuple[OutboxMessage, str | None]]:
+        stmt = select(OutboxMessage, User.aad_object_id).outerjoin(User, User.id == OutboxMessage.user_id)
+        return [(row[0], row[1]) for row in (await self.session.execute(stmt.order_by(OutboxMessage.id))).all()]
+
+    async def mark_unreachable(self, user_id: int, reason: str, now: datetime) -> None:
+        await self.session.execute(
+            update(User).where(User.id == user_id).values(unreachable_at=now, unreachable_reason=reason[:128])
+        )
+
+    # -- per-tenant token bucket shared by every worker ----------------------------------------------------------
+
+    async def take_token(self, tenant_id: str, now_epoch: float, rate: float, burst: float) -> float:
+        """Take one send token for the tenant; returns 0 when taken, else the seconds to wait before trying again."""
+        await self.session.execute(
+            insert_for(self.session, TenantRate)
+            .values(tenant_id=tenant_id, tokens=burst, updated_epoch=now_epoch, paused_until_epoch=0.0, throttled=0)
+            .on_conflict_do_nothing(index_elements=[TenantRate.tenant_id])
+        )
+        grown = TenantRate.tokens + (literal(now_epoch) - TenantRate.updated_epoch) * literal(rate)
+        refilled = case((grown > literal(burst), literal(burst)), else_=grown)
+        taken = await self.session.execute(
+            update(TenantRate)
+            .where(TenantRate.tenant_id == tenant_id, TenantRate.paused_until_epoch <= now_epoch, refilled >= 1)
+            .values(tokens=refilled - 1, updated_epoch=now_epoch)
+            .returning(TenantRate.tokens)
+        )
+        if taken.scalar_one_or_none() is not None:
+            return 0.0
+        row = (await self.session.execute(select(TenantRate).where(TenantRate.tenant_id == tenant_id))).scalar_one()
+        if row.paused_until_epoch > now_epoch:
+            return row.paused_until_epoch - now_epoch
+        available = min(burst, row.tokens + (now_epoch - row.updated_epoch) * rate)
+        return max(0.001, (1 - available) / rate)
+
+    async def pause_tenant(self, tenant_id: str, until_epoch: float) -> None:
+        """A 429 for one conversation slows the whole tenant, for every worker."""
+        await self.session.execute(
+            update(TenantRate)
+            .where(TenantRate.tenant_id == tenant_id)
+            .values(
+                paused_until_epoch=case(
+                    (TenantRate.paused_until_epoch > until_epoch, TenantRate.paused_until_epoch),
+                    else_=literal(until_epoch),
+                ),
+                throttled=TenantRate.throttled + 1,
+            )
+        )
+
+    async def throttled(self) -> int:
+        return int((await self.session.execute(select(func.coalesce(func.sum(TenantRate.throttled), 0)))).scalar_one())

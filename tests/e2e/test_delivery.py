@@ -1,0 +1,272 @@
+"""The outbox and its workers against the fake Teams connector, on both databases.
+
+Status codes follow Microsoft's table; Teams' per-conversation and per-tenant limits are enforced by the connector and
+must never be exceeded; concurrent workers (and processes) deliver every message exactly once; leases of dead workers
+expire and their rows are delivered by others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from storage.models import OutboxMessage, TenantRate, User
+from storage.outbox import NewMessage
+from storage.repositories import ConversationTarget, UserProfile
+from tests.conftest import Harness
+from tests.e2e.test_nps_flow import table
+from tests.integration.test_cli_nps import nurture
+from tests.support.activities import TENANT, message
+
+BIG_BUCKET = {"tenant_rate_per_second": 45.0, "tenant_burst": 10_000.0}  # no tenant waits: isolate other limits
+
+
+async def seed_recipients(harness: Harness, count: int, tenant: str = TENANT, prefix: str = "r") -> list[str]:
+    """Installed users with personal conversations on the fake connector; returns their conversation ids."""
+    conversations = []
+    async with harness.surveys().uow_factory() as uow:
+        await uow.tenants.touch(tenant, harness.clock())
+        for i in range(count):
+            aad = f"{prefix}-{tenant[:4]}-{i:05d}"
+            user_id = await uow.users.upsert(UserProfile(tenant, aad, "en-US", "UTC"), harness.clock())
+            await uow.users.mark_installed(user_id, harness.clock())
+            conversation = f"a:{aad}"
+            await uow.conversations.upsert(
+                ConversationTarget(
+                    conversation,
+                    tenant,
+                    "personal",
+                    "msteams",
+                    harness.connector.service_url,
+                    "28:nurture-bot",
+                    user_id=user_id,
+                ),
+                harness.clock(),
+            )
+            conversations.append(conversation)
+        await uow.commit()
+    return conversations
+
+
+async def enqueue(harness: Harness, conversations: list[str], per_conversation: int = 1, tenant: str = TENANT) -> int:
+    queued = 0
+    async with harness.surveys().uow_factory() as uow:
+        for conversation in conversations:
+            reference = await uow.conversations.get(conversation)
+            assert reference is not None
+            for n in range(per_conversation):
+                queued += await uow.outbox.enqueue(
+                    NewMessage(
+                        f"test:{conversation}:{n}",
+                        "nudge",
+                        tenant,
+                        reference.user_id,
+                        conversation,
+                        {"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "TextBlock", "text": "hi"}]},
+                        "hi",
+                    ),
+                    harness.clock(),
+                )
+        await uow.commit()
+    return queued
+
+
+async def statuses(harness: Harness) -> dict[str, str]:
+    return {row.conversation_id: row.status for row in await table(harness, OutboxMessage)}
+
+
+async def test_status_codes_follow_microsofts_table(harness: Harness) -> None:
+    ok, blocked, gone, broken, too_big, busy = await seed_recipients(harness, 6)
+    await enqueue(harness, [ok, blocked, gone, broken, too_big, busy])
+    connector = harness.connector
+    connector.fail_for(blocked, 403, "ConversationBlockedByUser")
+    connector.fail_for(gone, 404, "ConversationNotFound")
+    connector.fail_for(broken, 500, "InternalServerError")
+    connector.fail_for(too_big, 413, "MessageSizeTooBig")
+    connector.fail_for(busy, 503)
+
+    await harness.deliver()
+    state = await statuses(harness)
+    assert state == {
+        ok: "sent",
+        blocked: "failed",
+        gone: "failed",
+        broken: "unknown",
+        too_big: "failed",
+        busy: "queued",
+    }
+    users = {u.aad_object_id: u for u in await table(harness, User)}
+    assert users["r-1111-00001"].unreachable_at is not None
+    assert "ConversationBlockedByUser" in (users["r-1111-00001"].unreachable_reason or "")
+    assert users["r-1111-00002"].unreachable_at is not None and users["r-1111-00000"].unreachable_at is None
+
+    harness.clock.advance(seconds=2)  # past the 503's jittered backoff (at most 2 s on the first retry)
+    await harness.deliver()
+    assert (await statuses(harness))[busy] == "sent"
+    # final outcomes were tried once and never again; the 500 is not resent (a send is not idempotent)
+    assert [connector.sends_to(c) for c in (ok, blocked, gone, broken, too_big)] == [1, 1, 1, 1, 1]
+    assert connector.sends_to(busy) == 2
+    rows = {r.conversation_id: r for r in await table(harness, OutboxMessage)}
+    assert rows[ok].activity_id and rows[broken].last_status_code == 500
+    assert "not resent" in (rows[broken].last_error or "")
+
+
+async def test_429_pauses_the_whole_tenant_for_retry_after(harness: Harness) -> None:
+    throttled, neighbour = await seed_recipients(harness, 2)
+    await enqueue(harness, [throttled])
+    harness.connector.fail_for(throttled, 429, retry_after=5)
+    started = harness.clock()
+    await harness.deliver()
+    [bucket] = await table(harness, TenantRate)
+    assert bucket.throttled == 1 and bucket.paused_until_epoch == (started + timedelta(seconds=5)).timestamp()
+    assert (await statuses(harness))[throttled] == "queued"
+
+    await enqueue(harness, [neighbour])  # another person in the same tenant waits for the pause too
+    await harness.deliver()
+    rows = {r.conversation_id: r for r in await table(harness, OutboxMessage)}
+    assert rows[neighbour].status == "sent" and rows[neighbour].sent_at is not None
+    assert rows[neighbour].sent_at >= started + timedelta(seconds=5)
+    harness.clock.advance(seconds=1)
+    await harness.deliver()
+    rows = {r.conversation_id: r for r in await table(harness, OutboxMessage)}
+    assert rows[throttled].status == "sent" and harness.connector.sends_to(throttled) == 2
+
+
+async def test_retries_are_bounded(harness: Harness) -> None:
+    [conversation] = await seed_recipients(harness, 1)
+    await enqueue(harness, [conversation])
+    harness.connector.fail_for(conversation, 503, times=10)
+    for _ in range(10):
+        await harness.deliver()
+        harness.clock.advance(minutes=10)
+    [row] = await table(harness, OutboxMessage)
+    assert row.status == "failed" and row.attempts == 6 and "gave up after 6 attempts" in (row.last_error or "")
+    assert harness.connector.sends_to(conversation) == 6
+
+
+async def test_unreachable_person_is_reachable_again_after_writing(harness: Harness) -> None:
+    [conversation] = await seed_recipients(harness, 1)
+    await enqueue(harness, [conversation])
+    harness.connector.fail_for(conversation, 403, "BotNotInConversationRoster")
+    await harness.deliver()
+    [user] = await table(harness, User)
+    assert user.unreachable_at is not None
+    await harness.post(
+        message(
+            "help",
+            service_url=harness.connector.service_url,
+            aad_object_id=user.aad_object_id,
+            conversation_id=conversation,
+        )
+    )
+    [user] = await table(harness, User)
+    assert user.unreachable_at is None and user.unreachable_reason is None
+
+
+async def test_the_same_message_is_never_queued_twice(harness: Harness) -> None:
+    [conversation] = await seed_recipients(harness, 1)
+    assert await enqueue(harness, [conversation]) == 1
+    assert await enqueue(harness, [conversation]) == 0
+    assert len(await table(harness, OutboxMessage)) == 1
+
+
+async def test_concurrent_workers_deliver_each_message_exactly_once(harness: Harness) -> None:
+    conversations = await seed_recipients(harness, 120)
+    await enqueue(harness, conversations)
+    workers = [harness.worker(**BIG_BUCKET) for _ in range(4)]
+    for i, worker in enumerate(workers):
+        worker.worker_id = f"w{i}"
+    await asyncio.gather(*(worker.drain() for worker in workers))
+    assert {harness.connector.sends_to(c) for c in conversations} == {1}  # no connector error: every send counts
+    assert set((await statuses(harness)).values()) == {"sent"}
+
+
+async def test_per_conversation_limits_are_never_exceeded(harness: Harness) -> None:
+    harness.connector.enforce_limits = True
+    [conversation] = await seed_recipients(harness, 1)
+    await enqueue(harness, [conversation], per_conversation=16)  # 16 messages into one chat: 8 per 2 s at most
+    started = asyncio.get_running_loop().time()
+    await harness.worker(**BIG_BUCKET).drain()
+    assert harness.connector.violations == []
+    assert harness.connector.sends_to(conversation) == 16
+    assert asyncio.get_running_loop().time() - started >= 2.0  # the limiter really spaced them
+
+
+async def test_a_dead_workers_lease_expires_and_another_delivers(harness: Harness) -> None:
+    conversations = await seed_recipients(harness, 3)
+    await enqueue(harness, conversations)
+    async with harness.surveys().uow_factory() as uow:  # a worker claims, then dies before sending
+        claimed = await uow.outbox.claim("dead-worker", harness.clock(), timedelta(seconds=60), 10)
+        await uow.commit()
+    assert len(claimed) == 3
+    await harness.deliver()
+    assert harness.connector.sent() == []  # leased rows are not touched while the lease holds
+    harness.clock.advance(seconds=61)
+    await harness.deliver()
+    assert {harness.connector.sends_to(c) for c in conversations} == {1}
+    rows = await table(harness, OutboxMessage)
+    assert {r.status for r in rows} == {"sent"} and {r.attempts for r in rows} == {2}
+
+
+async def test_worker_processes_share_the_outbox_and_the_limits(harness: Harness) -> None:
+    """Three `nurture deliver` processes on one database: exactly once, no limit exceeded."""
+    harness.connector.enforce_limits = True
+    harness.connector.tenant_rate = 20
+    tenants = ["11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"]
+    conversations: list[str] = []
+    for tenant in tenants:
+        mine = await seed_recipients(harness, 60, tenant=tenant, prefix="p")
+        await enqueue(harness, mine, tenant=tenant)
+        conversations += mine
+    runs = await asyncio.gather(
+        *(
+            nurture(
+                harness.database_url,
+                "deliver",
+                "--once",
+                "--workers",
+                "2",
+                NURTURE_DEV_MODE="1",
+                NURTURE_TENANT_RATE="12",  # with a burst of 5: at most 17 in any second, under the connector's 20
+            )
+            for _ in range(3)
+        )
+    )
+    assert all(code == 0 for code, _, _ in runs), [err[-500:] for _, _, err in runs]
+    assert {harness.connector.delivered_to(c) for c in conversations} == {1}
+    assert harness.connector.violations == []
+    assert set((await statuses(harness)).values()) == {"sent"}
+
+
+async def test_deliveries_report_and_csv(harness: Harness, tmp_path: Path) -> None:
+    ok, blocked = await seed_recipients(harness, 2)
+    await enqueue(harness, [ok, blocked])
+    harness.connector.fail_for(blocked, 403, "ConversationBlockedByUser")
+    await harness.deliver()
+    code, out, err = await nurture(harness.database_url, "deliveries", "--json", "--csv", str(tmp_path / "d.csv"))
+    assert code == 0, err
+    report: dict[str, Any] = json.loads(out)
+    assert report["by_status"] == {"sent": 1, "failed": 1} and report["status_codes"] == {"403": 1}
+    assert report["by_kind"] == {"nudge": {"sent": 1, "failed": 1}}
+    assert "ConversationBlockedByUser" in report["recent_errors"][0]["error"]
+    with (tmp_path / "d.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert {(r["user"], r["status"]) for r in rows} == {("r-1111-00000", "sent"), ("r-1111-00001", "failed")}
+
+
+@pytest.mark.parametrize("answer", [{"status": 404, "code": "ConversationNotFound"}])
+async def test_survey_instance_follows_its_delivery(harness: Harness, answer: dict[str, Any]) -> None:
+    from tests.e2e.test_nps_flow import ask
+
+    await ask(harness)  # delivered: the instance is "sent" with the activity id
+    async with harness.surveys().uow_factory() as uow:
+        row = (await uow.session.execute(select(OutboxMessage))).scalar_one()
+        instance = await uow.surveys.instance(str(row.survey_instance_id))
+    assert instance is not None and instance.status == "sent" and instance.activity_id == row.activity_id

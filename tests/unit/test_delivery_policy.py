@@ -1,0 +1,88 @@
+"""Microsoft's status-code table for bot APIs, as Nurture applies it."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.engagement.delivery import AttemptResult, RetryPolicy, Status, judge, parse_retry_after
+
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+POLICY = RetryPolicy()
+
+
+def verdict(code: int | None, attempt: int = 1, **fields: object):  # type: ignore[no-untyped-def]
+    return judge(AttemptResult(code, **fields), attempt, NOW, POLICY, random.Random(7))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("code", [200, 201])
+def test_success(code: int) -> None:
+    assert verdict(code).status is Status.SENT
+
+
+@pytest.mark.parametrize(
+    ("code", "error"), [(403, "ConversationBlockedByUser"), (403, "BotDisabledByAdmin"), (404, "ConversationNotFound")]
+)
+def test_never_retried_and_unreachable(code: int, error: str) -> None:
+    result = verdict(code, error_code=error)
+    assert result.status is Status.FAILED and result.unreachable and error in result.reason
+    assert result.retry_at is None
+
+
+@pytest.mark.parametrize("code", [412, 502, 503, 504])
+def test_retried_with_jittered_backoff(code: int) -> None:
+    result = verdict(code, attempt=3)
+    assert result.status is Status.QUEUED and result.retry_at is not None
+    assert NOW <= result.retry_at <= NOW + timedelta(seconds=8)  # base 2 s · 2² with full jitter
+    assert result.pause_tenant_until is None
+
+
+def test_429_obeys_retry_after_and_pauses_the_tenant() -> None:
+    result = verdict(429, retry_after="17")
+    assert result.status is Status.QUEUED and result.retry_at == NOW + timedelta(seconds=17)
+    assert result.pause_tenant_until == NOW + timedelta(seconds=17)
+
+
+def test_429_without_retry_after_backs_off() -> None:
+    result = verdict(429, attempt=2)
+    assert result.retry_at is not None and NOW <= result.retry_at <= NOW + timedelta(seconds=4)
+    assert result.pause_tenant_until == result.retry_at
+
+
+def test_retries_are_bounded() -> None:
+    result = verdict(503, attempt=POLICY.max_attempts)
+    assert result.status is Status.FAILED and "gave up after 6 attempts" in result.reason
+
+
+@pytest.mark.parametrize("code", [413, 400, 401, 418])
+def test_other_codes_are_final(code: int) -> None:
+    result = verdict(code)
+    assert result.status is Status.FAILED and not result.unreachable and result.retry_at is None
+
+
+@pytest.mark.parametrize("code", [500, None])
+def test_500_and_timeouts_are_unknown_not_resent(code: int | None) -> None:
+    result = verdict(code)
+    assert result.status is Status.UNKNOWN and "not resent" in result.reason
+
+
+def test_unknown_can_be_configured_to_retry() -> None:
+    result = judge(AttemptResult(500), 1, NOW, RetryPolicy(resend_unknown=True), random.Random(1))
+    assert result.status is Status.QUEUED
+
+
+def test_connection_refused_before_sending_is_retried() -> None:
+    assert verdict(None, request_sent=False).status is Status.QUEUED
+
+
+def test_backoff_is_capped() -> None:
+    rng = random.Random(3)
+    assert all(POLICY.backoff(20, rng) <= timedelta(seconds=300) for _ in range(100))
+
+
+def test_retry_after_forms() -> None:
+    assert parse_retry_after("5", NOW) == timedelta(seconds=5)
+    assert parse_retry_after("Tue, 24 Nov 2026 10:00:30 GMT", NOW) == timedelta(seconds=30)
+    assert parse_retry_after("soon", NOW) is None and parse_retry_after(None, NOW) is None
