@@ -113,6 +113,7 @@ def delivery_config(settings: Settings) -> DeliveryConfig:
     return DeliveryConfig(
         tenant_rate_per_second=settings.tenant_rate_per_second,
         tenant_burst=min(5.0, settings.tenant_rate_per_second),
+        lease=timedelta(seconds=settings.delivery_lease_seconds),
         retry=RetryPolicy(resend_unknown=settings.resend_unknown),
     )
 

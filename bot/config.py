@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     tenant_rate_per_second: float = Field(
         default=45.0, gt=0, le=50, validation_alias=AliasChoices("NURTURE_TENANT_RATE", "tenant_rate_per_second")
     )
+    delivery_lease_seconds: float = Field(
+        default=60.0, ge=1, le=3600, validation_alias=AliasChoices("NURTURE_DELIVERY_LEASE", "delivery_lease_seconds")
+    )
     resend_unknown: bool = Field(
         default=False, validation_alias=AliasChoices("NURTURE_RESEND_UNKNOWN", "resend_unknown")
     )

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -270,3 +272,37 @@ async def test_survey_instance_follows_its_delivery(harness: Harness, answer: di
         row = (await uow.session.execute(select(OutboxMessage))).scalar_one()
         instance = await uow.surveys.instance(str(row.survey_instance_id))
     assert instance is not None and instance.status == "sent" and instance.activity_id == row.activity_id
+
+
+async def test_kill_9_mid_campaign_loses_nothing_and_never_resends_what_was_sent(harness: Harness) -> None:
+    harness.connector.delay_seconds = 0.2  # sends take a while, so the kill lands mid-campaign
+    conversations = await seed_recipients(harness, 30)
+    await enqueue(harness, conversations)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("NURTURE_", "MicrosoftApp"))}
+    environment.update(NURTURE_DATABASE_URL=harness.database_url, NURTURE_DEV_MODE="1", NURTURE_DELIVERY_LEASE="3")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "deliver",
+        "--workers",
+        "1",
+        env=environment,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    for _ in range(200):
+        if len(harness.connector.accepted) >= 5:
+            break
+        await asyncio.sleep(0.05)
+    process.kill()  # SIGKILL: no drain, leases left behind
+    await process.wait()
+    sent_before = {row.conversation_id for row in await table(harness, OutboxMessage) if row.status == "sent"}
+    assert 0 < len(sent_before) < len(conversations)
+
+    await asyncio.sleep(3.2)  # the dead worker's leases expire
+    code, _, err = await nurture(harness.database_url, "deliver", "--once", NURTURE_DEV_MODE="1")
+    assert code == 0, err
+    assert set((await statuses(harness)).values()) == {"sent"}  # nothing lost
+    assert all(harness.connector.delivered_to(c) == 1 for c in sent_before)  # known sent: never resent
+    assert all(harness.connector.delivered_to(c) >= 1 for c in conversations)
