@@ -37,6 +37,20 @@ def _settings() -> Settings:
         raise typer.Exit(EXIT_CONFIG) from None
 
 
+def _bot_settings() -> Settings:
+    """Settings for commands that talk to Teams: the bot identity must be usable (exit 2 otherwise); JSON logs on."""
+    from bot.logging_setup import configure_logging
+
+    settings = _settings()
+    try:
+        settings.check_bot_identity()
+    except ConfigError as exc:
+        typer.echo(f"nurture: {exc}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    configure_logging(settings.log_level)
+    return settings
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",
@@ -46,17 +60,10 @@ def serve(
     from aiohttp import web
 
     from bot.app import create_app
-    from bot.logging_setup import configure_logging
     from bot.telemetry import configure_telemetry
     from storage.migrate import upgrade
 
-    settings = _settings()
-    try:
-        settings.check_bot_identity()
-    except ConfigError as exc:
-        typer.echo(f"nurture: {exc}", err=True)
-        raise typer.Exit(EXIT_CONFIG) from None
-    configure_logging(settings.log_level)
+    settings = _bot_settings()
     configure_telemetry()
     if settings.dev_mode:
         log.warning("DEV MODE: inbound tokens are NOT checked and any tenant is accepted. Never expose this server.")
@@ -237,7 +244,6 @@ def deliver(
     import signal
 
     from bot.app import delivery_config, utc_now
-    from bot.logging_setup import configure_logging
     from bot.teams.adapter import build_adapter
     from bot.teams.proactive import TeamsCardSender
     from bot.usecases.delivery import DeliveryWorker
@@ -245,13 +251,7 @@ def deliver(
     from storage.migrate import upgrade
     from storage.uow import UnitOfWork
 
-    settings = _settings()
-    try:
-        settings.check_bot_identity()
-    except ConfigError as exc:
-        typer.echo(f"nurture: {exc}", err=True)
-        raise typer.Exit(EXIT_CONFIG) from None
-    configure_logging(settings.log_level)
+    settings = _bot_settings()
     upgrade(settings.database_url)
     count = settings.delivery_workers if workers is None else workers
 

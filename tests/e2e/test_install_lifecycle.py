@@ -4,48 +4,22 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import select
-
-from storage.engine import create_engine, session_factory
 from storage.models import ConversationReference, User
 from tests.conftest import Harness
 from tests.support.activities import USER, install, make_activity, message
 from tests.support.connector import card_of
+from tests.support.inspect import card_texts, rows_of
 
 
 async def _users(harness: Harness) -> list[User]:
-    engine = create_engine(harness.database_url)
-    try:
-        async with session_factory(engine)() as session:
-            return list((await session.execute(select(User))).scalars())
-    finally:
-        await engine.dispose()
+    return await rows_of(harness.database_url, User)
 
 
 async def _references(harness: Harness) -> list[ConversationReference]:
-    engine = create_engine(harness.database_url)
-    try:
-        async with session_factory(engine)() as session:
-            return list((await session.execute(select(ConversationReference))).scalars())
-    finally:
-        await engine.dispose()
+    return await rows_of(harness.database_url, ConversationReference)
 
 
-def _texts(card: dict) -> str:
-    found: list[str] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in ("text", "title", "value") and isinstance(value, str):
-                    found.append(value)
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(card)
-    return "\n".join(found)
+_texts = card_texts
 
 
 async def test_personal_install_sends_localized_welcome_and_stores_reference(harness: Harness) -> None:

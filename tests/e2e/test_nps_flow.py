@@ -11,13 +11,12 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
-from storage.engine import create_engine, session_factory
 from storage.models import NpsAnswer, NpsAnswerHistory, PendingAlert, SurveyInstance, User
 from tests.conftest import Harness
 from tests.support.activities import USER, install, make_activity
 from tests.support.connector import card_of
+from tests.support.inspect import card_texts, rows_of
 
 OTHER = "cccccccc-0000-0000-0000-000000000003"
 
@@ -63,29 +62,10 @@ async def ask(harness: Harness, aad: str = USER, locale: str = "en-US") -> str:
 
 
 async def table(harness: Harness, model: type) -> list[Any]:
-    engine = create_engine(harness.database_url)
-    try:
-        async with session_factory(engine)() as session:
-            return list((await session.execute(select(model))).scalars())
-    finally:
-        await engine.dispose()
+    return await rows_of(harness.database_url, model)
 
 
-def texts(card: dict[str, Any]) -> str:
-    found: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in ("text", "title", "label", "errorMessage") and isinstance(value, str):
-                    found.append(value)
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(card)
-    return "\n".join(found)
+texts = card_texts
 
 
 def submit(instance: str, score: Any = "9", comment: str | None = None) -> dict[str, Any]:
