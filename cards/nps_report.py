@@ -93,7 +93,9 @@ def build_nps_report_card(view: NpsReportView) -> dict[str, Any]:
                 max=100,
                 value=round(view.score, 1),
                 value_format="Fraction",  # shows the score itself, not a percentage of the scale
-                show_needle=False,  # the Agents Playground's renderer ignores `min` and would point the needle wrong
+                # The Agents Playground (0.2.28) ignores `min`, `showNeedle` and `showMinMax`: it draws the arc from 0 and
+                # points the needle at the raw value. The headline above the gauge carries the score and interval.
+                show_needle=False,
                 sub_label=t("report.interval", low=_signed(low), high=_signed(high)),
                 segments=[
                     GaugeChartLegend(size=100, legend=t("report.band_low"), color="attention"),
