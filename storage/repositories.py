@@ -98,9 +98,6 @@ class UserRepository:
     async def set_nps_declined(self, user_id: int, now: datetime) -> None:
         await self.session.execute(update(User).where(User.id == user_id).values(nps_declined_at=now, updated_at=now))
 
-    async def by_id(self, user_id: int) -> User | None:
-        return await self.session.get(User, user_id)
-
     async def in_tenant(self, tenant_id: str) -> Sequence[User]:
         stmt = select(User).where(User.tenant_id == tenant_id).order_by(User.id)
         return (await self.session.execute(stmt)).scalars().all()
@@ -157,10 +154,6 @@ class ConversationRepository:
             .limit(1)
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
-
-    async def for_user(self, user_id: int) -> Sequence[ConversationReference]:
-        stmt = select(ConversationReference).where(ConversationReference.user_id == user_id)
-        return (await self.session.execute(stmt)).scalars().all()
 
     async def delete_for_users(self, user_ids: Sequence[int]) -> int:
         result = await self.session.execute(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -132,10 +131,6 @@ class SurveyRepository:
         stmt = stmt.execution_options(populate_existing=True)
         return (await self.session.execute(stmt)).scalar_one()
 
-    async def history(self, answer_id: int) -> Sequence[NpsAnswerHistory]:
-        stmt = select(NpsAnswerHistory).where(NpsAnswerHistory.answer_id == answer_id).order_by(NpsAnswerHistory.id)
-        return (await self.session.execute(stmt)).scalars().all()
-
     async def last_answer_at(self, aad_object_id: str, tenant_id: str) -> datetime | None:
         stmt = select(func.max(NpsAnswer.answered_at)).where(
             NpsAnswer.aad_object_id == aad_object_id, NpsAnswer.tenant_id == tenant_id
@@ -176,6 +171,3 @@ class SurveyRepository:
         )
         stmt = stmt.on_conflict_do_nothing(index_elements=[PendingAlert.kind, PendingAlert.survey_instance_id])
         return (await self.session.execute(stmt.returning(PendingAlert.id))).scalar_one_or_none() is not None
-
-    async def pending_alerts(self) -> Sequence[PendingAlert]:
-        return (await self.session.execute(select(PendingAlert).order_by(PendingAlert.id))).scalars().all()
