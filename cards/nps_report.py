@@ -93,8 +93,8 @@ def build_nps_report_card(view: NpsReportView) -> dict[str, Any]:
                 max=100,
                 value=round(view.score, 1),
                 value_format="Fraction",  # shows the score itself, not a percentage of the scale
-                # The Agents Playground (0.2.28) ignores `min`, `showNeedle` and `showMinMax`: it draws the arc from 0 and
-                # points the needle at the raw value. The headline above the gauge carries the score and interval.
+                # The Agents Playground (0.2.28) ignores `min`, `showNeedle` and `showMinMax`: it draws the arc
+                # from 0 and points the needle at the raw value. The headline above carries score and interval.
                 show_needle=False,
                 sub_label=t("report.interval", low=_signed(low), high=_signed(high)),
                 segments=[
