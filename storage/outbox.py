@@ -130,12 +130,10 @@ class OutboxRepository:
     # -- per-tenant token bucket shared by every worker ----------------------------------------------------------
 
     async def take_token(self, tenant_id: str, now_epoch: float, rate: float, burst: float) -> float:
-        """Take one send token for the tenant; returns 0 when taken, else the seconds to wait before trying again."""
-        await self.session.execute(
-            insert_for(self.session, TenantRate)
-            .values(tenant_id=tenant_id, tokens=burst, updated_epoch=now_epoch, paused_until_epoch=0.0, throttled=0)
-            .on_conflict_do_nothing(index_elements=[TenantRate.tenant_id])
-        )
+        """Take one send token for the tenant; returns 0 when taken, else the seconds to wait before trying again.
+
+        One UPDATE on the hot path; the tenant's row is created (holding one token fewer) the first time only.
+        """
         grown = TenantRate.tokens + (literal(now_epoch) - TenantRate.updated_epoch) * literal(rate)
         refilled = case((grown > literal(burst), literal(burst)), else_=grown)
         taken = await self.session.execute(
@@ -146,7 +144,19 @@ class OutboxRepository:
         )
         if taken.scalar_one_or_none() is not None:
             return 0.0
-        row = (await self.session.execute(select(TenantRate).where(TenantRate.tenant_id == tenant_id))).scalar_one()
+        row = (
+            await self.session.execute(select(TenantRate).where(TenantRate.tenant_id == tenant_id))
+        ).scalar_one_or_none()
+        if row is None:
+            created = await self.session.execute(
+                insert_for(self.session, TenantRate)
+                .values(
+                    tenant_id=tenant_id, tokens=burst - 1, updated_epoch=now_epoch, paused_until_epoch=0.0, throttled=0
+                )
+                .on_conflict_do_nothing(index_elements=[TenantRate.tenant_id])
+                .returning(TenantRate.tenant_id)
+            )
+            return 0.0 if created.scalar_one_or_none() is not None else 0.001  # another worker created it first
         if row.paused_until_epoch > now_epoch:
             return row.paused_until_epoch - now_epoch
         available = min(burst, row.tokens + (now_epoch - row.updated_epoch) * rate)

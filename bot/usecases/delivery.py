@@ -118,16 +118,20 @@ class DeliveryWorker:
     async def deliver(self, row: OutboxMessage) -> None:
         async with self.uow_factory() as uow:
             target = await uow.conversations.get(row.conversation_id)
-        if target is None or target.removed_at is not None:
-            await self._record(row, Status.CANCELLED, None, None, "conversation gone or bot removed", None)
-            return
+            if target is None or target.removed_at is not None:
+                await self._finish(uow, row, Status.CANCELLED, None, None, "conversation gone or bot removed", None)
+                await uow.commit()
+                return
         await self._tenant_token(row.tenant_id)
         await self.conversations.acquire(row.conversation_id)
         payload = json.loads(row.payload)
         outcome = await self.sender.attempt(target, payload["card"], payload.get("summary", ""))
         now = self.clock()
         verdict = judge(outcome.result, row.attempts, now, self.config.retry, self.rng)
-        async with self.uow_factory() as uow:
+        # a success's exact 2xx is not reported by the SDK: only codes actually seen are stored
+        code = None if verdict.status is Status.SENT else outcome.result.status_code
+        async with self.uow_factory() as uow:  # the outcome and what follows from it, in one transaction
+            await self._finish(uow, row, verdict.status, verdict.retry_at, code, verdict.reason, outcome.activity_id)
             if verdict.pause_tenant_until is not None:
                 await uow.outbox.pause_tenant(row.tenant_id, verdict.pause_tenant_until.timestamp())
             if verdict.unreachable and row.user_id is not None:
@@ -135,13 +139,11 @@ class DeliveryWorker:
             if row.survey_instance_id and verdict.status in (Status.SENT, Status.FAILED, Status.UNKNOWN):
                 await uow.surveys.delivered(row.survey_instance_id, verdict.status.value, outcome.activity_id, now)
             await uow.commit()
-        # a success's exact 2xx is not reported by the SDK: only codes actually seen are stored
-        code = None if verdict.status is Status.SENT else outcome.result.status_code
-        await self._record(row, verdict.status, verdict.retry_at, code, verdict.reason, outcome.activity_id)
         telemetry.sends.add(1, {"kind": row.kind, "outcome": verdict.status.value})
 
-    async def _record(
+    async def _finish(
         self,
+        uow: UnitOfWork,
         row: OutboxMessage,
         status: Status,
         retry_at: datetime | None,
@@ -149,18 +151,16 @@ class DeliveryWorker:
         reason: str | None,
         activity_id: str | None,
     ) -> None:
-        async with self.uow_factory() as uow:
-            kept = await uow.outbox.finish(
-                row.id,
-                self.worker_id,
-                status=status.value,
-                now=self.clock(),
-                retry_at=retry_at,
-                status_code=code,
-                error=None if status is Status.SENT else reason,
-                activity_id=activity_id,
-            )
-            await uow.commit()
+        kept = await uow.outbox.finish(
+            row.id,
+            self.worker_id,
+            status=status.value,
+            now=self.clock(),
+            retry_at=retry_at,
+            status_code=code,
+            error=None if status is Status.SENT else reason,
+            activity_id=activity_id,
+        )
         if not kept:
             log.warning("outbox row %s: lease lost before its result was recorded", row.id)
 

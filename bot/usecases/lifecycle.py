@@ -120,11 +120,12 @@ class Lifecycle:
         parsed = parse(inbound.text)
         command = parsed.command
         async with self.uow_factory() as uow:
-            user_id = await self._remember(uow, inbound, now)
             if command is Command.DELETE_MY_DATA and inbound.aad_object_id:
-                await forget_user(uow, inbound.aad_object_id)
-            elif command in (Command.STOP, Command.START) and user_id is not None:
-                await uow.users.set_opted_out(user_id, command is Command.STOP, now)
+                await forget_user(uow, inbound.aad_object_id)  # nothing to remember first: it would be deleted
+            else:
+                user_id = await self._remember(uow, inbound, now)
+                if command in (Command.STOP, Command.START) and user_id is not None:
+                    await uow.users.set_opted_out(user_id, command is Command.STOP, now)
             await uow.commit()
         if command is Command.HELP:
             return self._welcome(inbound.locale)

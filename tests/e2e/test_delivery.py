@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -24,8 +23,8 @@ from storage.outbox import NewMessage
 from storage.repositories import ConversationTarget, UserProfile
 from tests.conftest import Harness
 from tests.e2e.test_nps_flow import table
-from tests.integration.test_cli_nps import nurture
 from tests.support.activities import TENANT, message
+from tests.support.cli import clean_env, nurture
 
 BIG_BUCKET = {"tenant_rate_per_second": 45.0, "tenant_burst": 10_000.0}  # no tenant waits: isolate other limits
 
@@ -278,8 +277,7 @@ async def test_kill_9_mid_campaign_loses_nothing_and_never_resends_what_was_sent
     harness.connector.delay_seconds = 0.2  # sends take a while, so the kill lands mid-campaign
     conversations = await seed_recipients(harness, 30)
     await enqueue(harness, conversations)
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("NURTURE_", "MicrosoftApp"))}
-    environment.update(NURTURE_DATABASE_URL=harness.database_url, NURTURE_DEV_MODE="1", NURTURE_DELIVERY_LEASE="3")
+    environment = clean_env(NURTURE_DATABASE_URL=harness.database_url, NURTURE_DEV_MODE="1", NURTURE_DELIVERY_LEASE="3")
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -28,6 +28,7 @@ from sqlalchemy import select
 from storage.engine import create_engine, session_factory
 from storage.models import NpsAnswer, PendingAlert, User
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, PLAYGROUND_BIN, require_browser_prerequisites
+from tests.support.cli import clean_env
 
 # The Playground's default personal-chat user and tenant (its mock data); asserted below, not assumed silently.
 PLAYGROUND_USER = "00000000-0000-0000-0000-0000000000020"
@@ -114,8 +115,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
     shots.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite+aiosqlite:///{work / 'nurture.db'}"
     bot_port, playground_port = _free_port(), _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NURTURE_", "MicrosoftApp"))}
-    env.update(
+    env = clean_env(
         NURTURE_DEV_MODE="1",
         NURTURE_DATABASE_URL=database_url,
         NURTURE_CSM_IDS=PLAYGROUND_USER,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from typing import Any
@@ -15,8 +14,8 @@ from storage.engine import create_engine
 from storage.models import Base, InboundActivity, NpsAnswer, NpsAnswerHistory, User
 from tests.conftest import Harness
 from tests.e2e.test_nps_flow import OTHER, ask, invoke, post_invoke, submit, table
-from tests.integration.test_cli_nps import nurture
 from tests.support.activities import USER, message
+from tests.support.cli import clean_env, nurture
 
 
 async def _traces_of(database_url: str, aad: str, user_ids: set[int]) -> list[str]:
@@ -95,8 +94,7 @@ async def test_purge_blanks_old_comments_and_old_activity_log(harness: Harness) 
 
 
 def test_purge_command_reports_what_it_did(tmp_path: Any) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NURTURE_", "MicrosoftApp"))}
-    env["NURTURE_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
+    env = clean_env(NURTURE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'p.db'}")
     result = subprocess.run(
         [sys.executable, "-m", "bot", "purge", "--json"], env=env, capture_output=True, text=True, timeout=60
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -16,6 +15,7 @@ import aiohttp
 import pytest
 
 from tests.support.activities import message
+from tests.support.cli import clean_env
 from tests.support.connector import FakeConnector
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,17 +27,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _env(**values: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NURTURE_", "MicrosoftApp"))}
-    env.update(values)
-    return env
-
-
 def test_serve_without_app_id_refuses_with_one_line_and_exit_2(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "bot", "serve"],
         cwd=tmp_path,
-        env=_env(NURTURE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/x.db"),
+        env=clean_env(NURTURE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/x.db"),
         capture_output=True,
         text=True,
         timeout=60,
@@ -74,7 +68,7 @@ async def test_sigterm_finishes_the_turn_in_flight(tmp_path: Path, slow_connecto
         "--port",
         str(port),
         cwd=tmp_path,
-        env=_env(NURTURE_DEV_MODE="1", NURTURE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/s.db"),
+        env=clean_env(NURTURE_DEV_MODE="1", NURTURE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/s.db"),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

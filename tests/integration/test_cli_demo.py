@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
+from tests.support.cli import clean_env
 from tests.support.database import row_counts
 
 
 def _nurture(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NURTURE_", "MicrosoftApp"))}
-    env["NURTURE_DATABASE_URL"] = database_url
+    env = clean_env(NURTURE_DATABASE_URL=database_url)
     return subprocess.run([sys.executable, "-m", "bot", *args], env=env, capture_output=True, text=True, timeout=120)
 
 

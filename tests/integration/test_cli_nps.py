@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.engagement.nps import summarize
 from tests.support.activities import TENANT
+from tests.support.cli import nurture
 from tests.support.connector import FakeConnector, card_of
 from tests.support.database import row_counts
 from tests.support.seed import seed_answers, seed_reachable_user
 
 OTHER_TENANT = "22222222-2222-2222-2222-222222222222"
-
-
-async def nurture(database_url: str, *args: str, **env: str) -> tuple[int, str, str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("NURTURE_", "MicrosoftApp"))}
-    environment.update({"NURTURE_DATABASE_URL": database_url, **env})
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        env=environment,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 120)
-    return process.returncode or 0, out.decode(), err.decode()
 
 
 async def test_nps_json_matches_the_statistics(database_url: str) -> None:
