@@ -26,7 +26,9 @@ from bot.teams.adapter import CredentialsFactory, build_adapter
 from bot.teams.handler import NurtureBot
 from bot.teams.messages import ACTIVITY, MessagesEndpoint
 from bot.teams.proactive import TeamsCardSender
+from bot.usage_api import UsageApi
 from bot.usecases.delivery import DeliveryConfig, DeliveryWorker
+from bot.usecases.ingest import UsageIngest
 from bot.usecases.lifecycle import Lifecycle
 from bot.usecases.privacy import Retention, purge
 from bot.usecases.surveys import SurveyConfig, Surveys
@@ -58,7 +60,9 @@ def create_app(
     clock: Callable[[], datetime] = utc_now,
 ) -> web.Application:
     """Build the web app. `credentials_factory` replaces msal for outbound tokens (tests, custom clouds)."""
-    app = web.Application(client_max_size=settings.max_request_bytes, middlewares=[access_log_middleware])
+    # each route checks its own limit; this is the largest of them
+    body_limit = max(settings.max_request_bytes, settings.max_ingest_bytes)
+    app = web.Application(client_max_size=body_limit, middlewares=[access_log_middleware])
     app[SETTINGS] = settings
 
     engine = create_engine(settings.database_url)
@@ -92,8 +96,18 @@ def create_app(
         for i in range(settings.delivery_workers)
     ]
 
+    usage_api = UsageApi(
+        tokens=tuple(settings.ingest_tokens),
+        max_bytes=settings.max_ingest_bytes,
+        ingest=UsageIngest(lambda: UnitOfWork(sessions), settings.tenant_policy),
+        uow_factory=lambda: UnitOfWork(sessions),
+        clock=clock,
+    )
+
     app.cleanup_ctx.append(_resources)
     app.router.add_post("/api/messages", app[MESSAGES].handle)
+    app.router.add_post("/api/usage/events", usage_api.events)
+    app.router.add_put("/api/tenants/{tenant_id}/renewal", usage_api.renewal)
     app.router.add_get("/healthz", healthz)
     return app
 
@@ -119,7 +133,9 @@ def delivery_config(settings: Settings) -> DeliveryConfig:
 
 
 def retention(settings: Settings) -> Retention:
-    return Retention(settings.comment_retention_days, settings.activity_log_retention_days)
+    return Retention(
+        settings.comment_retention_days, settings.activity_log_retention_days, settings.usage_retention_days
+    )
 
 
 async def _daily_purge(app: web.Application) -> None:

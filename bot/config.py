@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         default=256 * 1024, ge=1024, validation_alias=AliasChoices("NURTURE_MAX_REQUEST_BYTES", "max_request_bytes")
     )
+    max_ingest_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        ge=1024,
+        validation_alias=AliasChoices("NURTURE_MAX_INGEST_BYTES", "max_ingest_bytes"),
+    )
     key_fetch_timeout_seconds: float = Field(
         default=5.0,
         gt=0,
@@ -138,7 +143,18 @@ class Settings(BaseSettings):
         default=False, validation_alias=AliasChoices("NURTURE_RESEND_UNKNOWN", "resend_unknown")
     )
 
+    # campaigns
+    campaign_interval_minutes: int = Field(
+        default=60,
+        ge=0,
+        le=24 * 60,
+        validation_alias=AliasChoices("NURTURE_CAMPAIGN_INTERVAL", "campaign_interval_minutes"),
+    )
+
     # retention
+    usage_retention_days: int = Field(
+        default=30, ge=1, validation_alias=AliasChoices("NURTURE_USAGE_RETENTION_DAYS", "usage_retention_days")
+    )
     comment_retention_days: int = Field(
         default=365, ge=1, validation_alias=AliasChoices("NURTURE_COMMENT_RETENTION_DAYS", "comment_retention_days")
     )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
     DateTime,
     Dialect,
     Float,
@@ -64,6 +67,7 @@ class Tenant(Base):
     tenant_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    renewal_date: Mapped[date | None] = mapped_column(Date)  # contract renewal, set by CLI or API
 
 
 class User(Base):
@@ -184,14 +188,19 @@ class PendingAlert(Base):
     """A cause for a CSM alert (a detractor answer) waiting for the alerting engine. One per cause."""
 
     __tablename__ = "pending_alerts"
-    __table_args__ = (UniqueConstraint("kind", "survey_instance_id", name="uq_pending_alerts_kind_instance"),)
+    __table_args__ = (
+        UniqueConstraint("kind", "survey_instance_id", name="uq_pending_alerts_kind_instance"),
+        UniqueConstraint("cause_key", name="uq_pending_alerts_cause_key"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(String(32))  # "detractor"
+    kind: Mapped[str] = mapped_column(String(32))  # "detractor" | "renewal"
     tenant_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
-    survey_instance_id: Mapped[str] = mapped_column(ForeignKey("survey_instances.id", ondelete="CASCADE"))
-    aad_object_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
-    score: Mapped[int] = mapped_column(SmallInteger)
+    survey_instance_id: Mapped[str | None] = mapped_column(ForeignKey("survey_instances.id", ondelete="CASCADE"))
+    cause_key: Mapped[str | None] = mapped_column(String(200))  # a cause without a survey: renewal:<tenant>:<date>:90
+    detail: Mapped[str | None] = mapped_column(String(300))  # the reason in words, for the CSM
+    aad_object_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    score: Mapped[int | None] = mapped_column(SmallInteger)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
@@ -232,3 +241,117 @@ class TenantRate(Base):
     updated_epoch: Mapped[float] = mapped_column(Float)
     paused_until_epoch: Mapped[float] = mapped_column(Float, default=0.0)
     throttled: Mapped[int] = mapped_column(Integer, default=0)  # 429s seen
+
+
+# -- usage signals ---------------------------------------------------------------------------------------------------
+
+EVENT_NAME_LENGTH = 100
+BigId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER PRIMARY KEY only
+
+
+class UsageEvent(Base):
+    """A raw usage event, kept only to recognise a duplicate during the raw-event retention period.
+
+    Targeting never reads this table (it reads the rollups). Event properties are validated and not stored:
+    they are where a vendor's payload could carry names or e-mail addresses.
+    """
+
+    __tablename__ = "usage_events"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "aad_object_id", "name", "occurred_at", name="uq_usage_events_identity"),
+        Index("ix_usage_events_received_at", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    aad_object_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    name: Mapped[str] = mapped_column(String(EVENT_NAME_LENGTH))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    day: Mapped[date] = mapped_column(Date)  # the calendar day in the offset the timestamp was sent with
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class UsageDaily(Base):
+    """Daily per-person rollup: how often each event happened that day. A row means the person was active."""
+
+    __tablename__ = "usage_daily"
+    __table_args__ = (Index("ix_usage_daily_tenant_day", "tenant_id", "day"),)
+
+    tenant_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    aad_object_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    name: Mapped[str] = mapped_column(String(EVENT_NAME_LENGTH), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class UsageFeature(Base):
+    """Lifetime per-person count of one event: milestones and never-used features are read from here."""
+
+    __tablename__ = "usage_features"
+
+    tenant_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    aad_object_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    name: Mapped[str] = mapped_column(String(EVENT_NAME_LENGTH), primary_key=True)
+    total: Mapped[int] = mapped_column(Integer)
+    first_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class UsageProfile(Base):
+    """First and last time a person was seen doing anything."""
+
+    __tablename__ = "usage_profiles"
+
+    tenant_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    aad_object_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    events: Mapped[int] = mapped_column(Integer)
+
+
+class TenantUsageDaily(Base):
+    """Daily per-tenant rollup: active people and events (recounted from usage_daily for each day touched)."""
+
+    __tablename__ = "tenant_usage_daily"
+
+    tenant_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    active_users: Mapped[int] = mapped_column(Integer)
+    events: Mapped[int] = mapped_column(Integer)
+
+
+# -- campaigns -------------------------------------------------------------------------------------------------------
+
+
+class CampaignTouch(Base):
+    """One decision to send a campaign step to a person, or to hold it back from them (the holdout group).
+
+    The record behind cooldowns, "send each step once" and the treated-versus-holdout uplift report.
+    """
+
+    __tablename__ = "campaign_touches"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "tenant_id", "aad_object_id", "step", name="uq_campaign_touches_step"),
+        Index("ix_campaign_touches_tenant_user", "tenant_id", "aad_object_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    step: Mapped[str] = mapped_column(String(64))
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.tenant_id", ondelete="CASCADE"))
+    aad_object_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    holdout: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(String(300))
+    decided_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"))
+
+
+class CampaignOptOut(Base):
+    """A person said "stop these" for one kind of campaign message."""
+
+    __tablename__ = "campaign_optouts"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

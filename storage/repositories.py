@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -31,6 +31,21 @@ class TenantRepository:
 
     async def get(self, tenant_id: str) -> Tenant | None:
         return await self.session.get(Tenant, tenant_id)
+
+    async def set_renewal(self, tenant_id: str, renewal: date | None, now: datetime) -> None:
+        """Set (or clear) a tenant's renewal date; a tenant not seen in Teams yet is created."""
+        stmt = insert_for(self.session, Tenant).values(
+            tenant_id=tenant_id, first_seen_at=now, last_seen_at=now, renewal_date=renewal
+        )
+        stmt = stmt.on_conflict_do_update(index_elements=[Tenant.tenant_id], set_={"renewal_date": renewal})
+        await self.session.execute(stmt)
+
+    async def renewals(self) -> dict[str, date]:
+        stmt = select(Tenant.tenant_id, Tenant.renewal_date).where(Tenant.renewal_date.is_not(None))
+        return {tenant_id: renewal for tenant_id, renewal in (await self.session.execute(stmt)).all()}
+
+    async def ids(self) -> list[str]:
+        return list((await self.session.execute(select(Tenant.tenant_id).order_by(Tenant.tenant_id))).scalars())
 
     async def count(self) -> int:
         return int((await self.session.execute(select(func.count()).select_from(Tenant))).scalar_one())

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.outbox import OutboxRepository
 from storage.repositories import ActivityLog, ConversationRepository, TenantRepository, UserRepository
 from storage.surveys import SurveyRepository
+from storage.usage import UsageRepository
 
 
 class UnitOfWork:
@@ -25,6 +26,7 @@ class UnitOfWork:
         self.activities = ActivityLog(self.session)
         self.surveys = SurveyRepository(self.session)
         self.outbox = OutboxRepository(self.session)
+        self.usage = UsageRepository(self.session)
         return self
 
     async def __aexit__(

@@ -27,6 +27,7 @@ from tests.support.database import create_postgres_database, drop_postgres_datab
 from tests.support.keys import KeyServer, RsaKey, claims
 
 APP_ID = "00000000-aaaa-bbbb-cccc-000000000001"
+INGEST_TOKEN = "ingest-secret-for-tests"
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -160,6 +161,7 @@ def make_settings(database_url: str, metadata_url: str, **overrides: Any) -> Set
         "service_url_hosts": ["127.0.0.1"],
         "key_fetch_timeout_seconds": 2.0,
         "csm_ids": [CSM],
+        "ingest_tokens": [INGEST_TOKEN],
         "delivery_workers": 0,  # tests deliver explicitly (harness.deliver), on the test clock
         "_env_file": None,
     }

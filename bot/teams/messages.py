@@ -38,7 +38,7 @@ class MessagesEndpoint:
     bot: NurtureBot
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        activity = await _read_activity(request)
+        activity = await _read_activity(request, self.settings.max_request_bytes)
         request[ACTIVITY] = activity
         claims = await self._authenticate(request, activity)
         refusal = self.settings.service_url_policy.refusal(activity.service_url)
@@ -83,11 +83,15 @@ class MessagesEndpoint:
             raise _http_error(failure.status, failure.reason) from None
 
 
-async def _read_activity(request: web.Request) -> Activity:
+async def _read_activity(request: web.Request, limit: int) -> Activity:
     if request.content_type != "application/json":
         raise _http_error(415, "Content-Type must be application/json")
+    if request.content_length is not None and request.content_length > limit:
+        raise _http_error(413, "request body too large")
     try:
-        body = await request.read()  # aiohttp enforces client_max_size (413)
+        body = await request.read()  # aiohttp enforces the app-wide client_max_size (413) …
+        if len(body) > limit:  # … and this route's own, smaller limit
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
         payload = json.loads(body)
     except web.HTTPRequestEntityTooLarge:
         raise _http_error(413, "request body too large") from None

@@ -14,6 +14,7 @@ from typing import Any
 from bot.engagement.budget import AttentionBudget
 from bot.engagement.commands import Command, parse
 from bot.engagement.periods import Period
+from bot.engagement.usage import BotSignal, bot_signal
 from bot.usecases.privacy import forget_user
 from bot.usecases.reports import nps_report
 from cards.notice import NoticeKind, NoticeView, build_notice_card
@@ -104,6 +105,7 @@ class Lifecycle:
                     await uow.users.mark_uninstalled(user_id, now)
             elif action == "add" and inbound.scope is Scope.PERSONAL and user_id is not None:
                 await uow.users.mark_installed(user_id, now)
+                await self._signal(uow, inbound, BotSignal.INSTALLED, now)
             await uow.commit()
         if action == "add" and inbound.scope is Scope.PERSONAL:
             return self._welcome(inbound.locale)
@@ -126,6 +128,7 @@ class Lifecycle:
                 user_id = await self._remember(uow, inbound, now)
                 if command in (Command.STOP, Command.START) and user_id is not None:
                     await uow.users.set_opted_out(user_id, command is Command.STOP, now)
+                await self._signal(uow, inbound, BotSignal.MESSAGE, now)
             await uow.commit()
         if command is Command.HELP:
             return self._welcome(inbound.locale)
@@ -162,6 +165,11 @@ class Lifecycle:
             )
             await uow.conversations.upsert(target, now)
         return user_id
+
+    async def _signal(self, uow: UnitOfWork, inbound: Inbound, name: str, now: datetime) -> None:
+        """The bot's own activity counts as usage, like the vendor's events."""
+        if inbound.tenant_id and inbound.aad_object_id:
+            await uow.usage.record([bot_signal(inbound.tenant_id, inbound.aad_object_id, name, now)], now)
 
     def _welcome(self, locale: str | None) -> Reply:
         view = WelcomeView(

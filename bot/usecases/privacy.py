@@ -7,15 +7,28 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
 
-from storage.models import InboundActivity, NpsAnswer, NpsAnswerHistory, PendingAlert, User
+from storage.models import (
+    CampaignTouch,
+    InboundActivity,
+    NpsAnswer,
+    NpsAnswerHistory,
+    PendingAlert,
+    UsageDaily,
+    UsageEvent,
+    UsageFeature,
+    UsageProfile,
+    User,
+)
 from storage.uow import UnitOfWork
 
 
 async def forget_user(uow: UnitOfWork, aad_object_id: str) -> dict[str, int]:
     """Delete every row about one person, in every tenant; returns rows deleted per table (cascades included).
 
-    Rows keyed by the AAD object id are deleted directly; rows hanging off the user (conversation references,
-    survey asks, answers and their history, pending alerts) go with the user through ON DELETE CASCADE.
+    Rows keyed by the AAD object id are deleted directly (answers, alerts, usage rollups and raw events, campaign
+    touches); rows hanging off the user (conversation references, survey asks, answer history, outbox rows,
+    "stop these" opt-outs) go with the user through ON DELETE CASCADE. Per-tenant daily totals stay: they are
+    counts about the organisation, not about a person.
     """
     session = uow.session
     users = await uow.users.find_by_aad(aad_object_id)
@@ -25,6 +38,13 @@ async def forget_user(uow: UnitOfWork, aad_object_id: str) -> dict[str, int]:
         "inbound_activities": await _rowcount(
             uow, delete(InboundActivity).where(InboundActivity.aad_object_id == aad_object_id)
         ),
+        "campaign_touches": await _rowcount(
+            uow, delete(CampaignTouch).where(CampaignTouch.aad_object_id == aad_object_id)
+        ),
+        **{
+            model.__tablename__: await _rowcount(uow, delete(model).where(model.aad_object_id == aad_object_id))
+            for model in (CampaignTouch, UsageEvent, UsageDaily, UsageFeature, UsageProfile)
+        },
         "conversation_references": await uow.conversations.delete_for_users([u.id for u in users]) if users else 0,
         "users": await _rowcount(uow, delete(User).where(User.aad_object_id == aad_object_id)),
     }
@@ -41,6 +61,7 @@ async def _rowcount(uow: UnitOfWork, statement: object) -> int:
 class Retention:
     comment_days: int  # free-text NPS comments (and their edit history) are blanked after this many days
     activity_log_days: int  # the inbound-activity log (retry dedupe) is deleted after this many days
+    usage_event_days: int = 30  # raw usage events (kept for dedupe only; rollups stay) are deleted after this many days
 
 
 async def purge(uow: UnitOfWork, retention: Retention, now: datetime) -> dict[str, int]:
@@ -62,5 +83,6 @@ async def purge(uow: UnitOfWork, retention: Retention, now: datetime) -> dict[st
         "inbound_activities_deleted": await _rowcount(
             uow, delete(InboundActivity).where(InboundActivity.received_at < log_cutoff)
         ),
+        "usage_events_deleted": await uow.usage.purge_raw(now - timedelta(days=retention.usage_event_days)),
     }
     return counts

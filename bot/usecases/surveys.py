@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot import telemetry
 from bot.engagement.asking import AskPolicy, AskState, Decision, decide
 from bot.engagement.nps import Category, category, validate_score
+from bot.engagement.usage import BotSignal, bot_signal
 from cards.nps import COMMENT_MAX_LENGTH, ErrorCardView, NpsCardView, NpsState, build_error_card, build_nps_card
 from cards.verbs import Verb
 from storage.models import NpsAnswer, SurveyInstance, User
@@ -254,6 +255,9 @@ class Surveys:
         result = await uow.surveys.submit(instance, owner.aad_object_id, score, submitted.comment, now, grace_until)
         if result.outcome in (SubmitOutcome.CREATED, SubmitOutcome.EDITED):
             await uow.surveys.set_status(instance.id, "answered")
+            if result.outcome is SubmitOutcome.CREATED:
+                signal = bot_signal(owner.tenant_id, owner.aad_object_id, BotSignal.CARD_ANSWER, now)
+                await uow.usage.record([signal], now)
             answer_category = category(result.answer.score)
             raised = answer_category is Category.DETRACTOR and await uow.surveys.add_pending_alert(
                 "detractor", instance, owner.aad_object_id, result.answer.score, now

@@ -1,0 +1,142 @@
+"""Usage events: the one shape the vendor's SaaS (and the bot itself) reports, and how each one is checked.
+
+An event is (tenant, person, name, moment). Its *day* is the calendar date in the offset the timestamp was sent
+with: a SaaS that sends local time with its offset gets the person's local days; one that sends `Z` gets UTC days.
+Checks never raise: each bad event gets a reason in words, and the caller decides what a rejection means.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+MAX_BATCH_EVENTS = 10_000
+MAX_PROPERTIES_BYTES = 4096
+FUTURE_TOLERANCE = timedelta(minutes=5)  # clock skew between the vendor's servers and ours
+MAX_EVENT_AGE = timedelta(days=400)  # backfills of a year of history are fine; older is almost surely a bug
+
+# Names: letters, digits and _ . : - ; they start with a letter or digit (so "*", the all-events rollup, never clashes).
+EVENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,99}")
+# Tenant ids and AAD object ids are GUIDs; other directory ids are accepted if they look like ids.
+DIRECTORY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+RESERVED_PREFIX = "teams."  # the bot's own signals (install, message, card answer)
+
+ALL_EVENTS = "*"  # the rollup row that counts every event of a person's day; its presence means "active that day"
+
+
+class BotSignal:
+    """Names of the signals Nurture records itself; they count as activity like the vendor's own events."""
+
+    INSTALLED = "teams.installed"
+    MESSAGE = "teams.message"
+    CARD_ANSWER = "teams.card_answer"
+
+
+@dataclass(frozen=True)
+class UsageEvent:
+    tenant_id: str
+    aad_object_id: str
+    name: str
+    occurred_at: datetime  # aware; stored in UTC
+    day: date
+
+    @property
+    def identity(self) -> tuple[str, str, str, datetime]:
+        """What makes two events the same event (sent twice, or in two batches)."""
+        return (self.tenant_id, self.aad_object_id, self.name, self.occurred_at)
+
+
+@dataclass(frozen=True)
+class FeatureUse:
+    """A person's lifetime use of one event, from the rollups."""
+
+    total: int
+    first_at: datetime
+    last_at: datetime
+
+
+@dataclass(frozen=True)
+class Rejection:
+    index: int  # position in the batch (0-based; for files, the line or row number)
+    reason: str
+
+
+def bot_signal(tenant_id: str, aad_object_id: str, name: str, at: datetime) -> UsageEvent:
+    """One of the bot's own signals, already trusted (it comes from an authenticated Teams activity)."""
+    return UsageEvent(tenant_id.lower(), aad_object_id.lower(), name, at, at.date())
+
+
+def parse_event(raw: Any, now: datetime, *, allow_reserved: bool = False) -> UsageEvent | str:
+    """The event, or the reason it is refused."""
+    if not isinstance(raw, dict):
+        return "an event must be a JSON object"
+    unknown = sorted(set(raw) - {"tenant_id", "user_id", "name", "timestamp", "properties"})
+    if unknown:
+        return f"unknown field(s): {', '.join(unknown[:5])}"
+    problems: list[str] = []
+    tenant_id = _directory_id(raw.get("tenant_id"), "tenant_id", problems)
+    user_id = _directory_id(raw.get("user_id"), "user_id", problems)
+    name = raw.get("name")
+    if not isinstance(name, str) or not EVENT_NAME.fullmatch(name):
+        problems.append("name must be 1-100 characters: letters, digits, _ . : - (starting with a letter or digit)")
+    elif name.startswith(RESERVED_PREFIX) and not allow_reserved:
+        problems.append(f"names starting with {RESERVED_PREFIX!r} are reserved for the bot's own signals")
+    occurred = _timestamp(raw.get("timestamp"), now, problems)
+    properties = raw.get("properties")
+    if properties is not None:
+        if not isinstance(properties, dict):
+            problems.append("properties must be a JSON object")
+        elif len(json.dumps(properties, ensure_ascii=False).encode()) > MAX_PROPERTIES_BYTES:
+            problems.append(f"properties larger than {MAX_PROPERTIES_BYTES} bytes")
+    if problems or tenant_id is None or user_id is None or occurred is None:
+        return "; ".join(problems)
+    assert isinstance(name, str)
+    return UsageEvent(tenant_id, user_id, name, occurred, occurred.date())
+
+
+def parse_batch(
+    raws: Sequence[Any], now: datetime, tenant_refusal: Callable[[str], str | None] = lambda _: None
+) -> tuple[list[UsageEvent], list[Rejection]]:
+    """Valid events and a reason for each refused one; `tenant_refusal` applies the tenant allow-list."""
+    events: list[UsageEvent] = []
+    rejections: list[Rejection] = []
+    for index, raw in enumerate(raws):
+        parsed = parse_event(raw, now)
+        refusal = parsed if isinstance(parsed, str) else tenant_refusal(parsed.tenant_id)
+        if refusal is not None:
+            rejections.append(Rejection(index, refusal))
+        elif not isinstance(parsed, str):
+            events.append(parsed)
+    return events, rejections
+
+
+def _directory_id(value: Any, field: str, problems: list[str]) -> str | None:
+    if not isinstance(value, str) or not DIRECTORY_ID.fullmatch(value):
+        problems.append(f"{field} must be an id (a GUID; at most 64 letters, digits, _ . -)")
+        return None
+    return value.lower()  # Teams sends GUIDs in lower case; events must match the people the bot knows
+
+
+def _timestamp(value: Any, now: datetime, problems: list[str]) -> datetime | None:
+    if not isinstance(value, str) or len(value) > 40:
+        problems.append("timestamp must be an ISO 8601 string, e.g. 2026-11-24T09:30:00+01:00")
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        problems.append(f"timestamp {value[:40]!r} is not ISO 8601")
+        return None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        problems.append("timestamp needs a UTC offset (Z or +hh:mm): a local time without one is ambiguous")
+        return None
+    if moment - now > FUTURE_TOLERANCE:
+        problems.append("timestamp is in the future")
+        return None
+    if now - moment > MAX_EVENT_AGE:
+        problems.append(f"timestamp is older than {MAX_EVENT_AGE.days} days")
+        return None
+    return moment

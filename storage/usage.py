@@ -1,0 +1,229 @@
+"""Usage events in, rollups out.
+
+`record` stores raw events (a duplicate is dropped by the unique identity) and folds exactly the ones that were new
+into the rollups in the same transaction, so a rollup never counts an event twice and never misses one.
+Every fold is an increment (`count = count + n`), which stays correct when batches for the same people commit
+concurrently; rows are written in key order so concurrent batches lock them in the same order (no deadlocks).
+A person's day is new when their all-events row ("*") comes back with exactly this batch's count after the upsert.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import case, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.engagement.usage import ALL_EVENTS, FeatureUse, UsageEvent
+from storage.models import TenantUsageDaily, UsageDaily, UsageFeature, UsageProfile
+from storage.models import UsageEvent as UsageEventRow
+from storage.repositories import insert_for
+
+_IDENTITY = (UsageEventRow.tenant_id, UsageEventRow.aad_object_id, UsageEventRow.name, UsageEventRow.occurred_at)
+_DAILY_KEY = (UsageDaily.tenant_id, UsageDaily.aad_object_id, UsageDaily.day, UsageDaily.name)
+_PAGE = 2000  # rows per statement: well under SQLite's bound-parameter limit
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    stored: int  # new events, folded into the rollups
+    duplicates: int  # already known (in this batch or an earlier one)
+
+
+class UsageRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # -- writing ------------------------------------------------------------------------------------------------
+
+    async def record(self, events: Sequence[UsageEvent], now: datetime) -> RecordResult:
+        unique = {event.identity: event for event in events}
+        fresh = await self._insert_raw(sorted(unique.values(), key=lambda e: e.identity), now)
+        if fresh:
+            await self._fold(fresh)
+        return RecordResult(stored=len(fresh), duplicates=len(events) - len(fresh))
+
+    async def _insert_raw(self, events: list[UsageEvent], now: datetime) -> list[UsageEvent]:
+        by_identity = {e.identity: e for e in events}
+        fresh: list[UsageEvent] = []
+        for page in _pages(events):
+            stmt = (
+                insert_for(self.session, UsageEventRow)
+                .values(
+                    [
+                        {
+                            "tenant_id": e.tenant_id,
+                            "aad_object_id": e.aad_object_id,
+                            "name": e.name,
+                            "occurred_at": e.occurred_at,
+                            "day": e.day,
+                            "received_at": now,
+                        }
+                        for e in page
+                    ]
+                )
+                .on_conflict_do_nothing(index_elements=["tenant_id", "aad_object_id", "name", "occurred_at"])
+                .returning(*_IDENTITY)
+            )
+            for row in (await self.session.execute(stmt)).all():
+                fresh.append(by_identity[(row[0], row[1], row[2], row[3])])
+        return fresh
+
+    async def _fold(self, events: list[UsageEvent]) -> None:
+        daily: dict[tuple[str, str, date, str], int] = defaultdict(int)
+        features: dict[tuple[str, str, str], list[Any]] = {}
+        profiles: dict[tuple[str, str], list[Any]] = {}
+        for e in events:
+            for name in (e.name, ALL_EVENTS):
+                daily[(e.tenant_id, e.aad_object_id, e.day, name)] += 1
+            feature = features.setdefault((e.tenant_id, e.aad_object_id, e.name), [0, e.occurred_at, e.occurred_at])
+            feature[0] += 1
+            feature[1] = min(feature[1], e.occurred_at)
+            feature[2] = max(feature[2], e.occurred_at)
+            profile = profiles.setdefault((e.tenant_id, e.aad_object_id), [0, e.occurred_at, e.occurred_at])
+            profile[0] += 1
+            profile[1] = min(profile[1], e.occurred_at)
+            profile[2] = max(profile[2], e.occurred_at)
+
+        new_days = await self._upsert_daily(daily)
+        tenant_days: dict[tuple[str, date], list[int]] = defaultdict(lambda: [0, 0])
+        for (tenant_id, _, day, name), count in daily.items():
+            if name == ALL_EVENTS:
+                tenant_days[(tenant_id, day)][1] += count
+        for tenant_id, day in new_days:
+            tenant_days[(tenant_id, day)][0] += 1
+        await self._upsert_features(features)
+        await self._upsert_profiles(profiles)
+        await self._upsert_tenant_days(tenant_days)
+
+    async def _upsert_daily(self, daily: dict[tuple[str, str, date, str], int]) -> list[tuple[str, date]]:
+        """Returns (tenant, day) once for every person whose day became active with this batch."""
+        new_days: list[tuple[str, date]] = []
+        rows = [
+            {"tenant_id": t, "aad_object_id": u, "day": d, "name": n, "count": c}
+            for (t, u, d, n), c in sorted(daily.items())
+        ]
+        for page in _pages(rows):
+            stmt = insert_for(self.session, UsageDaily).values(page)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["tenant_id", "aad_object_id", "day", "name"],
+                set_={"count": UsageDaily.count + stmt.excluded.count},
+            ).returning(*_DAILY_KEY, UsageDaily.count)
+            for t, u, d, n, count in (await self.session.execute(stmt)).all():
+                if n == ALL_EVENTS and count == daily[(t, u, d, n)]:
+                    new_days.append((t, d))
+        return new_days
+
+    async def _upsert_features(self, features: dict[tuple[str, str, str], list[Any]]) -> None:
+        rows = [
+            {"tenant_id": t, "aad_object_id": u, "name": n, "total": v[0], "first_at": v[1], "last_at": v[2]}
+            for (t, u, n), v in sorted(features.items())
+        ]
+        for page in _pages(rows):
+            stmt = insert_for(self.session, UsageFeature).values(page)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["tenant_id", "aad_object_id", "name"],
+                set_={
+                    "total": UsageFeature.total + stmt.excluded.total,
+                    "first_at": _least(UsageFeature.first_at, stmt.excluded.first_at),
+                    "last_at": _greatest(UsageFeature.last_at, stmt.excluded.last_at),
+                },
+            )
+            await self.session.execute(stmt)
+
+    async def _upsert_profiles(self, profiles: dict[tuple[str, str], list[Any]]) -> None:
+        rows = [
+            {"tenant_id": t, "aad_object_id": u, "events": v[0], "first_seen_at": v[1], "last_seen_at": v[2]}
+            for (t, u), v in sorted(profiles.items())
+        ]
+        for page in _pages(rows):
+            stmt = insert_for(self.session, UsageProfile).values(page)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["tenant_id", "aad_object_id"],
+                set_={
+                    "events": UsageProfile.events + stmt.excluded.events,
+                    "first_seen_at": _least(UsageProfile.first_seen_at, stmt.excluded.first_seen_at),
+                    "last_seen_at": _greatest(UsageProfile.last_seen_at, stmt.excluded.last_seen_at),
+                },
+            )
+            await self.session.execute(stmt)
+
+    async def _upsert_tenant_days(self, tenant_days: dict[tuple[str, date], list[int]]) -> None:
+        rows = [
+            {"tenant_id": t, "day": d, "active_users": v[0], "events": v[1]}
+            for (t, d), v in sorted(tenant_days.items())
+        ]
+        for page in _pages(rows):
+            stmt = insert_for(self.session, TenantUsageDaily).values(page)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["tenant_id", "day"],
+                set_={
+                    "active_users": TenantUsageDaily.active_users + stmt.excluded.active_users,
+                    "events": TenantUsageDaily.events + stmt.excluded.events,
+                },
+            )
+            await self.session.execute(stmt)
+
+    async def purge_raw(self, received_before: datetime) -> int:
+        result = await self.session.execute(delete(UsageEventRow).where(UsageEventRow.received_at < received_before))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    # -- reading (targeting and health read rollups, never raw events) ------------------------------------------
+
+    async def active_days(self, tenant_id: str, since: date) -> dict[str, set[date]]:
+        stmt = select(UsageDaily.aad_object_id, UsageDaily.day).where(
+            UsageDaily.tenant_id == tenant_id, UsageDaily.name == ALL_EVENTS, UsageDaily.day >= since
+        )
+        days: dict[str, set[date]] = defaultdict(set)
+        for aad, day in (await self.session.execute(stmt)).all():
+            days[aad].add(day)
+        return days
+
+    async def profiles(self, tenant_id: str) -> dict[str, tuple[datetime, datetime]]:
+        stmt = select(UsageProfile.aad_object_id, UsageProfile.first_seen_at, UsageProfile.last_seen_at).where(
+            UsageProfile.tenant_id == tenant_id
+        )
+        return {aad: (first, last) for aad, first, last in (await self.session.execute(stmt)).all()}
+
+    async def features(self, tenant_id: str, names: Sequence[str]) -> dict[str, dict[str, FeatureUse]]:
+        if not names:
+            return {}
+        f = UsageFeature
+        stmt = select(f.aad_object_id, f.name, f.total, f.first_at, f.last_at).where(
+            f.tenant_id == tenant_id, f.name.in_(sorted(set(names)))
+        )
+        found: dict[str, dict[str, FeatureUse]] = defaultdict(dict)
+        for aad, name, total, first_at, last_at in (await self.session.execute(stmt)).all():
+            found[aad][name] = FeatureUse(total, first_at, last_at)
+        return found
+
+    async def tenant_days(self, tenant_id: str, since: date) -> dict[date, tuple[int, int]]:
+        stmt = select(TenantUsageDaily.day, TenantUsageDaily.active_users, TenantUsageDaily.events).where(
+            TenantUsageDaily.tenant_id == tenant_id, TenantUsageDaily.day >= since
+        )
+        return {day: (users, events) for day, users, events in (await self.session.execute(stmt)).all()}
+
+    async def counts(self) -> dict[str, int]:
+        """Rows per usage table (for `nurture ingest` summaries and tests)."""
+        found = {}
+        for model in (UsageEventRow, UsageDaily, UsageFeature, UsageProfile, TenantUsageDaily):
+            found[model.__tablename__] = int(
+                (await self.session.execute(select(func.count()).select_from(model))).scalar_one()
+            )
+        return found
+
+
+def _least(a: Any, b: Any) -> Any:
+    return case((b < a, b), else_=a)
+
+
+def _greatest(a: Any, b: Any) -> Any:
+    return case((b > a, b), else_=a)
+
+
+def _pages(rows: Sequence[Any]) -> list[Sequence[Any]]:
+    return [rows[i : i + _PAGE] for i in range(0, len(rows), _PAGE)]

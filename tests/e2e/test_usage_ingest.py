@@ -1,0 +1,212 @@
+"""POST /api/usage/events through the real app on both databases: tokens, bad bodies and events, dedupe, rollups."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from aiohttp import ClientResponse
+
+from tests.conftest import INGEST_TOKEN, Harness
+from tests.support.activities import OTHER_TENANT, TENANT, USER
+from tests.support.usage import event, rollups
+
+OTHER_USER = "aaaaaaaa-0000-0000-0000-000000000002"
+AUTH = {"Authorization": f"Bearer {INGEST_TOKEN}"}
+
+
+async def post_events(harness: Harness, events: list[dict[str, Any]], headers: dict[str, str] = AUTH) -> ClientResponse:
+    return await harness.client.post("/api/usage/events", json={"events": events}, headers=headers)
+
+
+async def test_a_batch_is_stored_and_folded_into_daily_rollups(harness: Harness) -> None:
+    batch = [
+        event("report_created", "2026-11-23T09:00:00+00:00"),
+        event("report_created", "2026-11-23T11:00:00+00:00"),
+        event("dashboard_shared", "2026-11-23T12:00:00+00:00"),
+        event("report_created", "2026-11-24T08:00:00+00:00"),
+        event("report_created", "2026-11-24T08:30:00+00:00", user=OTHER_USER, properties={"size": 3}),
+    ]
+    response = await post_events(harness, batch)
+    assert response.status == 202
+    assert await response.json() == {"accepted": 5, "stored": 5, "duplicates": 0, "rejected": 0, "rejections": []}
+
+    found = await rollups(harness.database_url)
+    d23, d24 = date(2026, 11, 23), date(2026, 11, 24)
+    assert found["daily"] == {
+        (TENANT, USER, d23, "report_created"): 2,
+        (TENANT, USER, d23, "dashboard_shared"): 1,
+        (TENANT, USER, d23, "*"): 3,
+        (TENANT, USER, d24, "report_created"): 1,
+        (TENANT, USER, d24, "*"): 1,
+        (TENANT, OTHER_USER, d24, "report_created"): 1,
+        (TENANT, OTHER_USER, d24, "*"): 1,
+    }
+    assert found["features"][(TENANT, USER, "report_created")] == (
+        3,
+        datetime(2026, 11, 23, 9, tzinfo=UTC),
+        datetime(2026, 11, 24, 8, tzinfo=UTC),
+    )
+    assert found["profiles"][(TENANT, USER)] == (
+        4,
+        datetime(2026, 11, 23, 9, tzinfo=UTC),
+        datetime(2026, 11, 24, 8, tzinfo=UTC),
+    )
+    # per tenant: people active that day and events that day
+    assert found["tenant_days"] == {(TENANT, d23): (1, 3), (TENANT, d24): (2, 2)}
+
+
+async def test_duplicates_in_a_batch_and_across_batches_count_once(harness: Harness) -> None:
+    same = event("report_created", "2026-11-24T09:00:00+00:00")
+    first = await post_events(harness, [same, dict(same), event("export", "2026-11-24T09:05:00+00:00")])
+    assert (await first.json())["stored"] == 2
+    assert (await first.json())["duplicates"] == 1
+    before = await rollups(harness.database_url)
+
+    # the same instant written with another offset is the same event
+    again = event("report_created", "2026-11-24T10:00:00+01:00")
+    replay = await post_events(harness, [same, again, event("export", "2026-11-24T09:05:00Z")])
+    assert await replay.json() == {"accepted": 3, "stored": 0, "duplicates": 3, "rejected": 0, "rejections": []}
+    assert await rollups(harness.database_url) == before
+    assert before["tenant_days"] == {(TENANT, date(2026, 11, 24)): (1, 2)}
+
+
+async def test_the_day_is_the_one_of_the_offset_sent(harness: Harness) -> None:
+    """23:30 in New York on the 23rd is the 24th in UTC; the person was active on their 23rd."""
+    late = event("report_created", "2026-11-23T23:30:00-05:00")
+    early = event("report_created", "2026-11-24T00:30:00+09:00")  # Tokyo, the 23rd 15:30 UTC
+    assert (await post_events(harness, [late, early])).status == 202
+    days = {key[2] for key in (await rollups(harness.database_url))["daily"]}
+    assert days == {date(2026, 11, 23), date(2026, 11, 24)}
+    found = (await rollups(harness.database_url))["daily"]
+    assert found[(TENANT, USER, date(2026, 11, 23), "*")] == 1
+    assert found[(TENANT, USER, date(2026, 11, 24), "*")] == 1
+
+
+BAD_EVENTS: dict[str, tuple[Any, str]] = {
+    "not an object": ("report_created", "must be a JSON object"),
+    "missing tenant": ({"user_id": USER, "name": "x", "timestamp": "2026-11-24T09:00:00Z"}, "tenant_id"),
+    "tenant not a GUID": (event(tenant="x y"), "tenant_id"),
+    "overlong user": (event(user="a" * 65), "user_id"),
+    "name with spaces": (event("report created"), "name"),
+    "empty name": (event(""), "name"),
+    "reserved name": (event("teams.installed"), "reserved"),
+    "naive timestamp": (event(at="2026-11-24T09:00:00"), "UTC offset"),
+    "not a date": (event(at="yesterday"), "ISO 8601"),
+    "number timestamp": ({**event(), "timestamp": 1732438800}, "ISO 8601"),
+    "future": (event(at="2026-11-24T11:00:00Z"), "future"),
+    "too old": (event(at="2024-01-01T00:00:00Z"), "older than"),
+    "properties not object": (event(properties=[1, 2]), "properties"),
+    "properties too big": (event(properties={"x": "y" * 5000}), "properties larger"),
+    "unknown field": (event(email="someone@contoso.com"), "unknown field"),
+    "tenant not allowed": (event(tenant=OTHER_TENANT), "not allowed"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_EVENTS, ids=list(BAD_EVENTS))
+async def test_a_bad_event_is_refused_with_its_reason_and_the_rest_stored(harness: Harness, case: str) -> None:
+    bad, reason = BAD_EVENTS[case]
+    good = event("report_created", "2026-11-24T09:00:00Z")
+    response = await post_events(harness, [good, bad])
+    assert response.status == 202
+    body = await response.json()
+    assert body["accepted"] == 1
+    assert body["stored"] == 1
+    assert body["rejected"] == 1
+    assert body["rejections"][0]["index"] == 1
+    assert reason in body["rejections"][0]["reason"]
+    rows = await harness.rows()
+    assert rows["usage_events"] == 1
+
+
+BAD_BODIES: dict[str, tuple[bytes, str, int]] = {
+    "not json": (b"{events: nope", "application/json", 400),
+    "events missing": (b'{"evts": []}', "application/json", 400),
+    "events not a list": (b'{"events": {"a": 1}}', "application/json", 400),
+    "a list at the top": (b"[]", "application/json", 400),
+    "wrong content type": (b'{"events": []}', "text/plain", 415),
+    "over the byte limit": (b'{"events": [' + b'"x",' * (2 * 1024 * 1024) + b'"x"]}', "application/json", 413),
+}
+
+
+@pytest.mark.parametrize("case", BAD_BODIES, ids=list(BAD_BODIES))
+async def test_an_unreadable_body_is_refused_whole_and_stores_nothing(harness: Harness, case: str) -> None:
+    body, content_type, status = BAD_BODIES[case]
+    response = await harness.client.post("/api/usage/events", data=body, headers={**AUTH, "Content-Type": content_type})
+    assert response.status == status
+    assert (await response.json())["error"]
+    assert sum((await harness.rows()).values()) == 0
+
+
+async def test_more_than_ten_thousand_events_is_refused_whole(harness: Harness) -> None:
+    batch = [event("report_created", f"2026-11-24T09:00:{i % 60:02d}.{i:06d}+00:00") for i in range(10_001)]
+    response = await post_events(harness, batch)
+    assert response.status == 413
+    assert "10000" in (await response.json())["error"]
+    assert sum((await harness.rows()).values()) == 0
+
+
+async def test_ten_thousand_events_are_one_batch(harness: Harness) -> None:
+    batch = [
+        event("report_created", f"2026-11-{20 + i % 4}T09:{i % 60:02d}:00+00:00", user=f"user-{i % 500:04d}")
+        for i in range(10_000)
+    ]
+    response = await post_events(harness, batch)
+    body = await response.json()
+    assert response.status == 202
+    # 500 users x 4 days x 60 distinct minutes = 120,000 slots; i % 60 and i % 4 and i % 500 collide
+    distinct = {(e["user_id"], e["timestamp"]) for e in batch}
+    assert body["stored"] == len(distinct)
+    assert body["duplicates"] == 10_000 - len(distinct)
+    found = await rollups(harness.database_url)
+    assert sum(c for (_, _, _, name), c in found["daily"].items() if name == "*") == len(distinct)
+    assert sum(events for _, events in found["tenant_days"].values()) == len(distinct)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": INGEST_TOKEN}, {"Authorization": "Basic abc"}],
+    ids=["missing", "wrong", "no scheme", "basic"],
+)
+async def test_the_endpoint_refuses_a_missing_or_wrong_token(harness: Harness, headers: dict[str, str]) -> None:
+    response = await post_events(harness, [event()], headers=headers)
+    assert response.status == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert "token" in (await response.json())["error"]
+    assert sum((await harness.rows()).values()) == 0
+
+
+async def test_concurrent_overlapping_batches_store_each_event_once(harness: Harness) -> None:
+    """Four batches at once share half their events: the rollups count every event exactly once."""
+    people = [f"user-{i:03d}" for i in range(40)]
+    batches = []
+    for b in range(4):
+        batch = [event("report_created", f"2026-11-24T09:{m:02d}:00Z", user=p) for p in people for m in range(5)]
+        batch += [event(f"feature_{b}", "2026-11-24T09:30:00Z", user=p) for p in people]
+        batches.append(batch)
+    responses = await asyncio.gather(*(post_events(harness, batch) for batch in batches))
+    bodies = [await r.json() for r in responses]
+    assert all(r.status == 202 for r in responses), bodies
+    assert sum(b["stored"] for b in bodies) == 40 * 5 + 4 * 40
+    found = await rollups(harness.database_url)
+    assert found["tenant_days"] == {(TENANT, date(2026, 11, 24)): (40, 40 * 5 + 4 * 40)}
+    assert all(found["daily"][(TENANT, p, date(2026, 11, 24), "*")] == 9 for p in people)
+
+
+async def test_renewal_dates_are_set_and_cleared_over_the_api(harness: Harness) -> None:
+    url = f"/api/tenants/{TENANT}/renewal"
+    response = await harness.client.put(url, json={"renewal_date": "2027-02-28"}, headers=AUTH)
+    assert response.status == 200
+    assert await response.json() == {"tenant_id": TENANT, "renewal_date": "2027-02-28"}
+    bad = await harness.client.put(url, json={"renewal_date": "28/02/2027"}, headers=AUTH)
+    assert bad.status == 400
+    assert "not a date" in (await bad.json())["error"]
+    refused = await harness.client.put(url, json={"renewal_date": "2027-02-28"})
+    assert refused.status == 401
+    cleared = await harness.client.put(
+        url, data=json.dumps({"renewal_date": None}), headers={**AUTH, "Content-Type": "application/json"}
+    )
+    assert await cleared.json() == {"tenant_id": TENANT, "renewal_date": None}
