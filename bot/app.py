@@ -19,7 +19,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import __version__, telemetry
+from bot.campaigns_file import load_campaigns
 from bot.config import Settings
+from bot.engagement.campaigns import CampaignSet
 from bot.engagement.delivery import RetryPolicy
 from bot.security.tokens import BotConnectorTokenValidator, OpenIdKeyStore
 from bot.teams.adapter import CredentialsFactory, build_adapter
@@ -27,6 +29,7 @@ from bot.teams.handler import NurtureBot
 from bot.teams.messages import ACTIVITY, MessagesEndpoint
 from bot.teams.proactive import TeamsCardSender
 from bot.usage_api import UsageApi
+from bot.usecases.campaigns import CampaignConfig, Campaigns
 from bot.usecases.delivery import DeliveryConfig, DeliveryWorker
 from bot.usecases.ingest import UsageIngest
 from bot.usecases.lifecycle import Lifecycle
@@ -44,6 +47,8 @@ SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
 KEY_STORE = web.AppKey("key_store", OpenIdKeyStore)
 MESSAGES = web.AppKey("messages", MessagesEndpoint)
 WORKERS = web.AppKey("workers", list[DeliveryWorker])
+CAMPAIGNS = web.AppKey("campaigns", Campaigns)
+CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 
 HEALTH_DB_TIMEOUT_SECONDS = 2.0
 PURGE_FIRST_DELAY_SECONDS = 300  # after start-up, when the first retention purge runs
@@ -58,12 +63,17 @@ def create_app(
     *,
     credentials_factory: CredentialsFactory | None = None,
     clock: Callable[[], datetime] = utc_now,
+    campaigns: CampaignSet | None = None,
 ) -> web.Application:
-    """Build the web app. `credentials_factory` replaces msal for outbound tokens (tests, custom clouds)."""
+    """Build the web app. `credentials_factory` replaces msal for outbound tokens (tests, custom clouds).
+
+    `campaigns` defaults to NURTURE_CAMPAIGNS (or the packaged file); a bad file raises ConfigError here, at start-up.
+    """
     # each route checks its own limit; this is the largest of them
     body_limit = max(settings.max_request_bytes, settings.max_ingest_bytes)
     app = web.Application(client_max_size=body_limit, middlewares=[access_log_middleware])
     app[SETTINGS] = settings
+    app[CLOCK] = clock
 
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
@@ -82,7 +92,8 @@ def create_app(
         min_answers=settings.nps_min_answers,
     )
     surveys = Surveys(lambda: UnitOfWork(sessions), survey_config(settings))
-    bot = NurtureBot(lifecycle, surveys, clock)
+    app[CAMPAIGNS] = Campaigns(lambda: UnitOfWork(sessions), campaign_config(settings, campaigns))
+    bot = NurtureBot(lifecycle, surveys, app[CAMPAIGNS], clock)
     app[MESSAGES] = MessagesEndpoint(settings, adapter, authentication, validator, bot)
     sender = TeamsCardSender(adapter, settings.app_id)
     app[WORKERS] = [
@@ -123,6 +134,14 @@ def survey_config(settings: Settings) -> SurveyConfig:
     )
 
 
+def campaign_config(settings: Settings, campaigns: CampaignSet | None = None) -> CampaignConfig:
+    return CampaignConfig(
+        campaigns=campaigns if campaigns is not None else load_campaigns(settings.campaigns),
+        policy=settings.ask_policy,
+        product_name=settings.product_name,
+    )
+
+
 def delivery_config(settings: Settings) -> DeliveryConfig:
     return DeliveryConfig(
         tenant_rate_per_second=settings.tenant_rate_per_second,
@@ -153,19 +172,33 @@ async def _daily_purge(app: web.Application) -> None:
         await asyncio.sleep(24 * 3600 - PURGE_FIRST_DELAY_SECONDS)
 
 
+async def _campaign_scheduler(app: web.Application) -> None:
+    """Runs campaigns every NURTURE_CAMPAIGN_INTERVAL minutes (0 = never: run `nurture run-campaigns` from cron)."""
+    minutes = app[SETTINGS].campaign_interval_minutes
+    while minutes:
+        await asyncio.sleep(minutes * 60)
+        try:
+            report = await app[CAMPAIGNS].run(app[CLOCK]())
+            log.info("campaigns run: %s queued, %s held out", report.queued, report.held_out)
+        except SQLAlchemyError:
+            log.exception("campaign run failed; trying again at the next interval")
+
+
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     if not app[SETTINGS].dev_mode:
         app[KEY_STORE].start_background_refresh()
     loop = asyncio.get_running_loop()
     purger = loop.create_task(_daily_purge(app))
+    scheduler = loop.create_task(_campaign_scheduler(app))
     stop = asyncio.Event()
     workers = [loop.create_task(worker.run(stop)) for worker in app[WORKERS]]
     yield
     stop.set()  # workers finish the rows they hold, then return
     await asyncio.gather(*workers, return_exceptions=True)
-    purger.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await purger
+    for task in (purger, scheduler):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     await app[KEY_STORE].close()
     await app[ENGINE].dispose()
 

@@ -64,12 +64,19 @@ def serve(
     from storage.migrate import upgrade
 
     settings = _bot_settings()
+    from bot.campaigns_file import load_campaigns
+
+    try:
+        campaigns = load_campaigns(settings.campaigns)  # a bad campaigns file stops start-up with its reason
+    except ConfigError as exc:
+        typer.echo(f"nurture: {exc}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
     configure_telemetry()
     if settings.dev_mode:
         log.warning("DEV MODE: inbound tokens are NOT checked and any tenant is accepted. Never expose this server.")
     upgrade(settings.database_url)
     web.run_app(
-        create_app(settings),
+        create_app(settings, campaigns=campaigns),
         host=host,
         port=port,
         shutdown_timeout=settings.shutdown_timeout_seconds,
@@ -116,13 +123,15 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON do
                 summary = await load_demo(uow, datetime.now(UTC))
         finally:
             await engine.dispose()
-        return {"tenants": summary.tenants, "users": summary.users}
+        return {"tenants": summary.tenants, "users": summary.users, "events": summary.events}
 
     result = asyncio.run(run())
     if as_json:
         sys.stdout.write(json.dumps(result) + "\n")
     else:
-        Console().print(f"demo data loaded: {result['tenants']} tenants, {result['users']} users")
+        Console().print(
+            f"demo data loaded: {result['tenants']} tenants, {result['users']} users, {result['events']} usage events"
+        )
 
 
 @app.command()
@@ -422,3 +431,6 @@ def _redacted(url: str) -> str:
 
 def main() -> None:
     app(prog_name="nurture")
+
+
+from bot import cli_campaigns  # noqa: E402, F401  (registers ingest, targets, run-campaigns, campaigns, tenant)

@@ -38,6 +38,9 @@ class Strings:
             raise KeyError(f"no card string {key!r}")
         return raw.format(**values) if values else raw
 
+    def has(self, key: str) -> bool:
+        return key in _catalog(self.language) or key in _catalog(DEFAULT_LOCALE)
+
     def items(self, key: str, **values: object) -> list[str]:
         raw = _catalog(self.language).get(key, _catalog(DEFAULT_LOCALE).get(key))
         if not isinstance(raw, list):

@@ -12,3 +12,5 @@ class Verb(StrEnum):
     NPS_COMMENT = "nps.comment"
     NPS_EDIT = "nps.edit"
     NPS_REFRESH = "nps.refresh"
+    NURTURE_STOP = "nurture.stop"  # "not useful — stop these": opt out of one kind of campaign message
+    NURTURE_RESUME = "nurture.resume"  # undo

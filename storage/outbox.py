@@ -40,8 +40,8 @@ class OutboxRepository:
     def _postgres(self) -> bool:
         return self.session.bind is not None and self.session.bind.dialect.name == "postgresql"
 
-    async def enqueue(self, message: NewMessage, now: datetime) -> bool:
-        """False when a message with the same dedupe key was queued before (it is never queued twice)."""
+    async def enqueue(self, message: NewMessage, now: datetime) -> int | None:
+        """The new row's id; None when a message with the same dedupe key was queued before (never queued twice)."""
         stmt = insert_for(self.session, OutboxMessage).values(
             dedupe_key=message.dedupe_key,
             kind=message.kind,
@@ -56,7 +56,7 @@ class OutboxRepository:
             created_at=now,
         )
         stmt = stmt.on_conflict_do_nothing(index_elements=[OutboxMessage.dedupe_key])
-        return (await self.session.execute(stmt.returning(OutboxMessage.id))).scalar_one_or_none() is not None
+        return (await self.session.execute(stmt.returning(OutboxMessage.id))).scalar_one_or_none()
 
     async def claim(self, worker: str, now: datetime, lease: timedelta, limit: int) -> Sequence[OutboxMessage]:
         due = or_(

@@ -6,6 +6,7 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.campaigns import CampaignRepository
 from storage.outbox import OutboxRepository
 from storage.repositories import ActivityLog, ConversationRepository, TenantRepository, UserRepository
 from storage.surveys import SurveyRepository
@@ -27,6 +28,7 @@ class UnitOfWork:
         self.surveys = SurveyRepository(self.session)
         self.outbox = OutboxRepository(self.session)
         self.usage = UsageRepository(self.session)
+        self.campaigns = CampaignRepository(self.session)
         return self
 
     async def __aexit__(

@@ -11,8 +11,10 @@ from botbuilder.core import ActivityHandler, CardFactory, InvokeResponse, Messag
 from botbuilder.schema import ActivityTypes
 
 from bot.teams.inbound import tenant_of, to_inbound
+from bot.usecases.campaigns import CAMPAIGN_VERBS, Campaigns
 from bot.usecases.lifecycle import Lifecycle, Reply
 from bot.usecases.surveys import Actor, Surveys
+from cards.verbs import Verb
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +23,12 @@ _DEDUPLICATED = {ActivityTypes.message, ActivityTypes.conversation_update, Activ
 
 
 class NurtureBot(ActivityHandler):
-    def __init__(self, lifecycle: Lifecycle, surveys: Surveys, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, lifecycle: Lifecycle, surveys: Surveys, campaigns: Campaigns, clock: Callable[[], datetime]
+    ) -> None:
         self.lifecycle = lifecycle
         self.surveys = surveys
+        self.campaigns = campaigns
         self.clock = clock
 
     async def on_turn(self, turn_context: TurnContext) -> None:
@@ -73,7 +78,13 @@ class NurtureBot(ActivityHandler):
             aad_object_id=getattr(sender, "aad_object_id", None) if sender else None,
             locale=activity.locale,
         )
-        card = await self.surveys.handle_action(str(action.get("verb") or ""), action.get("data"), actor, self.clock())
+        verb = str(action.get("verb") or "")
+        if verb in CAMPAIGN_VERBS:
+            card = await self.campaigns.handle_action(
+                Verb(verb), action.get("data"), actor.tenant_id, actor.aad_object_id, actor.locale, self.clock()
+            )
+        else:
+            card = await self.surveys.handle_action(verb, action.get("data"), actor, self.clock())
         body = {"statusCode": 200, "type": "application/vnd.microsoft.card.adaptive", "value": card}
         return InvokeResponse(status=200, body=body)
 

@@ -63,7 +63,7 @@ async def enqueue(harness: Harness, conversations: list[str], per_conversation: 
             reference = await uow.conversations.get(conversation)
             assert reference is not None
             for n in range(per_conversation):
-                queued += await uow.outbox.enqueue(
+                message_id = await uow.outbox.enqueue(
                     NewMessage(
                         f"test:{conversation}:{n}",
                         "nudge",
@@ -75,6 +75,7 @@ async def enqueue(harness: Harness, conversations: list[str], per_conversation: 
                     ),
                     harness.clock(),
                 )
+                queued += message_id is not None
         await uow.commit()
     return queued
 

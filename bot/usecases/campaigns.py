@@ -1,0 +1,271 @@
+"""Running campaigns: load each tenant's people from the rollups, target (pure), queue cards, honour "stop these".
+
+`plan` is the dry run behind `nurture targets`; `run` records a touch per decision and queues the card into the
+outbox (delivery workers send it). A held-out person gets a touch and no card: that is the control group of
+`nurture campaigns report`. Renewal reminders become pending CSM alerts (the alerting engine delivers them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from bot.engagement.asking import AskPolicy
+from bot.engagement.campaigns import Adoption, Campaign, CampaignSet, Legacy, Milestone, Onboarding, Renewal
+from bot.engagement.targeting import Outcome, Person, RenewalTarget, Target, Touch, renewal_targets, target
+from cards.i18n import negotiate
+from cards.nps import ErrorCardView, build_error_card
+from cards.nurture import NurtureCardView, NurtureState, build_nurture_card
+from cards.verbs import Verb
+from storage.campaigns import NewTouch
+from storage.models import User
+from storage.outbox import NewMessage
+from storage.uow import UnitOfWork
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    campaigns: CampaignSet
+    policy: AskPolicy
+    product_name: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    targets: list[Target]
+    renewals: list[RenewalTarget]
+
+
+@dataclass
+class RunReport:
+    queued: int = 0
+    held_out: int = 0
+    renewal_alerts: int = 0
+    already_done: int = 0  # a concurrent run recorded the same step first
+    by_campaign: dict[str, int] = field(default_factory=dict)
+
+
+class _TouchData(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    touch: int
+
+
+CAMPAIGN_VERBS = frozenset({Verb.NURTURE_STOP, Verb.NURTURE_RESUME})
+
+
+@dataclass
+class Campaigns:
+    uow_factory: Callable[[], UnitOfWork]
+    config: CampaignConfig
+
+    # -- targeting ---------------------------------------------------------------------------------------------
+
+    async def plan(self, now: datetime, tenant_id: str | None = None) -> Plan:
+        """Every match with its outcome and reason, and the renewal reminders due. Stores nothing."""
+        targets: list[Target] = []
+        async with self.uow_factory() as uow:
+            tenants = [tenant_id] if tenant_id else await uow.tenants.ids()
+            for tenant in tenants:
+                people = await self._people(uow, tenant, now)
+                targets += target(people, self.config.campaigns, self.config.policy, now)
+            renewals = await self._renewals(uow, now, tenant_id)
+        return Plan(targets, renewals)
+
+    async def run(self, now: datetime, tenant_id: str | None = None) -> RunReport:
+        """Evaluate once and queue: one transaction per tenant, so a failure never half-queues a tenant."""
+        report = RunReport()
+        async with self.uow_factory() as uow:
+            tenants = [tenant_id] if tenant_id else await uow.tenants.ids()
+        for tenant in tenants:
+            async with self.uow_factory() as uow:
+                people = await self._people(uow, tenant, now)
+                users = {u.aad_object_id: u for u in await uow.users.in_tenant(tenant)}
+                for decided in target(people, self.config.campaigns, self.config.policy, now):
+                    if decided.outcome in (Outcome.SEND, Outcome.HOLDOUT):
+                        await self._record(uow, decided, users[decided.aad_object_id], now, report)
+                await uow.commit()
+        async with self.uow_factory() as uow:
+            for renewal in await self._renewals(uow, now, tenant_id):
+                report.renewal_alerts += await uow.campaigns.add_renewal_alert(
+                    renewal.tenant_id, renewal.cause_key, renewal.reason, now
+                )
+            await uow.commit()
+        return report
+
+    async def _record(self, uow: UnitOfWork, decided: Target, user: User, now: datetime, report: RunReport) -> None:
+        held = decided.outcome is Outcome.HOLDOUT
+        touch = NewTouch(
+            decided.campaign_id,
+            decided.kind,
+            decided.step,
+            decided.tenant_id,
+            decided.aad_object_id,
+            held,
+            decided.reason,
+        )
+        touch_id = await uow.campaigns.add_touch(touch, now)
+        if touch_id is None:
+            report.already_done += 1
+            return
+        if held:
+            report.held_out += 1
+            return
+        chat = await uow.conversations.personal_for(user.id)
+        if chat is None:  # the chat was removed since the people were loaded
+            return
+        card = build_nurture_card(self._view(touch_id, decided, user.locale))
+        message_id = await uow.outbox.enqueue(
+            NewMessage(
+                dedupe_key=f"campaign-touch:{touch_id}",
+                kind=decided.kind,
+                tenant_id=decided.tenant_id,
+                user_id=user.id,
+                conversation_id=chat.conversation_id,
+                card=card,
+                summary=str(card.get("fallbackText", ""))[:200],
+            ),
+            now,
+        )
+        if message_id is not None:
+            await uow.campaigns.link_outbox(touch_id, message_id)
+            report.queued += 1
+            report.by_campaign[decided.campaign_id] = report.by_campaign.get(decided.campaign_id, 0) + 1
+
+    async def _people(self, uow: UnitOfWork, tenant_id: str, now: datetime) -> list[Person]:
+        """Everything targeting needs about a tenant, in a fixed number of queries (not per person)."""
+        campaigns = self.config.campaigns
+        history = timedelta(days=_history_days(campaigns.active) + 2)  # +2: time zones either side of UTC
+        known = await uow.campaigns.people(tenant_id)
+        active = await uow.usage.active_days(tenant_id, (now - history).date())
+        profiles = await uow.usage.profiles(tenant_id)
+        features = await uow.usage.features(tenant_id, campaigns.event_names())
+        touches = await uow.campaigns.touches(tenant_id)
+        stopped = await uow.campaigns.stopped_kinds(tenant_id)
+        budget = self.config.policy.budget
+        sends = await uow.campaigns.sends_since(tenant_id, now - timedelta(days=budget.long_window_days))
+        people = []
+        for entry in known:
+            user = entry.user
+            seen = profiles.get(user.aad_object_id)
+            people.append(
+                Person(
+                    tenant_id=tenant_id,
+                    aad_object_id=user.aad_object_id,
+                    reachable=entry.has_personal_chat
+                    and user.installed_at is not None
+                    and user.uninstalled_at is None
+                    and user.unreachable_at is None,
+                    opted_out=user.opted_out_at is not None,
+                    stopped_kinds=frozenset(stopped.get(user.id, ())),
+                    installed_at=user.installed_at,
+                    time_zone=user.time_zone,
+                    locale=user.locale,
+                    first_seen_at=seen[0] if seen else None,
+                    last_seen_at=seen[1] if seen else None,
+                    active_days=frozenset(active.get(user.aad_object_id, ())),
+                    features=features.get(user.aad_object_id, {}),
+                    touches=[
+                        Touch(t.campaign_id, t.step, t.decided_at, t.holdout)
+                        for t in touches.get(user.aad_object_id, [])
+                    ],
+                    recent_sends=sends.get(user.id, []),
+                )
+            )
+        return people
+
+    async def _renewals(self, uow: UnitOfWork, now: datetime, tenant_id: str | None) -> list[RenewalTarget]:
+        found: list[RenewalTarget] = []
+        renewals = await uow.tenants.renewals()
+        if tenant_id:
+            renewals = {t: d for t, d in renewals.items() if t == tenant_id}
+        already = await uow.campaigns.renewal_alert_keys()
+        for campaign in self.config.campaigns.active:
+            if isinstance(campaign, Renewal):
+                found += renewal_targets(renewals, campaign, already, now.date())
+        return found
+
+    # -- the card ----------------------------------------------------------------------------------------------
+
+    def _view(self, touch_id: int, decided: Target, locale: str | None) -> NurtureCardView:
+        campaigns = self.config.campaigns
+        campaign = next(c for c in campaigns.campaigns if c.id == decided.campaign_id)
+        language = negotiate(locale)
+        facts = decided.facts
+        feature = str(facts["feature"]) if "feature" in facts else _campaign_event(campaign)
+        title = text = None
+        link = campaign.link or campaigns.feature_link(feature)
+        if isinstance(campaign, Onboarding):
+            step = campaign.steps.get(int(facts.get("day", -1)))
+            if step is not None:
+                title = step.title.get(language) if step.title else None
+                text = step.text.get(language) if step.text else None
+                link = step.link or link
+        count = facts.get("count")
+        days = facts.get("days", facts.get("day"))
+        return NurtureCardView(
+            touch_id=touch_id,
+            kind=decided.kind,
+            step=decided.step,
+            product_name=self.config.product_name,
+            locale=locale,
+            feature=campaigns.feature_label(feature, language) if feature else None,
+            count=int(count) if count is not None else None,
+            days=int(days) if days is not None else None,
+            title=title,
+            text=text,
+            link=link,
+        )
+
+    # -- "not useful — stop these" -----------------------------------------------------------------------------
+
+    async def handle_action(
+        self, verb: Verb, data: Any, tenant_id: str | None, aad_object_id: str | None, locale: str | None, now: datetime
+    ) -> dict[str, Any]:
+        """Stop (or resume) the kind of the touch clicked; the card says so. Only the recipient may do it."""
+        try:
+            touch_id = _TouchData.model_validate(data if isinstance(data, dict) else {}).touch
+        except ValidationError:
+            return build_error_card(ErrorCardView(locale, "error.bad_request"))
+        async with self.uow_factory() as uow:
+            touch = await uow.campaigns.touch(touch_id)
+            if touch is None:
+                return build_error_card(ErrorCardView(locale, "error.unknown_message"))
+            if touch.tenant_id != tenant_id or touch.aad_object_id != aad_object_id:
+                return build_error_card(ErrorCardView(locale, "error.not_yours"))
+            user = await uow.users.get(touch.tenant_id, touch.aad_object_id)
+            if user is None:
+                return build_error_card(ErrorCardView(locale, "error.unknown_message"))
+            if verb is Verb.NURTURE_STOP:
+                await uow.campaigns.stop(user.id, touch.kind, now)
+                state = NurtureState.STOPPED
+            else:
+                await uow.campaigns.resume(user.id, touch.kind)
+                state = NurtureState.RESUMED
+            await uow.commit()
+        view = NurtureCardView(touch_id, touch.kind, touch.step, self.config.product_name, locale, state=state)
+        return build_nurture_card(view)
+
+
+def _campaign_event(campaign: Campaign) -> str | None:
+    if isinstance(campaign, Adoption):
+        return campaign.milestone
+    if isinstance(campaign, Milestone):
+        return campaign.event
+    if isinstance(campaign, Legacy) and campaign.key_features:
+        return campaign.key_features[0]
+    return None
+
+
+def _history_days(campaigns: tuple[Campaign, ...]) -> int:
+    """How many days of active-day history the rules look at."""
+    days = [1]
+    for c in campaigns:
+        if isinstance(c, Legacy):
+            days.append(2 * c.window_days)
+        elif isinstance(c, Adoption):
+            days.append(c.window_days)
+    return max(days)

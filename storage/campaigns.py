@@ -1,0 +1,152 @@
+"""Campaign touches, "stop these" opt-outs, and what targeting needs about a tenant's people, in a few queries."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import CampaignOptOut, CampaignTouch, ConversationReference, OutboxMessage, PendingAlert, User
+from storage.repositories import insert_for
+
+LIVE_SEND_STATUSES = ("queued", "sending", "sent", "unknown")  # what counts against the attention budget
+
+
+@dataclass(frozen=True)
+class Reachable:
+    user: User
+    has_personal_chat: bool
+
+
+@dataclass(frozen=True)
+class NewTouch:
+    campaign_id: str
+    kind: str
+    step: str
+    tenant_id: str
+    aad_object_id: str
+    holdout: bool
+    reason: str
+
+
+class CampaignRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # -- what targeting reads ----------------------------------------------------------------------------------
+
+    async def people(self, tenant_id: str) -> list[Reachable]:
+        """The tenant's known people, with whether an open personal chat with the bot exists."""
+        chat = exists().where(
+            ConversationReference.user_id == User.id,
+            ConversationReference.scope == "personal",
+            ConversationReference.removed_at.is_(None),
+        )
+        stmt = select(User, chat.label("chat")).where(User.tenant_id == tenant_id).order_by(User.id)
+        return [Reachable(row[0], bool(row[1])) for row in (await self.session.execute(stmt)).all()]
+
+    async def touches(self, tenant_id: str) -> dict[str, list[CampaignTouch]]:
+        stmt = select(CampaignTouch).where(CampaignTouch.tenant_id == tenant_id)
+        found: dict[str, list[CampaignTouch]] = defaultdict(list)
+        for touch in (await self.session.execute(stmt)).scalars():
+            found[touch.aad_object_id].append(touch)
+        return found
+
+    async def stopped_kinds(self, tenant_id: str) -> dict[int, set[str]]:
+        stmt = (
+            select(CampaignOptOut.user_id, CampaignOptOut.kind)
+            .join(User, User.id == CampaignOptOut.user_id)
+            .where(User.tenant_id == tenant_id)
+        )
+        found: dict[int, set[str]] = defaultdict(set)
+        for user_id, kind in (await self.session.execute(stmt)).all():
+            found[user_id].add(kind)
+        return found
+
+    async def sends_since(self, tenant_id: str, since: datetime) -> dict[int, list[datetime]]:
+        """Proactive messages per person since `since` (every kind): the attention budget, for a whole tenant."""
+        stmt = select(OutboxMessage.user_id, OutboxMessage.created_at).where(
+            OutboxMessage.tenant_id == tenant_id,
+            OutboxMessage.user_id.is_not(None),
+            OutboxMessage.created_at > since,
+            OutboxMessage.status.in_(LIVE_SEND_STATUSES),
+        )
+        found: dict[int, list[datetime]] = defaultdict(list)
+        for user_id, created_at in (await self.session.execute(stmt)).all():
+            found[user_id].append(created_at)
+        return found
+
+    async def renewal_alert_keys(self) -> set[str]:
+        stmt = select(PendingAlert.cause_key).where(PendingAlert.kind == "renewal", PendingAlert.cause_key.is_not(None))
+        return {key for key in (await self.session.execute(stmt)).scalars() if key}
+
+    # -- writing -------------------------------------------------------------------------------------------
+
+    async def add_touch(self, touch: NewTouch, now: datetime) -> int | None:
+        """The touch's id; None when the same step was recorded already (a concurrent run got there first)."""
+        stmt = (
+            insert_for(self.session, CampaignTouch)
+            .values(
+                campaign_id=touch.campaign_id,
+                kind=touch.kind,
+                step=touch.step,
+                tenant_id=touch.tenant_id,
+                aad_object_id=touch.aad_object_id,
+                holdout=touch.holdout,
+                reason=touch.reason[:300],
+                decided_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["campaign_id", "tenant_id", "aad_object_id", "step"])
+            .returning(CampaignTouch.id)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def link_outbox(self, touch_id: int, outbox_id: int) -> None:
+        await self.session.execute(
+            update(CampaignTouch).where(CampaignTouch.id == touch_id).values(outbox_id=outbox_id)
+        )
+
+    async def touch(self, touch_id: int) -> CampaignTouch | None:
+        return await self.session.get(CampaignTouch, touch_id)
+
+    async def all_touches(self) -> Sequence[CampaignTouch]:
+        return (await self.session.execute(select(CampaignTouch).order_by(CampaignTouch.id))).scalars().all()
+
+    async def stop(self, user_id: int, kind: str, now: datetime) -> int:
+        """Opt the person out of one kind and cancel that kind's messages still waiting; returns rows cancelled."""
+        await self.session.execute(
+            insert_for(self.session, CampaignOptOut)
+            .values(user_id=user_id, kind=kind, created_at=now)
+            .on_conflict_do_nothing(index_elements=["user_id", "kind"])
+        )
+        result = await self.session.execute(
+            update(OutboxMessage)
+            .where(and_(OutboxMessage.user_id == user_id, OutboxMessage.kind == kind, OutboxMessage.status == "queued"))
+            .values(status="cancelled", last_error="the person asked to stop these")
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def resume(self, user_id: int, kind: str) -> None:
+        await self.session.execute(
+            delete(CampaignOptOut).where(CampaignOptOut.user_id == user_id, CampaignOptOut.kind == kind)
+        )
+
+    async def add_renewal_alert(self, tenant_id: str, cause_key: str, detail: str, now: datetime) -> bool:
+        stmt = (
+            insert_for(self.session, PendingAlert)
+            .values(
+                kind="renewal",
+                tenant_id=tenant_id,
+                cause_key=cause_key,
+                detail=detail[:300],
+                status="pending",
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["cause_key"])
+            .returning(PendingAlert.id)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none() is not None
