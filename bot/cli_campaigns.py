@@ -26,6 +26,7 @@ tenant_app = typer.Typer(no_args_is_help=True, help="Tenant settings.")
 app.add_typer(tenant_app, name="tenant")
 
 INGEST_BATCH = 5000
+NOT_JSON = object()
 CSV_COLUMNS = ("tenant_id", "user_id", "name", "timestamp")
 JSON_OUTPUT = typer.Option("--json", help="Print one JSON document.")
 
@@ -44,7 +45,7 @@ def _campaign_config(settings: Settings) -> Any:
 
 
 def _read_events(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line or row number, raw event) from JSONL or CSV; a line that is not JSON yields a string to refuse."""
+    """(line or row number, raw event) from JSONL or CSV; a line that is not JSON yields NOT_JSON."""
     if path.suffix.lower() == ".csv":
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
@@ -70,7 +71,7 @@ def _read_events(path: Path) -> Iterator[tuple[int, Any]]:
             try:
                 yield number, json.loads(line)
             except ValueError:
-                yield number, "not valid JSON"
+                yield number, NOT_JSON
 
 
 @app.command()
@@ -89,7 +90,8 @@ def ingest(
     if not file.is_file():
         typer.echo(f"nurture: no such file: {file}", err=True)
         raise typer.Exit(EXIT_CONFIG)
-    lines = sum(1 for _ in file.open(encoding="utf-8", errors="replace"))
+    with file.open(encoding="utf-8", errors="replace") as handle:
+        lines = sum(1 for _ in handle)
 
     async def work(uow_factory: Any) -> dict[str, Any]:
         usage = UsageIngest(uow_factory, settings.tenant_policy)
@@ -101,9 +103,11 @@ def ingest(
             batch: list[tuple[int, Any]] = []
 
             async def flush() -> None:
-                report = await usage.ingest([raw for _, raw in batch], utc_now())
+                readable = [(number, raw) for number, raw in batch if raw is not NOT_JSON]
+                rejections.extend(Rejection(number, "not valid JSON") for number, raw in batch if raw is NOT_JSON)
+                report = await usage.ingest([raw for _, raw in readable], utc_now())
                 totals.update(accepted=report.accepted, stored=report.stored, duplicates=report.duplicates)
-                rejections.extend(Rejection(batch[r.index][0], r.reason) for r in report.rejections)
+                rejections.extend(Rejection(readable[r.index][0], r.reason) for r in report.rejections)
                 progress.advance(task, len(batch))
                 batch.clear()
 
@@ -117,7 +121,9 @@ def ingest(
             "file": str(file),
             **{k: totals[k] for k in ("accepted", "stored", "duplicates")},
             "rejected": len(rejections),
-            "rejections": [{"line": r.index, "reason": r.reason} for r in rejections[:100]],
+            "rejections": [
+                {"line": r.index, "reason": r.reason} for r in sorted(rejections, key=lambda r: r.index)[:100]
+            ],
         }
 
     try:

@@ -128,6 +128,7 @@ class Settings(BaseSettings):
     review_url: str = Field(default="", validation_alias=AliasChoices("NURTURE_REVIEW_URL", "review_url"))
     referral_url: str = Field(default="", validation_alias=AliasChoices("NURTURE_REFERRAL_URL", "referral_url"))
     quiet_hours: str = Field(default="18-9", validation_alias=AliasChoices("NURTURE_QUIET_HOURS", "quiet_hours"))
+    skip_weekends: bool = Field(default=True, validation_alias=AliasChoices("NURTURE_SKIP_WEEKENDS", "skip_weekends"))
 
     # delivery
     delivery_workers: int = Field(
@@ -144,8 +145,8 @@ class Settings(BaseSettings):
     )
 
     # campaigns
-    campaign_interval_minutes: int = Field(
-        default=60,
+    campaign_interval_minutes: float = Field(
+        default=60.0,
         ge=0,
         le=24 * 60,
         validation_alias=AliasChoices("NURTURE_CAMPAIGN_INTERVAL", "campaign_interval_minutes"),
@@ -246,6 +247,7 @@ class Settings(BaseSettings):
             snooze_days=self.nps_snooze_days,
             quiet_start=time(int(start)),
             quiet_end=time(int(end)),
+            skip_weekends=self.skip_weekends,
         )
 
     def check_bot_identity(self) -> None:

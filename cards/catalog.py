@@ -8,6 +8,7 @@ from cards.i18n import SUPPORTED_LOCALES
 from cards.notice import NoticeKind, NoticeView, build_notice_card
 from cards.nps import ErrorCardView, NpsCardView, NpsState, build_error_card, build_nps_card
 from cards.nps_report import NpsReportView, ReportComment, TrendPoint, build_nps_report_card
+from cards.nurture import NurtureCardView, NurtureState, build_nurture_card
 from cards.welcome import WelcomeView, build_welcome_card
 
 SAMPLE_INSTANCE = "5f0c2b8e-1d3a-4c55-9e61-3b2f6a7d8c90"
@@ -31,6 +32,31 @@ def _report(locale: str, enough: bool) -> dict[str, Any]:
         comments=[ReportComment(3, "Exports time out *every* week", "2026-11-20")],
     )
     return build_nps_report_card(view)
+
+
+SAMPLE_LINK = "https://teams.microsoft.com/l/entity/00000000-0000-0000-0000-000000000000/reports"
+# (card name, kind, step, facts): one of each program card
+NURTURE_SAMPLES: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+    ("onboarding-day-0", "onboarding", "day-0", {"days": 0}),
+    ("onboarding-day-3", "onboarding", "day-3", {"days": 3, "feature": "Create a report"}),
+    ("adoption", "adoption", "nudge-1", {"days": 21, "feature": "Create a report"}),
+    ("milestone-count", "milestone", "count-10", {"count": 10, "feature": "Create a report"}),
+    ("milestone-anniversary", "milestone", "anniversary-365", {"days": 365}),
+    ("legacy-drop", "legacy", "drop-2026-11-24", {"days": 14}),
+    ("legacy-unused", "legacy", "unused-2026-11-24", {"feature": "Share a dashboard"}),
+    ("reengagement", "reengagement", "absent-since-2026-10-01", {"days": 54}),
+)
+
+
+def _nurture_cards(locale: str) -> dict[str, dict[str, Any]]:
+    cards = {}
+    for name, kind, step, facts in NURTURE_SAMPLES:
+        view = NurtureCardView(41, kind, step, SAMPLE_PRODUCT, locale, link=SAMPLE_LINK, **facts)
+        cards[f"nurture-{name}.{locale}"] = build_nurture_card(view)
+    for state in (NurtureState.STOPPED, NurtureState.RESUMED):
+        view = NurtureCardView(41, "adoption", "nudge-1", SAMPLE_PRODUCT, locale, state=state)
+        cards[f"nurture-{state.value}.{locale}"] = build_nurture_card(view)
+    return cards
 
 
 def sample_cards() -> dict[str, dict[str, Any]]:
@@ -59,4 +85,5 @@ def sample_cards() -> dict[str, dict[str, Any]]:
         cards[f"error-not_yours.{locale}"] = build_error_card(ErrorCardView(locale, "error.not_yours"))
         cards[f"nps-report.{locale}"] = _report(locale, True)
         cards[f"nps-report-too-few.{locale}"] = _report(locale, False)
+        cards.update(_nurture_cards(locale))
     return cards

@@ -194,9 +194,9 @@ def _onboarding(campaign: Onboarding, person: Person, today: date) -> Match | No
     if day is None:
         return None
     due = [d for d in campaign.days if d <= day]
-    if not due or day - due[-1] > campaign.catch_up_days:
+    if not due or day - max(due) > campaign.catch_up_days:
         return None
-    step_day = due[-1]
+    step_day = max(due)
     return Match(f"day-{step_day}", f"installed {_plural(day, 'day')} ago: the day-{step_day} tip", {"day": step_day})
 
 
@@ -223,7 +223,7 @@ def _milestone(campaign: Milestone, person: Person, now: datetime, done: set[str
         use = person.features.get(campaign.event)
         reached = [n for n in campaign.counts if use is not None and use.total >= n]
         if use is not None and reached and now - use.last_at <= fresh:
-            top = reached[-1]
+            top = max(reached)
             if f"count-{top}" not in done:
                 reason = f"`{campaign.event}` used {use.total} times (the {top} milestone)"
                 return Match(f"count-{top}", reason, {"feature": campaign.event, "count": top})
@@ -296,7 +296,7 @@ def renewal_targets(
         due = [d for d in campaign.days_before if d >= left]
         if left < 0 or not due:
             continue
-        threshold = due[0]
+        threshold = min(due)
         key = f"renewal:{tenant_id}:{renewal.isoformat()}:{threshold}"
         if key in already:
             continue

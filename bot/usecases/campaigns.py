@@ -235,7 +235,7 @@ class Campaigns:
             if touch is None:
                 return build_error_card(ErrorCardView(locale, "error.unknown_message"))
             if touch.tenant_id != tenant_id or touch.aad_object_id != aad_object_id:
-                return build_error_card(ErrorCardView(locale, "error.not_yours"))
+                return build_error_card(ErrorCardView(locale, "error.not_your_message"))
             user = await uow.users.get(touch.tenant_id, touch.aad_object_id)
             if user is None:
                 return build_error_card(ErrorCardView(locale, "error.unknown_message"))

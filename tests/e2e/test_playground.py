@@ -26,7 +26,7 @@ from playwright.sync_api import Locator, Page, expect, sync_playwright
 from sqlalchemy import select
 
 from storage.engine import create_engine, session_factory
-from storage.models import NpsAnswer, PendingAlert, User
+from storage.models import CampaignOptOut, NpsAnswer, PendingAlert, User
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, PLAYGROUND_BIN, require_browser_prerequisites
 from tests.support.cli import clean_env
 
@@ -120,6 +120,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
         NURTURE_DATABASE_URL=database_url,
         NURTURE_CSM_IDS=PLAYGROUND_USER,
         NURTURE_QUIET_HOURS="0-0",
+        NURTURE_SKIP_WEEKENDS="0",  # campaigns follow the timing rules (no --force): let them run any day
         NURTURE_NPS_MIN_ANSWERS="3",  # so the report card shows a score, gauge and all
     )
     logs = (work / "serve.log").open("w"), (work / "playground.log").open("w")
@@ -179,6 +180,28 @@ def test_install_shows_the_welcome_card(session: Session) -> None:
 def test_help_answers_with_the_welcome_card(session: Session) -> None:
     card = session.say("help")
     expect(card).to_contain_text("Type any of these")
+
+
+def test_onboarding_tip_and_stop_these(session: Session) -> None:
+    """`nurture run-campaigns` queues the day-0 tip for the person who just installed; the server sends it."""
+    before = session.cards().count()
+    report = session.nurture("run-campaigns")
+    assert report["by_campaign"] == {"onboarding": 1}, report
+    card = session.wait_for_new_card(before)
+    expect(card).to_contain_text("Day 0 with Contoso Insights: a tip")
+    expect(card).to_contain_text("pinning it to the left of Teams")
+    session.shot(card, "nurture-onboarding")
+    card.get_by_role("button", name="Not useful — stop these").click()
+    stopped = session.cards().last
+    expect(stopped).to_contain_text("Got it — no more of these", timeout=TIMEOUT_MS)
+    expect(stopped).to_contain_text("You will not get onboarding tips from Contoso Insights any more.")
+    session.shot(stopped, "nurture-stopped")
+    [optout] = session.rows(CampaignOptOut)
+    assert optout.kind == "onboarding"
+    plan = session.nurture("targets")
+    assert [(t["campaign"], t["outcome"], t["blocked_by"]) for t in plan["targets"]] == [
+        ("onboarding", "blocked", "asked to stop onboarding messages")
+    ]
 
 
 def test_nps_promoter(session: Session) -> None:

@@ -9,13 +9,27 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.engagement.asking import AskPolicy
+from bot.engagement.budget import AttentionBudget
 from bot.usecases.privacy import Retention, purge
 from storage.engine import create_engine
-from storage.models import Base, InboundActivity, NpsAnswer, NpsAnswerHistory, User
+from storage.models import (
+    Base,
+    CampaignTouch,
+    InboundActivity,
+    NpsAnswer,
+    NpsAnswerHistory,
+    UsageEvent,
+    UsageProfile,
+    User,
+)
 from tests.conftest import Harness
+from tests.e2e.test_campaigns import campaigns
 from tests.e2e.test_nps_flow import OTHER, ask, invoke, post_invoke, submit, table
-from tests.support.activities import USER, message
+from tests.e2e.test_usage_ingest import AUTH, post_events
+from tests.support.activities import TENANT, USER, message
 from tests.support.cli import clean_env, nurture
+from tests.support.usage import event
 
 
 async def _traces_of(database_url: str, aad: str, user_ids: set[int]) -> list[str]:
@@ -41,11 +55,22 @@ async def _traces_of(database_url: str, aad: str, user_ids: set[int]) -> list[st
 
 
 async def _a_full_history(harness: Harness, aad: str) -> None:
-    """Install, a message, an answered detractor survey with a comment and an edit (history), a pending alert."""
+    """Install, a message, an answered detractor survey with a comment and an edit (history), a pending alert,
+    usage from the vendor's API, a campaign message and a "stop these" click, and a renewal date for the tenant.
+    """
     instance = await ask(harness, aad=aad)
     await harness.post(message("help", service_url=harness.connector.service_url, aad_object_id=aad))
     await post_invoke(harness, invoke(harness, "nps.submit", submit(instance, "8", "Fine"), aad=aad))
     await post_invoke(harness, invoke(harness, "nps.submit", submit(instance, "2", "Actually bad"), aad=aad))
+    assert (await post_events(harness, [event("report_created", harness.clock(), user=aad)])).status == 202
+    roomy = AskPolicy(budget=AttentionBudget(10, 3, 40, 30))
+    runner = campaigns(
+        harness, "campaigns: [{id: tips, kind: onboarding, days: [0]}, {id: renewal, kind: renewal}]", roomy
+    )
+    await harness.client.put(f"/api/tenants/{TENANT}/renewal", json={"renewal_date": "2027-01-20"}, headers=AUTH)
+    await runner.run(harness.clock())
+    touch = next(t for t in await table(harness, CampaignTouch) if t.aad_object_id == aad)
+    await post_invoke(harness, invoke(harness, "nurture.stop", {"touch": touch.id}, aad=aad))
 
 
 async def test_delete_my_data_leaves_no_trace_in_any_table(harness: Harness) -> None:
@@ -63,7 +88,8 @@ async def test_delete_my_data_leaves_no_trace_in_any_table(harness: Harness) -> 
     other_ids = {u.id for u in await table(harness, User)}
     assert other_ids and await _traces_of(harness.database_url, OTHER, other_ids)  # the other person is intact
     after = await harness.rows()
-    assert after["nps_answers"] == 1 and after["nps_answer_history"] == 1 and after["pending_alerts"] == 1
+    assert after["nps_answers"] == 1 and after["nps_answer_history"] == 1
+    assert after["pending_alerts"] == 2  # the other person's detractor alert and the tenant's renewal reminder
 
 
 async def test_nurture_forget_command(harness: Harness) -> None:
@@ -85,7 +111,15 @@ async def test_purge_blanks_old_comments_and_old_activity_log(harness: Harness) 
     async with harness.surveys().uow_factory() as uow:
         counts = await purge(uow, Retention(comment_days=365, activity_log_days=30), harness.clock())
         await uow.commit()
-    assert counts == {"nps_comments_blanked": 1, "nps_history_comments_blanked": 1, "inbound_activities_deleted": 2}
+    # USER's raw usage events (install, message, card answer, one from the API) are past the 30-day dedupe window
+    assert counts == {
+        "nps_comments_blanked": 1,
+        "nps_history_comments_blanked": 1,
+        "inbound_activities_deleted": 2,
+        "usage_events_deleted": 4,
+    }
+    assert {e.aad_object_id for e in await table(harness, UsageEvent)} == {OTHER}
+    assert USER in {p.aad_object_id for p in await table(harness, UsageProfile)}  # rollups stay
     answers = {a.aad_object_id: a.comment for a in await table(harness, NpsAnswer)}
     assert answers == {USER: None, OTHER: "Actually bad"}
     history = sorted(h.comment or "" for h in await table(harness, NpsAnswerHistory))
@@ -103,4 +137,5 @@ def test_purge_command_reports_what_it_did(tmp_path: Any) -> None:
         "nps_comments_blanked": 0,
         "nps_history_comments_blanked": 0,
         "inbound_activities_deleted": 0,
+        "usage_events_deleted": 0,
     }

@@ -20,7 +20,7 @@ async def test_demo_loads_data_and_is_idempotent(database_url: str) -> None:
     assert upgraded.returncode == 0, upgraded.stderr
     first = _nurture(database_url, "demo", "--json")
     assert first.returncode == 0, first.stderr
-    assert json.loads(first.stdout) == {"tenants": 3, "users": 36}
+    assert json.loads(first.stdout) == {"tenants": 3, "users": 36, "events": 612}
     assert _nurture(database_url, "demo", "--json").returncode == 0
     counts = await row_counts(database_url)
     assert counts["tenants"] == 3 and counts["users"] == 36
