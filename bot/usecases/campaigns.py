@@ -98,6 +98,9 @@ class Campaigns:
 
     async def _record(self, uow: UnitOfWork, decided: Target, user: User, now: datetime, report: RunReport) -> None:
         held = decided.outcome is Outcome.HOLDOUT
+        chat = await uow.conversations.personal_for(user.id)
+        if chat is None:  # the chat was removed since the people were loaded: in neither group
+            return
         touch = NewTouch(
             decided.campaign_id,
             decided.kind,
@@ -113,9 +116,6 @@ class Campaigns:
             return
         if held:
             report.held_out += 1
-            return
-        chat = await uow.conversations.personal_for(user.id)
-        if chat is None:  # the chat was removed since the people were loaded
             return
         card = build_nurture_card(self._view(touch_id, decided, user.locale))
         message_id = await uow.outbox.enqueue(
