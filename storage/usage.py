@@ -123,50 +123,57 @@ class UsageRepository:
             {"tenant_id": t, "aad_object_id": u, "name": n, "total": v[0], "first_at": v[1], "last_at": v[2]}
             for (t, u, n), v in sorted(features.items())
         ]
-        for page in _pages(rows):
-            stmt = insert_for(self.session, UsageFeature).values(page)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["tenant_id", "aad_object_id", "name"],
-                set_={
-                    "total": UsageFeature.total + stmt.excluded.total,
-                    "first_at": _least(UsageFeature.first_at, stmt.excluded.first_at),
-                    "last_at": _greatest(UsageFeature.last_at, stmt.excluded.last_at),
-                },
-            )
-            await self.session.execute(stmt)
+        await self._accumulate(
+            UsageFeature,
+            rows,
+            ("tenant_id", "aad_object_id", "name"),
+            sums=("total",),
+            earliest="first_at",
+            latest="last_at",
+        )
 
     async def _upsert_profiles(self, profiles: dict[tuple[str, str], list[Any]]) -> None:
         rows = [
             {"tenant_id": t, "aad_object_id": u, "events": v[0], "first_seen_at": v[1], "last_seen_at": v[2]}
             for (t, u), v in sorted(profiles.items())
         ]
-        for page in _pages(rows):
-            stmt = insert_for(self.session, UsageProfile).values(page)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["tenant_id", "aad_object_id"],
-                set_={
-                    "events": UsageProfile.events + stmt.excluded.events,
-                    "first_seen_at": _least(UsageProfile.first_seen_at, stmt.excluded.first_seen_at),
-                    "last_seen_at": _greatest(UsageProfile.last_seen_at, stmt.excluded.last_seen_at),
-                },
-            )
-            await self.session.execute(stmt)
+        await self._accumulate(
+            UsageProfile,
+            rows,
+            ("tenant_id", "aad_object_id"),
+            sums=("events",),
+            earliest="first_seen_at",
+            latest="last_seen_at",
+        )
 
     async def _upsert_tenant_days(self, tenant_days: dict[tuple[str, date], list[int]]) -> None:
         rows = [
             {"tenant_id": t, "day": d, "active_users": v[0], "events": v[1]}
             for (t, d), v in sorted(tenant_days.items())
         ]
+        await self._accumulate(TenantUsageDaily, rows, ("tenant_id", "day"), sums=("active_users", "events"))
+
+    async def _accumulate(
+        self,
+        model: Any,
+        rows: list[dict[str, Any]],
+        keys: tuple[str, ...],
+        *,
+        sums: tuple[str, ...],
+        earliest: str | None = None,
+        latest: str | None = None,
+    ) -> None:
+        """Upsert `rows`: `sums` add up, `earliest` keeps the smaller value, `latest` the larger."""
         for page in _pages(rows):
-            stmt = insert_for(self.session, TenantUsageDaily).values(page)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["tenant_id", "day"],
-                set_={
-                    "active_users": TenantUsageDaily.active_users + stmt.excluded.active_users,
-                    "events": TenantUsageDaily.events + stmt.excluded.events,
-                },
-            )
-            await self.session.execute(stmt)
+            stmt = insert_for(self.session, model).values(page)
+            changes: dict[str, Any] = {c: getattr(model, c) + getattr(stmt.excluded, c) for c in sums}
+            if earliest:
+                current, incoming = getattr(model, earliest), getattr(stmt.excluded, earliest)
+                changes[earliest] = case((incoming < current, incoming), else_=current)
+            if latest:
+                current, incoming = getattr(model, latest), getattr(stmt.excluded, latest)
+                changes[latest] = case((incoming > current, incoming), else_=current)
+            await self.session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=changes))
 
     async def purge_raw(self, received_before: datetime) -> int:
         result = await self.session.execute(delete(UsageEventRow).where(UsageEventRow.received_at < received_before))
@@ -215,14 +222,6 @@ class UsageRepository:
                 (await self.session.execute(select(func.count()).select_from(model))).scalar_one()
             )
         return found
-
-
-def _least(a: Any, b: Any) -> Any:
-    return case((b < a, b), else_=a)
-
-
-def _greatest(a: Any, b: Any) -> Any:
-    return case((b > a, b), else_=a)
 
 
 def _pages(rows: Sequence[Any]) -> list[Sequence[Any]]:
