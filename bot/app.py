@@ -29,6 +29,7 @@ from bot.teams.handler import NurtureBot
 from bot.teams.messages import ACTIVITY, MessagesEndpoint
 from bot.teams.proactive import TeamsCardSender
 from bot.usage_api import UsageApi
+from bot.usecases.alerts import AlertConfig, Alerts
 from bot.usecases.campaigns import CampaignConfig, Campaigns
 from bot.usecases.delivery import DeliveryConfig, DeliveryWorker
 from bot.usecases.ingest import UsageIngest
@@ -48,6 +49,7 @@ KEY_STORE = web.AppKey("key_store", OpenIdKeyStore)
 MESSAGES = web.AppKey("messages", MessagesEndpoint)
 WORKERS = web.AppKey("workers", list[DeliveryWorker])
 CAMPAIGNS = web.AppKey("campaigns", Campaigns)
+ALERTS = web.AppKey("alerts", Alerts)
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 
 HEALTH_DB_TIMEOUT_SECONDS = 2.0
@@ -93,7 +95,9 @@ def create_app(
     )
     surveys = Surveys(lambda: UnitOfWork(sessions), survey_config(settings))
     app[CAMPAIGNS] = Campaigns(lambda: UnitOfWork(sessions), campaign_config(settings, campaigns))
-    bot = NurtureBot(lifecycle, surveys, app[CAMPAIGNS], clock)
+    app[ALERTS] = Alerts(lambda: UnitOfWork(sessions), alert_config(settings, app[CAMPAIGNS].config.campaigns))
+    lifecycle.alerts = app[ALERTS]
+    bot = NurtureBot(lifecycle, surveys, app[CAMPAIGNS], app[ALERTS], clock)
     app[MESSAGES] = MessagesEndpoint(settings, adapter, authentication, validator, bot)
     sender = TeamsCardSender(adapter, settings.app_id)
     app[WORKERS] = [
@@ -142,6 +146,15 @@ def campaign_config(settings: Settings, campaigns: CampaignSet | None = None) ->
     )
 
 
+def alert_config(settings: Settings, campaigns: CampaignSet) -> AlertConfig:
+    return AlertConfig(
+        health=campaigns.health.policy(settings.nps_min_answers),
+        settings=campaigns.alerts,
+        global_csms=frozenset(i.lower() for i in settings.csm_ids),
+        value_event=campaigns.value_event,
+    )
+
+
 def delivery_config(settings: Settings) -> DeliveryConfig:
     return DeliveryConfig(
         tenant_rate_per_second=settings.tenant_rate_per_second,
@@ -180,8 +193,12 @@ async def _campaign_scheduler(app: web.Application) -> None:
         try:
             report = await app[CAMPAIGNS].run(app[CLOCK]())
             log.info("campaigns run: %s queued, %s held out", report.queued, report.held_out)
+            alerts = await app[ALERTS].run(app[CLOCK]())
+            log.info(
+                "alerts run: raised %s, escalated %s, %s digest(s)", alerts.raised, alerts.escalated, alerts.digests
+            )
         except SQLAlchemyError:
-            log.exception("campaign run failed; trying again at the next interval")
+            log.exception("campaign or alert run failed; trying again at the next interval")
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:

@@ -433,4 +433,4 @@ def main() -> None:
     app(prog_name="nurture")
 
 
-from bot import cli_campaigns  # noqa: E402, F401  (registers ingest, targets, run-campaigns, campaigns, tenant)
+from bot import cli_campaigns, cli_success  # noqa: E402, F401  (register the usage, campaign and CSM commands)

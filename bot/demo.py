@@ -64,9 +64,15 @@ def demo_id(kind: str, index: int) -> str:
     return str(uuid.uuid5(DEMO_NAMESPACE, f"{kind}-{index}"))
 
 
-def _events(story: Story, tenant_id: str, user_id: str, today: datetime, now: datetime) -> list[dict[str, Any]]:
+DEMO_TENANT_NAMES = ("Contoso Pharma", "Fabrikam Retail", "Northwind Logistics")
+FADING_TENANT = 2  # every story there ended a month ago: usage collapsed, so its health is at risk
+
+
+def _events(
+    story: Story, tenant_id: str, user_id: str, today: datetime, now: datetime, shift: int = 0
+) -> list[dict[str, Any]]:
     events = []
-    for offset in story.active:
+    for offset in (o + shift for o in story.active):
         day = today - timedelta(days=offset)
         for hour, name in enumerate(story.events):
             events.append(
@@ -87,6 +93,7 @@ async def load_demo(uow: UnitOfWork, now: datetime, *, tenants: int = 3, users_p
     for t in range(tenants):
         tenant_id = demo_id("tenant", t)
         await uow.tenants.touch(tenant_id, now)
+        await uow.alerts.set_name(tenant_id, DEMO_TENANT_NAMES[t % len(DEMO_TENANT_NAMES)], now)
         # renewal reminders: one tenant inside the 60-day window, one inside the 90-day one
         if t < 2:
             await uow.tenants.set_renewal(tenant_id, (now + timedelta(days=(55, 85)[t])).date(), now)
@@ -95,7 +102,8 @@ async def load_demo(uow: UnitOfWork, now: datetime, *, tenants: int = 3, users_p
             aad = demo_id(f"user-{t}", u)
             user_id = await uow.users.upsert(UserProfile(tenant_id, aad, locale, zone), now)
             story = STORIES[u % len(STORIES)]
-            await uow.users.mark_installed(user_id, now - timedelta(days=story.installed_days))
+            shift = 31 if t == FADING_TENANT else 0
+            await uow.users.mark_installed(user_id, now - timedelta(days=story.installed_days + shift))
             await uow.conversations.upsert(
                 ConversationTarget(
                     conversation_id=f"a:demo-{aad}",
@@ -108,7 +116,7 @@ async def load_demo(uow: UnitOfWork, now: datetime, *, tenants: int = 3, users_p
                 ),
                 now,
             )
-            raw_events += _events(story, tenant_id, aad, today, now)
+            raw_events += _events(story, tenant_id, aad, today, now, shift)
     events, rejections = parse_batch(raw_events, now)
     if rejections:
         raise ValueError(f"demo events refused: {rejections[0].reason}")

@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from cards.alerts import (
+    AccountLine,
+    AccountView,
+    AlertCardView,
+    AlertNote,
+    ComponentLine,
+    DigestView,
+    build_account_card,
+    build_account_list_card,
+    build_alert_card,
+    build_digest_card,
+)
 from cards.i18n import SUPPORTED_LOCALES
 from cards.notice import NoticeKind, NoticeView, build_notice_card
 from cards.nps import ErrorCardView, NpsCardView, NpsState, build_error_card, build_nps_card
@@ -59,6 +72,84 @@ def _nurture_cards(locale: str) -> dict[str, dict[str, Any]]:
     return cards
 
 
+SAMPLE_CSM = "dddddddd-0000-0000-0000-00000000c5a1"
+
+
+def _csm_cards(locale: str) -> dict[str, dict[str, Any]]:
+    history = [
+        AlertNote("2026-11-24 10:02", SAMPLE_CSM, "claimed"),
+        AlertNote("2026-11-24 11:30", SAMPLE_CSM, "note", "Called their admin"),
+    ]
+    base = AlertCardView(
+        alert_id=7,
+        kind="at_risk",
+        account='Contoso "Pharma"',
+        locale=locale,
+        viewer=SAMPLE_CSM,
+        status="open",
+        reasons=[
+            "usage -62 % (person-days active: 31 in the last 14 days vs 82 before)",
+            "3 detractor answers in 90 days",
+        ],
+        score=38.0,
+        refresh_users=[SAMPLE_CSM, "dddddddd-0000-0000-0000-00000000c5a2"],
+    )
+    cards = {
+        f"alert-at-risk.{locale}": build_alert_card(base),
+        f"alert-detractor-claimed.{locale}": build_alert_card(
+            replace(
+                base,
+                kind="detractor",
+                detractor_score=2,
+                comment="Exports time out *every* week",
+                status="claimed",
+                claimed_by=SAMPLE_CSM,
+                history=history,
+            )
+        ),
+        f"alert-renewal-escalated.{locale}": build_alert_card(
+            replace(
+                base,
+                kind="renewal",
+                reasons=["renewal on 2027-01-19, in 55 days (the 60-day reminder)"],
+                escalated=True,
+                viewer=None,
+            )
+        ),
+        f"alert-resolved.{locale}": build_alert_card(
+            replace(base, status="resolved", resolved_by="dddddddd-0000-0000-0000-00000000c5a2")
+        ),
+    }
+    cards[f"account.{locale}"] = build_account_card(
+        AccountView(
+            locale=locale,
+            account="Contoso Pharma",
+            score=38.0,
+            arrow="↓",
+            at_risk=True,
+            components=[
+                ComponentLine("usage_trend", 0.0, "usage -62 %"),
+                ComponentLine("activation", 18.0, "22 of 40 installed people active in 30 days (55 %)"),
+                ComponentLine("nps", 10.0, "NPS +0 (95 % interval -31 to +31) from 12 answers in 90 days"),
+            ],
+            left_out=["renewal: no renewal date"],
+            active_users=[(f"2026-11-{d:02d}", 20 - d // 2) for d in range(10, 25)],
+            nps=0.0,
+            nps_interval=(-31.0, 31.0),
+            nps_answers=12,
+            renewal="2027-01-19",
+        )
+    )
+    lines = [
+        AccountLine("Contoso Pharma", "38 ↓ — usage -62 %"),
+        AccountLine("Fabrikam", "44 → — 3 detractor answers in 90 days"),
+    ]
+    cards[f"list-at-risk.{locale}"] = build_account_list_card(locale, "list.at_risk", lines, "list.at_risk_none")
+    cards[f"list-renewals-empty.{locale}"] = build_account_list_card(locale, "list.renewals", [], "list.renewals_none")
+    cards[f"digest.{locale}"] = build_digest_card(DigestView(locale, "2026-11-25", lines[:1], lines[1:], [], []))
+    return cards
+
+
 def sample_cards() -> dict[str, dict[str, Any]]:
     """`<kind>.<locale>` → card."""
     cards: dict[str, dict[str, Any]] = {}
@@ -86,4 +177,5 @@ def sample_cards() -> dict[str, dict[str, Any]]:
         cards[f"nps-report.{locale}"] = _report(locale, True)
         cards[f"nps-report-too-few.{locale}"] = _report(locale, False)
         cards.update(_nurture_cards(locale))
+        cards.update(_csm_cards(locale))
     return cards

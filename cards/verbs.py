@@ -14,3 +14,8 @@ class Verb(StrEnum):
     NPS_REFRESH = "nps.refresh"
     NURTURE_STOP = "nurture.stop"  # "not useful — stop these": opt out of one kind of campaign message
     NURTURE_RESUME = "nurture.resume"  # undo
+    ALERT_CLAIM = "alert.claim"
+    ALERT_SNOOZE = "alert.snooze"
+    ALERT_NOTE = "alert.note"  # log outreach
+    ALERT_RESOLVE = "alert.resolve"
+    ALERT_REFRESH = "alert.refresh"

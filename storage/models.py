@@ -68,6 +68,10 @@ class Tenant(Base):
     first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
     renewal_date: Mapped[date | None] = mapped_column(Date)  # contract renewal, set by CLI or API
+    display_name: Mapped[str | None] = mapped_column(String(200))  # the organisation's name, for CSMs (CLI or API)
+    health_score: Mapped[float | None] = mapped_column(Float)  # the last evaluation, to notice a crossing
+    at_risk: Mapped[bool | None] = mapped_column(Boolean)
+    health_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class User(Base):
@@ -355,3 +359,58 @@ class CampaignOptOut(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+# -- customer success ------------------------------------------------------------------------------------------------
+
+
+class CsmAssignment(Base):
+    """A CSM assigned to a tenant; `position` orders escalation (0 first). NURTURE_CSM_IDS CSMs see every tenant."""
+
+    __tablename__ = "csm_assignments"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.tenant_id", ondelete="CASCADE"), primary_key=True)
+    aad_object_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Alert(Base):
+    """A churn-risk alert for a tenant's CSMs: at-risk health, a detractor answer, or a renewal coming up.
+
+    `open_key` equals the cause while the alert is open and is cleared on resolve: the unique constraint on it means
+    no second alert for the same cause while one is open (NULLs never collide, on both databases).
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_status_escalate", "status", "escalate_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.tenant_id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # at_risk | detractor | renewal
+    cause_key: Mapped[str] = mapped_column(String(200))
+    open_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    survey_instance_id: Mapped[str | None] = mapped_column(ForeignKey("survey_instances.id", ondelete="CASCADE"))
+    score: Mapped[float | None] = mapped_column(Float)  # health score when raised
+    reasons: Mapped[str] = mapped_column(Text)  # JSON list of sentences
+    status: Mapped[str] = mapped_column(String(16))  # open | claimed | snoozed | resolved
+    claimed_by: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    snoozed_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    escalate_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    resolved_by: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+
+
+class AlertLog(Base):
+    """What happened to an alert, by whom: raised, sent, claimed, snoozed, outreach notes, escalated, resolved."""
+
+    __tablename__ = "alert_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    actor: Mapped[str | None] = mapped_column(String(ID_LENGTH))  # a CSM's AAD object id; None for Nurture itself
+    action: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)

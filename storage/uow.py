@@ -6,6 +6,7 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.alerts import AlertRepository
 from storage.campaigns import CampaignRepository
 from storage.outbox import OutboxRepository
 from storage.repositories import ActivityLog, ConversationRepository, TenantRepository, UserRepository
@@ -29,6 +30,7 @@ class UnitOfWork:
         self.outbox = OutboxRepository(self.session)
         self.usage = UsageRepository(self.session)
         self.campaigns = CampaignRepository(self.session)
+        self.alerts = AlertRepository(self.session)
         return self
 
     async def __aexit__(

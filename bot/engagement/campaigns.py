@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bot.engagement.health import HealthPolicy
 from bot.engagement.usage import EVENT_NAME
 
 LANGUAGES = ("en", "de", "fr", "es", "ja")
@@ -197,9 +198,52 @@ class Renewal(_Campaign):
 Campaign = Annotated[Onboarding | Adoption | Milestone | Legacy | Reengagement | Renewal, Field(discriminator="kind")]
 
 
+class HealthSettings(_Model):
+    """How account health is scored (see bot.engagement.health)."""
+
+    weights: dict[str, float] = Field(default_factory=lambda: dict(HealthPolicy().weights))
+    at_risk_below: float = Field(default=50.0, ge=0, le=100)
+    activation_target: float = Field(default=0.6, gt=0, le=1)
+    milestone_target: float = Field(default=0.5, gt=0, le=1)
+    detractor_limit: int = Field(default=3, ge=1, le=100)
+    value_event: str | None = None  # the value milestone; defaults to the first adoption campaign's
+
+    @field_validator("weights")
+    @classmethod
+    def _known(cls, values: dict[str, float]) -> dict[str, float]:
+        HealthPolicy(weights=values)  # raises with the unknown names
+        return values
+
+    def policy(self, min_answers: int) -> HealthPolicy:
+        return HealthPolicy(
+            weights=self.weights,
+            at_risk_below=self.at_risk_below,
+            activation_target=self.activation_target,
+            milestone_target=self.milestone_target,
+            detractor_limit=self.detractor_limit,
+            min_answers=min_answers,
+        )
+
+
+class AlertSettings(_Model):
+    """Who hears about an alert nobody claimed, and when CSMs get their digest."""
+
+    escalate_after_business_days: float = Field(default=2.0, gt=0, le=30)
+    escalation_conversation: str | None = Field(default=None, max_length=512)  # a channel where the bot is installed
+    digest_hour: int = Field(default=8, ge=0, le=23)  # local time of each CSM
+
+
 class CampaignSet(_Model):
     features: dict[str, Feature] = Field(default_factory=dict)
     campaigns: tuple[Campaign, ...]
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+
+    @property
+    def value_event(self) -> str | None:
+        if self.health.value_event:
+            return self.health.value_event
+        return next((c.milestone for c in self.active if isinstance(c, Adoption)), None)
 
     @field_validator("features")
     @classmethod

@@ -14,6 +14,9 @@ class Command(StrEnum):
     START = "start"
     DELETE_MY_DATA = "delete my data"
     NPS = "nps"  # CSMs: "nps" or "nps <tenant id>"
+    AT_RISK = "at risk"  # CSMs: accounts at risk
+    ACCOUNT = "account"  # CSMs: "account <tenant id or name>"
+    RENEWALS = "renewals"  # CSMs: renewals in the next 90 days
     UNKNOWN = "unknown"
 
 
@@ -22,6 +25,8 @@ _PHRASES: dict[Command, tuple[str, ...]] = {
     Command.HELP: ("help", "?", "hilfe", "aide", "ayuda", "ヘルプ"),
     Command.STOP: ("stop", "unsubscribe", "opt out", "abmelden", "arreter", "detener", "停止"),
     Command.START: ("start", "resume", "opt in", "anmelden", "reprendre", "reanudar", "再開"),
+    Command.AT_RISK: ("at risk", "at-risk", "gefahrdet", "a risque", "en riesgo", "リスク"),
+    Command.RENEWALS: ("renewals", "verlangerungen", "renouvellements", "renovaciones", "更新"),
     Command.DELETE_MY_DATA: (
         "delete my data",
         "meine daten loschen",
@@ -40,14 +45,21 @@ def normalize(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     text = " ".join(text.lower().split())
-    return text.strip(" .!。！") or text.strip()
+    return text.strip(" .!?。！？") or text.strip()
 
 
 _LOOKUP = {normalize(phrase): command for command, phrases in _PHRASES.items() for phrase in phrases}
 
 
 # Commands that take one argument after their keyword.
-_WITH_ARGUMENT = {"nps": Command.NPS}
+_WITH_ARGUMENT = {
+    "nps": Command.NPS,
+    "account": Command.ACCOUNT,
+    "konto": Command.ACCOUNT,
+    "compte": Command.ACCOUNT,
+    "cuenta": Command.ACCOUNT,
+    "アカウント": Command.ACCOUNT,
+}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from botbuilder.core import ActivityHandler, CardFactory, InvokeResponse, Messag
 from botbuilder.schema import ActivityTypes
 
 from bot.teams.inbound import tenant_of, to_inbound
+from bot.usecases.alerts import ALERT_VERBS, Alerts
 from bot.usecases.campaigns import CAMPAIGN_VERBS, Campaigns
 from bot.usecases.lifecycle import Lifecycle, Reply
 from bot.usecases.surveys import Actor, Surveys
@@ -24,11 +25,17 @@ _DEDUPLICATED = {ActivityTypes.message, ActivityTypes.conversation_update, Activ
 
 class NurtureBot(ActivityHandler):
     def __init__(
-        self, lifecycle: Lifecycle, surveys: Surveys, campaigns: Campaigns, clock: Callable[[], datetime]
+        self,
+        lifecycle: Lifecycle,
+        surveys: Surveys,
+        campaigns: Campaigns,
+        alerts: Alerts,
+        clock: Callable[[], datetime],
     ) -> None:
         self.lifecycle = lifecycle
         self.surveys = surveys
         self.campaigns = campaigns
+        self.alerts = alerts
         self.clock = clock
 
     async def on_turn(self, turn_context: TurnContext) -> None:
@@ -79,7 +86,11 @@ class NurtureBot(ActivityHandler):
             locale=activity.locale,
         )
         verb = str(action.get("verb") or "")
-        if verb in CAMPAIGN_VERBS:
+        if verb in ALERT_VERBS:
+            card = await self.alerts.handle_action(
+                Verb(verb), action.get("data"), actor.aad_object_id, actor.locale, self.clock()
+            )
+        elif verb in CAMPAIGN_VERBS:
             card = await self.campaigns.handle_action(
                 Verb(verb), action.get("data"), actor.tenant_id, actor.aad_object_id, actor.locale, self.clock()
             )

@@ -15,9 +15,11 @@ from bot.engagement.budget import AttentionBudget
 from bot.engagement.commands import Command, parse
 from bot.engagement.periods import Period
 from bot.engagement.usage import BotSignal, bot_signal
+from bot.usecases.alerts import Alerts, Visibility
 from bot.usecases.privacy import forget_user
 from bot.usecases.reports import nps_report
 from cards.notice import NoticeKind, NoticeView, build_notice_card
+from cards.nps import ErrorCardView, build_error_card
 from cards.nps_report import NpsReportView, ReportComment, TrendPoint, build_nps_report_card
 from cards.welcome import WelcomeView, build_welcome_card
 from storage.repositories import ConversationTarget, UserProfile
@@ -56,6 +58,9 @@ class Inbound:
     bot_removed: bool = False
 
 
+_CSM_COMMANDS = frozenset({Command.NPS, Command.AT_RISK, Command.ACCOUNT, Command.RENEWALS})
+
+
 @dataclass(frozen=True)
 class Reply:
     card: dict[str, Any]
@@ -71,6 +76,7 @@ class Lifecycle:
     budget: AttentionBudget = field(default_factory=AttentionBudget)
     csm_ids: frozenset[str] = frozenset()
     min_answers: int = 10
+    alerts: Alerts | None = None  # CSM commands (at risk, account, renewals); per-tenant CSM assignment
 
     # -- idempotency -----------------------------------------------------------------------------
 
@@ -128,12 +134,15 @@ class Lifecycle:
                 user_id = await self._remember(uow, inbound, now)
                 if command in (Command.STOP, Command.START) and user_id is not None:
                     await uow.users.set_opted_out(user_id, command is Command.STOP, now)
-                await self._signal(uow, inbound, BotSignal.MESSAGE, now)
+                if command not in _CSM_COMMANDS:  # a CSM looking at accounts is not the customer using the app
+                    await self._signal(uow, inbound, BotSignal.MESSAGE, now)
             await uow.commit()
         if command is Command.HELP:
             return self._welcome(inbound.locale)
         if command is Command.NPS:
             return await self._nps_report(inbound, parsed.argument)
+        if command in (Command.AT_RISK, Command.ACCOUNT, Command.RENEWALS):
+            return await self._csm_command(inbound, command, parsed.argument, now)
         notice = {
             Command.STOP: NoticeKind.OPTED_OUT,
             Command.START: NoticeKind.OPTED_IN,
@@ -183,10 +192,36 @@ class Lifecycle:
         card = build_welcome_card(view)
         return Reply(card, str(card.get("fallbackText", "")))
 
-    async def _nps_report(self, inbound: Inbound, tenant: str | None) -> Reply:
-        """CSMs only (NURTURE_CSM_IDS); per-tenant CSM assignment arrives with the alerting work."""
-        if (inbound.aad_object_id or "").lower() not in self.csm_ids:
+    async def _visibility(self) -> Visibility:
+        if self.alerts is not None:
+            return await self.alerts.visibility()
+        return Visibility(self.csm_ids, {})
+
+    async def _csm_command(self, inbound: Inbound, command: Command, argument: str | None, now: datetime) -> Reply:
+        viewer = (inbound.aad_object_id or "").lower()
+        if self.alerts is None or not (await self._visibility()).is_csm(viewer):
             return self._notice(NoticeKind.NOT_CSM, inbound.locale)
+        if command is Command.AT_RISK:
+            card = await self.alerts.at_risk_card(viewer, inbound.locale, now)
+        elif command is Command.RENEWALS:
+            card = await self.alerts.renewals_card(viewer, inbound.locale, now)
+        else:
+            found = await self.alerts.account_card(viewer, argument or "", inbound.locale, now) if argument else None
+            card = found or build_error_card(ErrorCardView(inbound.locale, "list.unknown_account"))
+        return Reply(card, str(card.get("fallbackText", "")))
+
+    async def _nps_report(self, inbound: Inbound, tenant: str | None) -> Reply:
+        """CSMs only: NURTURE_CSM_IDS see every tenant, CSMs assigned in SQL only theirs (and must name one)."""
+        viewer = (inbound.aad_object_id or "").lower()
+        visibility = await self._visibility()
+        if not visibility.is_csm(viewer):
+            return self._notice(NoticeKind.NOT_CSM, inbound.locale)
+        if viewer not in visibility.global_csms:
+            mine = [t for t in visibility.assigned if visibility.can_see(viewer, t)]
+            tenant = tenant or (mine[0] if len(mine) == 1 else None)
+            if tenant is None or not visibility.can_see(viewer, tenant):
+                card = build_error_card(ErrorCardView(inbound.locale, "list.unknown_account"))
+                return Reply(card, str(card.get("fallbackText", "")))
         report = await nps_report(self.uow_factory, tenant_id=tenant, by=Period.MONTH, min_answers=self.min_answers)
         overall = report.overall
         interval = overall.interval

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
 
 from storage.models import (
+    Alert,
+    AlertLog,
     CampaignTouch,
+    CsmAssignment,
     InboundActivity,
     NpsAnswer,
     NpsAnswerHistory,
+    OutboxMessage,
     PendingAlert,
     UsageDaily,
     UsageEvent,
@@ -48,6 +53,23 @@ async def forget_user(uow: UnitOfWork, aad_object_id: str) -> dict[str, int]:
         "conversation_references": await uow.conversations.delete_for_users([u.id for u in users]) if users else 0,
         "users": await _rowcount(uow, delete(User).where(User.aad_object_id == aad_object_id)),
     }
+    counts["alert_actions_anonymised"] = sum(
+        [
+            await _rowcount(uow, update(AlertLog).where(AlertLog.actor == aad_object_id).values(actor=None)),
+            await _rowcount(uow, update(Alert).where(Alert.claimed_by == aad_object_id).values(claimed_by=None)),
+            await _rowcount(uow, update(Alert).where(Alert.resolved_by == aad_object_id).values(resolved_by=None)),
+        ]
+    )
+    # cards for other people can name the person (an alert card's refresh list names every CSM): redact those copies
+    counts["outbox_payloads_redacted"] = await _rowcount(
+        uow,
+        update(OutboxMessage)
+        .where(OutboxMessage.payload.contains(aad_object_id))
+        .values(payload=json.dumps({"redacted": "a person named here asked to be forgotten"})),
+    )
+    counts["csm_assignments"] = await _rowcount(
+        uow, delete(CsmAssignment).where(CsmAssignment.aad_object_id == aad_object_id)
+    )
     await session.flush()
     return counts
 

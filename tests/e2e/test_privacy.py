@@ -9,11 +9,14 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.app import ALERTS, SESSIONS
 from bot.engagement.asking import AskPolicy
 from bot.engagement.budget import AttentionBudget
 from bot.usecases.privacy import Retention, purge
 from storage.engine import create_engine
 from storage.models import (
+    Alert,
+    AlertLog,
     Base,
     CampaignTouch,
     InboundActivity,
@@ -23,11 +26,12 @@ from storage.models import (
     UsageProfile,
     User,
 )
+from storage.uow import UnitOfWork
 from tests.conftest import Harness
-from tests.e2e.test_campaigns import campaigns
+from tests.e2e.test_campaigns import campaigns, install_user
 from tests.e2e.test_nps_flow import OTHER, ask, invoke, post_invoke, submit, table
 from tests.e2e.test_usage_ingest import AUTH, post_events
-from tests.support.activities import TENANT, USER, message
+from tests.support.activities import CSM, TENANT, USER, message
 from tests.support.cli import clean_env, nurture
 from tests.support.usage import event
 
@@ -73,9 +77,23 @@ async def _a_full_history(harness: Harness, aad: str) -> None:
     await post_invoke(harness, invoke(harness, "nurture.stop", {"touch": touch.id}, aad=aad))
 
 
+async def _csm_handles_the_alerts(harness: Harness) -> None:
+    """A CSM assigned to the tenant gets the detractor alerts, claims one and logs outreach (alerts, their log)."""
+    await install_user(harness, CSM)
+    async with UnitOfWork(harness.app[SESSIONS]) as work:
+        await work.alerts.assign(TENANT, CSM, 0)
+        await work.commit()
+    await harness.app[ALERTS].run(harness.clock())
+    await harness.deliver()
+    for alert in await table(harness, Alert):
+        await post_invoke(harness, invoke(harness, "alert.claim", {"alert": alert.id}, aad=CSM))
+        await post_invoke(harness, invoke(harness, "alert.note", {"alert": alert.id, "note": "Called"}, aad=CSM))
+
+
 async def test_delete_my_data_leaves_no_trace_in_any_table(harness: Harness) -> None:
     await _a_full_history(harness, USER)
     await _a_full_history(harness, OTHER)
+    await _csm_handles_the_alerts(harness)
     user_ids = {u.id for u in await table(harness, User) if u.aad_object_id == USER}
     before = await harness.rows()
     assert all(before[name] > 0 for name in before), before  # every table holds something to delete
@@ -90,6 +108,20 @@ async def test_delete_my_data_leaves_no_trace_in_any_table(harness: Harness) -> 
     after = await harness.rows()
     assert after["nps_answers"] == 1 and after["nps_answer_history"] == 1
     assert after["pending_alerts"] == 2  # the other person's detractor alert and the tenant's renewal reminder
+
+
+async def test_forgetting_a_csm_removes_their_name_from_alerts_and_cards(harness: Harness) -> None:
+    await _a_full_history(harness, USER)
+    await _csm_handles_the_alerts(harness)
+    csm_ids = {u.id for u in await table(harness, User) if u.aad_object_id == CSM}
+    assert await _traces_of(harness.database_url, CSM, csm_ids)
+    code, out, err = await nurture(harness.database_url, "forget", CSM, "--json")
+    assert code == 0, err
+    assert await _traces_of(harness.database_url, CSM, csm_ids) == []
+    alerts = await table(harness, Alert)
+    assert {a.kind for a in alerts} == {"detractor", "renewal"}
+    assert all(a.claimed_by is None and a.status == "claimed" for a in alerts)  # they stay, without who handled them
+    assert [e.note for e in await table(harness, AlertLog) if e.action == "note"] == ["Called", "Called"]
 
 
 async def test_nurture_forget_command(harness: Harness) -> None:

@@ -30,6 +30,14 @@ from bot.engagement.commands import Command, parse_command
         ("supprimer mes données", Command.DELETE_MY_DATA),
         ("borrar mis datos", Command.DELETE_MY_DATA),
         ("データを削除", Command.DELETE_MY_DATA),
+        ("at risk", Command.AT_RISK),
+        ("At Risk?", Command.AT_RISK),
+        ("gefährdet", Command.AT_RISK),
+        ("à risque", Command.AT_RISK),
+        ("renewals", Command.RENEWALS),
+        ("Renouvellements", Command.RENEWALS),
+        ("account contoso", Command.ACCOUNT),
+        ("Konto Contoso", Command.ACCOUNT),
         ("please delete my data and more", Command.UNKNOWN),
         ("hello", Command.UNKNOWN),
         ("", Command.UNKNOWN),
@@ -43,3 +51,10 @@ def test_parse(text: str | None, command: Command) -> None:
 @given(st.text(max_size=200))
 def test_any_text_parses_without_error(text: str) -> None:
     assert isinstance(parse_command(text), Command)
+
+
+def test_account_takes_its_argument() -> None:
+    from bot.engagement.commands import parse
+
+    assert parse("account  Contoso Pharma ").argument == "contoso pharma"
+    assert parse("account").argument is None
