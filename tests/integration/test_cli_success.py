@@ -1,4 +1,4 @@
-"""The customer-success commands (health, run-alerts, alerts, csm, tenant name) as a user runs them, on both databases."""
+"""The customer-success commands (health, run-alerts, alerts, csm, tenant name) as a user runs them, both databases."""
 
 from __future__ import annotations
 
