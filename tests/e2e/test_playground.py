@@ -26,7 +26,7 @@ from playwright.sync_api import Locator, Page, expect, sync_playwright
 from sqlalchemy import select
 
 from storage.engine import create_engine, session_factory
-from storage.models import CampaignOptOut, NpsAnswer, PendingAlert, User
+from storage.models import Alert, CampaignOptOut, NpsAnswer, PendingAlert, User
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, PLAYGROUND_BIN, require_browser_prerequisites
 from tests.support.cli import clean_env
 
@@ -232,6 +232,24 @@ def test_nps_detractor_creates_a_pending_alert(session: Session) -> None:
     assert sorted(a.score for a in session.rows(NpsAnswer)) == [3, 9]
     [alert] = session.rows(PendingAlert)
     assert (alert.kind, alert.score, alert.status) == ("detractor", 3, "pending")
+
+
+def test_csm_claims_the_detractor_alert(session: Session) -> None:
+    """The Playground's user is also a CSM here: `nurture run-alerts` sends them the detractor alert; they claim it."""
+    report = session.nurture("run-alerts")
+    assert report["raised"] == {"detractor": 1}, report
+    card = session.page.locator(".ac-adaptiveCard", has_text="Detractor at").last
+    expect(card).to_contain_text("3/10", timeout=TIMEOUT_MS)
+    card.get_by_role("button", name="Claim").click()
+    claimed = session.page.locator(".ac-adaptiveCard", has_text="Claimed by you.").last
+    expect(claimed).to_contain_text("Exports keep timing out", timeout=TIMEOUT_MS)  # the live card shows the comment
+    session.shot(claimed, "alert-claimed")
+    claimed.get_by_role("textbox").fill("Called their admin")
+    claimed.get_by_role("button", name="Log outreach").click()
+    noted = session.page.locator(".ac-adaptiveCard", has_text="outreach logged by you").last
+    expect(noted).to_contain_text("Called their admin", timeout=TIMEOUT_MS)
+    [alert] = session.rows(Alert)
+    assert (alert.status, alert.claimed_by) == ("claimed", PLAYGROUND_USER)
 
 
 def test_nps_passive_follow_up(session: Session) -> None:
