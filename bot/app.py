@@ -50,6 +50,7 @@ MESSAGES = web.AppKey("messages", MessagesEndpoint)
 WORKERS = web.AppKey("workers", list[DeliveryWorker])
 CAMPAIGNS = web.AppKey("campaigns", Campaigns)
 ALERTS = web.AppKey("alerts", Alerts)
+SURVEYS = web.AppKey("surveys", Surveys)
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 
 HEALTH_DB_TIMEOUT_SECONDS = 2.0
@@ -94,6 +95,7 @@ def create_app(
         min_answers=settings.nps_min_answers,
     )
     surveys = Surveys(lambda: UnitOfWork(sessions), survey_config(settings))
+    app[SURVEYS] = surveys
     app[CAMPAIGNS] = Campaigns(lambda: UnitOfWork(sessions), campaign_config(settings, campaigns))
     app[ALERTS] = Alerts(lambda: UnitOfWork(sessions), alert_config(settings, app[CAMPAIGNS].config.campaigns))
     lifecycle.alerts = app[ALERTS]
@@ -193,6 +195,8 @@ async def _campaign_scheduler(app: web.Application) -> None:
         try:
             report = await app[CAMPAIGNS].run(app[CLOCK]())
             log.info("campaigns run: %s queued, %s held out", report.queued, report.held_out)
+            closed = await app[SURVEYS].close_expired(app[CLOCK]())
+            log.info("expired surveys closed: %s", closed)
             alerts = await app[ALERTS].run(app[CLOCK]())
             log.info(
                 "alerts run: raised %s, escalated %s, %s digest(s)", alerts.raised, alerts.escalated, alerts.digests

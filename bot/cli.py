@@ -244,6 +244,46 @@ def survey_send(
         raise typer.Exit(1)
 
 
+@survey_app.command("close-expired")
+def survey_close_expired(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Replace unanswered, expired survey cards in people's chats with "this survey has closed" (serve does it too)."""
+    from bot.app import survey_config, utc_now
+    from bot.usecases.surveys import Surveys
+
+    settings = _settings()
+
+    async def work(uow_factory: Any) -> int:
+        return await Surveys(uow_factory, survey_config(settings)).close_expired(utc_now())
+
+    closed = _run_in_uow(work)
+    if as_json:
+        sys.stdout.write(json.dumps({"closed": closed}) + "\n")
+    else:
+        Console().print(f"{closed} expired survey card(s) queued to close")
+
+
+@app.command("recall")
+def recall_messages(
+    kind: Annotated[str, typer.Argument(help="Message kind: nps, onboarding, adoption, milestone, legacy, …")],
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant id.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Take messages of one kind back: cancel those still queued, delete delivered cards from people's chats."""
+    from bot.app import utc_now
+    from bot.usecases.recall import recall
+
+    async def work(uow_factory: Any) -> Any:
+        return await recall(uow_factory, kind, utc_now(), tenant_id=tenant)
+
+    report = _run_in_uow(work)
+    if as_json:
+        sys.stdout.write(json.dumps({"cancelled": report.cancelled, "recalls_queued": report.recalls_queued}) + "\n")
+    else:
+        Console().print(f"{report.cancelled} queued message(s) cancelled, {report.recalls_queued} card(s) to delete")
+
+
 @app.command()
 def deliver(
     workers: Annotated[int | None, typer.Option(help="Worker count (default NURTURE_DELIVERY_WORKERS).")] = None,

@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     delivery_lease_seconds: float = Field(
         default=60.0, ge=1, le=3600, validation_alias=AliasChoices("NURTURE_DELIVERY_LEASE", "delivery_lease_seconds")
     )
+    send_timeout_seconds: float = Field(
+        default=20.0, gt=0, le=120, validation_alias=AliasChoices("NURTURE_SEND_TIMEOUT", "send_timeout_seconds")
+    )
     resend_unknown: bool = Field(
         default=False, validation_alias=AliasChoices("NURTURE_RESEND_UNKNOWN", "resend_unknown")
     )
@@ -219,6 +222,14 @@ class Settings(BaseSettings):
         if not value.startswith(("https://", "http://")):
             raise ValueError("must be an http(s) URL")
         return value
+
+    @model_validator(mode="after")
+    def _timeout_inside_lease(self) -> Settings:
+        if self.send_timeout_seconds >= self.delivery_lease_seconds:
+            raise ValueError(
+                "NURTURE_SEND_TIMEOUT must be shorter than NURTURE_DELIVERY_LEASE, or a slow send could be sent twice"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_outside_dev(self) -> Settings:

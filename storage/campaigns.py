@@ -125,7 +125,14 @@ class CampaignRepository:
         )
         result = await self.session.execute(
             update(OutboxMessage)
-            .where(and_(OutboxMessage.user_id == user_id, OutboxMessage.kind == kind, OutboxMessage.status == "queued"))
+            .where(
+                and_(
+                    OutboxMessage.user_id == user_id,
+                    OutboxMessage.kind == kind,
+                    OutboxMessage.status == "queued",
+                    OutboxMessage.operation == "send",  # a queued recall still goes out
+                )
+            )
             .values(status="cancelled", last_error="the person asked to stop these")
         )
         return int(getattr(result, "rowcount", 0) or 0)

@@ -233,6 +233,9 @@ class OutboxMessage(Base):
     activity_id: Mapped[str | None] = mapped_column(String(256))  # Teams' id of the sent card (update / recall)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # send a new card, or change (update) / take back (delete) one sent before, named by target_activity_id
+    operation: Mapped[str] = mapped_column(String(16), default="send", server_default="send")
+    target_activity_id: Mapped[str | None] = mapped_column(String(256))
 
 
 class TenantRate(Base):

@@ -30,6 +30,8 @@ class NewMessage:
     card: dict[str, Any]
     summary: str
     survey_instance_id: str | None = None
+    operation: str = "send"  # send | update | delete
+    target_activity_id: str | None = None  # the card to update or delete
 
 
 class OutboxRepository:
@@ -49,6 +51,8 @@ class OutboxRepository:
             user_id=message.user_id,
             conversation_id=message.conversation_id,
             survey_instance_id=message.survey_instance_id,
+            operation=message.operation,
+            target_activity_id=message.target_activity_id,
             payload=json.dumps({"card": message.card, "summary": message.summary}, ensure_ascii=False),
             status="queued",
             attempts=0,
@@ -113,6 +117,27 @@ class OutboxRepository:
             OutboxMessage.status.in_(("queued", "sending", "sent", "unknown")),
         )
         return list((await self.session.execute(stmt)).scalars())
+
+    async def sent_cards(self, kind: str, tenant_id: str | None = None) -> Sequence[OutboxMessage]:
+        """Cards of one kind that Teams accepted (they have an activity id): what a recall takes back."""
+        stmt = select(OutboxMessage).where(
+            OutboxMessage.kind == kind,
+            OutboxMessage.operation == "send",
+            OutboxMessage.status == "sent",
+            OutboxMessage.activity_id.is_not(None),
+        )
+        if tenant_id:
+            stmt = stmt.where(OutboxMessage.tenant_id == tenant_id)
+        return (await self.session.execute(stmt.order_by(OutboxMessage.id))).scalars().all()
+
+    async def cancel_queued(self, kind: str, reason: str, tenant_id: str | None = None) -> int:
+        stmt = update(OutboxMessage).where(
+            OutboxMessage.kind == kind, OutboxMessage.status == "queued", OutboxMessage.operation == "send"
+        )
+        if tenant_id:
+            stmt = stmt.where(OutboxMessage.tenant_id == tenant_id)
+        result = await self.session.execute(stmt.values(status="cancelled", last_error=reason[:300]))
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def pending(self) -> int:
         stmt = select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status.in_(("queued", "sending")))

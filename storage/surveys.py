@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -60,6 +61,17 @@ class SurveyRepository:
             values.update(sent_at=now, activity_id=activity_id)
         stmt = update(SurveyInstance).where(SurveyInstance.id == instance_id, SurveyInstance.status == "queued")
         await self.session.execute(stmt.values(**values))
+
+    async def expired_unanswered(self, now: datetime) -> Sequence[SurveyInstance]:
+        """Asks delivered, never answered (nor snoozed or declined), past their expiry: their cards should close."""
+        answered = select(NpsAnswer.id).where(NpsAnswer.survey_instance_id == SurveyInstance.id).exists()
+        stmt = select(SurveyInstance).where(
+            SurveyInstance.status == "sent",
+            SurveyInstance.expires_at < now,
+            SurveyInstance.activity_id.is_not(None),
+            ~answered,
+        )
+        return (await self.session.execute(stmt.order_by(SurveyInstance.created_at))).scalars().all()
 
     async def last_ask_at(self, user_id: int) -> datetime | None:
         """When this person was last asked: queued or delivered asks count, failed ones do not."""

@@ -51,16 +51,25 @@ class BotIdentity:
 
 
 class GuardedConnectorFactory(ConnectorFactory):
-    def __init__(self, inner: ConnectorFactory, policy: ServiceUrlPolicy) -> None:
+    """Refuses hosts off the allow-list, and bounds every connector call by `timeout_seconds`.
+
+    msrest's default is 100 s — longer than an outbox lease, so a hung send could be claimed again by another worker
+    and sent twice. With a shorter timeout the send ends as `unknown` (never resent blindly) while the lease holds.
+    """
+
+    def __init__(self, inner: ConnectorFactory, policy: ServiceUrlPolicy, timeout_seconds: float) -> None:
         self._inner = inner
         self._policy = policy
+        self._timeout = timeout_seconds
 
     async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
         refusal = self._policy.refusal(service_url)
         if refusal:
             log.warning("refused to create a connector: %s", refusal)
             raise ServiceUrlRefused(refusal)
-        return await self._inner.create(service_url, audience)
+        client = await self._inner.create(service_url, audience)
+        client.config.connection.timeout = self._timeout
+        return client
 
 
 class NurtureAuthentication(BotFrameworkAuthentication):
@@ -76,6 +85,7 @@ class NurtureAuthentication(BotFrameworkAuthentication):
         )
         self._policy = settings.service_url_policy
         self._dev_mode = settings.dev_mode
+        self._send_timeout = settings.send_timeout_seconds
 
     async def authenticate_request(self, activity: Any, auth_header: str) -> AuthenticateRequestResult:
         raise PermissionError("inbound activities are authenticated by bot.security.tokens, not by the SDK")
@@ -89,7 +99,8 @@ class NurtureAuthentication(BotFrameworkAuthentication):
         raise PermissionError("skill callbacks are not supported")
 
     def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
-        return GuardedConnectorFactory(self._inner.create_connector_factory(claims_identity), self._policy)
+        inner = self._inner.create_connector_factory(claims_identity)
+        return GuardedConnectorFactory(inner, self._policy, self._send_timeout)
 
     async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:
         return await self._inner.create_user_token_client(claims_identity)

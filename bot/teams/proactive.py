@@ -1,8 +1,9 @@
-"""Sending a card into a stored conversation on Nurture's own initiative (continue_conversation)."""
+"""Sending, updating and deleting cards in a stored conversation on Nurture's own initiative (continue_conversation)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import requests
@@ -27,9 +28,8 @@ class TeamsCardSender:
         self.adapter = adapter
         self.app_id = app_id
 
-    async def send_card(self, target: ConversationReference, card: dict[str, Any], summary: str) -> str | None:
-        """Send; raises what the SDK raises. Returns the Teams activity id."""
-        reference = BotReference(
+    def _reference(self, target: ConversationReference) -> BotReference:
+        return BotReference(
             channel_id=target.channel_id,
             service_url=target.service_url,
             bot=ChannelAccount(id=target.bot_id),
@@ -39,6 +39,9 @@ class TeamsCardSender:
                 tenant_id=target.tenant_id,
             ),
         )
+
+    async def send_card(self, target: ConversationReference, card: dict[str, Any], summary: str) -> str | None:
+        """Send; raises what the SDK raises. Returns the Teams activity id."""
         sent: dict[str, str | None] = {}
 
         async def deliver(context: TurnContext) -> None:
@@ -47,13 +50,47 @@ class TeamsCardSender:
             response = await context.send_activity(message)
             sent["id"] = response.id if response else None
 
-        await self.adapter.continue_conversation(reference, deliver, bot_app_id=self.app_id)
+        await self.adapter.continue_conversation(self._reference(target), deliver, bot_app_id=self.app_id)
         return sent.get("id")
+
+    async def update_card(
+        self, target: ConversationReference, activity_id: str, card: dict[str, Any], summary: str
+    ) -> str:
+        """Replace a card sent before (PUT on the activity)."""
+
+        async def change(context: TurnContext) -> None:
+            message = MessageFactory.attachment(CardFactory.adaptive_card(card))
+            message.summary = summary
+            message.id = activity_id
+            await context.update_activity(message)
+
+        await self.adapter.continue_conversation(self._reference(target), change, bot_app_id=self.app_id)
+        return activity_id
+
+    async def delete_card(self, target: ConversationReference, activity_id: str) -> str:
+        """Take a card back (DELETE on the activity)."""
+
+        async def remove(context: TurnContext) -> None:
+            await context.delete_activity(activity_id)
+
+        await self.adapter.continue_conversation(self._reference(target), remove, bot_app_id=self.app_id)
+        return activity_id
 
     async def attempt(self, target: ConversationReference, card: dict[str, Any], summary: str) -> SendOutcome:
         """Send once and report what the connector said, for the outbox's retry policy."""
+        return await self._attempt(target, lambda: self.send_card(target, card, summary))
+
+    async def attempt_update(
+        self, target: ConversationReference, activity_id: str, card: dict[str, Any], summary: str
+    ) -> SendOutcome:
+        return await self._attempt(target, lambda: self.update_card(target, activity_id, card, summary))
+
+    async def attempt_delete(self, target: ConversationReference, activity_id: str) -> SendOutcome:
+        return await self._attempt(target, lambda: self.delete_card(target, activity_id))
+
+    async def _attempt(self, target: ConversationReference, call: Callable[[], Awaitable[str | None]]) -> SendOutcome:
         try:
-            activity_id = await self.send_card(target, card, summary)
+            activity_id = await call()
         except HttpOperationError as exc:
             response = exc.response
             status = getattr(response, "status_code", None)

@@ -42,6 +42,14 @@ class MessageSender(Protocol):
     async def attempt(self, target: ConversationReference, card: dict[str, Any], summary: str) -> SendOutcome:
         """Send once; never raises for connector answers, only reports them."""
 
+    async def attempt_update(
+        self, target: ConversationReference, activity_id: str, card: dict[str, Any], summary: str
+    ) -> SendOutcome:
+        """Replace a card sent before, once."""
+
+    async def attempt_delete(self, target: ConversationReference, activity_id: str) -> SendOutcome:
+        """Take a card back, once."""
+
 
 @dataclass(frozen=True)
 class DeliveryConfig:
@@ -125,7 +133,13 @@ class DeliveryWorker:
         await self._tenant_token(row.tenant_id)
         await self.conversations.acquire(row.conversation_id)
         payload = json.loads(row.payload)
-        outcome = await self.sender.attempt(target, payload["card"], payload.get("summary", ""))
+        card, summary = payload.get("card", {}), payload.get("summary", "")
+        if row.operation == "update" and row.target_activity_id:
+            outcome = await self.sender.attempt_update(target, row.target_activity_id, card, summary)
+        elif row.operation == "delete" and row.target_activity_id:
+            outcome = await self.sender.attempt_delete(target, row.target_activity_id)
+        else:
+            outcome = await self.sender.attempt(target, card, summary)
         now = self.clock()
         verdict = judge(outcome.result, row.attempts, now, self.config.retry, self.rng)
         # a success's exact 2xx is not reported by the SDK: only codes actually seen are stored
@@ -136,7 +150,11 @@ class DeliveryWorker:
                 await uow.outbox.pause_tenant(row.tenant_id, verdict.pause_tenant_until.timestamp())
             if verdict.unreachable and row.user_id is not None:
                 await uow.outbox.mark_unreachable(row.user_id, verdict.reason, now)
-            if row.survey_instance_id and verdict.status in (Status.SENT, Status.FAILED, Status.UNKNOWN):
+            if (
+                row.survey_instance_id
+                and row.operation == "send"
+                and verdict.status in (Status.SENT, Status.FAILED, Status.UNKNOWN)
+            ):
                 await uow.surveys.delivered(row.survey_instance_id, verdict.status.value, outcome.activity_id, now)
             await uow.commit()
         telemetry.sends.add(1, {"kind": row.kind, "outcome": verdict.status.value})

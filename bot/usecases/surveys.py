@@ -155,6 +155,35 @@ class Surveys:
             await uow.commit()
         return AskResult(user.tenant_id, user.aad_object_id, decision, instance_id, queued=True)
 
+    async def close_expired(self, now: datetime) -> int:
+        """Unanswered asks past their expiry: replace the card in the person's chat with "this survey has closed"."""
+        closed = 0
+        async with self.uow_factory() as uow:
+            for instance in await uow.surveys.expired_unanswered(now):
+                owner = await uow.surveys.owner_of(instance)
+                target = await uow.conversations.personal_for(owner.id) if owner else None
+                await uow.surveys.set_status(instance.id, "closed")
+                if owner is None or target is None or instance.activity_id is None:
+                    continue  # nowhere to update it: the card closes itself on its next refresh
+                card = self._state_card(instance, owner, NpsState.CLOSED)
+                queued = await uow.outbox.enqueue(
+                    NewMessage(
+                        dedupe_key=f"nps-close:{instance.id}",
+                        kind="nps",
+                        tenant_id=instance.tenant_id,
+                        user_id=owner.id,
+                        conversation_id=target.conversation_id,
+                        card=card,
+                        summary=str(card.get("fallbackText", "")),
+                        operation="update",
+                        target_activity_id=instance.activity_id,
+                    ),
+                    now,
+                )
+                closed += queued is not None
+            await uow.commit()
+        return closed
+
     async def _state(self, uow: UnitOfWork, user: User, now: datetime) -> AskState:
         reference = await uow.conversations.personal_for(user.id)
         long_window = timedelta(days=self.config.policy.budget.long_window_days)

@@ -305,3 +305,41 @@ async def test_kill_9_mid_campaign_loses_nothing_and_never_resends_what_was_sent
     assert set((await statuses(harness)).values()) == {"sent"}  # nothing lost
     assert all(harness.connector.delivered_to(c) == 1 for c in sent_before)  # known sent: never resent
     assert all(harness.connector.delivered_to(c) >= 1 for c in conversations)
+
+
+async def test_a_send_that_times_out_is_unknown_and_never_sent_again(harness: Harness) -> None:
+    """Teams takes 3 s (and does deliver); the bot gives up after 0.5 s: `unknown`, within the lease, never resent."""
+    from bot.app import SESSIONS
+    from bot.teams.adapter import build_adapter
+    from bot.teams.proactive import TeamsCardSender
+    from bot.usecases.delivery import DeliveryConfig, DeliveryWorker
+    from storage.uow import UnitOfWork
+    from tests.conftest import APP_ID, make_settings
+    from tests.support.credentials import FixedTokenCredentialsFactory
+
+    slow, fine = await seed_recipients(harness, 2)
+    await enqueue(harness, [slow, fine])
+    harness.connector.hang_for(slow, 3.0)
+    settings = make_settings(harness.database_url, harness.settings.openid_metadata_url, send_timeout_seconds=0.5)
+    adapter, _ = build_adapter(settings, FixedTokenCredentialsFactory(APP_ID))
+    sessions = harness.app[SESSIONS]
+    worker = DeliveryWorker(
+        lambda: UnitOfWork(sessions), TeamsCardSender(adapter, APP_ID), "slow-test", harness.clock, DeliveryConfig()
+    )
+    await worker.drain()
+    state = await statuses(harness)
+    assert state == {slow: "unknown", fine: "sent"}
+    rows = {r.conversation_id: r for r in await table(harness, OutboxMessage)}
+    assert rows[slow].last_status_code is None
+    assert rows[slow].last_error == "no answer after the request was sent: delivery unknown, not resent"
+    assert harness.connector.delivered_to(slow) == 1  # Teams did get it
+    harness.clock.advance(hours=1)
+    await worker.drain()
+    assert harness.connector.sends_to(slow) == 1  # not resent: that would have been a duplicate
+
+
+def test_the_send_timeout_must_fit_inside_the_lease() -> None:
+    from bot.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match="NURTURE_SEND_TIMEOUT must be shorter than NURTURE_DELIVERY_LEASE"):
+        load_settings(_env_file=None, send_timeout_seconds=30, delivery_lease_seconds=30)

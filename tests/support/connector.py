@@ -43,6 +43,8 @@ class FakeConnector:
     calls: list[Call] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     delay_seconds: float = 0.0
+    updated: list[tuple[str, str]] = field(default_factory=list)  # (conversation, activity) of each card replaced
+    deleted: list[tuple[str, str]] = field(default_factory=list)
     enforce_limits: bool = False
     tenant_rate: int = 50
     violations: list[str] = field(default_factory=list)
@@ -51,6 +53,7 @@ class FakeConnector:
     _server: TestServer | None = None
     _per_conversation: dict[str, list[float]] = field(default_factory=dict)
     _per_tenant: dict[str, list[float]] = field(default_factory=dict)
+    _hangs: dict[str, float] = field(default_factory=dict)
     _scripted: dict[str, list[Failure]] = field(default_factory=dict)
 
     def fail_next(self, status: int, code: str = "", retry_after: int | None = None) -> None:
@@ -63,6 +66,10 @@ class FakeConnector:
         """Answer the next `times` sends into this conversation with `status`."""
         failure = Failure(status, code or _DEFAULT_CODES.get(status, "Error"), retry_after)
         self._scripted.setdefault(conversation_id, []).extend([failure] * times)
+
+    def hang_for(self, conversation_id: str, seconds: float) -> None:
+        """Accept the next send into this conversation but answer only after `seconds`: a slow Teams."""
+        self._hangs[conversation_id] = seconds
 
     def delivered_to(self, conversation_id: str) -> int:
         """Sends into this conversation that Teams would have accepted (answered 2xx)."""
@@ -99,6 +106,7 @@ class FakeConnector:
         app.router.add_post("/v3/conversations/{conversation_id}/activities", self._send)
         app.router.add_post("/v3/conversations/{conversation_id}/activities/{activity_id}", self._send)
         app.router.add_put("/v3/conversations/{conversation_id}/activities/{activity_id}", self._update)
+        app.router.add_delete("/v3/conversations/{conversation_id}/activities/{activity_id}", self._delete)
         app.router.add_get("/v3/conversations/{conversation_id}/members/{member_id}", self._member)
         self._server = TestServer(app, host="127.0.0.1")
         await self._server.start_server()
@@ -143,10 +151,24 @@ class FakeConnector:
         if failed:
             return failed
         self.accepted.append(request.match_info["conversation_id"])
+        hang = self._hangs.pop(request.match_info["conversation_id"], None)
+        if hang:  # Teams has the message; only its answer is late
+            await asyncio.sleep(hang)
         return web.json_response({"id": f"act-{next(self._ids)}"})
 
     async def _update(self, request: web.Request) -> web.Response:
-        return await self._record(request) or web.json_response({"id": request.match_info["activity_id"]})
+        failed = await self._record(request)
+        if failed:
+            return failed
+        self.updated.append((request.match_info["conversation_id"], request.match_info["activity_id"]))
+        return web.json_response({"id": request.match_info["activity_id"]})
+
+    async def _delete(self, request: web.Request) -> web.Response:
+        failed = await self._record(request)
+        if failed:
+            return failed
+        self.deleted.append((request.match_info["conversation_id"], request.match_info["activity_id"]))
+        return web.Response(status=200)
 
     async def _member(self, request: web.Request) -> web.Response:
         failed = await self._record(request)
