@@ -21,9 +21,10 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from aiolimiter import AsyncLimiter
+from sqlalchemy.exc import DBAPIError
 
 from bot import telemetry
-from bot.engagement.delivery import AttemptResult, RetryPolicy, Status, judge
+from bot.engagement.delivery import AttemptResult, RetryPolicy, Status, Verdict, judge
 from storage.models import ConversationReference, OutboxMessage
 from storage.uow import UnitOfWork
 
@@ -94,9 +95,24 @@ class DeliveryWorker:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # tests pass one that moves their clock
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until `stop` is set: claim, deliver, repeat. Rows in hand are finished before returning (drain)."""
+        """Until `stop` is set: claim, deliver, repeat. Rows in hand are finished before returning (drain).
+
+        A lost database (a PostgreSQL restart, a network blip) does not end the worker: it waits and tries again;
+        the connection pool replaces dead connections (pre-ping).
+        """
+        outage = 0
         while not stop.is_set():
-            delivered = await self.run_once()
+            try:
+                delivered = await self.run_once()
+                outage = 0
+            except (DBAPIError, OSError) as exc:
+                outage += 1
+                wait = min(5.0, 0.2 * 2**outage)
+                log.warning(
+                    "database unavailable (%s); worker %s retries in %.1f s", type(exc).__name__, self.worker_id, wait
+                )
+                await asyncio.sleep(wait)
+                continue
             if delivered == 0:
                 try:
                     await asyncio.wait_for(stop.wait(), self.config.idle_poll_seconds)
@@ -144,6 +160,23 @@ class DeliveryWorker:
         verdict = judge(outcome.result, row.attempts, now, self.config.retry, self.rng)
         # a success's exact 2xx is not reported by the SDK: only codes actually seen are stored
         code = None if verdict.status is Status.SENT else outcome.result.status_code
+        # Teams has answered: the outcome must be written down, or the row would be sent again when its lease ends.
+        # If the database is briefly gone (a restart), keep the outcome in hand and retry within the lease.
+        deadline = asyncio.get_running_loop().time() + self.config.lease.total_seconds() * 0.8
+        while True:
+            try:
+                await self._record(row, verdict, code, outcome, now)
+                break
+            except (DBAPIError, OSError) as exc:
+                if asyncio.get_running_loop().time() > deadline:
+                    log.error("outbox row %s: outcome %s could not be recorded (%s)", row.id, verdict.status, exc)
+                    raise
+                await asyncio.sleep(0.5)
+        telemetry.sends.add(1, {"kind": row.kind, "outcome": verdict.status.value})
+
+    async def _record(
+        self, row: OutboxMessage, verdict: Verdict, code: int | None, outcome: SendOutcome, now: datetime
+    ) -> None:
         async with self.uow_factory() as uow:  # the outcome and what follows from it, in one transaction
             await self._finish(uow, row, verdict.status, verdict.retry_at, code, verdict.reason, outcome.activity_id)
             if verdict.pause_tenant_until is not None:
@@ -157,7 +190,6 @@ class DeliveryWorker:
             ):
                 await uow.surveys.delivered(row.survey_instance_id, verdict.status.value, outcome.activity_id, now)
             await uow.commit()
-        telemetry.sends.add(1, {"kind": row.kind, "outcome": verdict.status.value})
 
     async def _finish(
         self,

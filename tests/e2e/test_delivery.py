@@ -278,7 +278,12 @@ async def test_kill_9_mid_campaign_loses_nothing_and_never_resends_what_was_sent
     harness.connector.delay_seconds = 0.2  # sends take a while, so the kill lands mid-campaign
     conversations = await seed_recipients(harness, 30)
     await enqueue(harness, conversations)
-    environment = clean_env(NURTURE_DATABASE_URL=harness.database_url, NURTURE_DEV_MODE="1", NURTURE_DELIVERY_LEASE="3")
+    environment = clean_env(
+        NURTURE_DATABASE_URL=harness.database_url,
+        NURTURE_DEV_MODE="1",
+        NURTURE_DELIVERY_LEASE="3",
+        NURTURE_SEND_TIMEOUT="2",
+    )
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -343,3 +348,64 @@ def test_the_send_timeout_must_fit_inside_the_lease() -> None:
 
     with pytest.raises(ConfigError, match="NURTURE_SEND_TIMEOUT must be shorter than NURTURE_DELIVERY_LEASE"):
         load_settings(_env_file=None, send_timeout_seconds=30, delivery_lease_seconds=30)
+
+
+async def _drop_connections(database_url: str) -> int:
+    """What clients see when PostgreSQL restarts: every server connection to the database is cut."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    admin = await asyncpg.connect(host=url.host, port=url.port, user=url.username, database=url.database)
+    try:
+        return len(
+            await admin.fetch(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                url.database,
+            )
+        )
+    finally:
+        await admin.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_workers_survive_lost_database_connections_mid_campaign(harness: Harness) -> None:
+    """Two `nurture deliver` processes; mid-campaign every database connection is cut, twice. They reconnect and
+    finish: every message delivered exactly once, nothing lost, no limit broken, both processes still running."""
+    harness.connector.delay_seconds = 0.02
+    harness.connector.enforce_limits = True
+    conversations = await seed_recipients(harness, 120)
+    await enqueue(harness, conversations)
+    environment = clean_env(
+        NURTURE_DATABASE_URL=harness.database_url, NURTURE_DEV_MODE="1", NURTURE_DELIVERY_LEASE="30"
+    )
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "deliver", "--workers", "1",
+            env=environment, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]  # fmt: skip
+    try:
+        for threshold in (20, 60):
+            for _ in range(400):
+                if len(harness.connector.accepted) >= threshold:
+                    break
+                await asyncio.sleep(0.05)
+            assert await _drop_connections(harness.database_url) >= 1
+        for _ in range(600):
+            if len(harness.connector.accepted) >= len(conversations):
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)
+        assert all(p.returncode is None for p in processes)  # still running
+    finally:
+        for process in processes:
+            if process.returncode is None:
+                process.terminate()
+        logs = [(await p.communicate())[1].decode() for p in processes]
+    assert all(p.returncode == 0 for p in processes), logs
+    assert any("database unavailable" in log for log in logs), logs  # the outage happened and was survived
+    assert set((await statuses(harness)).values()) == {"sent"}
+    assert all(harness.connector.delivered_to(c) == 1 for c in conversations)
+    assert harness.connector.violations == []
