@@ -288,6 +288,7 @@ def recall_messages(
 def deliver(
     workers: Annotated[int | None, typer.Option(help="Worker count (default NURTURE_DELIVERY_WORKERS).")] = None,
     once: Annotated[bool, typer.Option("--once", help="Send what is due now, then exit.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Run delivery workers alone (no web app): send queued messages within Teams' limits until stopped."""
     import signal
@@ -317,7 +318,7 @@ def deliver(
         ]
         try:
             if once:
-                await asyncio.gather(*(worker.drain() for worker in crew))
+                await _drain_with_progress(crew, lambda: UnitOfWork(sessions), quiet=quiet)
             else:
                 stop = asyncio.Event()
                 loop = asyncio.get_running_loop()
@@ -331,6 +332,24 @@ def deliver(
 
     left = asyncio.run(run())
     log.info("delivery stopped; %d message(s) still queued", left)
+
+
+async def _drain_with_progress(crew: list[Any], uow_factory: Any, *, quiet: bool) -> None:
+    """Send what is due now, with a progress bar on stderr (messages finished of those waiting at the start)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    async with uow_factory() as uow:
+        total = await uow.outbox.pending()
+    columns = (TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), disable=quiet) as progress:
+        task = progress.add_task("outbox", total=total)
+        drained = asyncio.gather(*(worker.drain() for worker in crew))
+        while not drained.done():
+            await asyncio.wait([drained], timeout=0.5)
+            async with uow_factory() as uow:
+                left = await uow.outbox.pending()
+            progress.update(task, completed=max(0, total - left), total=max(total, total - left))
+        await drained
 
 
 @app.command()

@@ -307,6 +307,8 @@ async def test_kill_9_mid_campaign_loses_nothing_and_never_resends_what_was_sent
     await asyncio.sleep(3.2)  # the dead worker's leases expire
     code, _, err = await nurture(harness.database_url, "deliver", "--once", NURTURE_DEV_MODE="1")
     assert code == 0, err
+    left = len(conversations) - len(sent_before)
+    assert "sending" in err and f"{left}/{left}" in err  # the progress bar, finished
     assert set((await statuses(harness)).values()) == {"sent"}  # nothing lost
     assert all(harness.connector.delivered_to(c) == 1 for c in sent_before)  # known sent: never resent
     assert all(harness.connector.delivered_to(c) >= 1 for c in conversations)
