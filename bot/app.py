@@ -9,6 +9,7 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -157,10 +158,15 @@ def alert_config(settings: Settings, campaigns: CampaignSet) -> AlertConfig:
     )
 
 
+TEAMS_TENANT_LIMIT = 50.0  # requests per second per app per tenant (Microsoft's current page)
+
+
 def delivery_config(settings: Settings) -> DeliveryConfig:
+    # rate + burst is the most one second can hold; what is left under Teams' 50 absorbs timing jitter between
+    # taking a token and the request reaching Teams
     return DeliveryConfig(
         tenant_rate_per_second=settings.tenant_rate_per_second,
-        tenant_burst=min(5.0, settings.tenant_rate_per_second),
+        tenant_burst=max(1.0, min(2.0, TEAMS_TENANT_LIMIT - settings.tenant_rate_per_second - 3)),
         lease=timedelta(seconds=settings.delivery_lease_seconds),
         retry=RetryPolicy(resend_unknown=settings.resend_unknown),
     )
@@ -205,10 +211,20 @@ async def _campaign_scheduler(app: web.Application) -> None:
             log.exception("campaign or alert run failed; trying again at the next interval")
 
 
+def size_http_executor(loop: asyncio.AbstractEventLoop, sends_in_flight: int) -> None:
+    """botbuilder sends with `requests` on the loop's default thread pool (min(32, CPUs + 4) threads: 6 on 2 cores).
+
+    With more sends in flight than threads, requests queue *after* their tenant token was taken and reach Teams in
+    bunches that can cross its per-second limit: one thread per send in flight, plus room for inbound replies.
+    """
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=sends_in_flight + 8, thread_name_prefix="nurture-http"))
+
+
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     if not app[SETTINGS].dev_mode:
         app[KEY_STORE].start_background_refresh()
     loop = asyncio.get_running_loop()
+    size_http_executor(loop, sum(worker.config.concurrency for worker in app[WORKERS]))
     purger = loop.create_task(_daily_purge(app))
     scheduler = loop.create_task(_campaign_scheduler(app))
     stop = asyncio.Event()

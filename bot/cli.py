@@ -293,7 +293,7 @@ def deliver(
     """Run delivery workers alone (no web app): send queued messages within Teams' limits until stopped."""
     import signal
 
-    from bot.app import delivery_config, utc_now
+    from bot.app import delivery_config, size_http_executor, utc_now
     from bot.teams.adapter import build_adapter
     from bot.teams.proactive import TeamsCardSender
     from bot.usecases.delivery import DeliveryWorker
@@ -308,6 +308,7 @@ def deliver(
     async def run() -> int:
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
+        size_http_executor(asyncio.get_running_loop(), max(1, count) * delivery_config(settings).concurrency)
         adapter, _ = build_adapter(settings)
         sender = TeamsCardSender(adapter, settings.app_id)
         crew = [

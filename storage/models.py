@@ -213,7 +213,10 @@ class OutboxMessage(Base):
     """One proactive message to one conversation, and everything known about delivering it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_conversation_sent", "conversation_id", "sent_at"),  # per-conversation limits, shared
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)  # the same message is never queued twice

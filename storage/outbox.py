@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.models import OutboxMessage, TenantRate, User
 from storage.repositories import insert_for
@@ -63,11 +64,60 @@ class OutboxRepository:
         return (await self.session.execute(stmt.returning(OutboxMessage.id))).scalar_one_or_none()
 
     async def claim(self, worker: str, now: datetime, lease: timedelta, limit: int) -> Sequence[OutboxMessage]:
-        due = or_(
+        """Lease up to `limit` due rows, shared fairly between the tenants that have some.
+
+        Each tenant is sent to at its own rate: a batch filled with one tenant's campaign would make every other
+        tenant's messages wait behind that tenant's bucket. So the batch takes an equal share from each tenant with
+        due rows (in the order their oldest row became due), then fills up with whatever is left.
+        """
+        due = self._due(now)
+        tenants_stmt = (
+            select(OutboxMessage.tenant_id)
+            .where(due)
+            .group_by(OutboxMessage.tenant_id)
+            .order_by(func.min(OutboxMessage.next_attempt_at))
+            .limit(limit)
+        )
+        tenants = list((await self.session.execute(tenants_stmt)).scalars())
+        if not tenants:
+            return []
+        share = max(1, -(-limit // len(tenants)))
+        claimed: list[OutboxMessage] = []
+        for tenant_id in tenants:
+            claimed += await self._claim(worker, now, lease, min(share, limit - len(claimed)), tenant_id)
+            if len(claimed) >= limit:
+                break
+        if len(claimed) < limit:
+            claimed += await self._claim(worker, now, lease, limit - len(claimed), None)
+        return claimed
+
+    @staticmethod
+    def _due(now: datetime) -> Any:
+        return or_(
             and_(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now),
             and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now),  # a worker died mid-send
         )
-        pick = select(OutboxMessage.id).where(due).order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+
+    async def _claim(
+        self, worker: str, now: datetime, lease: timedelta, limit: int, tenant_id: str | None
+    ) -> Sequence[OutboxMessage]:
+        due = self._due(now)
+        if tenant_id is not None:
+            due = and_(due, OutboxMessage.tenant_id == tenant_id)
+        # one process at a time per conversation: rows whose conversation is being sent to elsewhere wait, so the
+        # per-conversation windows below see every earlier send (Teams counts per conversation, not per process)
+        other = aliased(OutboxMessage)
+        busy = (
+            select(other.id)
+            .where(
+                other.conversation_id == OutboxMessage.conversation_id,
+                other.status == "sending",
+                other.lease_until >= now,
+                other.leased_by != worker,
+            )
+            .exists()
+        )
+        pick = select(OutboxMessage.id).where(due, ~busy).order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
         pick = pick.limit(limit)
         if self._postgres:
             pick = pick.with_for_update(skip_locked=True)
@@ -108,6 +158,28 @@ class OutboxRepository:
         stmt = update(OutboxMessage).where(OutboxMessage.id == message_id, OutboxMessage.leased_by == worker)
         result = await self.session.execute(stmt.values(**values))
         return bool(getattr(result, "rowcount", 0))
+
+    async def conversation_wait(
+        self, conversation_id: str, now: datetime, limits: Sequence[tuple[int, float]]
+    ) -> float:
+        """Seconds until one more send into the conversation fits every (count, seconds) window; 0 when it fits now.
+
+        Counts the sends recorded by every worker process (sent_at), so a conversation handed from one process to
+        another keeps within Teams' per-conversation limits.
+        """
+        longest = max(seconds for _, seconds in limits)
+        stmt = select(OutboxMessage.sent_at).where(
+            OutboxMessage.conversation_id == conversation_id,
+            OutboxMessage.sent_at > now - timedelta(seconds=longest),
+        )
+        sent = sorted(t for t in (await self.session.execute(stmt)).scalars() if t is not None)
+        wait = 0.0
+        for count, seconds in limits:
+            window = [t for t in sent if t > now - timedelta(seconds=seconds)]
+            if len(window) >= count:
+                oldest_that_matters = window[len(window) - count]
+                wait = max(wait, (oldest_that_matters + timedelta(seconds=seconds) - now).total_seconds())
+        return wait
 
     async def sends_since(self, user_id: int, since: datetime) -> list[datetime]:
         """Proactive messages of every kind to this person (queued or delivered) since `since`: the attention budget."""

@@ -23,6 +23,7 @@ from botframework.connector.auth import (
     ServiceClientCredentialsFactory,
     UserTokenClient,
 )
+from urllib3.util.retry import Retry
 
 from bot.config import Settings
 from bot.security.service_urls import ServiceUrlPolicy
@@ -50,25 +51,41 @@ class BotIdentity:
         return cls(settings.app_id, settings.app_password, settings.app_type.value, settings.app_tenant_id)
 
 
-class GuardedConnectorFactory(ConnectorFactory):
-    """Refuses hosts off the allow-list, and bounds every connector call by `timeout_seconds`.
+ConnectorCache = dict[tuple[str, str | None], ConnectorClient]
 
-    msrest's default is 100 s — longer than an outbox lease, so a hung send could be claimed again by another worker
-    and sent twice. With a shorter timeout the send ends as `unknown` (never resent blindly) while the lease holds.
+
+class GuardedConnectorFactory(ConnectorFactory):
+    """Refuses hosts off the allow-list; configures and reuses one connector client per service URL.
+
+    - Every call is bounded by `timeout_seconds`. msrest's default is 100 s — longer than an outbox lease, so a hung
+      send could be claimed again by another worker and sent twice; with a shorter timeout it ends as `unknown`.
+    - msrest installs a urllib3 retry policy (3 tries on 5xx for PUT and DELETE, on connection errors for all):
+      retries hidden below us would break Microsoft's status-code rules and the outbox's accounting, so it is off.
+    - botbuilder builds a new client per turn; each builds that retry policy with a 500 x 999 list scan (5 ms) and a
+      new HTTP session. Reusing the client keeps connections alive and saved most of the CPU of a send (bench/).
     """
 
-    def __init__(self, inner: ConnectorFactory, policy: ServiceUrlPolicy, timeout_seconds: float) -> None:
+    def __init__(
+        self, inner: ConnectorFactory, policy: ServiceUrlPolicy, timeout_seconds: float, cache: ConnectorCache
+    ) -> None:
         self._inner = inner
         self._policy = policy
         self._timeout = timeout_seconds
+        self._cache = cache
 
     async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
         refusal = self._policy.refusal(service_url)
         if refusal:
             log.warning("refused to create a connector: %s", refusal)
             raise ServiceUrlRefused(refusal)
-        client = await self._inner.create(service_url, audience)
-        client.config.connection.timeout = self._timeout
+        client = self._cache.get((service_url, audience))
+        if client is None:
+            client = await self._inner.create(service_url, audience)
+            client.config.connection.timeout = self._timeout
+            client.config.retry_policy.policy = Retry(
+                total=0, connect=0, read=0, redirect=0, status=0, raise_on_status=False
+            )
+            self._cache[(service_url, audience)] = client
         return client
 
 
@@ -86,6 +103,8 @@ class NurtureAuthentication(BotFrameworkAuthentication):
         self._policy = settings.service_url_policy
         self._dev_mode = settings.dev_mode
         self._send_timeout = settings.send_timeout_seconds
+        self._clients: ConnectorCache = {}
+        self._token_clients: dict[str, UserTokenClient] = {}
 
     async def authenticate_request(self, activity: Any, auth_header: str) -> AuthenticateRequestResult:
         raise PermissionError("inbound activities are authenticated by bot.security.tokens, not by the SDK")
@@ -100,10 +119,17 @@ class NurtureAuthentication(BotFrameworkAuthentication):
 
     def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
         inner = self._inner.create_connector_factory(claims_identity)
-        return GuardedConnectorFactory(inner, self._policy, self._send_timeout)
+        return GuardedConnectorFactory(inner, self._policy, self._send_timeout, self._clients)
 
     async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:
-        return await self._inner.create_user_token_client(claims_identity)
+        """botbuilder asks for one on every turn, proactive ones included; Nurture never uses user tokens (no SSO),
+        so one client per app id is built and reused (each costs a fresh HTTP session and retry policy)."""
+        key = str(claims_identity.claims.get(AuthenticationConstants.AUDIENCE_CLAIM) or "") if claims_identity else ""
+        client = self._token_clients.get(key)
+        if client is None:
+            client = await self._inner.create_user_token_client(claims_identity)
+            self._token_clients[key] = client
+        return client
 
     def create_bot_framework_client(self) -> Any:
         return self._inner.create_bot_framework_client()

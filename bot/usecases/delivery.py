@@ -140,14 +140,13 @@ class DeliveryWorker:
             pass
 
     async def deliver(self, row: OutboxMessage) -> None:
-        async with self.uow_factory() as uow:
-            target = await uow.conversations.get(row.conversation_id)
-            if target is None or target.removed_at is not None:
-                await self._finish(uow, row, Status.CANCELLED, None, None, "conversation gone or bot removed", None)
-                await uow.commit()
-                return
-        await self._tenant_token(row.tenant_id)
+        target = await self._clearance(row)
+        if target is None:
+            return
         await self.conversations.acquire(row.conversation_id)
+        # the tenant token is taken last, right before the request: a token taken before a wait elsewhere (the
+        # conversation's windows) would let sends bunch up and cross the tenant's per-second limit at Teams
+        await self._tenant_token(row.tenant_id)
         payload = json.loads(row.payload)
         card, summary = payload.get("card", {}), payload.get("summary", "")
         if row.operation == "update" and row.target_activity_id:
@@ -214,7 +213,26 @@ class DeliveryWorker:
         if not kept:
             log.warning("outbox row %s: lease lost before its result was recorded", row.id)
 
+    async def _clearance(self, row: OutboxMessage) -> ConversationReference | None:
+        """Wait until the conversation may take one more message; the conversation, or None when it is gone.
+
+        One transaction per try: the conversation and Teams' per-conversation windows over the sends every process
+        recorded (see OutboxRepository.conversation_wait).
+        """
+        while True:
+            async with self.uow_factory() as uow:
+                target = await uow.conversations.get(row.conversation_id)
+                if target is None or target.removed_at is not None:
+                    await self._finish(uow, row, Status.CANCELLED, None, None, "conversation gone or bot removed", None)
+                    await uow.commit()
+                    return None
+                wait = await uow.outbox.conversation_wait(row.conversation_id, self.clock(), CONVERSATION_LIMITS)
+            if wait <= 0:
+                return target
+            await self.sleep(min(wait, 5.0))
+
     async def _tenant_token(self, tenant_id: str) -> None:
+        """One token from the tenant's bucket, shared by every worker process (and paused after a 429)."""
         while True:
             async with self.uow_factory() as uow:
                 wait = await uow.outbox.take_token(

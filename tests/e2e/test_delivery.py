@@ -25,6 +25,7 @@ from tests.conftest import Harness
 from tests.e2e.test_nps_flow import table
 from tests.support.activities import TENANT, message
 from tests.support.cli import clean_env, nurture
+from tests.support.seed import seed_outbox
 
 BIG_BUCKET = {"tenant_rate_per_second": 45.0, "tenant_burst": 10_000.0}  # no tenant waits: isolate other limits
 
@@ -411,3 +412,43 @@ async def test_workers_survive_lost_database_connections_mid_campaign(harness: H
     assert set((await statuses(harness)).values()) == {"sent"}
     assert all(harness.connector.delivered_to(c) == 1 for c in conversations)
     assert harness.connector.violations == []
+
+
+async def test_three_processes_deliver_six_thousand_messages_exactly_once_within_every_limit(
+    harness: Harness,
+) -> None:
+    """3 `nurture deliver` processes x 2,000 messages over 4 tenants against a connector that enforces Teams' limits
+    (per conversation and 50/s per tenant): every message exactly once, no limit exceeded, injected 429s obeyed.
+    Some conversations get 5 messages each, so the per-conversation windows are shared across processes."""
+    harness.connector.enforce_limits = True
+    tenants = [f"{n}{n}{n}{n}{n}{n}{n}{n}-0000-0000-0000-000000000000" for n in range(3, 7)]
+    url, service = harness.database_url, harness.connector.service_url
+    singles = await seed_outbox(url, service, tenants, 1450, prefix="s")
+    busy = await seed_outbox(url, service, tenants, 10, messages_per_conversation=5, prefix="b")
+    expected = {**dict.fromkeys(singles, 1), **dict.fromkeys(busy, 5)}
+    assert sum(expected.values()) == 6000
+    throttled = [c for c in singles if c.startswith("a:s-33333333")][:5]
+    for conversation in throttled:
+        harness.connector.fail_for(conversation, 429, retry_after=1)
+    runs = await asyncio.gather(
+        *(
+            nurture(
+                harness.database_url,
+                "deliver",
+                "--once",
+                "--quiet",
+                "--workers",
+                "2",
+                wait_seconds=600,
+                NURTURE_DEV_MODE="1",
+            )
+            for _ in range(3)
+        )
+    )
+    assert all(code == 0 for code, _, _ in runs), [err[-500:] for _, _, err in runs]
+    assert harness.connector.violations == []
+    assert {c: harness.connector.delivered_to(c) for c in expected} == expected  # exactly once each
+    assert all(harness.connector.sends_to(c) == 2 for c in throttled)  # the 429, then the send after Retry-After
+    assert set((await statuses(harness)).values()) == {"sent"}
+    async with harness.surveys().uow_factory() as uow:
+        assert await uow.outbox.throttled() == len(throttled)

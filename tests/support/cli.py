@@ -14,7 +14,7 @@ def clean_env(**values: str) -> dict[str, str]:
     return env
 
 
-async def nurture(database_url: str, *args: str, **env: str) -> tuple[int, str, str]:
+async def nurture(database_url: str, *args: str, wait_seconds: float = 120, **env: str) -> tuple[int, str, str]:
     """`python -m bot ARGS` against `database_url`; returns (exit code, stdout, stderr)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -25,5 +25,5 @@ async def nurture(database_url: str, *args: str, **env: str) -> tuple[int, str, 
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(process.communicate(), 120)
+    out, err = await asyncio.wait_for(process.communicate(), wait_seconds)
     return process.returncode or 0, out.decode(), err.decode()

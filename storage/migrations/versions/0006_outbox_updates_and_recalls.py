@@ -4,7 +4,8 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-25
 
-Outbox rows can update or delete a card sent before (an expired survey closes; a message is recalled).
+Outbox rows can update or delete a card sent before (an expired survey closes; a message is recalled), and an index
+for the per-conversation send windows shared by every worker process.
 """
 
 from collections.abc import Sequence
@@ -22,11 +23,13 @@ def upgrade() -> None:
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.add_column(sa.Column("operation", sa.String(length=16), server_default="send", nullable=False))
         batch_op.add_column(sa.Column("target_activity_id", sa.String(length=256), nullable=True))
+        batch_op.create_index("ix_outbox_conversation_sent", ["conversation_id", "sent_at"], unique=False)
 
 
 
 def downgrade() -> None:
     with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_conversation_sent")
         batch_op.drop_column("target_activity_id")
         batch_op.drop_column("operation")
 

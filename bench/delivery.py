@@ -1,0 +1,105 @@
+"""Delivery benchmark: proactive cards over several tenants against the fake Teams connector that enforces Teams'
+limits (per conversation, and 50 requests/s per tenant), with 1 and 3 `nurture deliver` processes.
+
+Prints, side by side, the achieved send rate as a fraction of the connector's ceiling (tenants x 50/s), limit
+violations, and messages lost or sent twice; writes bench/results/delivery.json. A benchmark, not a test: it never
+fails on speed. Run: `python -m bench.delivery [--messages 10000] [--tenants 4] [--database postgresql|sqlite]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from storage.migrate import upgrade
+from tests.support.cli import clean_env
+from tests.support.connector import FakeConnector
+from tests.support.database import create_postgres_database, drop_postgres_database
+from tests.support.seed import seed_outbox
+
+RESULTS = Path(__file__).parent / "results"
+TEAMS_TENANT_LIMIT = 50  # requests per second per app per tenant (Microsoft's current page)
+
+
+async def run_once(database: str, messages: int, tenants: int, processes: int, workers: int) -> dict[str, Any]:
+    connector = FakeConnector(enforce_limits=True, tenant_rate=TEAMS_TENANT_LIMIT)
+    await connector.start()
+    work = Path(tempfile.mkdtemp(prefix="nurture-bench-"))
+    url = (
+        f"sqlite+aiosqlite:///{work / 'bench.db'}"
+        if database == "sqlite"
+        else create_postgres_database("nurture_bench")
+    )
+    try:
+        upgrade(url)
+        tenant_ids = [f"{t:08d}-0000-0000-0000-000000000000" for t in range(tenants)]
+        conversations = await seed_outbox(url, connector.service_url, tenant_ids, messages // tenants)
+        env = clean_env(NURTURE_DATABASE_URL=url, NURTURE_DEV_MODE="1", NURTURE_LOG_LEVEL="WARNING")
+        started = time.perf_counter()
+        crew = [
+            await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "deliver", "--once", "--quiet", "--workers", str(workers),
+                env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            )
+            for _ in range(processes)
+        ]  # fmt: skip
+        errors = [(await p.communicate())[1].decode()[-300:] for p in crew]
+        wall = time.perf_counter() - started
+        stamps = sorted(t for per_tenant in connector._per_tenant.values() for t in per_tenant)
+        sending = stamps[-1] - stamps[0] if len(stamps) > 1 else wall
+        delivered = [connector.delivered_to(c) for c in conversations]
+        ceiling = tenants * TEAMS_TENANT_LIMIT
+        return {
+            "database": database,
+            "processes": processes,
+            "workers_per_process": workers,
+            "messages": messages,
+            "tenants": tenants,
+            "ceiling_per_second": ceiling,
+            "sending_seconds": round(sending, 2),
+            "wall_seconds_with_startup": round(wall, 2),
+            "rate_per_second": round(messages / sending, 1),
+            "rate_over_ceiling": round(messages / sending / ceiling, 3),
+            "violations": len(connector.violations),
+            "lost": sum(1 for d in delivered if d == 0),
+            "duplicated": sum(1 for d in delivered if d > 1),
+            "exit_codes": [p.returncode for p in crew],
+            "errors": [e for e, p in zip(errors, crew, strict=True) if p.returncode],
+        }
+    finally:
+        await connector.close()
+        if database != "sqlite":
+            drop_postgres_database(url)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--tenants", type=int, default=4)
+    parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
+    parser.add_argument("--workers", type=int, default=2, help="delivery workers per process")
+    args = parser.parse_args()
+    rows = [await run_once(args.database, args.messages, args.tenants, n, args.workers) for n in (1, 3)]
+    header = ("processes", "msgs", "sent/s", "ceiling", "ratio", "violations", "lost", "dup")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(header, (9, 6, 8, 8, 6, 10, 5, 4), strict=True)))
+    for r in rows:
+        print(
+            f"{r['processes']:>9} {r['messages']:>6} {r['rate_per_second']:>8} {r['ceiling_per_second']:>8} "
+            f"{r['rate_over_ceiling']:>6} {r['violations']:>10} {r['lost']:>5} {r['duplicated']:>4}"
+        )
+    print(f"3 processes vs 1: {rows[1]['rate_per_second'] / rows[0]['rate_per_second']:.2f}x the send rate")
+    RESULTS.mkdir(exist_ok=True)
+    machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+    (RESULTS / "delivery.json").write_text(json.dumps({"machine": machine, "runs": rows}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
