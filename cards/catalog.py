@@ -155,6 +155,7 @@ def sample_cards() -> dict[str, dict[str, Any]]:
     cards: dict[str, dict[str, Any]] = {}
     for locale in SUPPORTED_LOCALES:
         cards[f"welcome.{locale}"] = build_welcome_card(WelcomeView('Contoso "Insights"', locale, 1, 3, 4, 30))
+        cards[f"welcome-csm.{locale}"] = build_welcome_card(WelcomeView("Contoso Insights", locale, 1, 3, 4, 30, True))
         for kind in NoticeKind:
             cards[f"notice-{kind.value}.{locale}"] = build_notice_card(NoticeView(kind, locale, SAMPLE_PRODUCT))
         for state in NpsState:

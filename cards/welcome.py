@@ -19,6 +19,7 @@ class WelcomeView:
     short_window_days: int
     max_per_long_window: int
     long_window_days: int
+    for_csm: bool = False  # the reader is a customer success manager: list their commands too
 
 
 def build_welcome_card(view: WelcomeView) -> dict[str, Any]:
@@ -57,7 +58,24 @@ def build_welcome_card(view: WelcomeView) -> dict[str, Any]:
                     Fact(title=t("command.delete"), value=t("welcome.command_delete")),
                 ]
             ),
+            *_csm_commands(t, view.for_csm),
             TextBlock(text=t("welcome.privacy"), wrap=True, is_subtle=True, size="Small", spacing="Medium"),
         ],
     )
     return card.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _csm_commands(t: Strings, for_csm: bool) -> list[Any]:
+    if not for_csm:
+        return []
+    return [
+        TextBlock(text=t("welcome.csm_heading"), weight="Bolder", wrap=True, spacing="Medium"),
+        FactSet(
+            facts=[
+                Fact(title="at risk", value=t("welcome.csm_at_risk")),
+                Fact(title="account …", value=t("welcome.csm_account")),
+                Fact(title="renewals", value=t("welcome.csm_renewals")),
+                Fact(title="nps …", value=t("welcome.csm_nps")),
+            ]
+        ),
+    ]

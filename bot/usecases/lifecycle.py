@@ -138,7 +138,8 @@ class Lifecycle:
                     await self._signal(uow, inbound, BotSignal.MESSAGE, now)
             await uow.commit()
         if command is Command.HELP:
-            return self._welcome(inbound.locale)
+            is_csm = (await self._visibility()).is_csm(inbound.aad_object_id)
+            return self._welcome(inbound.locale, for_csm=is_csm)
         if command is Command.NPS:
             return await self._nps_report(inbound, parsed.argument)
         if command in (Command.AT_RISK, Command.ACCOUNT, Command.RENEWALS):
@@ -180,7 +181,7 @@ class Lifecycle:
         if inbound.tenant_id and inbound.aad_object_id:
             await uow.usage.record([bot_signal(inbound.tenant_id, inbound.aad_object_id, name, now)], now)
 
-    def _welcome(self, locale: str | None) -> Reply:
+    def _welcome(self, locale: str | None, *, for_csm: bool = False) -> Reply:
         view = WelcomeView(
             product_name=self.product_name,
             locale=locale,
@@ -188,6 +189,7 @@ class Lifecycle:
             short_window_days=self.budget.short_window_days,
             max_per_long_window=self.budget.max_per_long_window,
             long_window_days=self.budget.long_window_days,
+            for_csm=for_csm,
         )
         card = build_welcome_card(view)
         return Reply(card, str(card.get("fallbackText", "")))

@@ -241,6 +241,8 @@ async def test_csm_commands_and_what_each_csm_may_see(harness: Harness) -> None:
     assert "NPS: too few answers in 90 days (0)." in account
     assert "Seat activation" in account
 
+    assert "For customer success managers" in await say("help", CSM)
+    assert "For customer success managers" not in await say("help", USER)
     # a non-CSM is refused politely; a CSM of another tenant sees nothing of this one
     assert "for customer success managers" in await say("at risk", USER)
     await install_user(harness, CSM2)
