@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEV_ENV := NURTURE_DEV_MODE=1
 
-.PHONY: run test install lint typecheck playground node-deps screenshots clean
+.PHONY: run test install lint typecheck playground node-deps screenshots bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Nurture needs Python 3.11 or newer")'
@@ -37,8 +37,8 @@ playground: node-deps
 	node_modules/.bin/agentsplayground -e http://localhost:3978/api/messages -c msteams
 
 lint: install
-	$(BIN)/ruff check bot cards storage tests
-	$(BIN)/ruff format --check bot cards storage tests
+	$(BIN)/ruff check bot cards storage tests bench
+	$(BIN)/ruff format --check bot cards storage tests bench
 
 typecheck: install
 	$(BIN)/mypy
@@ -50,6 +50,11 @@ test: lint typecheck node-deps
 ## make screenshots: photograph every card kind in the Agents Playground into docs/cards/ (the README gallery)
 screenshots: install node-deps
 	NURTURE_SCREENSHOTS_DIR=$(CURDIR)/docs/cards $(BIN)/python -m pytest tests/e2e/test_playground.py
+
+## make bench: the benchmarks under bench/ (minutes each; they print ratios and write bench/results/*.json)
+bench: install
+	$(BIN)/python -m bench.delivery
+	$(BIN)/python -m bench.ingestion
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import ConversationReference, InboundActivity, Tenant, User
 
 
-def insert_for(session: AsyncSession, model: type[Any]) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT on both SQLite and PostgreSQL."""
+def insert_for(session: AsyncSession, model: Any) -> Any:
+    """The dialect's INSERT (of a model or a table), which knows ON CONFLICT on both SQLite and PostgreSQL."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     return postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model)
 

@@ -23,10 +23,6 @@ from storage.models import TenantUsageDaily, UsageDaily, UsageFeature, UsageProf
 from storage.models import UsageEvent as UsageEventRow
 from storage.repositories import insert_for
 
-_IDENTITY = (UsageEventRow.tenant_id, UsageEventRow.aad_object_id, UsageEventRow.name, UsageEventRow.occurred_at)
-_DAILY_KEY = (UsageDaily.tenant_id, UsageDaily.aad_object_id, UsageDaily.day, UsageDaily.name)
-_PAGE = 2000  # rows per statement: well under SQLite's bound-parameter limit
-
 
 @dataclass(frozen=True)
 class RecordResult:
@@ -49,29 +45,26 @@ class UsageRepository:
 
     async def _insert_raw(self, events: list[UsageEvent], now: datetime) -> list[UsageEvent]:
         by_identity = {e.identity: e for e in events}
-        fresh: list[UsageEvent] = []
-        for page in _pages(events):
-            stmt = (
-                insert_for(self.session, UsageEventRow)
-                .values(
-                    [
-                        {
-                            "tenant_id": e.tenant_id,
-                            "aad_object_id": e.aad_object_id,
-                            "name": e.name,
-                            "occurred_at": e.occurred_at,
-                            "day": e.day,
-                            "received_at": now,
-                        }
-                        for e in page
-                    ]
-                )
-                .on_conflict_do_nothing(index_elements=["tenant_id", "aad_object_id", "name", "occurred_at"])
-                .returning(*_IDENTITY)
-            )
-            for row in (await self.session.execute(stmt)).all():
-                fresh.append(by_identity[(row[0], row[1], row[2], row[3])])
-        return fresh
+        table = UsageEventRow.__table__
+        stmt = (
+            insert_for(self.session, table)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "aad_object_id", "name", "occurred_at"])
+            .returning(table.c.tenant_id, table.c.aad_object_id, table.c.name, table.c.occurred_at)
+        )
+        rows = [
+            {
+                "tenant_id": e.tenant_id,
+                "aad_object_id": e.aad_object_id,
+                "name": e.name,
+                "occurred_at": e.occurred_at,
+                "day": e.day,
+                "received_at": now,
+            }
+            for e in events
+        ]
+        # one compiled statement, sent in batches by SQLAlchemy's insertmanyvalues (RETURNING included): building
+        # a 2,000-row VALUES clause per call cost more than the database did (bench/ingestion.py)
+        return [by_identity[(r[0], r[1], r[2], r[3])] for r in (await self.session.execute(stmt, rows)).all()]
 
     async def _fold(self, events: list[UsageEvent]) -> None:
         daily: dict[tuple[str, str, date, str], int] = defaultdict(int)
@@ -107,15 +100,15 @@ class UsageRepository:
             {"tenant_id": t, "aad_object_id": u, "day": d, "name": n, "count": c}
             for (t, u, d, n), c in sorted(daily.items())
         ]
-        for page in _pages(rows):
-            stmt = insert_for(self.session, UsageDaily).values(page)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["tenant_id", "aad_object_id", "day", "name"],
-                set_={"count": UsageDaily.count + stmt.excluded.count},
-            ).returning(*_DAILY_KEY, UsageDaily.count)
-            for t, u, d, n, count in (await self.session.execute(stmt)).all():
-                if n == ALL_EVENTS and count == daily[(t, u, d, n)]:
-                    new_days.append((t, d))
+        table = UsageDaily.__table__
+        stmt = insert_for(self.session, table)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "aad_object_id", "day", "name"],
+            set_={"count": table.c.count + stmt.excluded.count},
+        ).returning(table.c.tenant_id, table.c.aad_object_id, table.c.day, table.c.name, table.c.count)
+        for t, u, d, n, count in (await self.session.execute(stmt, rows)).all():
+            if n == ALL_EVENTS and count == daily[(t, u, d, n)]:
+                new_days.append((t, d))
         return new_days
 
     async def _upsert_features(self, features: dict[tuple[str, str, str], list[Any]]) -> None:
@@ -163,17 +156,20 @@ class UsageRepository:
         earliest: str | None = None,
         latest: str | None = None,
     ) -> None:
-        """Upsert `rows`: `sums` add up, `earliest` keeps the smaller value, `latest` the larger."""
-        for page in _pages(rows):
-            stmt = insert_for(self.session, model).values(page)
-            changes: dict[str, Any] = {c: getattr(model, c) + getattr(stmt.excluded, c) for c in sums}
-            if earliest:
-                current, incoming = getattr(model, earliest), getattr(stmt.excluded, earliest)
-                changes[earliest] = case((incoming < current, incoming), else_=current)
-            if latest:
-                current, incoming = getattr(model, latest), getattr(stmt.excluded, latest)
-                changes[latest] = case((incoming > current, incoming), else_=current)
-            await self.session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=changes))
+        """Upsert `rows` (one statement, executemany): `sums` add up, `earliest` keeps the smaller value, `latest`
+        the larger."""
+        if not rows:
+            return
+        table = model.__table__
+        stmt = insert_for(self.session, table)
+        changes: dict[str, Any] = {c: table.c[c] + stmt.excluded[c] for c in sums}
+        if earliest:
+            current, incoming = table.c[earliest], stmt.excluded[earliest]
+            changes[earliest] = case((incoming < current, incoming), else_=current)
+        if latest:
+            current, incoming = table.c[latest], stmt.excluded[latest]
+            changes[latest] = case((incoming > current, incoming), else_=current)
+        await self.session.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=changes), rows)
 
     async def purge_raw(self, received_before: datetime) -> int:
         result = await self.session.execute(delete(UsageEventRow).where(UsageEventRow.received_at < received_before))
@@ -222,7 +218,3 @@ class UsageRepository:
                 (await self.session.execute(select(func.count()).select_from(model))).scalar_one()
             )
         return found
-
-
-def _pages(rows: Sequence[Any]) -> list[Sequence[Any]]:
-    return [rows[i : i + _PAGE] for i in range(0, len(rows), _PAGE)]
