@@ -34,6 +34,14 @@ class NewMessage:
     operation: str = "send"  # send | update | delete
     target_activity_id: str | None = None  # the card to update or delete
 
+    @classmethod
+    def of_card(
+        cls, dedupe_key: str, kind: str, tenant_id: str, user_id: int | None, conversation_id: str, card: dict[str, Any]
+    ) -> NewMessage:
+        """A new card to send, its notification text taken from the card's fallback text."""
+        summary = str(card.get("fallbackText", ""))[:200]
+        return cls(dedupe_key[:200], kind, tenant_id, user_id, conversation_id, card, summary)
+
 
 class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:

@@ -254,17 +254,9 @@ class Alerts:
             # the stored copy leaves the person's comment out (forgetting them must not leave it in a CSM's
             # outbox row); Teams refreshes the card for the CSM when they look at it, and that copy shows it
             card = await self._card(uow, alert, viewer, locale, visibility, escalated=level > 0, live=False)
+            key = f"alert:{alert_id}:{level}:{recipient}:{again}"
             queued = await uow.outbox.enqueue(
-                NewMessage(
-                    dedupe_key=f"alert:{alert_id}:{level}:{recipient}:{again}"[:200],
-                    kind="alert",
-                    tenant_id=tenant_id,
-                    user_id=user_id,
-                    conversation_id=conversation_id,
-                    card=card,
-                    summary=str(card.get("fallbackText", ""))[:200],
-                ),
-                now,
+                NewMessage.of_card(key, "alert", tenant_id, user_id, conversation_id, card), now
             )
             if queued is not None:
                 report.cards += 1
@@ -468,17 +460,9 @@ class Alerts:
                     continue
                 seen = [t for t in tenants if visibility.can_see(csm, t)]
                 card = build_digest_card(self._digest_view(seen, tenants, healths, alerts, answers, locale, local, now))
+                key = f"digest:{csm}:{local.date().isoformat()}"
                 queued = await uow.outbox.enqueue(
-                    NewMessage(
-                        dedupe_key=f"digest:{csm}:{local.date().isoformat()}",
-                        kind="digest",
-                        tenant_id=tenant_id,
-                        user_id=user_id,
-                        conversation_id=conversation_id,
-                        card=card,
-                        summary=str(card.get("fallbackText", ""))[:200],
-                    ),
-                    now,
+                    NewMessage.of_card(key, "digest", tenant_id, user_id, conversation_id, card), now
                 )
                 sent += queued is not None
             await uow.commit()

@@ -118,18 +118,10 @@ class Campaigns:
             report.held_out += 1
             return
         card = build_nurture_card(self._view(touch_id, decided, user.locale))
-        message_id = await uow.outbox.enqueue(
-            NewMessage(
-                dedupe_key=f"campaign-touch:{touch_id}",
-                kind=decided.kind,
-                tenant_id=decided.tenant_id,
-                user_id=user.id,
-                conversation_id=chat.conversation_id,
-                card=card,
-                summary=str(card.get("fallbackText", ""))[:200],
-            ),
-            now,
+        message = NewMessage.of_card(
+            f"campaign-touch:{touch_id}", decided.kind, decided.tenant_id, user.id, chat.conversation_id, card
         )
+        message_id = await uow.outbox.enqueue(message, now)
         if message_id is not None:
             await uow.campaigns.link_outbox(touch_id, message_id)
             report.queued += 1

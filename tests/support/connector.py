@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import itertools
 import json
 import time
@@ -81,11 +82,14 @@ class FakeConnector:
     def _over_limit(self, conversation_id: str, tenant_id: str) -> str | None:
         now = time.monotonic()
         stamps = self._per_conversation.setdefault(conversation_id, [])
+        while stamps and now - stamps[0] >= CONVERSATION_WINDOWS[-1][1]:  # older than the longest window
+            stamps.pop(0)
         for count, period in CONVERSATION_WINDOWS:
             if sum(1 for t in stamps if now - t < period) >= count:
                 return f"conversation {conversation_id}: more than {count} in {period:g} s"
         tenant = self._per_tenant.setdefault(tenant_id, [])
-        if sum(1 for t in tenant if now - t < 1.0) >= self.tenant_rate:
+        recent = bisect.bisect_left(tenant, now - 1.0)  # stamps are in arrival order: the last second is a suffix
+        if len(tenant) - recent >= self.tenant_rate:
             return f"tenant {tenant_id}: more than {self.tenant_rate} per second"
         stamps.append(now)
         tenant.append(now)
