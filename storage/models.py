@@ -216,6 +216,7 @@ class OutboxMessage(Base):
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_conversation_sent", "conversation_id", "sent_at"),  # per-conversation limits, shared
+        Index("ix_outbox_tenant_due", "tenant_id", "status", "next_attempt_at"),  # claims, a share per tenant
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -8,6 +8,7 @@ SKIP LOCKED there silently) but runs every transaction as BEGIN IMMEDIATE (stora
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -76,17 +77,12 @@ class OutboxRepository:
 
         Each tenant is sent to at its own rate: a batch filled with one tenant's campaign would make every other
         tenant's messages wait behind that tenant's bucket. So the batch takes an equal share from each tenant with
-        due rows (in the order their oldest row became due), then fills up with whatever is left.
+        due rows (tenants in random order), then fills up with whatever is left.
         """
         due = self._due(now)
-        tenants_stmt = (
-            select(OutboxMessage.tenant_id)
-            .where(due)
-            .group_by(OutboxMessage.tenant_id)
-            .order_by(func.min(OutboxMessage.next_attempt_at))
-            .limit(limit)
-        )
+        tenants_stmt = select(OutboxMessage.tenant_id).where(due).distinct().limit(limit)
         tenants = list((await self.session.execute(tenants_stmt)).scalars())
+        random.shuffle(tenants)
         if not tenants:
             return []
         share = max(1, -(-limit // len(tenants)))

@@ -24,11 +24,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("operation", sa.String(length=16), server_default="send", nullable=False))
         batch_op.add_column(sa.Column("target_activity_id", sa.String(length=256), nullable=True))
         batch_op.create_index("ix_outbox_conversation_sent", ["conversation_id", "sent_at"], unique=False)
+        batch_op.create_index("ix_outbox_tenant_due", ["tenant_id", "status", "next_attempt_at"], unique=False)
 
 
 
 def downgrade() -> None:
     with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_tenant_due")
         batch_op.drop_index("ix_outbox_conversation_sent")
         batch_op.drop_column("target_activity_id")
         batch_op.drop_column("operation")
