@@ -90,7 +90,7 @@ def _dump(card: AdaptiveCard) -> dict[str, Any]:
 def _title(view: AlertCardView, t: Strings) -> str:
     if view.kind == "at_risk":
         score = "–" if view.score is None else f"{view.score:.0f}"
-        return t("alert.title.at_risk", account=view.account, score=score, arrow=view.arrow)
+        return t("alert.title.at_risk", account=view.account, score=score, arrow=view.arrow).rstrip()
     if view.kind == "detractor":
         return t("alert.title.detractor", account=view.account, score=view.detractor_score)
     return t("alert.title.renewal", account=view.account)
