@@ -31,6 +31,16 @@ CSV_COLUMNS = ("tenant_id", "user_id", "name", "timestamp")
 JSON_OUTPUT = typer.Option("--json", help="Print one JSON document.")
 
 
+def _check_id(value: str, what: str) -> str:
+    """A tenant or directory id from the command line, lower-cased; exit 2 with a reason when it is not one."""
+    from bot.engagement.usage import DIRECTORY_ID
+
+    if not DIRECTORY_ID.fullmatch(value):
+        typer.echo(f"nurture: {what} must be a GUID", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    return value.lower()
+
+
 def _campaign_config(settings: Settings) -> Any:
     from bot.app import campaign_config
 
@@ -296,11 +306,8 @@ def tenant_renewal(
 ) -> None:
     """Set a tenant's renewal date (CSMs get reminders 90/60/30 days before), or --clear it."""
     from bot.app import utc_now
-    from bot.engagement.usage import DIRECTORY_ID
 
-    if not DIRECTORY_ID.fullmatch(tenant_id):
-        typer.echo("nurture: the tenant id must be a GUID", err=True)
-        raise typer.Exit(EXIT_CONFIG)
+    tenant = _check_id(tenant_id, "the tenant id")
     if clear == (renewal is not None):
         typer.echo("nurture: give a date (YYYY-MM-DD) or --clear", err=True)
         raise typer.Exit(EXIT_CONFIG)
@@ -312,8 +319,8 @@ def tenant_renewal(
 
     async def work(uow_factory: Any) -> None:
         async with uow_factory() as uow:
-            await uow.tenants.set_renewal(tenant_id.lower(), when, utc_now())
+            await uow.tenants.set_renewal(tenant, when, utc_now())
             await uow.commit()
 
     _run_in_uow(work)
-    Console().print(f"tenant {tenant_id.lower()}: renewal {when.isoformat() if when else 'cleared'}")
+    Console().print(f"tenant {tenant}: renewal {when.isoformat() if when else 'cleared'}")

@@ -13,8 +13,7 @@ import typer
 from rich.console import Console
 
 from bot.cli import EXIT_CONFIG, _run_in_uow, _settings, app
-from bot.cli_campaigns import JSON_OUTPUT, _campaign_config, tenant_app
-from bot.engagement.usage import DIRECTORY_ID
+from bot.cli_campaigns import JSON_OUTPUT, _campaign_config, _check_id, tenant_app
 
 csm_app = typer.Typer(no_args_is_help=True, help="Customer success managers per tenant.")
 app.add_typer(csm_app, name="csm")
@@ -26,13 +25,6 @@ def _alerts(uow_factory: Any) -> Any:
 
     settings = _settings()
     return Alerts(uow_factory, alert_config(settings, _campaign_config(settings).campaigns))
-
-
-def _check_id(value: str, what: str) -> str:
-    if not DIRECTORY_ID.fullmatch(value):
-        typer.echo(f"nurture: {what} must be a GUID", err=True)
-        raise typer.Exit(EXIT_CONFIG)
-    return value.lower()
 
 
 @app.command()

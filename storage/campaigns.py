@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy import and_, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import CampaignOptOut, CampaignTouch, ConversationReference, OutboxMessage, PendingAlert, User
@@ -19,7 +19,7 @@ LIVE_SEND_STATUSES = ("queued", "sending", "sent", "unknown")  # what counts aga
 @dataclass(frozen=True)
 class Reachable:
     user: User
-    has_personal_chat: bool
+    chat_id: str | None  # the person's open personal chat with the bot, if any
 
 
 @dataclass(frozen=True)
@@ -40,14 +40,20 @@ class CampaignRepository:
     # -- what targeting reads ----------------------------------------------------------------------------------
 
     async def people(self, tenant_id: str) -> list[Reachable]:
-        """The tenant's known people, with whether an open personal chat with the bot exists."""
-        chat = exists().where(
-            ConversationReference.user_id == User.id,
-            ConversationReference.scope == "personal",
-            ConversationReference.removed_at.is_(None),
+        """The tenant's known people, each with their open personal chat with the bot (if any)."""
+        chat = (
+            select(ConversationReference.conversation_id)
+            .where(
+                ConversationReference.user_id == User.id,
+                ConversationReference.scope == "personal",
+                ConversationReference.removed_at.is_(None),
+            )
+            .order_by(ConversationReference.updated_at.desc())
+            .limit(1)
+            .scalar_subquery()
         )
         stmt = select(User, chat.label("chat")).where(User.tenant_id == tenant_id).order_by(User.id)
-        return [Reachable(row[0], bool(row[1])) for row in (await self.session.execute(stmt)).all()]
+        return [Reachable(row[0], row[1]) for row in (await self.session.execute(stmt)).all()]
 
     async def touches(self, tenant_id: str) -> dict[str, list[CampaignTouch]]:
         stmt = select(CampaignTouch).where(CampaignTouch.tenant_id == tenant_id)

@@ -37,11 +37,19 @@ class NewMessage:
 
     @classmethod
     def of_card(
-        cls, dedupe_key: str, kind: str, tenant_id: str, user_id: int | None, conversation_id: str, card: dict[str, Any]
+        cls,
+        dedupe_key: str,
+        kind: str,
+        tenant_id: str,
+        user_id: int | None,
+        conversation_id: str,
+        card: dict[str, Any],
+        **options: Any,
     ) -> NewMessage:
-        """A new card to send, its notification text taken from the card's fallback text."""
+        """A card message, its notification text taken from the card's fallback text; `options` are the other fields
+        (survey_instance_id, operation, target_activity_id)."""
         summary = str(card.get("fallbackText", ""))[:200]
-        return cls(dedupe_key[:200], kind, tenant_id, user_id, conversation_id, card, summary)
+        return cls(dedupe_key[:200], kind, tenant_id, user_id, conversation_id, card, summary, **options)
 
 
 class OutboxRepository:
@@ -71,6 +79,11 @@ class OutboxRepository:
         )
         stmt = stmt.on_conflict_do_nothing(index_elements=[OutboxMessage.dedupe_key])
         return (await self.session.execute(stmt.returning(OutboxMessage.id))).scalar_one_or_none()
+
+    async def exists(self, dedupe_key: str) -> bool:
+        """Whether a message with this dedupe key was queued before (so building its card again can be skipped)."""
+        stmt = select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key[:200])
+        return (await self.session.execute(stmt)).first() is not None
 
     async def claim(self, worker: str, now: datetime, lease: timedelta, limit: int) -> Sequence[OutboxMessage]:
         """Lease up to `limit` due rows, shared fairly between the tenants that have some.

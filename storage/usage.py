@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, select
+from sqlalchemy import case, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.engagement.usage import ALL_EVENTS, FeatureUse, UsageEvent
@@ -209,12 +209,3 @@ class UsageRepository:
             TenantUsageDaily.tenant_id == tenant_id, TenantUsageDaily.day >= since
         )
         return {day: (users, events) for day, users, events in (await self.session.execute(stmt)).all()}
-
-    async def counts(self) -> dict[str, int]:
-        """Rows per usage table (for `nurture ingest` summaries and tests)."""
-        found = {}
-        for model in (UsageEventRow, UsageDaily, UsageFeature, UsageProfile, TenantUsageDaily):
-            found[model.__tablename__] = int(
-                (await self.session.execute(select(func.count()).select_from(model))).scalar_one()
-            )
-        return found

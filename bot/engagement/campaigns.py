@@ -16,8 +16,6 @@ from bot.engagement.usage import EVENT_NAME
 
 LANGUAGES = ("en", "de", "fr", "es", "ja")
 CAMPAIGN_ID = r"^[a-z0-9][a-z0-9-]{0,63}$"
-CampaignKindName = Literal["onboarding", "adoption", "milestone", "legacy", "reengagement", "renewal"]
-PERSON_KINDS = ("onboarding", "adoption", "milestone", "legacy", "reengagement")  # kinds a person can stop
 
 
 class _Model(BaseModel):

@@ -90,7 +90,6 @@ class Health:
     left_out: tuple[str, ...]  # components without enough data, with why
     at_risk: bool
     nps: NpsSummary
-    active_people: int
     arrow: str  # ↑ ↓ → against `previous`
     name: str | None = None
 
@@ -117,7 +116,7 @@ def assess(signals: TenantSignals, policy: HealthPolicy, as_of: datetime) -> Hea
     """The health as of `as_of`, with the score 14 days earlier for the trend arrow."""
     current = _score(signals, policy, as_of)
     earlier = _score(signals, policy, as_of - timedelta(days=WINDOW))
-    components, left_out, nps, active = current
+    components, left_out, nps = current
     score = sum(c.contribution for c in components)
     previous = sum(c.contribution for c in earlier[0]) if earlier[0] and _had_usage(signals, as_of) else None
     arrow = "→"
@@ -133,7 +132,6 @@ def assess(signals: TenantSignals, policy: HealthPolicy, as_of: datetime) -> Hea
         tuple(left_out),
         score < policy.at_risk_below,
         nps,
-        active,
         arrow,
         signals.name,
     )
@@ -147,7 +145,7 @@ def _had_usage(signals: TenantSignals, as_of: datetime) -> bool:
 
 def _score(
     signals: TenantSignals, policy: HealthPolicy, as_of: datetime
-) -> tuple[list[Component], list[str], NpsSummary, int]:
+) -> tuple[list[Component], list[str], NpsSummary]:
     today = as_of.date()
     raw: list[tuple[str, float, str]] = []
     left_out: list[str] = []
@@ -213,4 +211,4 @@ def _score(
         for name, value, text in raw
         if weights[name] > 0
     ]
-    return components, left_out, nps, len(active30)
+    return components, left_out, nps

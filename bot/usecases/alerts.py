@@ -86,6 +86,15 @@ class Visibility:
         return sorted(self.global_csms | {c for csms in self.assigned.values() for c in csms})
 
 
+@dataclass(frozen=True)
+class CsmChat:
+    tenant_id: str
+    user_id: int
+    conversation_id: str
+    locale: str | None
+    time_zone: str | None
+
+
 @dataclass
 class AlertRunReport:
     tenants: int = 0
@@ -150,11 +159,12 @@ class Alerts:
             woken = await uow.alerts.wake_snoozed(now)
             for alert_id in woken:
                 await uow.alerts.log(alert_id, now, None, "reopened")
-            new_ids: list[int] = []
             installed = await uow.alerts.installed_counts()
+            healths: dict[str, Health] = {}
             for tenant in await uow.alerts.tenants():
                 report.tenants += 1
                 health = assess(await self._signals(uow, tenant, now, installed), self.config.health, now)
+                healths[tenant.tenant_id] = health
                 crossed = health.at_risk and tenant.at_risk is not True
                 await uow.alerts.set_health(tenant.tenant_id, health.score, health.at_risk, now)
                 if crossed:
@@ -167,7 +177,7 @@ class Alerts:
                         score=health.score,
                         open_key=f"at_risk:{tenant.tenant_id}",
                     )
-                    await self._raise(uow, alert, now, new_ids, report)
+                    await self._raise(uow, alert, now, report)
             for cause in await uow.alerts.pending_causes():
                 if cause.kind == "detractor" and cause.survey_instance_id:
                     alert = NewAlert(
@@ -180,7 +190,7 @@ class Alerts:
                 else:
                     key = cause.cause_key or f"{cause.kind}:{cause.id}"
                     alert = NewAlert(cause.tenant_id, cause.kind, key, [cause.detail or ""])
-                raised = await self._raise(uow, alert, now, new_ids, report)
+                raised = await self._raise(uow, alert, now, report)
                 await uow.alerts.mark_cause(cause.id, "raised" if raised else "merged")
             for overdue in await uow.alerts.due_escalations(now):
                 await self._escalate(uow, overdue, visibility, now, report)
@@ -191,18 +201,15 @@ class Alerts:
                     again = f"woke:{now.date().isoformat()}" if current.id in woken else ""
                     await self._deliver(uow, current.id, current.escalation_level, visibility, now, report, again)
             await uow.commit()
-        report.digests = await self._digests(now, report)
+        report.digests = await self._digests(now, visibility, healths)
         return report
 
-    async def _raise(
-        self, uow: UnitOfWork, alert: NewAlert, now: datetime, new_ids: list[int], report: AlertRunReport
-    ) -> bool:
+    async def _raise(self, uow: UnitOfWork, alert: NewAlert, now: datetime, report: AlertRunReport) -> bool:
         """Record the alert (delivery follows in the same run); False while one for the same cause is open."""
         deadline = add_business_days(now, self.config.settings.escalate_after_business_days)
         alert_id = await uow.alerts.raise_alert(alert, now, deadline)
         if alert_id is None:
             return False
-        new_ids.append(alert_id)
         report.raised[alert.kind] = report.raised.get(alert.kind, 0) + 1
         return True
 
@@ -237,6 +244,9 @@ class Alerts:
             report.undeliverable.append(f"alert {alert_id}: no CSM for tenant {alert.tenant_id}")
             return
         for recipient in levels[level]:
+            key = f"alert:{alert_id}:{level}:{recipient}:{again}"
+            if await uow.outbox.exists(key):
+                continue  # this recipient has it already: no card to draw
             if recipient.startswith("channel:"):
                 target = await uow.conversations.get(recipient.removeprefix("channel:"))
                 if target is None or target.removed_at is not None:
@@ -249,12 +259,16 @@ class Alerts:
                 if chat is None:
                     report.undeliverable.append(f"alert {alert_id}: CSM {recipient} has no chat with the bot")
                     continue
-                tenant_id, user_id, conversation_id, locale = chat
+                tenant_id, user_id, conversation_id, locale = (
+                    chat.tenant_id,
+                    chat.user_id,
+                    chat.conversation_id,
+                    chat.locale,
+                )
                 viewer = recipient
             # the stored copy leaves the person's comment out (forgetting them must not leave it in a CSM's
             # outbox row); Teams refreshes the card for the CSM when they look at it, and that copy shows it
             card = await self._card(uow, alert, viewer, locale, visibility, escalated=level > 0, live=False)
-            key = f"alert:{alert_id}:{level}:{recipient}:{again}"
             queued = await uow.outbox.enqueue(
                 NewMessage.of_card(key, "alert", tenant_id, user_id, conversation_id, card), now
             )
@@ -264,12 +278,12 @@ class Alerts:
                     alert_id, now, None, "sent", recipient if recipient.startswith("channel:") else None
                 )
 
-    async def _chat_of(self, uow: UnitOfWork, aad: str) -> tuple[str, int, str, str | None] | None:
-        """(tenant, user row, conversation, locale) of the CSM's personal chat with the bot, in any tenant."""
+    async def _chat_of(self, uow: UnitOfWork, aad: str) -> CsmChat | None:
+        """The CSM's personal chat with the bot, in any tenant."""
         for user in await uow.users.find_by_aad(aad):
             chat = await uow.conversations.personal_for(user.id)
             if chat is not None and user.uninstalled_at is None:
-                return user.tenant_id, user.id, chat.conversation_id, user.locale
+                return CsmChat(user.tenant_id, user.id, chat.conversation_id, user.locale, user.time_zone)
         return None
 
     # -- the alert card ----------------------------------------------------------------------------------------
@@ -441,30 +455,33 @@ class Alerts:
 
     # -- digests -----------------------------------------------------------------------------------------------
 
-    async def _digests(self, now: datetime, report: AlertRunReport) -> int:
+    async def _digests(self, now: datetime, visibility: Visibility, healths: dict[str, Health]) -> int:
+        """Each CSM's digest once a day in their morning; the health scores come from the run that just scored."""
         sent = 0
-        visibility = await self.visibility()
-        healths = {h.tenant_id: h for h in await self.health(now)}
         async with self.uow_factory() as uow:
-            alerts = await uow.alerts.all()
-            tenants = {t.tenant_id: t for t in await uow.alerts.tenants()}
-            answers = await uow.surveys.scored_answers()
+            due: list[tuple[str, CsmChat, datetime]] = []
             for csm in visibility.all_csms():
                 chat = await self._chat_of(uow, csm)
                 if chat is None:
                     continue
-                tenant_id, user_id, conversation_id, locale = chat
-                zone = next((u.time_zone for u in await uow.users.find_by_aad(csm) if u.id == user_id), None)
-                local = local_time(now, zone)
+                local = local_time(now, chat.time_zone)
                 if local.hour < self.config.settings.digest_hour or local.weekday() >= 5:
                     continue
+                if not await uow.outbox.exists(f"digest:{csm}:{local.date().isoformat()}"):
+                    due.append((csm, chat, local))
+            if not due:
+                return 0
+            alerts = await uow.alerts.all()
+            tenants = {t.tenant_id: t for t in await uow.alerts.tenants()}
+            answers = await uow.surveys.scored_answers()
+            for csm, chat, local in due:
                 seen = [t for t in tenants if visibility.can_see(csm, t)]
-                card = build_digest_card(self._digest_view(seen, tenants, healths, alerts, answers, locale, local, now))
+                view = self._digest_view(seen, tenants, healths, alerts, answers, chat.locale, local, now)
                 key = f"digest:{csm}:{local.date().isoformat()}"
-                queued = await uow.outbox.enqueue(
-                    NewMessage.of_card(key, "digest", tenant_id, user_id, conversation_id, card), now
+                message = NewMessage.of_card(
+                    key, "digest", chat.tenant_id, chat.user_id, chat.conversation_id, build_digest_card(view)
                 )
-                sent += queued is not None
+                sent += await uow.outbox.enqueue(message, now) is not None
             await uow.commit()
         return sent
 

@@ -21,8 +21,7 @@ from cards.i18n import negotiate
 from cards.nps import ErrorCardView, build_error_card
 from cards.nurture import NurtureCardView, NurtureState, build_nurture_card
 from cards.verbs import Verb
-from storage.campaigns import NewTouch
-from storage.models import User
+from storage.campaigns import NewTouch, Reachable
 from storage.outbox import NewMessage
 from storage.uow import UnitOfWork
 
@@ -70,7 +69,7 @@ class Campaigns:
         async with self.uow_factory() as uow:
             tenants = [tenant_id] if tenant_id else await uow.tenants.ids()
             for tenant in tenants:
-                people = await self._people(uow, tenant, now)
+                people = [person for person, _ in await self._people(uow, tenant, now)]
                 targets += target(people, self.config.campaigns, self.config.policy, now)
             renewals = await self._renewals(uow, now, tenant_id)
         return Plan(targets, renewals)
@@ -82,11 +81,11 @@ class Campaigns:
             tenants = [tenant_id] if tenant_id else await uow.tenants.ids()
         for tenant in tenants:
             async with self.uow_factory() as uow:
-                people = await self._people(uow, tenant, now)
-                users = {u.aad_object_id: u for u in await uow.users.in_tenant(tenant)}
-                for decided in target(people, self.config.campaigns, self.config.policy, now):
+                loaded = await self._people(uow, tenant, now)
+                known = {person.aad_object_id: entry for person, entry in loaded}
+                for decided in target([p for p, _ in loaded], self.config.campaigns, self.config.policy, now):
                     if decided.outcome in (Outcome.SEND, Outcome.HOLDOUT):
-                        await self._record(uow, decided, users[decided.aad_object_id], now, report)
+                        await self._record(uow, decided, known[decided.aad_object_id], now, report)
                 await uow.commit()
         async with self.uow_factory() as uow:
             for renewal in await self._renewals(uow, now, tenant_id):
@@ -96,10 +95,12 @@ class Campaigns:
             await uow.commit()
         return report
 
-    async def _record(self, uow: UnitOfWork, decided: Target, user: User, now: datetime, report: RunReport) -> None:
+    async def _record(
+        self, uow: UnitOfWork, decided: Target, entry: Reachable, now: datetime, report: RunReport
+    ) -> None:
+        user, chat_id = entry.user, entry.chat_id
         held = decided.outcome is Outcome.HOLDOUT
-        chat = await uow.conversations.personal_for(user.id)
-        if chat is None:  # the chat was removed since the people were loaded: in neither group
+        if chat_id is None:  # targeting only sends to reachable people: a person without a chat is in neither group
             return
         touch = NewTouch(
             decided.campaign_id,
@@ -119,7 +120,7 @@ class Campaigns:
             return
         card = build_nurture_card(self._view(touch_id, decided, user.locale))
         message = NewMessage.of_card(
-            f"campaign-touch:{touch_id}", decided.kind, decided.tenant_id, user.id, chat.conversation_id, card
+            f"campaign-touch:{touch_id}", decided.kind, decided.tenant_id, user.id, chat_id, card
         )
         message_id = await uow.outbox.enqueue(message, now)
         if message_id is not None:
@@ -127,7 +128,7 @@ class Campaigns:
             report.queued += 1
             report.by_campaign[decided.campaign_id] = report.by_campaign.get(decided.campaign_id, 0) + 1
 
-    async def _people(self, uow: UnitOfWork, tenant_id: str, now: datetime) -> list[Person]:
+    async def _people(self, uow: UnitOfWork, tenant_id: str, now: datetime) -> list[tuple[Person, Reachable]]:
         """Everything targeting needs about a tenant, in a fixed number of queries (not per person)."""
         campaigns = self.config.campaigns
         history = timedelta(days=_history_days(campaigns.active) + 2)  # +2: time zones either side of UTC
@@ -143,30 +144,28 @@ class Campaigns:
         for entry in known:
             user = entry.user
             seen = profiles.get(user.aad_object_id)
-            people.append(
-                Person(
-                    tenant_id=tenant_id,
-                    aad_object_id=user.aad_object_id,
-                    reachable=entry.has_personal_chat
-                    and user.installed_at is not None
-                    and user.uninstalled_at is None
-                    and user.unreachable_at is None,
-                    opted_out=user.opted_out_at is not None,
-                    stopped_kinds=frozenset(stopped.get(user.id, ())),
-                    installed_at=user.installed_at,
-                    time_zone=user.time_zone,
-                    locale=user.locale,
-                    first_seen_at=seen[0] if seen else None,
-                    last_seen_at=seen[1] if seen else None,
-                    active_days=frozenset(active.get(user.aad_object_id, ())),
-                    features=features.get(user.aad_object_id, {}),
-                    touches=[
-                        Touch(t.campaign_id, t.step, t.decided_at, t.holdout)
-                        for t in touches.get(user.aad_object_id, [])
-                    ],
-                    recent_sends=sends.get(user.id, []),
-                )
+            person = Person(
+                tenant_id=tenant_id,
+                aad_object_id=user.aad_object_id,
+                reachable=entry.chat_id is not None
+                and user.installed_at is not None
+                and user.uninstalled_at is None
+                and user.unreachable_at is None,
+                opted_out=user.opted_out_at is not None,
+                stopped_kinds=frozenset(stopped.get(user.id, ())),
+                installed_at=user.installed_at,
+                time_zone=user.time_zone,
+                locale=user.locale,
+                first_seen_at=seen[0] if seen else None,
+                last_seen_at=seen[1] if seen else None,
+                active_days=frozenset(active.get(user.aad_object_id, ())),
+                features=features.get(user.aad_object_id, {}),
+                touches=[
+                    Touch(t.campaign_id, t.step, t.decided_at, t.holdout) for t in touches.get(user.aad_object_id, [])
+                ],
+                recent_sends=sends.get(user.id, []),
             )
+            people.append((person, entry))
         return people
 
     async def _renewals(self, uow: UnitOfWork, now: datetime, tenant_id: str | None) -> list[RenewalTarget]:

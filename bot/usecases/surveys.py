@@ -139,19 +139,16 @@ class Surveys:
                     forced=force,
                 )
             )
-            await uow.outbox.enqueue(
-                NewMessage(
-                    dedupe_key=f"nps:{instance_id}",
-                    kind="nps",
-                    tenant_id=user.tenant_id,
-                    user_id=user.id,
-                    conversation_id=target.conversation_id,
-                    card=card,
-                    summary=str(card.get("fallbackText", "")),
-                    survey_instance_id=instance_id,
-                ),
-                now,
+            message = NewMessage.of_card(
+                f"nps:{instance_id}",
+                "nps",
+                user.tenant_id,
+                user.id,
+                target.conversation_id,
+                card,
+                survey_instance_id=instance_id,
             )
+            await uow.outbox.enqueue(message, now)
             await uow.commit()
         return AskResult(user.tenant_id, user.aad_object_id, decision, instance_id, queued=True)
 
@@ -166,20 +163,17 @@ class Surveys:
                 if owner is None or target is None or instance.activity_id is None:
                     continue  # nowhere to update it: the card closes itself on its next refresh
                 card = self._state_card(instance, owner, NpsState.CLOSED)
-                queued = await uow.outbox.enqueue(
-                    NewMessage(
-                        dedupe_key=f"nps-close:{instance.id}",
-                        kind="nps",
-                        tenant_id=instance.tenant_id,
-                        user_id=owner.id,
-                        conversation_id=target.conversation_id,
-                        card=card,
-                        summary=str(card.get("fallbackText", "")),
-                        operation="update",
-                        target_activity_id=instance.activity_id,
-                    ),
-                    now,
+                message = NewMessage.of_card(
+                    f"nps-close:{instance.id}",
+                    "nps",
+                    instance.tenant_id,
+                    owner.id,
+                    target.conversation_id,
+                    card,
+                    operation="update",
+                    target_activity_id=instance.activity_id,
                 )
+                queued = await uow.outbox.enqueue(message, now)
                 closed += queued is not None
             await uow.commit()
         return closed
