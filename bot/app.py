@@ -24,6 +24,9 @@ from bot.campaigns_file import load_campaigns
 from bot.config import Settings
 from bot.engagement.campaigns import CampaignSet
 from bot.engagement.delivery import RetryPolicy
+from bot.engagement.reach import ChatOpening
+from bot.graph_install import GraphAppInstaller, GraphToken, MsalGraphTokens
+from bot.packaging.manifest import default_teams_app_id
 from bot.security.tokens import BotConnectorTokenValidator, OpenIdKeyStore
 from bot.teams.adapter import CredentialsFactory, build_adapter
 from bot.teams.handler import NurtureBot
@@ -52,6 +55,7 @@ WORKERS = web.AppKey("workers", list[DeliveryWorker])
 CAMPAIGNS = web.AppKey("campaigns", Campaigns)
 ALERTS = web.AppKey("alerts", Alerts)
 SURVEYS = web.AppKey("surveys", Surveys)
+INSTALLER: web.AppKey[GraphAppInstaller | None] = web.AppKey("installer")
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 
 HEALTH_DB_TIMEOUT_SECONDS = 2.0
@@ -68,8 +72,10 @@ def create_app(
     credentials_factory: CredentialsFactory | None = None,
     clock: Callable[[], datetime] = utc_now,
     campaigns: CampaignSet | None = None,
+    graph_tokens: GraphToken | None = None,
 ) -> web.Application:
-    """Build the web app. `credentials_factory` replaces msal for outbound tokens (tests, custom clouds).
+    """Build the web app. `credentials_factory` replaces msal for outbound tokens (tests, custom clouds);
+    `graph_tokens` replaces msal for Microsoft Graph tokens (proactive install).
 
     `campaigns` defaults to NURTURE_CAMPAIGNS (or the packaged file); a bad file raises ConfigError here, at start-up.
     """
@@ -103,16 +109,11 @@ def create_app(
     bot = NurtureBot(lifecycle, surveys, app[CAMPAIGNS], app[ALERTS], clock)
     app[MESSAGES] = MessagesEndpoint(settings, adapter, authentication, validator, bot)
     sender = TeamsCardSender(adapter, settings.app_id)
-    app[WORKERS] = [
-        DeliveryWorker(
-            lambda: UnitOfWork(sessions),
-            sender,
-            f"{socket.gethostname()}-{os.getpid()}-{i}",
-            clock,
-            delivery_config(settings),
-        )
-        for i in range(settings.delivery_workers)
-    ]
+    installer = app_installer(settings, graph_tokens)
+    app[INSTALLER] = installer
+    app[WORKERS] = delivery_crew(
+        settings, sessions, sender, installer, clock, f"{socket.gethostname()}-{os.getpid()}", settings.delivery_workers
+    )
 
     usage_api = UsageApi(
         tokens=tuple(settings.ingest_tokens),
@@ -138,6 +139,7 @@ def survey_config(settings: Settings) -> SurveyConfig:
         expiry=timedelta(days=settings.nps_expiry_days),
         review_url=settings.review_url or None,
         referral_url=settings.referral_url or None,
+        opening=settings.open_chats,
     )
 
 
@@ -146,6 +148,7 @@ def campaign_config(settings: Settings, campaigns: CampaignSet | None = None) ->
         campaigns=campaigns if campaigns is not None else load_campaigns(settings.campaigns),
         policy=settings.ask_policy,
         product_name=settings.product_name,
+        opening=settings.open_chats,
     )
 
 
@@ -170,6 +173,42 @@ def delivery_config(settings: Settings) -> DeliveryConfig:
         lease=timedelta(seconds=settings.delivery_lease_seconds),
         retry=RetryPolicy(resend_unknown=settings.resend_unknown),
     )
+
+
+def delivery_crew(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    sender: TeamsCardSender,
+    installer: GraphAppInstaller | None,
+    clock: Callable[[], datetime],
+    name: str,
+    count: int,
+) -> list[DeliveryWorker]:
+    """`count` delivery workers sharing one sender (and, with NURTURE_OPEN_CHATS, the ways to open chats)."""
+    return [
+        DeliveryWorker(
+            lambda: UnitOfWork(sessions),
+            sender,
+            f"{name}-{i}",
+            clock,
+            delivery_config(settings),
+            opener=sender if settings.open_chats is not ChatOpening.OFF else None,
+            installer=installer,
+        )
+        for i in range(count)
+    ]
+
+
+def app_installer(settings: Settings, tokens: GraphToken | None = None) -> GraphAppInstaller | None:
+    """The Graph installer when NURTURE_OPEN_CHATS=install; msal client credentials unless `tokens` is given."""
+    if settings.open_chats is not ChatOpening.INSTALL:
+        return None
+    if tokens is None:
+        tokens = MsalGraphTokens(
+            settings.app_id, settings.app_password, login_url=settings.login_url, graph_url=settings.graph_url
+        )
+    external_id = settings.teams_app_id or default_teams_app_id(settings.app_id)
+    return GraphAppInstaller(tokens, external_id, graph_url=settings.graph_url)
 
 
 def retention(settings: Settings) -> Retention:
@@ -237,6 +276,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     await app[KEY_STORE].close()
+    installer = app[INSTALLER]
+    if installer is not None:
+        await installer.close()
     await app[ENGINE].dispose()
 
 

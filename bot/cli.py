@@ -293,10 +293,9 @@ def deliver(
     """Run delivery workers alone (no web app): send queued messages within Teams' limits until stopped."""
     import signal
 
-    from bot.app import delivery_config, size_http_executor, utc_now
+    from bot.app import app_installer, delivery_config, delivery_crew, size_http_executor, utc_now
     from bot.teams.adapter import build_adapter
     from bot.teams.proactive import TeamsCardSender
-    from bot.usecases.delivery import DeliveryWorker
     from storage.engine import create_engine, session_factory
     from storage.migrate import upgrade
     from storage.uow import UnitOfWork
@@ -311,12 +310,8 @@ def deliver(
         size_http_executor(asyncio.get_running_loop(), max(1, count) * delivery_config(settings).concurrency)
         adapter, _ = build_adapter(settings)
         sender = TeamsCardSender(adapter, settings.app_id)
-        crew = [
-            DeliveryWorker(
-                lambda: UnitOfWork(sessions), sender, f"deliver-{os.getpid()}-{i}", utc_now, delivery_config(settings)
-            )
-            for i in range(max(1, count))
-        ]
+        installer = app_installer(settings)
+        crew = delivery_crew(settings, sessions, sender, installer, utc_now, f"deliver-{os.getpid()}", max(1, count))
         try:
             if once:
                 await _drain_with_progress(crew, lambda: UnitOfWork(sessions), quiet=quiet)
@@ -329,6 +324,8 @@ def deliver(
             async with UnitOfWork(sessions) as uow:
                 return await uow.outbox.pending()
         finally:
+            if installer is not None:
+                await installer.close()
             await engine.dispose()
 
     left = asyncio.run(run())

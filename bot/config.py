@@ -15,6 +15,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.engagement.asking import AskPolicy
+from bot.engagement.reach import ChatOpening
 from bot.security.service_urls import ServiceUrlPolicy
 from bot.security.tenants import TenantPolicy
 
@@ -146,6 +147,15 @@ class Settings(BaseSettings):
     resend_unknown: bool = Field(
         default=False, validation_alias=AliasChoices("NURTURE_RESEND_UNKNOWN", "resend_unknown")
     )
+    open_chats: ChatOpening = Field(
+        default=ChatOpening.CREATE, validation_alias=AliasChoices("NURTURE_OPEN_CHATS", "open_chats")
+    )
+    graph_url: str = Field(
+        default="https://graph.microsoft.com/v1.0", validation_alias=AliasChoices("NURTURE_GRAPH_URL", "graph_url")
+    )
+    login_url: str = Field(
+        default="https://login.microsoftonline.com", validation_alias=AliasChoices("NURTURE_LOGIN_URL", "login_url")
+    )
 
     # campaigns
     campaign_interval_minutes: float = Field(
@@ -187,6 +197,19 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("open_chats", mode="before")
+    @classmethod
+    def _open_chats_any_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("graph_url", "login_url")
+    @classmethod
+    def _https_endpoint(cls, value: str) -> str:
+        local = value.startswith(("http://127.0.0.1", "http://localhost"))  # a stand-in on this machine (tests)
+        if not value.startswith("https://") and not local:
+            raise ValueError("must be an https:// URL")
+        return value.rstrip("/")
 
     @field_validator("app_type", mode="before")
     @classmethod
@@ -276,6 +299,10 @@ class Settings(BaseSettings):
         if self.app_type is AppType.USER_ASSIGNED_MSI and not self.app_tenant_id:
             raise ConfigError(
                 "UserAssignedMSI needs MicrosoftAppTenantId (and MicrosoftAppId = the identity's client id)"
+            )
+        if self.open_chats is ChatOpening.INSTALL and not self.app_password:
+            raise ConfigError(
+                "NURTURE_OPEN_CHATS=install needs MicrosoftAppPassword (the app's secret, for Microsoft Graph tokens)"
             )
         if not self.allowed_tenants:
             log.warning("NURTURE_ALLOWED_TENANTS is empty: every tenant will be refused")

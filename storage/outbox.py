@@ -236,6 +236,15 @@ class OutboxRepository:
         stmt = select(OutboxMessage, User.aad_object_id).outerjoin(User, User.id == OutboxMessage.user_id)
         return [(row[0], row[1]) for row in (await self.session.execute(stmt.order_by(OutboxMessage.id))).all()]
 
+    async def retarget(self, pending_chat: str, conversation_id: str) -> int:
+        """Point the messages that waited for a person's chat at the chat now opened."""
+        stmt = (
+            update(OutboxMessage)
+            .where(OutboxMessage.conversation_id == pending_chat, OutboxMessage.status.in_(("queued", "sending")))
+            .values(conversation_id=conversation_id)
+        )
+        return int(getattr(await self.session.execute(stmt), "rowcount", 0) or 0)
+
     async def mark_unreachable(self, user_id: int, reason: str, now: datetime) -> None:
         await self.session.execute(
             update(User).where(User.id == user_id).values(unreachable_at=now, unreachable_reason=reason[:128])

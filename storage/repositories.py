@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ConversationReference, InboundActivity, Tenant, User
+from storage.models import ConversationReference, InboundActivity, Tenant, UsageProfile, User, UtcDateTime
 
 
 def insert_for(session: AsyncSession, model: Any) -> Any:
@@ -113,6 +113,26 @@ class UserRepository:
     async def set_nps_declined(self, user_id: int, now: datetime) -> None:
         await self.session.execute(update(User).where(User.id == user_id).values(nps_declined_at=now, updated_at=now))
 
+    async def get_by_id(self, user_id: int) -> User | None:
+        return await self.session.get(User, user_id)
+
+    async def adopt_app_users(self, tenant_id: str, now: datetime) -> int:
+        """Give every app user seen in the usage events (and not met by the bot yet) a user row, so campaigns can
+        reach them through a chat Nurture opens. Only ids are copied: nothing else is known about them."""
+        known = select(User.id).where(User.tenant_id == tenant_id, User.aad_object_id == UsageProfile.aad_object_id)
+        rows = select(
+            UsageProfile.tenant_id,
+            UsageProfile.aad_object_id,
+            literal(now, UtcDateTime()).label("created_at"),
+            literal(now, UtcDateTime()).label("updated_at"),
+        ).where(UsageProfile.tenant_id == tenant_id, ~known.exists())
+        stmt = insert_for(self.session, User).from_select(
+            ["tenant_id", "aad_object_id", "created_at", "updated_at"], rows
+        )
+        stmt = stmt.on_conflict_do_nothing(index_elements=[User.tenant_id, User.aad_object_id])  # met meanwhile
+        result = await self.session.execute(stmt)
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def in_tenant(self, tenant_id: str) -> Sequence[User]:
         stmt = select(User).where(User.tenant_id == tenant_id).order_by(User.id)
         return (await self.session.execute(stmt)).scalars().all()
@@ -165,6 +185,16 @@ class ConversationRepository:
                 ConversationReference.scope == "personal",
                 ConversationReference.removed_at.is_(None),
             )
+            .order_by(ConversationReference.updated_at.desc())
+            .limit(1)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def anchor(self, tenant_id: str) -> ConversationReference | None:
+        """A live conversation of the bot in the tenant: the service URL and bot id a new chat is opened through."""
+        stmt = (
+            select(ConversationReference)
+            .where(ConversationReference.tenant_id == tenant_id, ConversationReference.removed_at.is_(None))
             .order_by(ConversationReference.updated_at.desc())
             .limit(1)
         )

@@ -13,8 +13,9 @@ import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import MESSAGES, SESSIONS, create_app, survey_config
+from bot.app import INSTALLER, MESSAGES, SESSIONS, create_app, survey_config
 from bot.config import Settings
+from bot.engagement.reach import ChatOpening
 from bot.teams.proactive import TeamsCardSender
 from bot.usecases.delivery import DeliveryConfig, DeliveryWorker
 from bot.usecases.surveys import Surveys
@@ -136,7 +137,13 @@ class Harness:
         sessions = self.app[SESSIONS]
         sender = TeamsCardSender(self.app[MESSAGES].adapter, APP_ID)
         worker = DeliveryWorker(
-            lambda: UnitOfWork(sessions), sender, "test-worker", self.clock, DeliveryConfig(**config)
+            lambda: UnitOfWork(sessions),
+            sender,
+            "test-worker",
+            self.clock,
+            DeliveryConfig(**config),
+            opener=sender if self.settings.open_chats is not ChatOpening.OFF else None,
+            installer=self.app[INSTALLER],
         )
         worker.sleep = self._simulated_sleep
         return worker

@@ -11,7 +11,7 @@ Any status Microsoft does not list is not retried.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
@@ -103,3 +103,11 @@ def judge(result: AttemptResult, attempt: int, now: datetime, policy: RetryPolic
             return Verdict(Status.QUEUED, retry_at=now + policy.backoff(attempt, rng), reason=reason)
         return Verdict(Status.UNKNOWN, reason=f"{reason}: delivery unknown, not resent")
     return Verdict(Status.FAILED, reason=f"{code} {result.error_code or ''} is not retried".replace("  ", " "))
+
+
+def judge_opening(
+    result: AttemptResult, attempt: int, now: datetime, policy: RetryPolicy, rng: random.Random
+) -> Verdict:
+    """Like `judge`, for opening a person's chat (create_conversation, Graph install): nothing reaches the person, and
+    Teams answers a repeated open with the same chat (Graph with 409), so an open without an answer is retried."""
+    return judge(result, attempt, now, replace(policy, resend_unknown=True), rng)

@@ -259,8 +259,8 @@ def _legacy(campaign: Legacy, person: Person, today: date) -> Match | None:
 
 def _reengagement(campaign: Reengagement, person: Person, today: date) -> Match | None:
     base = person.last_seen_at or person.installed_at
-    if base is None or person.installed_at is None:
-        return None
+    if base is None:
+        return None  # never seen in the app nor installed: nothing to come back to
     last_day = local_time(base, person.time_zone).date()
     idle = (today - last_day).days
     if idle < campaign.inactive_days:

@@ -9,13 +9,13 @@ from typing import Any
 import requests
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
-from botbuilder.schema import ChannelAccount, ConversationAccount
+from botbuilder.schema import ChannelAccount, ConversationAccount, ConversationParameters
 from botbuilder.schema import ConversationReference as BotReference
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from bot.engagement.delivery import AttemptResult
 from bot.teams.adapter import ServiceUrlRefused
-from bot.usecases.delivery import SendOutcome
+from bot.usecases.delivery import OpenOutcome, SendOutcome
 from storage.models import ConversationReference
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,33 @@ class TeamsCardSender:
 
         await self.adapter.continue_conversation(self._reference(target), remove, bot_app_id=self.app_id)
         return activity_id
+
+    async def open_chat(self, anchor: ConversationReference, aad_object_id: str) -> str:
+        """Create (or find: Teams answers with the existing one) the person's 1:1 chat with the bot.
+
+        CloudAdapter does not copy the tenant into the request as BotFrameworkAdapter did: without
+        `tenant_id` and `channelData.tenant.id` Teams refuses it.
+        """
+        opened: dict[str, str] = {}
+        parameters = ConversationParameters(
+            is_group=False,
+            bot=ChannelAccount(id=anchor.bot_id),
+            members=[ChannelAccount(id=aad_object_id)],
+            tenant_id=anchor.tenant_id,
+            channel_data={"tenant": {"id": anchor.tenant_id}},
+        )
+
+        async def remember(context: TurnContext) -> None:
+            opened["id"] = context.activity.conversation.id
+
+        await self.adapter.create_conversation(
+            self.app_id, remember, parameters, anchor.channel_id, anchor.service_url, None
+        )
+        return opened["id"]
+
+    async def attempt_open(self, anchor: ConversationReference, aad_object_id: str) -> OpenOutcome:
+        outcome = await self._attempt(anchor, lambda: self.open_chat(anchor, aad_object_id))
+        return OpenOutcome(outcome.result, outcome.activity_id)  # on success the "activity id" is the chat's id
 
     async def attempt(self, target: ConversationReference, card: dict[str, Any], summary: str) -> SendOutcome:
         """Send once and report what the connector said, for the outbox's retry policy."""

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.engagement.asking import AskPolicy
 from bot.engagement.campaigns import Adoption, Campaign, CampaignSet, Legacy, Milestone, Onboarding, Renewal
+from bot.engagement.reach import ChatOpening, ReachFacts, pending_chat, reachable
 from bot.engagement.targeting import Outcome, Person, RenewalTarget, Target, Touch, renewal_targets, target
 from cards.i18n import negotiate
 from cards.nps import ErrorCardView, build_error_card
@@ -31,6 +32,7 @@ class CampaignConfig:
     campaigns: CampaignSet
     policy: AskPolicy
     product_name: str
+    opening: ChatOpening = ChatOpening.CREATE  # NURTURE_OPEN_CHATS: people without a chat get one opened
 
 
 @dataclass(frozen=True)
@@ -98,10 +100,10 @@ class Campaigns:
     async def _record(
         self, uow: UnitOfWork, decided: Target, entry: Reachable, now: datetime, report: RunReport
     ) -> None:
-        user, chat_id = entry.user, entry.chat_id
+        user = entry.user
         held = decided.outcome is Outcome.HOLDOUT
-        if chat_id is None:  # targeting only sends to reachable people: a person without a chat is in neither group
-            return
+        # targeting only picks reachable people: one without a chat gets it opened by the delivery worker first
+        chat_id = entry.chat_id or pending_chat(user.id)
         touch = NewTouch(
             decided.campaign_id,
             decided.kind,
@@ -132,6 +134,9 @@ class Campaigns:
         """Everything targeting needs about a tenant, in a fixed number of queries (not per person)."""
         campaigns = self.config.campaigns
         history = timedelta(days=_history_days(campaigns.active) + 2)  # +2: time zones either side of UTC
+        if self.config.opening is ChatOpening.INSTALL:
+            await uow.users.adopt_app_users(tenant_id, now)  # app users the bot has not met yet
+        anchored = await uow.conversations.anchor(tenant_id) is not None
         known = await uow.campaigns.people(tenant_id)
         active = await uow.usage.active_days(tenant_id, (now - history).date())
         profiles = await uow.usage.profiles(tenant_id)
@@ -147,10 +152,16 @@ class Campaigns:
             person = Person(
                 tenant_id=tenant_id,
                 aad_object_id=user.aad_object_id,
-                reachable=entry.chat_id is not None
-                and user.installed_at is not None
-                and user.uninstalled_at is None
-                and user.unreachable_at is None,
+                reachable=reachable(
+                    ReachFacts(
+                        has_chat=entry.chat_id is not None,
+                        installed=user.installed_at is not None,
+                        uninstalled=user.uninstalled_at is not None,
+                        refused=user.unreachable_at is not None,
+                        tenant_anchored=anchored,
+                    ),
+                    self.config.opening,
+                ),
                 opted_out=user.opted_out_at is not None,
                 stopped_kinds=frozenset(stopped.get(user.id, ())),
                 installed_at=user.installed_at,

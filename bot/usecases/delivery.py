@@ -24,8 +24,10 @@ from aiolimiter import AsyncLimiter
 from sqlalchemy.exc import DBAPIError
 
 from bot import telemetry
-from bot.engagement.delivery import AttemptResult, RetryPolicy, Status, Verdict, judge
+from bot.engagement.delivery import AttemptResult, RetryPolicy, Status, Verdict, judge, judge_opening
+from bot.engagement.reach import pending_user
 from storage.models import ConversationReference, OutboxMessage
+from storage.repositories import ConversationTarget
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,33 @@ class MessageSender(Protocol):
 
     async def attempt_delete(self, target: ConversationReference, activity_id: str) -> SendOutcome:
         """Take a card back, once."""
+
+
+@dataclass(frozen=True)
+class OpenOutcome:
+    """The answer to opening a person's chat: the conversation id, or what Teams / Graph said instead."""
+
+    result: AttemptResult
+    conversation_id: str | None = None
+
+
+class ChatOpener(Protocol):
+    async def attempt_open(self, anchor: ConversationReference, aad_object_id: str) -> OpenOutcome:
+        """Bot Framework create_conversation for one person, through the tenant's service URL; once."""
+
+
+class AppInstaller(Protocol):
+    async def attempt_install(
+        self, tenant_id: str, aad_object_id: str, pace: Callable[[], Awaitable[None]]
+    ) -> OpenOutcome:
+        """Install the app for the person (Microsoft Graph) and return the chat it opened; once. `pace` is awaited
+        right before the install request (the tenant's install rate)."""
+
+
+# Graph: at most 30 installs per second per tenant. 25 + a burst of 1 leaves room for the jitter between taking a
+# token and the request reaching Graph (measured: 28 + 2 let a burst of 31 arrive within one second).
+GRAPH_INSTALLS_PER_SECOND = 25.0
+GRAPH_INSTALL_BURST = 1.0
 
 
 @dataclass(frozen=True)
@@ -93,6 +122,9 @@ class DeliveryWorker:
     rng: random.Random = field(default_factory=random.Random)
     conversations: ConversationLimiter = field(default_factory=ConversationLimiter)
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # tests pass one that moves their clock
+    opener: ChatOpener | None = None  # opens chats for messages queued to people without one (NURTURE_OPEN_CHATS)
+    installer: AppInstaller | None = None  # proactive install through Graph when Teams refuses to open a chat
+    _opening: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set: claim, deliver, repeat. Rows in hand are finished before returning (drain).
@@ -140,10 +172,16 @@ class DeliveryWorker:
             pass
 
     async def deliver(self, row: OutboxMessage) -> None:
-        target = await self._clearance(row)
+        conversation_id = row.conversation_id
+        if pending_user(row.conversation_id) is not None:
+            opened = await self._open_chat(row)
+            if opened is None:
+                return  # the outcome (retry later, failed, cancelled) is recorded
+            conversation_id = opened
+        target = await self._clearance(row, conversation_id)
         if target is None:
             return
-        await self.conversations.acquire(row.conversation_id)
+        await self.conversations.acquire(target.conversation_id)
         # the tenant token is taken last, right before the request: a token taken before a wait elsewhere (the
         # conversation's windows) would let sends bunch up and cross the tenant's per-second limit at Teams
         await self._tenant_token(row.tenant_id)
@@ -174,12 +212,18 @@ class DeliveryWorker:
         telemetry.sends.add(1, {"kind": row.kind, "outcome": verdict.status.value})
 
     async def _record(
-        self, row: OutboxMessage, verdict: Verdict, code: int | None, outcome: SendOutcome, now: datetime
+        self,
+        row: OutboxMessage,
+        verdict: Verdict,
+        code: int | None,
+        outcome: SendOutcome,
+        now: datetime,
+        bucket: str | None = None,
     ) -> None:
         async with self.uow_factory() as uow:  # the outcome and what follows from it, in one transaction
             await self._finish(uow, row, verdict.status, verdict.retry_at, code, verdict.reason, outcome.activity_id)
             if verdict.pause_tenant_until is not None:
-                await uow.outbox.pause_tenant(row.tenant_id, verdict.pause_tenant_until.timestamp())
+                await uow.outbox.pause_tenant(bucket or row.tenant_id, verdict.pause_tenant_until.timestamp())
             if verdict.unreachable and row.user_id is not None:
                 await uow.outbox.mark_unreachable(row.user_id, verdict.reason, now)
             if (
@@ -213,7 +257,73 @@ class DeliveryWorker:
         if not kept:
             log.warning("outbox row %s: lease lost before its result was recorded", row.id)
 
-    async def _clearance(self, row: OutboxMessage) -> ConversationReference | None:
+    async def _open_chat(self, row: OutboxMessage) -> str | None:
+        """Open the chat a message waits for: create_conversation, then (when configured and Teams refuses) a Graph
+        proactive install. Returns the conversation id, or None when the row's outcome was recorded instead.
+
+        One open at a time per person in this process; other processes never hold the same person's rows at once
+        (OutboxRepository.claim keeps a conversation id, pending ones included, to one process).
+        """
+        lock = self._opening.setdefault(row.conversation_id, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._open_chat_locked(row)
+        finally:
+            if not lock.locked() and self._opening.get(row.conversation_id) is lock:
+                del self._opening[row.conversation_id]
+
+    async def _open_chat_locked(self, row: OutboxMessage) -> str | None:
+        user_id = pending_user(row.conversation_id)
+        async with self.uow_factory() as uow:
+            user = await uow.users.get_by_id(user_id) if user_id is not None else None
+            chat = await uow.conversations.personal_for(user.id) if user is not None else None
+            if chat is not None:  # opened meanwhile (an earlier message, or the person wrote to the bot)
+                await uow.outbox.retarget(row.conversation_id, chat.conversation_id)
+                await uow.commit()
+                return chat.conversation_id
+            anchor = await uow.conversations.anchor(row.tenant_id) if user is not None else None
+            if user is None or anchor is None or self.opener is None or user.uninstalled_at is not None:
+                reason = "no personal chat, and no way to open one (bot not in the tenant, or opening chats is off)"
+                await self._finish(uow, row, Status.CANCELLED, None, None, reason, None)
+                await uow.commit()
+                return None
+        await self._tenant_token(row.tenant_id)  # create-conversation counts against the tenant's rate too
+        outcome = await self.opener.attempt_open(anchor, user.aad_object_id)
+        bucket = row.tenant_id
+        if outcome.conversation_id is None and self.installer is not None and outcome.result.status_code in (403, 404):
+            # not in a team or chat with the bot: install the app for the person, which opens the chat
+            bucket = f"graph:{row.tenant_id}"
+
+            async def pace() -> None:
+                await self._take(bucket, GRAPH_INSTALLS_PER_SECOND, GRAPH_INSTALL_BURST)
+
+            outcome = await self.installer.attempt_install(row.tenant_id, user.aad_object_id, pace)
+        now = self.clock()
+        if outcome.conversation_id is None:
+            verdict = judge_opening(outcome.result, row.attempts, now, self.config.retry, self.rng)
+            code = outcome.result.status_code
+            await self._record(row, verdict, code, SendOutcome(outcome.result), now, bucket)
+            telemetry.sends.add(1, {"kind": row.kind, "outcome": f"open-{verdict.status.value}"})
+            return None
+        async with self.uow_factory() as uow:
+            target = ConversationTarget(
+                conversation_id=outcome.conversation_id,
+                tenant_id=row.tenant_id,
+                scope="personal",
+                channel_id=anchor.channel_id,
+                service_url=anchor.service_url,
+                bot_id=anchor.bot_id,
+                user_id=user.id,
+            )
+            await uow.conversations.upsert(target, now)
+            if user.installed_at is None:
+                await uow.users.mark_installed(user.id, now)  # the app is in their personal scope now
+            await uow.outbox.retarget(row.conversation_id, outcome.conversation_id)
+            await uow.commit()
+        log.info("opened a personal chat for outbox row %s (%s)", row.id, bucket)
+        return outcome.conversation_id
+
+    async def _clearance(self, row: OutboxMessage, conversation_id: str) -> ConversationReference | None:
         """Wait until the conversation may take one more message; the conversation, or None when it is gone.
 
         One transaction per try: the conversation and Teams' per-conversation windows over the sends every process
@@ -221,23 +331,24 @@ class DeliveryWorker:
         """
         while True:
             async with self.uow_factory() as uow:
-                target = await uow.conversations.get(row.conversation_id)
+                target = await uow.conversations.get(conversation_id)
                 if target is None or target.removed_at is not None:
                     await self._finish(uow, row, Status.CANCELLED, None, None, "conversation gone or bot removed", None)
                     await uow.commit()
                     return None
-                wait = await uow.outbox.conversation_wait(row.conversation_id, self.clock(), CONVERSATION_LIMITS)
+                wait = await uow.outbox.conversation_wait(conversation_id, self.clock(), CONVERSATION_LIMITS)
             if wait <= 0:
                 return target
             await self.sleep(min(wait, 5.0))
 
     async def _tenant_token(self, tenant_id: str) -> None:
         """One token from the tenant's bucket, shared by every worker process (and paused after a 429)."""
+        await self._take(tenant_id, self.config.tenant_rate_per_second, self.config.tenant_burst)
+
+    async def _take(self, bucket: str, rate: float, burst: float) -> None:
         while True:
             async with self.uow_factory() as uow:
-                wait = await uow.outbox.take_token(
-                    tenant_id, self.clock().timestamp(), self.config.tenant_rate_per_second, self.config.tenant_burst
-                )
+                wait = await uow.outbox.take_token(bucket, self.clock().timestamp(), rate, burst)
                 await uow.commit()
             if wait <= 0:
                 return

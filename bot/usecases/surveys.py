@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot import telemetry
 from bot.engagement.asking import AskPolicy, AskState, Decision, decide
 from bot.engagement.nps import Category, category, validate_score
+from bot.engagement.reach import ChatOpening, ReachFacts, pending_chat, reachable
 from bot.engagement.usage import BotSignal, bot_signal
 from cards.nps import COMMENT_MAX_LENGTH, ErrorCardView, NpsCardView, NpsState, build_error_card, build_nps_card
 from cards.verbs import Verb
@@ -33,6 +34,7 @@ class SurveyConfig:
     expiry: timedelta = timedelta(days=14)
     review_url: str | None = None
     referral_url: str | None = None
+    opening: ChatOpening = ChatOpening.CREATE  # NURTURE_OPEN_CHATS: people without a chat get one opened
 
 
 @dataclass(frozen=True)
@@ -124,8 +126,10 @@ class Surveys:
         card = build_nps_card(self._view(instance_id, user.aad_object_id, user.locale))
         async with self.uow_factory() as uow:
             target = await uow.conversations.personal_for(user.id)
-            if target is None:
+            if target is None and not await self._can_open(uow, user):
                 return AskResult(user.tenant_id, user.aad_object_id, Decision(False, "no personal conversation"))
+            # without a chat, the delivery worker opens one first (bot.engagement.reach)
+            conversation_id = target.conversation_id if target is not None else pending_chat(user.id)
             await uow.surveys.add_instance(
                 SurveyInstance(
                     id=instance_id,
@@ -144,7 +148,7 @@ class Surveys:
                 "nps",
                 user.tenant_id,
                 user.id,
-                target.conversation_id,
+                conversation_id,
                 card,
                 survey_instance_id=instance_id,
             )
@@ -183,7 +187,8 @@ class Surveys:
         long_window = timedelta(days=self.config.policy.budget.long_window_days)
         return AskState(
             user_key=f"{user.tenant_id}:{user.aad_object_id}",
-            reachable=reference is not None and user.installed_at is not None and user.uninstalled_at is None,
+            reachable=(reference is not None and user.installed_at is not None and user.uninstalled_at is None)
+            or (reference is None and await self._can_open(uow, user)),
             opted_out=user.opted_out_at is not None,
             declined_nps=user.nps_declined_at is not None,
             snoozed_until=user.nps_snoozed_until,
@@ -192,6 +197,17 @@ class Surveys:
             recent_sends=await uow.outbox.sends_since(user.id, now - long_window),
             time_zone=user.time_zone,
         )
+
+    async def _can_open(self, uow: UnitOfWork, user: User) -> bool:
+        """Whether the delivery worker could open a chat with this person (they have none)."""
+        facts = ReachFacts(
+            has_chat=False,
+            installed=user.installed_at is not None,
+            uninstalled=user.uninstalled_at is not None,
+            refused=user.unreachable_at is not None,
+            tenant_anchored=await uow.conversations.anchor(user.tenant_id) is not None,
+        )
+        return reachable(facts, self.config.opening)
 
     # -- card actions ----------------------------------------------------------------------------
 

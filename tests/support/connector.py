@@ -50,6 +50,10 @@ class FakeConnector:
     tenant_rate: int = 50
     violations: list[str] = field(default_factory=list)
     accepted: list[str] = field(default_factory=list)  # conversation ids of sends answered 2xx
+    # who Teams lets the bot open a 1:1 chat with (members of a team or chat with the bot, or who installed it);
+    # None = everyone. Others get 403 BotNotInConversationRoster, as from Teams.
+    roster: set[str] | None = None
+    opened: list[tuple[str, str]] = field(default_factory=list)  # (tenant, member) of each chat created
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _server: TestServer | None = None
     _per_conversation: dict[str, list[float]] = field(default_factory=dict)
@@ -144,11 +148,34 @@ class FakeConnector:
         return None
 
     async def _create_conversation(self, request: web.Request) -> web.Response:
+        """Like Teams: a tenant is required, the member must be reachable, and a 1:1 chat has one id however often
+        it is created (Teams answers with the existing chat)."""
         failed = await self._record(request)
         if failed:
             return failed
-        conversation_id = f"a:fake-conversation-{next(self._ids)}"
-        return web.json_response({"id": conversation_id, "activityId": f"act-{next(self._ids)}"})
+        body = self.calls[-1].body or {}
+        # botbuilder writes "tenantID"; Teams (.NET) reads keys case-insensitively. channelData.tenant.id also counts.
+        tenant = (
+            body.get("tenantId")
+            or body.get("tenantID")
+            or ((body.get("channelData") or {}).get("tenant") or {}).get("id")
+        )
+        members = body.get("members") or []
+        if not tenant or len(members) != 1 or not members[0].get("id"):
+            error = {"error": {"code": "BadArgument", "message": "a tenant id and exactly one member are required"}}
+            return web.json_response(error, status=400)
+        member = str(members[0]["id"])
+        if self.enforce_limits:
+            exceeded = self._over_limit(f"create:{member}", str(tenant))
+            if exceeded:
+                self.violations.append(exceeded)
+                error = {"error": {"code": "TooManyRequests", "message": exceeded}}
+                return web.json_response(error, status=429, headers={"Retry-After": "1"})
+        if self.roster is not None and member not in self.roster:
+            error = {"error": {"code": "BotNotInConversationRoster", "message": "The bot is not part of the roster"}}
+            return web.json_response(error, status=403)
+        self.opened.append((str(tenant), member))
+        return web.json_response({"id": personal_chat_id(member), "activityId": f"act-{next(self._ids)}"})
 
     async def _send(self, request: web.Request) -> web.Response:
         failed = await self._record(request)
@@ -191,6 +218,11 @@ _DEFAULT_CODES = {
     502: "BadGateway",
     503: "ServiceUnavailable",
 }
+
+
+def personal_chat_id(member: str) -> str:
+    """The id of a person's 1:1 chat with the bot (stable: Teams has one such chat per person)."""
+    return f"a:personal-{member}"
 
 
 def card_of(activity: dict[str, Any]) -> dict[str, Any]:
