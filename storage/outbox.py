@@ -12,13 +12,13 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, case, func, literal, or_, select, update
+from sqlalchemy import Float, Table, and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from storage.models import OutboxMessage, TenantRate, User
+from storage.models import OutboxMessage, TenantRate, User, UtcDateTime
 from storage.repositories import insert_for
 
 
@@ -50,6 +50,26 @@ class NewMessage:
         (survey_instance_id, operation, target_activity_id)."""
         summary = str(card.get("fallbackText", ""))[:200]
         return cls(dedupe_key[:200], kind, tenant_id, user_id, conversation_id, card, summary, **options)
+
+
+# Hot-path statements, built once: building a statement and its cache key costs more CPU than running it.
+_RATES = cast(Table, TenantRate.__table__)
+_now, _rate, _burst = (bindparam(name, type_=Float()) for name in ("now", "rate", "burst"))
+_grown = _RATES.c.tokens + (_now - _RATES.c.updated_epoch) * _rate
+_refilled = case((_grown > _burst, _burst), else_=_grown)
+_TAKE_TOKEN = (
+    update(_RATES)
+    .where(_RATES.c.tenant_id == bindparam("tenant"), _RATES.c.paused_until_epoch <= _now, _refilled >= 1)
+    .values(tokens=_refilled - 1, updated_epoch=_now)
+    .returning(_RATES.c.tokens)
+)
+_RATE_ROW = select(_RATES.c.tokens, _RATES.c.updated_epoch, _RATES.c.paused_until_epoch).where(
+    _RATES.c.tenant_id == bindparam("tenant")
+)
+_SENT = cast(Table, OutboxMessage.__table__)
+_RECENT_SENDS = select(_SENT.c.sent_at).where(
+    _SENT.c.conversation_id == bindparam("conversation"), _SENT.c.sent_at > bindparam("since", type_=UtcDateTime())
+)
 
 
 class OutboxRepository:
@@ -172,7 +192,8 @@ class OutboxRepository:
         if status == "sent":
             values["sent_at"] = now
             values["activity_id"] = activity_id
-        stmt = update(OutboxMessage).where(OutboxMessage.id == message_id, OutboxMessage.leased_by == worker)
+        outbox = _SENT
+        stmt = update(outbox).where(outbox.c.id == message_id, outbox.c.leased_by == worker)  # Core: no ORM pass
         result = await self.session.execute(stmt.values(**values))
         return bool(getattr(result, "rowcount", 0))
 
@@ -185,11 +206,9 @@ class OutboxRepository:
         another keeps within Teams' per-conversation limits.
         """
         longest = max(seconds for _, seconds in limits)
-        stmt = select(OutboxMessage.sent_at).where(
-            OutboxMessage.conversation_id == conversation_id,
-            OutboxMessage.sent_at > now - timedelta(seconds=longest),
-        )
-        sent = sorted(t for t in (await self.session.execute(stmt)).scalars() if t is not None)
+        since = now - timedelta(seconds=longest)
+        found = await self.session.execute(_RECENT_SENDS, {"conversation": conversation_id, "since": since})
+        sent = sorted(t for t in found.scalars() if t is not None)
         wait = 0.0
         for count, seconds in limits:
             window = [t for t in sent if t > now - timedelta(seconds=seconds)]
@@ -255,21 +274,13 @@ class OutboxRepository:
     async def take_token(self, tenant_id: str, now_epoch: float, rate: float, burst: float) -> float:
         """Take one send token for the tenant; returns 0 when taken, else the seconds to wait before trying again.
 
-        One UPDATE on the hot path; the tenant's row is created (holding one token fewer) the first time only.
+        One UPDATE on the hot path (a statement built once: see _TAKE_TOKEN); the tenant's row is created (holding
+        one token fewer) the first time only.
         """
-        grown = TenantRate.tokens + (literal(now_epoch) - TenantRate.updated_epoch) * literal(rate)
-        refilled = case((grown > literal(burst), literal(burst)), else_=grown)
-        taken = await self.session.execute(
-            update(TenantRate)
-            .where(TenantRate.tenant_id == tenant_id, TenantRate.paused_until_epoch <= now_epoch, refilled >= 1)
-            .values(tokens=refilled - 1, updated_epoch=now_epoch)
-            .returning(TenantRate.tokens)
-        )
-        if taken.scalar_one_or_none() is not None:
+        values = {"tenant": tenant_id, "now": now_epoch, "rate": rate, "burst": burst}
+        if (await self.session.execute(_TAKE_TOKEN, values)).scalar_one_or_none() is not None:
             return 0.0
-        row = (
-            await self.session.execute(select(TenantRate).where(TenantRate.tenant_id == tenant_id))
-        ).scalar_one_or_none()
+        row = (await self.session.execute(_RATE_ROW, {"tenant": tenant_id})).first()
         if row is None:
             created = await self.session.execute(
                 insert_for(self.session, TenantRate)
@@ -280,9 +291,10 @@ class OutboxRepository:
                 .returning(TenantRate.tenant_id)
             )
             return 0.0 if created.scalar_one_or_none() is not None else 0.001  # another worker created it first
-        if row.paused_until_epoch > now_epoch:
-            return row.paused_until_epoch - now_epoch
-        available = min(burst, row.tokens + (now_epoch - row.updated_epoch) * rate)
+        tokens, updated_epoch, paused_until = row
+        if paused_until > now_epoch:
+            return float(paused_until - now_epoch)
+        available = min(burst, float(tokens) + (now_epoch - float(updated_epoch)) * rate)
         return max(0.001, (1 - available) / rate)
 
     async def pause_tenant(self, tenant_id: str, until_epoch: float) -> None:

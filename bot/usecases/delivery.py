@@ -125,6 +125,7 @@ class DeliveryWorker:
     opener: ChatOpener | None = None  # opens chats for messages queued to people without one (NURTURE_OPEN_CHATS)
     installer: AppInstaller | None = None  # proactive install through Graph when Teams refuses to open a chat
     _opening: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _tenant_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set: claim, deliver, repeat. Rows in hand are finished before returning (drain).
@@ -178,13 +179,13 @@ class DeliveryWorker:
             if opened is None:
                 return  # the outcome (retry later, failed, cancelled) is recorded
             conversation_id = opened
+        # the in-process windows first (sends in flight here that no process has recorded yet), then one
+        # transaction for the recorded windows and the tenant token, taken last, right before the request: a token
+        # taken before a wait would let sends bunch up and cross the tenant's per-second limit at Teams
+        await self.conversations.acquire(conversation_id)
         target = await self._clearance(row, conversation_id)
         if target is None:
             return
-        await self.conversations.acquire(target.conversation_id)
-        # the tenant token is taken last, right before the request: a token taken before a wait elsewhere (the
-        # conversation's windows) would let sends bunch up and cross the tenant's per-second limit at Teams
-        await self._tenant_token(row.tenant_id)
         payload = json.loads(row.payload)
         card, summary = payload.get("card", {}), payload.get("summary", "")
         if row.operation == "update" and row.target_activity_id:
@@ -324,22 +325,46 @@ class DeliveryWorker:
         return outcome.conversation_id
 
     async def _clearance(self, row: OutboxMessage, conversation_id: str) -> ConversationReference | None:
-        """Wait until the conversation may take one more message; the conversation, or None when it is gone.
+        """Wait until the conversation may take one more message and the tenant's bucket gives a token; the
+        conversation, or None when it is gone (the row is then cancelled).
 
-        One transaction per try: the conversation and Teams' per-conversation windows over the sends every process
-        recorded (see OutboxRepository.conversation_wait).
+        In this process one send per tenant at a time waits for the tenant's bucket (the others queue on a lock
+        behind it), so an empty bucket is polled once, not by every send in flight. A send whose conversation must
+        wait lets go of the lock while it waits.
         """
+        lock = self._tenant_locks.setdefault(row.tenant_id, asyncio.Lock())
         while True:
-            async with self.uow_factory() as uow:
-                target = await uow.conversations.get(conversation_id)
-                if target is None or target.removed_at is not None:
-                    await self._finish(uow, row, Status.CANCELLED, None, None, "conversation gone or bot removed", None)
-                    await uow.commit()
-                    return None
-                wait = await uow.outbox.conversation_wait(conversation_id, self.clock(), CONVERSATION_LIMITS)
-            if wait <= 0:
-                return target
-            await self.sleep(min(wait, 5.0))
+            async with lock:
+                while True:
+                    target, conversation_wait, token_wait = await self._try_clear(row, conversation_id)
+                    if target is None:
+                        return None
+                    if conversation_wait <= 0 and token_wait <= 0:
+                        return target
+                    if conversation_wait > 0:
+                        break
+                    await self.sleep(min(token_wait, 5.0))  # first in line for this tenant's next token
+            await self.sleep(min(conversation_wait, 5.0))
+
+    async def _try_clear(
+        self, row: OutboxMessage, conversation_id: str
+    ) -> tuple[ConversationReference | None, float, float]:
+        """One transaction: the conversation, Teams' per-conversation windows over the sends every process recorded
+        (OutboxRepository.conversation_wait) and, when those allow a send, the tenant token."""
+        async with self.uow_factory() as uow:
+            target = await uow.conversations.get(conversation_id)
+            if target is None or target.removed_at is not None:
+                await self._finish(uow, row, Status.CANCELLED, None, None, "conversation gone or bot removed", None)
+                await uow.commit()
+                return None, 0.0, 0.0
+            conversation_wait = await uow.outbox.conversation_wait(conversation_id, self.clock(), CONVERSATION_LIMITS)
+            if conversation_wait > 0:
+                return target, conversation_wait, 0.0
+            token_wait = await uow.outbox.take_token(
+                row.tenant_id, self.clock().timestamp(), self.config.tenant_rate_per_second, self.config.tenant_burst
+            )
+            await uow.commit()
+            return target, 0.0, token_wait
 
     async def _tenant_token(self, tenant_id: str) -> None:
         """One token from the tenant's bucket, shared by every worker process (and paused after a 429)."""

@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import Harness
 from tests.support.activities import message
-from tests.support.connector import FakeConnector
+from tests.support.connector import FakeConnector, personal_chat_id
 
 
 async def test_fake_connector_answers_like_teams(connector: FakeConnector) -> None:
@@ -26,9 +26,18 @@ async def test_fake_connector_answers_like_teams(connector: FakeConnector) -> No
             assert (await missing.json())["error"]["code"] == "ConversationNotFound"
         async with session.post(url, json={"type": "message"}) as sent:
             assert sent.status == 200 and (await sent.json())["id"]
-        async with session.post(f"{connector.service_url}v3/conversations", json={"bot": {"id": "b"}}) as created:
-            assert (await created.json())["id"].startswith("a:")
-    assert len(connector.calls) == 5
+        conversations = f"{connector.service_url}v3/conversations"
+        async with session.post(conversations, json={"bot": {"id": "b"}}) as refused:  # no tenant, no member
+            assert refused.status == 400 and (await refused.json())["error"]["code"] == "BadArgument"
+        one_to_one = {"bot": {"id": "b"}, "members": [{"id": "u1"}], "tenantId": "t1", "isGroup": False}
+        for _ in range(2):  # Teams has one 1:1 chat per person: creating it again answers the same id
+            async with session.post(conversations, json=one_to_one) as created:
+                assert (await created.json())["id"] == personal_chat_id("u1")
+        connector.roster = {"someone-else"}
+        async with session.post(conversations, json=one_to_one) as not_in_roster:
+            assert not_in_roster.status == 403
+            assert (await not_in_roster.json())["error"]["code"] == "BotNotInConversationRoster"
+    assert len(connector.calls) == 8
 
 
 @pytest.mark.parametrize(
