@@ -53,7 +53,9 @@ screenshots: install node-deps
 
 ## make bench: the benchmarks under bench/ (minutes each; they print ratios and write bench/results/*.json)
 bench: install
+	$(BIN)/python -m bench.inbound
 	$(BIN)/python -m bench.delivery
+	$(BIN)/python -m bench.targeting
 	$(BIN)/python -m bench.ingestion
 
 clean:
