@@ -7,11 +7,20 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, literal, select, update
+from sqlalchemy import TextClause, bindparam, delete, func, literal, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ConversationReference, InboundActivity, Tenant, UsageProfile, User, UtcDateTime
+
+
+def upsert_sql(sql: str, **types: Any) -> TextClause:
+    """An INSERT … ON CONFLICT written once in the SQL SQLite and PostgreSQL share, with its typed parameters.
+
+    SQLAlchemy cannot cache the dialects' ON CONFLICT constructs (they have no cache key): built per call they are
+    compiled per call, which cost more than the database did on the hot paths (a card answer, a usage signal).
+    """
+    return text(sql).bindparams(*(bindparam(name, type_=kind) for name, kind in types.items()))
 
 
 def insert_for(session: AsyncSession, model: Any) -> Any:

@@ -10,8 +10,8 @@ from enum import StrEnum
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import NpsAnswer, NpsAnswerHistory, PendingAlert, SurveyInstance, User
-from storage.repositories import insert_for
+from storage.models import NpsAnswer, NpsAnswerHistory, SurveyInstance, User, UtcDateTime
+from storage.repositories import upsert_sql
 
 
 class SubmitOutcome(StrEnum):
@@ -33,6 +33,21 @@ class ScoredAnswer:
     score: int
     comment: str | None
     answered_at: datetime
+
+
+# a card answer's writes, written once (see storage.repositories.upsert_sql)
+_INSERT_ANSWER = upsert_sql(
+    "INSERT INTO nps_answers (survey_instance_id, tenant_id, aad_object_id, score, comment, answered_at, updated_at,"
+    " edits) VALUES (:survey_instance_id, :tenant_id, :aad_object_id, :score, :comment, :now, :now, 0)"
+    " ON CONFLICT (survey_instance_id, aad_object_id) DO NOTHING RETURNING id",
+    now=UtcDateTime(),
+)
+_ADD_PENDING_ALERT = upsert_sql(
+    "INSERT INTO pending_alerts (kind, tenant_id, survey_instance_id, aad_object_id, score, status, created_at)"
+    " VALUES (:kind, :tenant_id, :survey_instance_id, :aad_object_id, :score, 'pending', :now)"
+    " ON CONFLICT (kind, survey_instance_id) DO NOTHING RETURNING id",
+    now=UtcDateTime(),
+)
 
 
 class SurveyRepository:
@@ -98,18 +113,15 @@ class SurveyRepository:
         grace_until: datetime,
     ) -> SubmitResult:
         """Store the answer once: INSERT … ON CONFLICT DO NOTHING, then compare with what is there."""
-        stmt = insert_for(self.session, NpsAnswer).values(
-            survey_instance_id=instance.id,
-            tenant_id=instance.tenant_id,
-            aad_object_id=aad_object_id,
-            score=score,
-            comment=comment,
-            answered_at=now,
-            updated_at=now,
-            edits=0,
-        )
-        stmt = stmt.on_conflict_do_nothing(index_elements=[NpsAnswer.survey_instance_id, NpsAnswer.aad_object_id])
-        inserted = (await self.session.execute(stmt.returning(NpsAnswer.id))).scalar_one_or_none()
+        values = {
+            "survey_instance_id": instance.id,
+            "tenant_id": instance.tenant_id,
+            "aad_object_id": aad_object_id,
+            "score": score,
+            "comment": comment,
+            "now": now,
+        }
+        inserted = (await self.session.execute(_INSERT_ANSWER, values)).scalar_one_or_none()
         existing = await self._locked_answer(instance.id, aad_object_id)
         if inserted is not None:
             return SubmitResult(SubmitOutcome.CREATED, existing)
@@ -172,14 +184,12 @@ class SurveyRepository:
         self, kind: str, instance: SurveyInstance, aad_object_id: str, score: int, now: datetime
     ) -> bool:
         """False when an alert for the same cause already exists."""
-        stmt = insert_for(self.session, PendingAlert).values(
-            kind=kind,
-            tenant_id=instance.tenant_id,
-            survey_instance_id=instance.id,
-            aad_object_id=aad_object_id,
-            score=score,
-            status="pending",
-            created_at=now,
-        )
-        stmt = stmt.on_conflict_do_nothing(index_elements=[PendingAlert.kind, PendingAlert.survey_instance_id])
-        return (await self.session.execute(stmt.returning(PendingAlert.id))).scalar_one_or_none() is not None
+        values = {
+            "kind": kind,
+            "tenant_id": instance.tenant_id,
+            "survey_instance_id": instance.id,
+            "aad_object_id": aad_object_id,
+            "score": score,
+            "now": now,
+        }
+        return (await self.session.execute(_ADD_PENDING_ALERT, values)).scalar_one_or_none() is not None

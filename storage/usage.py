@@ -15,13 +15,64 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import case, delete, select
+from sqlalchemy import Date, case, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.engagement.usage import ALL_EVENTS, FeatureUse, UsageEvent
-from storage.models import TenantUsageDaily, UsageDaily, UsageFeature, UsageProfile
+from storage.models import TenantUsageDaily, UsageDaily, UsageFeature, UsageProfile, UtcDateTime
 from storage.models import UsageEvent as UsageEventRow
-from storage.repositories import insert_for
+from storage.repositories import insert_for, upsert_sql
+
+# The Teams bot records one signal per card answer, install or message, inside the user's turn: small batches use
+# these statements, written once (see upsert_sql); large batches (the usage API) compile once per batch and send
+# many rows with insertmanyvalues.
+SMALL_BATCH = 8
+
+
+_RAW = upsert_sql(
+    "INSERT INTO usage_events (tenant_id, aad_object_id, name, occurred_at, day, received_at) "
+    "VALUES (:tenant_id, :aad_object_id, :name, :occurred_at, :day, :received_at) "
+    "ON CONFLICT (tenant_id, aad_object_id, name, occurred_at) DO NOTHING RETURNING tenant_id",
+    occurred_at=UtcDateTime(),
+    day=Date(),
+    received_at=UtcDateTime(),
+)
+_DAILY = upsert_sql(
+    "INSERT INTO usage_daily (tenant_id, aad_object_id, day, name, count) "
+    "VALUES (:tenant_id, :aad_object_id, :day, :name, :count) "
+    "ON CONFLICT (tenant_id, aad_object_id, day, name) DO UPDATE SET count = usage_daily.count + excluded.count "
+    "RETURNING count",
+    day=Date(),
+)
+_FEATURES = upsert_sql(
+    "INSERT INTO usage_features (tenant_id, aad_object_id, name, total, first_at, last_at) "
+    "VALUES (:tenant_id, :aad_object_id, :name, :total, :first_at, :last_at) "
+    "ON CONFLICT (tenant_id, aad_object_id, name) DO UPDATE SET total = usage_features.total + excluded.total, "
+    "first_at = CASE WHEN excluded.first_at < usage_features.first_at THEN excluded.first_at "
+    "ELSE usage_features.first_at END, "
+    "last_at = CASE WHEN excluded.last_at > usage_features.last_at THEN excluded.last_at "
+    "ELSE usage_features.last_at END",
+    first_at=UtcDateTime(),
+    last_at=UtcDateTime(),
+)
+_PROFILES = upsert_sql(
+    "INSERT INTO usage_profiles (tenant_id, aad_object_id, first_seen_at, last_seen_at, events) "
+    "VALUES (:tenant_id, :aad_object_id, :first_seen_at, :last_seen_at, :events) "
+    "ON CONFLICT (tenant_id, aad_object_id) DO UPDATE SET events = usage_profiles.events + excluded.events, "
+    "first_seen_at = CASE WHEN excluded.first_seen_at < usage_profiles.first_seen_at THEN excluded.first_seen_at "
+    "ELSE usage_profiles.first_seen_at END, "
+    "last_seen_at = CASE WHEN excluded.last_seen_at > usage_profiles.last_seen_at THEN excluded.last_seen_at "
+    "ELSE usage_profiles.last_seen_at END",
+    first_seen_at=UtcDateTime(),
+    last_seen_at=UtcDateTime(),
+)
+_TENANT_DAYS = upsert_sql(
+    "INSERT INTO tenant_usage_daily (tenant_id, day, active_users, events) "
+    "VALUES (:tenant_id, :day, :active_users, :events) "
+    "ON CONFLICT (tenant_id, day) DO UPDATE SET active_users = tenant_usage_daily.active_users + "
+    "excluded.active_users, events = tenant_usage_daily.events + excluded.events",
+    day=Date(),
+)
 
 
 @dataclass(frozen=True)
@@ -62,6 +113,12 @@ class UsageRepository:
             }
             for e in events
         ]
+        if len(rows) <= SMALL_BATCH:
+            fresh = []
+            for event, row in zip(events, rows, strict=True):
+                if (await self.session.execute(_RAW, row)).first() is not None:
+                    fresh.append(event)
+            return fresh
         # one compiled statement, sent in batches by SQLAlchemy's insertmanyvalues (RETURNING included): building
         # a 2,000-row VALUES clause per call cost more than the database did (bench/ingestion.py)
         return [by_identity[(r[0], r[1], r[2], r[3])] for r in (await self.session.execute(stmt, rows)).all()]
@@ -96,10 +153,16 @@ class UsageRepository:
     async def _upsert_daily(self, daily: dict[tuple[str, str, date, str], int]) -> list[tuple[str, date]]:
         """Returns (tenant, day) once for every person whose day became active with this batch."""
         new_days: list[tuple[str, date]] = []
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"tenant_id": t, "aad_object_id": u, "day": d, "name": n, "count": c}
             for (t, u, d, n), c in sorted(daily.items())
         ]
+        if len(rows) <= SMALL_BATCH:
+            for row in rows:
+                count = (await self.session.execute(_DAILY, row)).scalar_one()
+                if row["name"] == ALL_EVENTS and count == row["count"]:
+                    new_days.append((row["tenant_id"], row["day"]))
+            return new_days
         table = UsageDaily.__table__
         stmt = insert_for(self.session, table)
         stmt = stmt.on_conflict_do_update(
@@ -116,6 +179,9 @@ class UsageRepository:
             {"tenant_id": t, "aad_object_id": u, "name": n, "total": v[0], "first_at": v[1], "last_at": v[2]}
             for (t, u, n), v in sorted(features.items())
         ]
+        if len(rows) <= SMALL_BATCH:
+            await self.session.execute(_FEATURES, rows)
+            return
         await self._accumulate(
             UsageFeature,
             rows,
@@ -130,6 +196,9 @@ class UsageRepository:
             {"tenant_id": t, "aad_object_id": u, "events": v[0], "first_seen_at": v[1], "last_seen_at": v[2]}
             for (t, u), v in sorted(profiles.items())
         ]
+        if len(rows) <= SMALL_BATCH:
+            await self.session.execute(_PROFILES, rows)
+            return
         await self._accumulate(
             UsageProfile,
             rows,
@@ -144,6 +213,9 @@ class UsageRepository:
             {"tenant_id": t, "day": d, "active_users": v[0], "events": v[1]}
             for (t, d), v in sorted(tenant_days.items())
         ]
+        if len(rows) <= SMALL_BATCH:
+            await self.session.execute(_TENANT_DAYS, rows)
+            return
         await self._accumulate(TenantUsageDaily, rows, ("tenant_id", "day"), sums=("active_users", "events"))
 
     async def _accumulate(
