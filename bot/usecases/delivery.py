@@ -209,6 +209,9 @@ class DeliveryWorker:
                 if asyncio.get_running_loop().time() > deadline:
                     log.error("outbox row %s: outcome %s could not be recorded (%s)", row.id, verdict.status, exc)
                     raise
+                log.warning(
+                    "database unavailable (%s); outbox row %s: outcome kept, retrying", type(exc).__name__, row.id
+                )
                 await asyncio.sleep(0.5)
         telemetry.sends.add(1, {"kind": row.kind, "outcome": verdict.status.value})
 

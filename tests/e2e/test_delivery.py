@@ -361,6 +361,15 @@ async def _drop_connections(database_url: str) -> int:
     url = make_url(database_url)
     admin = await asyncpg.connect(host=url.host, port=url.port, user=url.username, database=url.database)
     try:
+        for _ in range(400):  # cut while some worker is inside a query or transaction, not between them
+            busy = await admin.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()"
+                " AND state IN ('active', 'idle in transaction')",
+                url.database,
+            )
+            if busy:
+                break
+            await asyncio.sleep(0.005)
         return len(
             await admin.fetch(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
@@ -377,7 +386,7 @@ async def test_workers_survive_lost_database_connections_mid_campaign(harness: H
     finish: every message delivered exactly once, nothing lost, no limit broken, both processes still running."""
     harness.connector.delay_seconds = 0.02
     harness.connector.enforce_limits = True
-    conversations = await seed_recipients(harness, 120)
+    conversations = await seed_recipients(harness, 240)
     await enqueue(harness, conversations)
     environment = clean_env(
         NURTURE_DATABASE_URL=harness.database_url, NURTURE_DEV_MODE="1", NURTURE_DELIVERY_LEASE="30"
