@@ -81,6 +81,14 @@ GRAPH_INSTALLS_PER_SECOND = 25.0
 GRAPH_INSTALL_BURST = 1.0
 
 
+@dataclass
+class _Turnstile:
+    """One chat opening at a time per person; forgotten when nobody waits for it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
 @dataclass(frozen=True)
 class DeliveryConfig:
     tenant_rate_per_second: float = 45.0  # Microsoft: 50 requests/s per app per tenant (30 in older revisions)
@@ -124,7 +132,7 @@ class DeliveryWorker:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # tests pass one that moves their clock
     opener: ChatOpener | None = None  # opens chats for messages queued to people without one (NURTURE_OPEN_CHATS)
     installer: AppInstaller | None = None  # proactive install through Graph when Teams refuses to open a chat
-    _opening: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _opening: dict[str, _Turnstile] = field(default_factory=dict)
     _tenant_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -268,12 +276,14 @@ class DeliveryWorker:
         One open at a time per person in this process; other processes never hold the same person's rows at once
         (OutboxRepository.claim keeps a conversation id, pending ones included, to one process).
         """
-        lock = self._opening.setdefault(row.conversation_id, asyncio.Lock())
+        turnstile = self._opening.setdefault(row.conversation_id, _Turnstile())
+        turnstile.users += 1
         try:
-            async with lock:
+            async with turnstile.lock:
                 return await self._open_chat_locked(row)
         finally:
-            if not lock.locked() and self._opening.get(row.conversation_id) is lock:
+            turnstile.users -= 1
+            if turnstile.users == 0:  # nobody waits for this person any more
                 del self._opening[row.conversation_id]
 
     async def _open_chat_locked(self, row: OutboxMessage) -> str | None:
