@@ -126,7 +126,7 @@ class Surveys:
         card = build_nps_card(self._view(instance_id, user.aad_object_id, user.locale))
         async with self.uow_factory() as uow:
             target = await uow.conversations.personal_for(user.id)
-            if target is None and not await self._can_open(uow, user):
+            if target is None and not await self._reachable(uow, user, has_chat=False):
                 return AskResult(user.tenant_id, user.aad_object_id, Decision(False, "no personal conversation"))
             # without a chat, the delivery worker opens one first (bot.engagement.reach)
             conversation_id = target.conversation_id if target is not None else pending_chat(user.id)
@@ -187,8 +187,7 @@ class Surveys:
         long_window = timedelta(days=self.config.policy.budget.long_window_days)
         return AskState(
             user_key=f"{user.tenant_id}:{user.aad_object_id}",
-            reachable=(reference is not None and user.installed_at is not None and user.uninstalled_at is None)
-            or (reference is None and await self._can_open(uow, user)),
+            reachable=await self._reachable(uow, user, has_chat=reference is not None),
             opted_out=user.opted_out_at is not None,
             declined_nps=user.nps_declined_at is not None,
             snoozed_until=user.nps_snoozed_until,
@@ -198,14 +197,14 @@ class Surveys:
             time_zone=user.time_zone,
         )
 
-    async def _can_open(self, uow: UnitOfWork, user: User) -> bool:
-        """Whether the delivery worker could open a chat with this person (they have none)."""
+    async def _reachable(self, uow: UnitOfWork, user: User, *, has_chat: bool) -> bool:
+        """The rule campaigns use too (bot.engagement.reach); the tenant's anchor is looked up only without a chat."""
         facts = ReachFacts(
-            has_chat=False,
+            has_chat=has_chat,
             installed=user.installed_at is not None,
             uninstalled=user.uninstalled_at is not None,
             refused=user.unreachable_at is not None,
-            tenant_anchored=await uow.conversations.anchor(user.tenant_id) is not None,
+            tenant_anchored=has_chat or await uow.conversations.anchor(user.tenant_id) is not None,
         )
         return reachable(facts, self.config.opening)
 
