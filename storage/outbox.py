@@ -219,14 +219,19 @@ class OutboxRepository:
                 wait = max(wait, (oldest_that_matters + timedelta(seconds=seconds) - now).total_seconds())
         return wait
 
-    async def sends_since(self, user_id: int, since: datetime) -> list[datetime]:
-        """Proactive messages of every kind to this person (queued or delivered) since `since`: the attention budget."""
-        stmt = select(OutboxMessage.created_at).where(
-            OutboxMessage.user_id == user_id,
+    async def sends_since(self, user_ids: Sequence[int], since: datetime) -> dict[int, list[datetime]]:
+        """Proactive messages of every kind to these people (queued or delivered) since `since`: the attention
+        budget, per person."""
+        stmt = select(OutboxMessage.user_id, OutboxMessage.created_at).where(
+            OutboxMessage.user_id.in_(user_ids),
             OutboxMessage.created_at > since,
             OutboxMessage.status.in_(("queued", "sending", "sent", "unknown")),
         )
-        return list((await self.session.execute(stmt)).scalars())
+        found: dict[int, list[datetime]] = {}
+        for user_id, created_at in (await self.session.execute(stmt)).tuples():
+            if user_id is not None:
+                found.setdefault(user_id, []).append(created_at)
+        return found
 
     async def sent_cards(self, kind: str, tenant_id: str | None = None) -> Sequence[OutboxMessage]:
         """Cards of one kind that Teams accepted (they have an activity id): what a recall takes back."""

@@ -199,6 +199,22 @@ class ConversationRepository:
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def with_personal_chat(self, user_ids: Sequence[int]) -> set[int]:
+        """Which of these people have a live personal chat with the bot."""
+        stmt = select(ConversationReference.user_id).where(
+            ConversationReference.user_id.in_(user_ids),
+            ConversationReference.scope == "personal",
+            ConversationReference.removed_at.is_(None),
+        )
+        return {user_id for user_id in (await self.session.execute(stmt)).scalars() if user_id is not None}
+
+    async def anchored(self, tenant_ids: Sequence[str]) -> set[str]:
+        """Which of these tenants have a live conversation of the bot (see `anchor`)."""
+        stmt = select(ConversationReference.tenant_id).where(
+            ConversationReference.tenant_id.in_(tenant_ids), ConversationReference.removed_at.is_(None)
+        )
+        return set((await self.session.execute(stmt.distinct())).scalars())
+
     async def anchor(self, tenant_id: str) -> ConversationReference | None:
         """A live conversation of the bot in the tenant: the service URL and bot id a new chat is opened through."""
         stmt = (

@@ -88,12 +88,14 @@ class SurveyRepository:
         )
         return (await self.session.execute(stmt.order_by(SurveyInstance.created_at))).scalars().all()
 
-    async def last_ask_at(self, user_id: int) -> datetime | None:
-        """When this person was last asked: queued or delivered asks count, failed ones do not."""
-        stmt = select(func.max(SurveyInstance.created_at)).where(
-            SurveyInstance.user_id == user_id, SurveyInstance.status != "failed"
+    async def last_asks(self, user_ids: Sequence[int]) -> dict[int, datetime]:
+        """When each person was last asked: queued or delivered asks count, failed ones do not."""
+        stmt = (
+            select(SurveyInstance.user_id, func.max(SurveyInstance.created_at))
+            .where(SurveyInstance.user_id.in_(user_ids), SurveyInstance.status != "failed")
+            .group_by(SurveyInstance.user_id)
         )
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        return {user_id: at for user_id, at in (await self.session.execute(stmt)).tuples() if at is not None}
 
     # -- answers ---------------------------------------------------------------------------------
 
@@ -155,11 +157,15 @@ class SurveyRepository:
         stmt = stmt.execution_options(populate_existing=True)
         return (await self.session.execute(stmt)).scalar_one()
 
-    async def last_answer_at(self, aad_object_id: str, tenant_id: str) -> datetime | None:
-        stmt = select(func.max(NpsAnswer.answered_at)).where(
-            NpsAnswer.aad_object_id == aad_object_id, NpsAnswer.tenant_id == tenant_id
+    async def last_answers(self, aad_object_ids: Sequence[str]) -> dict[tuple[str, str], datetime]:
+        """(tenant, AAD object id) → when that person last answered."""
+        stmt = (
+            select(NpsAnswer.tenant_id, NpsAnswer.aad_object_id, func.max(NpsAnswer.answered_at))
+            .where(NpsAnswer.aad_object_id.in_(aad_object_ids))
+            .group_by(NpsAnswer.tenant_id, NpsAnswer.aad_object_id)
         )
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        rows = (await self.session.execute(stmt)).tuples()
+        return {(tenant, aad): at for tenant, aad, at in rows if at is not None}
 
     async def scored_answers(self, tenant_id: str | None = None) -> list[ScoredAnswer]:
         stmt = select(NpsAnswer.tenant_id, NpsAnswer.score, NpsAnswer.comment, NpsAnswer.answered_at)

@@ -96,6 +96,30 @@ _CATEGORY_STATE = {
 }
 
 
+PLAN_CHUNK = 500  # people per round of lookups (keeps IN lists short)
+
+
+@dataclass(frozen=True)
+class _AskFacts:
+    """What deciding whether to ask needs about a group of people, loaded in a few queries."""
+
+    chats: set[int]  # user ids with a live personal chat
+    anchored: set[str]  # tenants where the bot has a live conversation
+    last_answers: dict[tuple[str, str], datetime]
+    last_asks: dict[int, datetime]
+    sends: dict[int, list[datetime]]
+
+
+def _reach_facts(user: User, *, has_chat: bool, anchored: bool) -> ReachFacts:
+    return ReachFacts(
+        has_chat=has_chat,
+        installed=user.installed_at is not None,
+        uninstalled=user.uninstalled_at is not None,
+        refused=user.unreachable_at is not None,
+        tenant_anchored=anchored,
+    )
+
+
 @dataclass
 class Surveys:
     uow_factory: Callable[[], UnitOfWork]
@@ -104,12 +128,17 @@ class Surveys:
     # -- asking ----------------------------------------------------------------------------------
 
     async def plan(self, users: Sequence[User], now: datetime, *, force: bool = False) -> list[tuple[User, Decision]]:
-        """The decision for each user, with its reason (a dry run: nothing is stored)."""
+        """The decision for each user, with its reason (a dry run: nothing is stored). Five queries per
+        PLAN_CHUNK people, not per person."""
+        decisions: list[tuple[User, Decision]] = []
         async with self.uow_factory() as uow:
-            return [
-                (user, decide(await self._state(uow, user, now), self.config.policy, now, force=force))
-                for user in users
-            ]
+            for start in range(0, len(users), PLAN_CHUNK):
+                chunk = users[start : start + PLAN_CHUNK]
+                facts = await self._facts(uow, chunk, now)
+                decisions += [
+                    (user, decide(self._state(user, facts), self.config.policy, now, force=force)) for user in chunk
+                ]
+        return decisions
 
     async def ask(self, users: Sequence[User], now: datetime, *, force: bool = False) -> list[AskResult]:
         """Queue an NPS ask for everyone the rules allow; delivery workers send them (see bot.usecases.delivery)."""
@@ -182,31 +211,36 @@ class Surveys:
             await uow.commit()
         return closed
 
-    async def _state(self, uow: UnitOfWork, user: User, now: datetime) -> AskState:
-        reference = await uow.conversations.personal_for(user.id)
+    async def _facts(self, uow: UnitOfWork, users: Sequence[User], now: datetime) -> _AskFacts:
+        ids = [user.id for user in users]
         long_window = timedelta(days=self.config.policy.budget.long_window_days)
+        return _AskFacts(
+            chats=await uow.conversations.with_personal_chat(ids),
+            anchored=await uow.conversations.anchored(sorted({user.tenant_id for user in users})),
+            last_answers=await uow.surveys.last_answers(sorted({user.aad_object_id for user in users})),
+            last_asks=await uow.surveys.last_asks(ids),
+            sends=await uow.outbox.sends_since(ids, now - long_window),
+        )
+
+    def _state(self, user: User, facts: _AskFacts) -> AskState:
+        has_chat = user.id in facts.chats
+        reach = _reach_facts(user, has_chat=has_chat, anchored=has_chat or user.tenant_id in facts.anchored)
         return AskState(
             user_key=f"{user.tenant_id}:{user.aad_object_id}",
-            reachable=await self._reachable(uow, user, has_chat=reference is not None),
+            reachable=reachable(reach, self.config.opening),
             opted_out=user.opted_out_at is not None,
             declined_nps=user.nps_declined_at is not None,
             snoozed_until=user.nps_snoozed_until,
-            last_answer_at=await uow.surveys.last_answer_at(user.aad_object_id, user.tenant_id),
-            last_ask_at=await uow.surveys.last_ask_at(user.id),
-            recent_sends=await uow.outbox.sends_since(user.id, now - long_window),
+            last_answer_at=facts.last_answers.get((user.tenant_id, user.aad_object_id)),
+            last_ask_at=facts.last_asks.get(user.id),
+            recent_sends=facts.sends.get(user.id, []),
             time_zone=user.time_zone,
         )
 
     async def _reachable(self, uow: UnitOfWork, user: User, *, has_chat: bool) -> bool:
         """The rule campaigns use too (bot.engagement.reach); the tenant's anchor is looked up only without a chat."""
-        facts = ReachFacts(
-            has_chat=has_chat,
-            installed=user.installed_at is not None,
-            uninstalled=user.uninstalled_at is not None,
-            refused=user.unreachable_at is not None,
-            tenant_anchored=has_chat or await uow.conversations.anchor(user.tenant_id) is not None,
-        )
-        return reachable(facts, self.config.opening)
+        anchored = has_chat or await uow.conversations.anchor(user.tenant_id) is not None
+        return reachable(_reach_facts(user, has_chat=has_chat, anchored=anchored), self.config.opening)
 
     # -- card actions ----------------------------------------------------------------------------
 

@@ -11,10 +11,12 @@ import uuid
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
+from bot.app import ENGINE
 from storage.models import NpsAnswer, NpsAnswerHistory, PendingAlert, SurveyInstance, User
 from tests.conftest import Harness
-from tests.support.activities import USER, install, make_activity
+from tests.support.activities import TENANT, USER, install, make_activity
 from tests.support.connector import card_of
 from tests.support.inspect import card_texts, rows_of
 
@@ -297,3 +299,29 @@ async def test_malformed_invoke_json_is_400(harness: Harness) -> None:
     )
     assert response.status == 400
     assert await table(harness, NpsAnswer) == []
+
+
+async def test_planning_asks_costs_the_same_queries_for_3_or_300_people(harness: Harness) -> None:
+    """Deciding whom to ask loads its facts for a group of people at once (not ~5 queries per person)."""
+    from tests.e2e.test_delivery import seed_recipients  # here: test_delivery imports this module
+
+    await seed_recipients(harness, 300, prefix="plan")
+    async with harness.surveys().uow_factory() as uow:
+        everyone = list(await uow.users.in_tenant(TENANT))
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    engine = harness.app[ENGINE].sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        few = await harness.surveys().plan(everyone[:3], harness.clock())
+        for_few = len(statements)
+        statements.clear()
+        many = await harness.surveys().plan(everyone, harness.clock())
+        for_many = len(statements)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert for_many == for_few <= 8
+    assert [d.ask for _, d in few] == [True] * 3 and sum(d.ask for _, d in many) == 300
