@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.engagement.asking import AskPolicy
 from bot.engagement.campaigns import Adoption, Campaign, CampaignSet, Legacy, Milestone, Onboarding, Renewal
-from bot.engagement.reach import ChatOpening, ReachFacts, pending_chat, reachable
+from bot.engagement.reach import ChatOpening, pending_chat
 from bot.engagement.targeting import Outcome, Person, RenewalTarget, Target, Touch, renewal_targets, target
+from bot.usecases.reach import can_reach
 from cards.i18n import negotiate
 from cards.nps import ErrorCardView, build_error_card
 from cards.nurture import NurtureCardView, NurtureState, build_nurture_card
@@ -152,15 +153,8 @@ class Campaigns:
             person = Person(
                 tenant_id=tenant_id,
                 aad_object_id=user.aad_object_id,
-                reachable=reachable(
-                    ReachFacts(
-                        has_chat=entry.chat_id is not None,
-                        installed=user.installed_at is not None,
-                        uninstalled=user.uninstalled_at is not None,
-                        refused=user.unreachable_at is not None,
-                        tenant_anchored=anchored,
-                    ),
-                    self.config.opening,
+                reachable=can_reach(
+                    user, has_chat=entry.chat_id is not None, anchored=anchored, opening=self.config.opening
                 ),
                 opted_out=user.opted_out_at is not None,
                 stopped_kinds=frozenset(stopped.get(user.id, ())),

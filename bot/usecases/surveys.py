@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot import telemetry
 from bot.engagement.asking import AskPolicy, AskState, Decision, decide
 from bot.engagement.nps import Category, category, validate_score
-from bot.engagement.reach import ChatOpening, ReachFacts, pending_chat, reachable
+from bot.engagement.reach import ChatOpening, pending_chat
 from bot.engagement.usage import BotSignal, bot_signal
+from bot.usecases.reach import can_reach
 from cards.nps import COMMENT_MAX_LENGTH, ErrorCardView, NpsCardView, NpsState, build_error_card, build_nps_card
 from cards.verbs import Verb
 from storage.models import NpsAnswer, SurveyInstance, User
@@ -110,16 +111,6 @@ class _AskFacts:
     sends: dict[int, list[datetime]]
 
 
-def _reach_facts(user: User, *, has_chat: bool, anchored: bool) -> ReachFacts:
-    return ReachFacts(
-        has_chat=has_chat,
-        installed=user.installed_at is not None,
-        uninstalled=user.uninstalled_at is not None,
-        refused=user.unreachable_at is not None,
-        tenant_anchored=anchored,
-    )
-
-
 @dataclass
 class Surveys:
     uow_factory: Callable[[], UnitOfWork]
@@ -155,9 +146,9 @@ class Surveys:
         card = build_nps_card(self._view(instance_id, user.aad_object_id, user.locale))
         async with self.uow_factory() as uow:
             target = await uow.conversations.personal_for(user.id)
-            if target is None and not await self._reachable(uow, user, has_chat=False):
+            if target is None and self.config.opening is ChatOpening.OFF:  # the chat went away since the plan
                 return AskResult(user.tenant_id, user.aad_object_id, Decision(False, "no personal conversation"))
-            # without a chat, the delivery worker opens one first (bot.engagement.reach)
+            # without a chat, the delivery worker opens one first (or cancels when the bot left the tenant)
             conversation_id = target.conversation_id if target is not None else pending_chat(user.id)
             await uow.surveys.add_instance(
                 SurveyInstance(
@@ -224,10 +215,11 @@ class Surveys:
 
     def _state(self, user: User, facts: _AskFacts) -> AskState:
         has_chat = user.id in facts.chats
-        reach = _reach_facts(user, has_chat=has_chat, anchored=has_chat or user.tenant_id in facts.anchored)
         return AskState(
             user_key=f"{user.tenant_id}:{user.aad_object_id}",
-            reachable=reachable(reach, self.config.opening),
+            reachable=can_reach(
+                user, has_chat=has_chat, anchored=user.tenant_id in facts.anchored, opening=self.config.opening
+            ),
             opted_out=user.opted_out_at is not None,
             declined_nps=user.nps_declined_at is not None,
             snoozed_until=user.nps_snoozed_until,
@@ -236,11 +228,6 @@ class Surveys:
             recent_sends=facts.sends.get(user.id, []),
             time_zone=user.time_zone,
         )
-
-    async def _reachable(self, uow: UnitOfWork, user: User, *, has_chat: bool) -> bool:
-        """The rule campaigns use too (bot.engagement.reach); the tenant's anchor is looked up only without a chat."""
-        anchored = has_chat or await uow.conversations.anchor(user.tenant_id) is not None
-        return reachable(_reach_facts(user, has_chat=has_chat, anchored=anchored), self.config.opening)
 
     # -- card actions ----------------------------------------------------------------------------
 
