@@ -55,7 +55,7 @@ WITH activity AS (
     SELECT tenant_id, aad_object_id,
            count(*) FILTER (WHERE day > $today - 14) AS recent,
            count(*) FILTER (WHERE day <= $today - 14) AS previous
-    FROM read_parquet($daily) WHERE name = '*' AND day > $today - 28 AND day <= $today
+    FROM read_parquet($daily) WHERE day > $today - 28 AND day <= $today
     GROUP BY ALL
 ), milestone AS (
     SELECT tenant_id, aad_object_id FROM read_parquet($features) WHERE name = 'report_created' AND total > 0
@@ -98,7 +98,7 @@ def generate(folder: Path, users: int, now: datetime) -> dict[str, int]:
     # gone 20 % (nothing in the last 35 days), light 35 % (10 %)
     db.execute(
         f"""
-        CREATE TABLE daily AS SELECT tenant_id, aad_object_id, DATE '{today}' - CAST(d AS INTEGER) AS day, '*' AS name,
+        CREATE TABLE daily AS SELECT tenant_id, aad_object_id, DATE '{today}' - CAST(d AS INTEGER) AS day,
             CAST(1 + hash(uid, d, 7) % 5 AS INTEGER) AS count
         FROM people, range({DAYS}) r(d)
         WHERE hash(uid, d) % 100 < CASE
@@ -151,8 +151,8 @@ TABLES: dict[str, tuple[str, list[str]]] = {
         ],
     ),
     "usage_daily": (
-        "SELECT tenant_id, aad_object_id, day, name, count FROM '{folder}/daily.parquet'",
-        ["tenant_id", "aad_object_id", "day", "name", "count"],
+        "SELECT tenant_id, aad_object_id, day, count FROM '{folder}/daily.parquet'",
+        ["tenant_id", "aad_object_id", "day", "count"],
     ),
     "usage_profiles": (
         "SELECT tenant_id, aad_object_id, {first}, {last}, events FROM '{folder}/profiles.parquet'",

@@ -283,7 +283,11 @@ class UsageEvent(Base):
 
 
 class UsageDaily(Base):
-    """Daily per-person rollup: how often each event happened that day. A row means the person was active."""
+    """One row per person per day they were active, with that day's event count: what active-day rules read.
+
+    Which events they were is kept per person for the lifetime only (usage_features): nothing reads it per day, and
+    what is not needed is not kept.
+    """
 
     __tablename__ = "usage_daily"
     __table_args__ = (Index("ix_usage_daily_tenant_day", "tenant_id", "day"),)
@@ -291,7 +295,6 @@ class UsageDaily(Base):
     tenant_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     aad_object_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
-    name: Mapped[str] = mapped_column(String(EVENT_NAME_LENGTH), primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
 
 
@@ -321,7 +324,7 @@ class UsageProfile(Base):
 
 
 class TenantUsageDaily(Base):
-    """Daily per-tenant rollup: active people and events (recounted from usage_daily for each day touched)."""
+    """Daily per-tenant rollup: active people and events, added up as batches come in."""
 
     __tablename__ = "tenant_usage_daily"
 

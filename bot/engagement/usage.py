@@ -19,13 +19,12 @@ MAX_PROPERTIES_BYTES = 4096
 FUTURE_TOLERANCE = timedelta(minutes=5)  # clock skew between the vendor's servers and ours
 MAX_EVENT_AGE = timedelta(days=400)  # backfills of a year of history are fine; older is almost surely a bug
 
-# Names: letters, digits and _ . : - ; they start with a letter or digit (so "*", the all-events rollup, never clashes).
+# Names: letters, digits and _ . : - ; they start with a letter or digit.
 EVENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,99}")
 # Tenant ids and AAD object ids are GUIDs; other directory ids are accepted if they look like ids.
 DIRECTORY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
+EVENT_FIELDS = frozenset({"tenant_id", "user_id", "name", "timestamp", "properties"})
 RESERVED_PREFIX = "teams."  # the bot's own signals (install, message, card answer)
-
-ALL_EVENTS = "*"  # the rollup row that counts every event of a person's day; its presence means "active that day"
 
 
 class BotSignal:
@@ -74,8 +73,8 @@ def parse_event(raw: Any, now: datetime, *, allow_reserved: bool = False) -> Usa
     """The event, or the reason it is refused."""
     if not isinstance(raw, dict):
         return "an event must be a JSON object"
-    unknown = sorted(set(raw) - {"tenant_id", "user_id", "name", "timestamp", "properties"})
-    if unknown:
+    if not raw.keys() <= EVENT_FIELDS:
+        unknown = sorted(raw.keys() - EVENT_FIELDS)
         return f"unknown field(s): {', '.join(unknown[:5])}"
     problems: list[str] = []
     tenant_id = _directory_id(raw.get("tenant_id"), "tenant_id", problems)

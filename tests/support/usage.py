@@ -35,7 +35,7 @@ async def rollups(database_url: str) -> dict[str, Any]:
     try:
         async with engine.connect() as connection:
             daily = {
-                (r.tenant_id, r.aad_object_id, r.day, r.name): r.count
+                (r.tenant_id, r.aad_object_id, r.day): r.count
                 for r in (await connection.execute(select(UsageDaily))).all()
             }
             features = {
