@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import socket
@@ -268,6 +269,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     scheduler = loop.create_task(_campaign_scheduler(app))
     stop = asyncio.Event()
     workers = [loop.create_task(worker.run(stop)) for worker in app[WORKERS]]
+    # what imports and start-up built lives as long as the process: without this, every full collection of the
+    # cyclic garbage collector walks all of it again (a 10,000-event batch triggers several: bench/ingestion.py)
+    gc.collect()
+    gc.freeze()
     yield
     stop.set()  # workers finish the rows they hold, then return
     await asyncio.gather(*workers, return_exceptions=True)
@@ -280,6 +285,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     if installer is not None:
         await installer.close()
     await app[ENGINE].dispose()
+    gc.unfreeze()  # an app built again in this process (tests) lets the old one's objects be collected
 
 
 async def healthz(request: web.Request) -> web.Response:
