@@ -10,16 +10,31 @@ only writer, a large batch looks for the row before it writes).
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Column, Date, Integer, MetaData, String, Table, bindparam, column, delete, insert, select, text
+from sqlalchemy import (
+    Column,
+    Date,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    TextClause,
+    bindparam,
+    column,
+    delete,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.engagement.usage import FeatureUse, UsageEvent
+from bot.engagement.usage import ActiveDays, FeatureUse, UsageEvent
 from storage.models import (
     EVENT_NAME_LENGTH,
     ID_LENGTH,
@@ -309,6 +324,25 @@ class UsageRepository:
             days[aad].add(day)
         return days
 
+    async def active_day_bits(self, tenant_id: str, oldest: date, newest: date) -> dict[str, ActiveDays]:
+        """Each person's active days from `oldest` to `newest`, as bits counted by the database (one row a person).
+
+        Loading every (person, day) row into Python cost more than all the rules together (bench/targeting.py).
+        """
+        span = (newest - oldest).days + 1
+        if span <= 0:
+            return {}
+        postgres = self.session.bind is not None and self.session.bind.dialect.name == "postgresql"
+        words = (span + _BITS_PER_WORD - 1) // _BITS_PER_WORD
+        params = {"tenant_id": tenant_id, "oldest": oldest, "newest": newest}
+        found: dict[str, ActiveDays] = {}
+        for aad, *sums in await self.session.execute(_active_bits_sql(postgres, words), params):
+            bits = 0
+            for word, value in enumerate(sums):
+                bits |= int(value) << (word * _BITS_PER_WORD)
+            found[aad] = ActiveDays(newest, bits)
+        return found
+
     async def profiles(self, tenant_id: str) -> dict[str, tuple[datetime, datetime]]:
         stmt = select(UsageProfile.aad_object_id, UsageProfile.first_seen_at, UsageProfile.last_seen_at).where(
             UsageProfile.tenant_id == tenant_id
@@ -332,6 +366,26 @@ class UsageRepository:
             TenantUsageDaily.tenant_id == tenant_id, TenantUsageDaily.day >= since
         )
         return {day: (users, events) for day, users, events in (await self.session.execute(stmt)).all()}
+
+
+_BITS_PER_WORD = 62  # a word's bits add up to at most 2**62 - 1: a signed 64-bit sum on both databases
+
+
+@functools.cache
+def _active_bits_sql(postgres: bool, words: int) -> TextClause:
+    """Per person, `words` sums of 2**(days_back % 62) over their active days (days_back: days before :newest).
+
+    A person has one usage_daily row a day, so each sum adds distinct powers of two: it is the bitwise OR."""
+    days_back = "(CAST(:newest AS date) - day)" if postgres else "CAST(julianday(:newest) - julianday(day) AS INTEGER)"
+    sums = ", ".join(
+        f"sum(CASE WHEN days_back / {_BITS_PER_WORD} = {w} THEN CAST(1 AS BIGINT) << (days_back % {_BITS_PER_WORD}) "
+        "ELSE 0 END)"
+        for w in range(words)
+    )
+    return text(
+        f"SELECT aad_object_id, {sums} FROM (SELECT aad_object_id, {days_back} AS days_back FROM usage_daily "
+        "WHERE tenant_id = :tenant_id AND day >= :oldest AND day <= :newest) AS active GROUP BY aad_object_id"
+    ).bindparams(bindparam("oldest", type_=Date()), bindparam("newest", type_=Date()))
 
 
 def _rowcount(result: Any) -> int:

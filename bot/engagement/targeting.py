@@ -13,7 +13,7 @@ their midnight, not ours.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -29,7 +29,7 @@ from bot.engagement.campaigns import (
     Reengagement,
     Renewal,
 )
-from bot.engagement.usage import FeatureUse
+from bot.engagement.usage import ActiveDays, FeatureUse
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class Person:
     locale: str | None = None
     first_seen_at: datetime | None = None
     last_seen_at: datetime | None = None
-    active_days: frozenset[date] = frozenset()  # days with any event (at least the last 2 windows)
+    active_days: Collection[date] = frozenset()  # days with any event (at least the last 2 windows); ActiveDays
     features: Mapping[str, FeatureUse] = field(default_factory=dict)
     touches: Sequence[Touch] = ()
     recent_sends: Sequence[datetime] = ()  # proactive messages of every kind (the attention budget)
@@ -179,6 +179,8 @@ def match(campaign: Campaign, person: Person, today: date, now: datetime) -> Mat
 
 def active_count(days: Iterable[date], last_day: date, window: int) -> int:
     """Active days among the `window` days ending with `last_day` (inclusive)."""
+    if isinstance(days, ActiveDays):
+        return days.count(last_day, window)
     first = last_day - timedelta(days=window - 1)
     return sum(1 for d in days if first <= d <= last_day)
 

@@ -139,7 +139,8 @@ class Campaigns:
             await uow.users.adopt_app_users(tenant_id, now)  # app users the bot has not met yet
         anchored = await uow.conversations.anchor(tenant_id) is not None
         known = await uow.campaigns.people(tenant_id)
-        active = await uow.usage.active_days(tenant_id, (now - history).date())
+        # the newest local day anywhere (UTC+14) is at most UTC's tomorrow
+        active = await uow.usage.active_day_bits(tenant_id, (now - history).date(), (now + timedelta(days=1)).date())
         profiles = await uow.usage.profiles(tenant_id)
         features = await uow.usage.features(tenant_id, campaigns.event_names())
         touches = await uow.campaigns.touches(tenant_id)
@@ -163,7 +164,7 @@ class Campaigns:
                 locale=user.locale,
                 first_seen_at=seen[0] if seen else None,
                 last_seen_at=seen[1] if seen else None,
-                active_days=frozenset(active.get(user.aad_object_id, ())),
+                active_days=active.get(user.aad_object_id, ()),
                 features=features.get(user.aad_object_id, {}),
                 touches=[
                     Touch(t.campaign_id, t.step, t.decided_at, t.holdout) for t in touches.get(user.aad_object_id, [])

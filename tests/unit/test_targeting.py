@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -13,7 +14,7 @@ from bot.engagement.asking import AskPolicy
 from bot.engagement.budget import AttentionBudget
 from bot.engagement.campaigns import CampaignSet, Renewal
 from bot.engagement.targeting import Outcome, Person, Target, Touch, active_count, renewal_targets, target
-from bot.engagement.usage import FeatureUse
+from bot.engagement.usage import ActiveDays, FeatureUse
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday, 10:00 UTC
 TODAY = NOW.date()
@@ -229,6 +230,23 @@ def test_windows_meet_at_day_13_and_14() -> None:
     assert active_count(days_ago(14), TODAY - timedelta(days=14), 14) == 1
     assert active_count(days_ago(27), TODAY - timedelta(days=14), 14) == 1
     assert active_count(days_ago(28), TODAY - timedelta(days=14), 14) == 0
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_active_days_as_bits_count_like_the_set_of_dates(seed: int) -> None:
+    """ActiveDays (what the database hands targeting) answers every window like the plain set of dates, across word
+    boundaries and for windows reaching past its newest day."""
+    rng = random.Random(seed)
+    days = frozenset(TODAY - timedelta(days=rng.randrange(-3, 200)) for _ in range(rng.randrange(0, 120)))
+    newest = TODAY + timedelta(days=1)
+    bits = ActiveDays.of(days, newest)
+    known = {d for d in days if d <= newest}
+    assert set(bits) == known and len(bits) == len(known)
+    assert all(d in bits for d in known) and TODAY - timedelta(days=300) not in bits
+    for _ in range(30):
+        last_day = TODAY - timedelta(days=rng.randrange(-5, 150))
+        window = rng.randrange(1, 130)
+        assert active_count(bits, last_day, window) == active_count(known, last_day, window), (last_day, window)
 
 
 def test_key_features_never_used() -> None:
