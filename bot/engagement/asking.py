@@ -8,6 +8,7 @@ The clock is passed in: nothing here reads the time.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -83,10 +84,17 @@ def budget_refusal(budget: AttentionBudget, sends: Sequence[datetime], now: date
 
 
 def local_time(now: datetime, zone: str | None) -> datetime:
+    found = _zone(zone) if zone else None
+    return now.astimezone(found) if found is not None else now
+
+
+@functools.lru_cache(maxsize=1024)
+def _zone(name: str) -> ZoneInfo | None:
+    """The zone, or None for a name that is not one (looked up once per name: targeting asks per person)."""
     try:
-        return now.astimezone(ZoneInfo(zone)) if zone else now
+        return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        return now
+        return None
 
 
 def quiet_refusal(policy: AskPolicy, now: datetime, zone: str | None) -> Decision | None:
