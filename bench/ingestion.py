@@ -1,8 +1,9 @@
 """Ingestion benchmark: usage events per second through `POST /api/usage/events` (10,000-event batches: validation,
 dedupe, raw rows and every rollup) versus a raw bulk insert of the same rows into the same table (executemany).
 
-Prints both rates and their ratio side by side, on PostgreSQL and SQLite; writes bench/results/ingestion.json.
-Run: `python -m bench.ingestion [--batches 5]`.
+The two sides write to twin databases (same migrations), one batch each in turn, so both tables grow alike and share
+the machine's ups and downs. Prints both rates and their ratio side by side, on PostgreSQL and SQLite; writes
+bench/results/ingestion.json. Run: `python -m bench.ingestion [--batches 10]`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 
 from bot.app import create_app
 from bot.config import Settings
@@ -50,59 +51,66 @@ def events(batch: int, now: datetime) -> list[dict[str, Any]]:
     return rows
 
 
-async def through_api(url: str, batches: int, now: datetime) -> float:
-    settings = Settings(_env_file=None, dev_mode=True, database_url=url, ingest_tokens=[TOKEN], delivery_workers=0)  # type: ignore[call-arg]
+def raw_rows(batch: int, now: datetime) -> list[dict[str, Any]]:
+    """The same events as rows of usage_events, parsed before the clock starts (the raw side does no checking)."""
+    return [
+        {
+            "tenant_id": e["tenant_id"],
+            "aad_object_id": e["user_id"],
+            "name": e["name"],
+            "occurred_at": datetime.fromisoformat(e["timestamp"]),
+            "day": datetime.fromisoformat(e["timestamp"]).date(),
+            "received_at": now,
+        }
+        for e in events(batch, now)
+    ]
+
+
+async def side_by_side(api_url: str, raw_url: str, batches: int, now: datetime) -> tuple[float, float]:
+    """Events/s through the API into one database and rows/s of the raw insert into a twin database, batch by batch
+    in turns (the first side alternates), so both tables grow alike and share the machine's ups and downs."""
+    settings = Settings(_env_file=None, dev_mode=True, database_url=api_url, ingest_tokens=[TOKEN], delivery_workers=0)  # type: ignore[call-arg]
     client: TestClient[Any, Any] = TestClient(TestServer(create_app(settings), host="127.0.0.1"))
     await client.start_server()
-    payloads = [json.dumps({"events": events(b, now)}) for b in range(batches)]
+    engine = create_engine(raw_url)
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-    try:
+    spent = {"api": 0.0, "raw": 0.0}
+
+    async def api(batch: int) -> None:
+        body = json.dumps({"events": events(batch, now)})
         started = time.perf_counter()
-        for body in payloads:
-            response = await client.post("/api/usage/events", data=body, headers=headers)
-            result = await response.json()
-            assert response.status == 202 and result["stored"] == BATCH, result
-        return batches * BATCH / (time.perf_counter() - started)
+        response = await client.post("/api/usage/events", data=body, headers=headers)
+        result = await response.json()
+        spent["api"] += time.perf_counter() - started
+        assert response.status == 202 and result["stored"] == BATCH, result
+
+    async def raw(batch: int) -> None:
+        rows = raw_rows(batch, now)
+        started = time.perf_counter()
+        async with engine.begin() as connection:
+            await connection.execute(insert(UsageEvent), rows)
+        spent["raw"] += time.perf_counter() - started
+
+    try:
+        for batch in range(batches):
+            for side in (api, raw) if batch % 2 == 0 else (raw, api):
+                await side(batch)
+        return batches * BATCH / spent["api"], batches * BATCH / spent["raw"]
     finally:
         await client.close()
-
-
-async def raw_insert(url: str, batches: int, now: datetime) -> float:
-    engine = create_engine(url)
-    rows = [
-        [
-            {
-                "tenant_id": e["tenant_id"],
-                "aad_object_id": e["user_id"],
-                "name": e["name"],
-                "occurred_at": datetime.fromisoformat(e["timestamp"]),
-                "day": datetime.fromisoformat(e["timestamp"]).date(),
-                "received_at": now,
-            }
-            for e in events(b, now)
-        ]
-        for b in range(batches)
-    ]
-    try:
-        async with engine.begin() as connection:
-            await connection.execute(text("DELETE FROM usage_events"))
-        started = time.perf_counter()
-        for batch in rows:
-            async with engine.begin() as connection:
-                await connection.execute(insert(UsageEvent), batch)
-        return batches * BATCH / (time.perf_counter() - started)
-    finally:
         await engine.dispose()
 
 
 async def run(database: str, batches: int) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="nurture-bench-"))
-    url = f"sqlite+aiosqlite:///{work / 'b.db'}" if database == "sqlite" else create_postgres_database("nurture_bench")
+    if database == "sqlite":
+        urls = [f"sqlite+aiosqlite:///{work / name}" for name in ("api.db", "raw.db")]
+    else:
+        urls = [create_postgres_database("nurture_bench") for _ in range(2)]
     try:
-        upgrade(url)
-        now = datetime.now(UTC)
-        api = await through_api(url, batches, now)
-        raw = await raw_insert(url, batches, now)
+        for url in urls:
+            upgrade(url)
+        api, raw = await side_by_side(urls[0], urls[1], batches, datetime.now(UTC))
         return {
             "database": database,
             "events": batches * BATCH,
@@ -112,12 +120,13 @@ async def run(database: str, batches: int) -> dict[str, Any]:
         }
     finally:
         if database != "sqlite":
-            drop_postgres_database(url)
+            for url in urls:
+                drop_postgres_database(url)
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--batches", type=int, default=5)
+    parser.add_argument("--batches", type=int, default=10)
     args = parser.parse_args()
     rows = [await run(database, args.batches) for database in ("postgresql", "sqlite")]
     print(f"{'database':>10} {'events':>7} {'API ev/s':>9} {'raw rows/s':>11} {'ratio':>6}")
