@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Alert, AlertLog, CsmAssignment, NpsAnswer, PendingAlert, Tenant, User
-from storage.repositories import insert_for
+from storage.repositories import insert_for, on_postgres
 
 OPEN_STATUSES = ("open", "claimed", "snoozed")
 NOTE_MAX_LENGTH = 500
@@ -117,7 +117,7 @@ class AlertRepository:
 
     async def get(self, alert_id: int, *, lock: bool = False) -> Alert | None:
         stmt = select(Alert).where(Alert.id == alert_id)
-        if lock and self.session.bind is not None and self.session.bind.dialect.name == "postgresql":
+        if lock and on_postgres(self.session):
             stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
 

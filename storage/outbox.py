@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.models import OutboxMessage, TenantRate, User, UtcDateTime
-from storage.repositories import insert_for
+from storage.repositories import insert_for, on_postgres
 
 
 @dataclass(frozen=True)
@@ -75,10 +75,6 @@ _RECENT_SENDS = select(_SENT.c.sent_at).where(
 class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-
-    @property
-    def _postgres(self) -> bool:
-        return self.session.bind is not None and self.session.bind.dialect.name == "postgresql"
 
     async def enqueue(self, message: NewMessage, now: datetime) -> int | None:
         """The new row's id; None when a message with the same dedupe key was queued before (never queued twice)."""
@@ -158,7 +154,7 @@ class OutboxRepository:
         )
         pick = select(OutboxMessage.id).where(due, ~busy).order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
         pick = pick.limit(limit)
-        if self._postgres:
+        if on_postgres(self.session):
             pick = pick.with_for_update(skip_locked=True)
         stmt = (
             update(OutboxMessage)

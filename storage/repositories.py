@@ -23,10 +23,14 @@ def upsert_sql(sql: str, **types: Any) -> TextClause:
     return text(sql).bindparams(*(bindparam(name, type_=kind) for name, kind in types.items()))
 
 
+def on_postgres(session: AsyncSession) -> bool:
+    """Whether the session talks to PostgreSQL (else SQLite): the few places whose SQL or locking differ ask this."""
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
 def insert_for(session: AsyncSession, model: Any) -> Any:
     """The dialect's INSERT (of a model or a table), which knows ON CONFLICT on both SQLite and PostgreSQL."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model)
+    return postgresql.insert(model) if on_postgres(session) else sqlite.insert(model)
 
 
 class TenantRepository:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import NpsAnswer, NpsAnswerHistory, SurveyInstance, User, UtcDateTime
-from storage.repositories import upsert_sql
+from storage.repositories import on_postgres, upsert_sql
 
 
 class SubmitOutcome(StrEnum):
@@ -152,7 +152,7 @@ class SurveyRepository:
         stmt = select(NpsAnswer).where(
             NpsAnswer.survey_instance_id == instance_id, NpsAnswer.aad_object_id == aad_object_id
         )
-        if self.session.bind is not None and self.session.bind.dialect.name == "postgresql":
+        if on_postgres(self.session):
             stmt = stmt.with_for_update()  # concurrent edits of one answer queue instead of losing history
         stmt = stmt.execution_options(populate_existing=True)
         return (await self.session.execute(stmt)).scalar_one()

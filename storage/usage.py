@@ -45,7 +45,7 @@ from storage.models import (
     UtcDateTime,
 )
 from storage.models import UsageEvent as UsageEventRow
-from storage.repositories import upsert_sql
+from storage.repositories import on_postgres, upsert_sql
 
 # The Teams bot records one signal per card answer, install or message, inside the user's turn: small batches use
 # these statements, written once (see upsert_sql), row by row; large batches (the usage API) are folded in SQL below.
@@ -154,6 +154,12 @@ _ACTIVE_DAYS = (
 _PEOPLE_DAYS = (
     "SELECT tenant_id, aad_object_id, day, count(*) AS n FROM usage_batch GROUP BY tenant_id, aad_object_id, day"
 )
+_TENANT_DAY_COUNTS = (
+    column("tenant_id", String()),
+    column("day", Date()),
+    column("new", Integer()),
+    column("n", Integer()),
+)
 # (tenant, day, people whose day became active with this batch, events): PostgreSQL reads it off the upserted rows
 # (a count equal to this batch's means the row is new; the row lock orders concurrent batches) …
 _ACTIVE_DAYS_PG = text(
@@ -161,13 +167,13 @@ _ACTIVE_DAYS_PG = text(
     f"batch AS ({_PEOPLE_DAYS}) "
     "SELECT up.tenant_id, up.day, count(*) FILTER (WHERE up.count = batch.n), sum(batch.n) "
     "FROM up JOIN batch USING (tenant_id, aad_object_id, day) GROUP BY up.tenant_id, up.day"
-).columns(column("tenant_id", String()), column("day", Date()), column("new", Integer()), column("n", Integer()))
+).columns(*_TENANT_DAY_COUNTS)
 # … SQLite, the only writer, looks before it writes
 _NEW_ACTIVE_DAYS_SQLITE = text(
     f"SELECT b.tenant_id, b.day, sum(CASE WHEN d.count IS NULL THEN 1 ELSE 0 END), sum(b.n) FROM ({_PEOPLE_DAYS}) b "
     "LEFT JOIN usage_daily d ON d.tenant_id = b.tenant_id AND d.aad_object_id = b.aad_object_id "
     "AND d.day = b.day GROUP BY b.tenant_id, b.day"
-).columns(column("tenant_id", String()), column("day", Date()), column("new", Integer()), column("n", Integer()))
+).columns(*_TENANT_DAY_COUNTS)
 _ACTIVE_DAYS_SQLITE = text(_ACTIVE_DAYS)
 _FEATURES_STAGED = text(
     "INSERT INTO usage_features (tenant_id, aad_object_id, name, total, first_at, last_at) "
@@ -277,7 +283,7 @@ class UsageRepository:
         Shipping every rollup row from Python cost three times the raw insert (bench/ingestion.py); here only the
         events travel, and the per-tenant-day counts come back.
         """
-        postgres = self.session.bind is not None and self.session.bind.dialect.name == "postgresql"
+        postgres = on_postgres(self.session)
         await self.session.execute(_STAGING_DDL_PG if postgres else _STAGING_DDL_SQLITE)
         await self.session.execute(_EMPTY_STAGING)
         rows = [(e.tenant_id, e.aad_object_id, e.name, e.occurred_at, e.day) for e in events]
@@ -332,7 +338,7 @@ class UsageRepository:
         span = (newest - oldest).days + 1
         if span <= 0:
             return {}
-        postgres = self.session.bind is not None and self.session.bind.dialect.name == "postgresql"
+        postgres = on_postgres(self.session)
         words = (span + _BITS_PER_WORD - 1) // _BITS_PER_WORD
         params = {"tenant_id": tenant_id, "oldest": oldest, "newest": newest}
         found: dict[str, ActiveDays] = {}
