@@ -29,7 +29,8 @@ from bot.engagement.reach import ChatOpening
 from bot.graph_install import GraphAppInstaller, GraphToken, MsalGraphTokens
 from bot.packaging.manifest import default_teams_app_id
 from bot.security.tokens import BotConnectorTokenValidator, OpenIdKeyStore
-from bot.teams.adapter import CredentialsFactory, build_adapter
+from bot.teams.adapter import CredentialsFactory, NurtureAuthentication, build_adapter
+from bot.teams.bot_connector import BotConnectorClient, CachedToken
 from bot.teams.handler import NurtureBot
 from bot.teams.messages import ACTIVITY, MessagesEndpoint
 from bot.teams.proactive import TeamsCardSender
@@ -56,6 +57,7 @@ WORKERS = web.AppKey("workers", list[DeliveryWorker])
 CAMPAIGNS = web.AppKey("campaigns", Campaigns)
 ALERTS = web.AppKey("alerts", Alerts)
 SURVEYS = web.AppKey("surveys", Surveys)
+SENDER = web.AppKey("sender", TeamsCardSender)
 INSTALLER: web.AppKey[GraphAppInstaller | None] = web.AppKey("installer")
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 
@@ -109,7 +111,8 @@ def create_app(
     lifecycle.alerts = app[ALERTS]
     bot = NurtureBot(lifecycle, surveys, app[CAMPAIGNS], app[ALERTS], clock)
     app[MESSAGES] = MessagesEndpoint(settings, adapter, authentication, validator, bot)
-    sender = TeamsCardSender(adapter, settings.app_id)
+    sender = card_sender(settings, authentication)
+    app[SENDER] = sender
     installer = app_installer(settings, graph_tokens)
     app[INSTALLER] = installer
     app[WORKERS] = delivery_crew(
@@ -162,15 +165,9 @@ def alert_config(settings: Settings, campaigns: CampaignSet) -> AlertConfig:
     )
 
 
-TEAMS_TENANT_LIMIT = 50.0  # requests per second per app per tenant (Microsoft's current page)
-
-
 def delivery_config(settings: Settings) -> DeliveryConfig:
-    # rate + burst is the most one second can hold; what is left under Teams' 50 absorbs timing jitter between
-    # taking a token and the request reaching Teams
     return DeliveryConfig(
         tenant_rate_per_second=settings.tenant_rate_per_second,
-        tenant_burst=max(1.0, min(2.0, TEAMS_TENANT_LIMIT - settings.tenant_rate_per_second - 3)),
         lease=timedelta(seconds=settings.delivery_lease_seconds),
         retry=RetryPolicy(resend_unknown=settings.resend_unknown),
     )
@@ -251,20 +248,27 @@ async def _campaign_scheduler(app: web.Application) -> None:
             log.exception("campaign or alert run failed; trying again at the next interval")
 
 
-def size_http_executor(loop: asyncio.AbstractEventLoop, sends_in_flight: int) -> None:
-    """botbuilder sends with `requests` on the loop's default thread pool (min(32, CPUs + 4) threads: 6 on 2 cores).
+REPLY_THREADS = 16
 
-    With more sends in flight than threads, requests queue *after* their tenant token was taken and reach Teams in
-    bunches that can cross its per-second limit: one thread per send in flight, plus room for inbound replies.
-    """
-    loop.set_default_executor(ThreadPoolExecutor(max_workers=sends_in_flight + 8, thread_name_prefix="nurture-http"))
+
+def size_http_executor(loop: asyncio.AbstractEventLoop) -> None:
+    """botbuilder replies to inbound turns with `requests` on the loop's default thread pool (min(32, CPUs + 4)
+    threads: 6 on 2 cores), so a seventh concurrent reply would wait for a thread. Proactive sends do not use it
+    (bot.teams.bot_connector)."""
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=REPLY_THREADS, thread_name_prefix="nurture-http"))
+
+
+def card_sender(settings: Settings, authentication: NurtureAuthentication) -> TeamsCardSender:
+    """The proactive sender: Bot Connector REST calls with the bot's outbound token."""
+    token = CachedToken(lambda: authentication.outbound_token(settings.app_id))
+    return TeamsCardSender(BotConnectorClient(token, settings.service_url_policy, settings.send_timeout_seconds))
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     if not app[SETTINGS].dev_mode:
         app[KEY_STORE].start_background_refresh()
     loop = asyncio.get_running_loop()
-    size_http_executor(loop, sum(worker.config.concurrency for worker in app[WORKERS]))
+    size_http_executor(loop)
     purger = loop.create_task(_daily_purge(app))
     scheduler = loop.create_task(_campaign_scheduler(app))
     stop = asyncio.Event()
@@ -284,6 +288,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     installer = app[INSTALLER]
     if installer is not None:
         await installer.close()
+    await app[SENDER].close()
     await app[ENGINE].dispose()
     gc.unfreeze()  # an app built again in this process (tests) lets the old one's objects be collected
 

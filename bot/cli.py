@@ -293,9 +293,8 @@ def deliver(
     """Run delivery workers alone (no web app): send queued messages within Teams' limits until stopped."""
     import signal
 
-    from bot.app import app_installer, delivery_config, delivery_crew, size_http_executor, utc_now
+    from bot.app import app_installer, card_sender, delivery_crew, utc_now
     from bot.teams.adapter import build_adapter
-    from bot.teams.proactive import TeamsCardSender
     from storage.engine import create_engine, session_factory
     from storage.migrate import upgrade
     from storage.uow import UnitOfWork
@@ -307,9 +306,8 @@ def deliver(
     async def run() -> int:
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
-        size_http_executor(asyncio.get_running_loop(), max(1, count) * delivery_config(settings).concurrency)
-        adapter, _ = build_adapter(settings)
-        sender = TeamsCardSender(adapter, settings.app_id)
+        _, authentication = build_adapter(settings)
+        sender = card_sender(settings, authentication)
         installer = app_installer(settings)
         crew = delivery_crew(settings, sessions, sender, installer, utc_now, f"deliver-{os.getpid()}", max(1, count))
         try:
@@ -326,6 +324,7 @@ def deliver(
         finally:
             if installer is not None:
                 await installer.close()
+            await sender.close()
             await engine.dispose()
 
     left = asyncio.run(run())

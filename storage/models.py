@@ -243,13 +243,13 @@ class OutboxMessage(Base):
 
 
 class TenantRate(Base):
-    """One token bucket per tenant shared by every worker process (epoch seconds keep the SQL portable)."""
+    """One send schedule per tenant (and per tenant's Graph installs) shared by every worker process: the next free
+    moment to send at (epoch seconds keep the SQL portable)."""
 
     __tablename__ = "tenant_rates"
 
     tenant_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    tokens: Mapped[float] = mapped_column(Float)
-    updated_epoch: Mapped[float] = mapped_column(Float)
+    next_slot_epoch: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     paused_until_epoch: Mapped[float] = mapped_column(Float, default=0.0)
     throttled: Mapped[int] = mapped_column(Integer, default=0)  # 429s seen
 

@@ -54,18 +54,23 @@ class NewMessage:
 
 # Hot-path statements, built once: building a statement and its cache key costs more CPU than running it.
 _RATES = cast(Table, TenantRate.__table__)
-_now, _rate, _burst = (bindparam(name, type_=Float()) for name in ("now", "rate", "burst"))
-_grown = _RATES.c.tokens + (_now - _RATES.c.updated_epoch) * _rate
-_refilled = case((_grown > _burst, _burst), else_=_grown)
-_TAKE_TOKEN = (
-    update(_RATES)
-    .where(_RATES.c.tenant_id == bindparam("tenant"), _RATES.c.paused_until_epoch <= _now, _refilled >= 1)
-    .values(tokens=_refilled - 1, updated_epoch=_now)
-    .returning(_RATES.c.tokens)
-)
-_RATE_ROW = select(_RATES.c.tokens, _RATES.c.updated_epoch, _RATES.c.paused_until_epoch).where(
-    _RATES.c.tenant_id == bindparam("tenant")
-)
+_now, _span = (bindparam(name, type_=Float()) for name in ("now", "span"))
+
+
+def _reserve(greatest: Any) -> Any:
+    """Move the bucket's next free moment `span` seconds past the later of itself, now and the end of a pause;
+    returns the new next free moment (the reserved slots end there)."""
+    free = greatest(_RATES.c.next_slot_epoch, _now, _RATES.c.paused_until_epoch)
+    return (
+        update(_RATES)
+        .where(_RATES.c.tenant_id == bindparam("tenant"))
+        .values(next_slot_epoch=free + _span)
+        .returning(_RATES.c.next_slot_epoch)
+    )
+
+
+_RESERVE_PG = _reserve(func.greatest)
+_RESERVE_SQLITE = _reserve(func.max)  # SQLite's max() with several arguments is the scalar greatest
 _SENT = cast(Table, OutboxMessage.__table__)
 _RECENT_SENDS = select(_SENT.c.sent_at).where(
     _SENT.c.conversation_id == bindparam("conversation"), _SENT.c.sent_at > bindparam("since", type_=UtcDateTime())
@@ -272,33 +277,31 @@ class OutboxRepository:
             update(User).where(User.id == user_id).values(unreachable_at=now, unreachable_reason=reason[:128])
         )
 
-    # -- per-tenant token bucket shared by every worker ----------------------------------------------------------
+    # -- per-tenant send schedule shared by every worker ---------------------------------------------------------
 
-    async def take_token(self, tenant_id: str, now_epoch: float, rate: float, burst: float) -> float:
-        """Take one send token for the tenant; returns 0 when taken, else the seconds to wait before trying again.
+    async def reserve_slots(self, bucket: str, now_epoch: float, interval: float, count: int) -> float:
+        """Reserve the bucket's next `count` send moments, `interval` seconds apart; returns the first.
 
-        One UPDATE on the hot path (a statement built once: see _TAKE_TOKEN); the tenant's row is created (holding
-        one token fewer) the first time only.
+        The schedule is one row per bucket: its next free moment. Reserving moves it on in one UPDATE (the row lock
+        orders concurrent workers), so moments handed to different processes never fall closer than `interval`, and
+        none falls inside a pause (429). The row is created the first time.
         """
-        values = {"tenant": tenant_id, "now": now_epoch, "rate": rate, "burst": burst}
-        if (await self.session.execute(_TAKE_TOKEN, values)).scalar_one_or_none() is not None:
-            return 0.0
-        row = (await self.session.execute(_RATE_ROW, {"tenant": tenant_id})).first()
-        if row is None:
+        span = interval * count
+        values = {"tenant": bucket, "now": now_epoch, "span": span}
+        reserve = _RESERVE_PG if on_postgres(self.session) else _RESERVE_SQLITE
+        while True:
+            ends = (await self.session.execute(reserve, values)).scalar_one_or_none()
+            if ends is not None:
+                return float(ends) - span
             created = await self.session.execute(
                 insert_for(self.session, TenantRate)
-                .values(
-                    tenant_id=tenant_id, tokens=burst - 1, updated_epoch=now_epoch, paused_until_epoch=0.0, throttled=0
-                )
+                .values(tenant_id=bucket, next_slot_epoch=now_epoch + span, paused_until_epoch=0.0, throttled=0)
                 .on_conflict_do_nothing(index_elements=[TenantRate.tenant_id])
                 .returning(TenantRate.tenant_id)
             )
-            return 0.0 if created.scalar_one_or_none() is not None else 0.001  # another worker created it first
-        tokens, updated_epoch, paused_until = row
-        if paused_until > now_epoch:
-            return float(paused_until - now_epoch)
-        available = min(burst, float(tokens) + (now_epoch - float(updated_epoch)) * rate)
-        return max(0.001, (1 - available) / rate)
+            if created.scalar_one_or_none() is not None:
+                return now_epoch
+            # another worker created the row meanwhile: reserve from it
 
     async def pause_tenant(self, tenant_id: str, until_epoch: float) -> None:
         """A 429 for one conversation slows the whole tenant, for every worker."""

@@ -13,10 +13,9 @@ import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import INSTALLER, MESSAGES, SESSIONS, create_app, survey_config
+from bot.app import INSTALLER, SENDER, SESSIONS, create_app, survey_config
 from bot.config import Settings
 from bot.engagement.reach import ChatOpening
-from bot.teams.proactive import TeamsCardSender
 from bot.usecases.delivery import DeliveryConfig, DeliveryWorker
 from bot.usecases.surveys import Surveys
 from storage.migrate import upgrade
@@ -135,7 +134,7 @@ class Harness:
     def worker(self, **config: Any) -> DeliveryWorker:
         """A delivery worker on the app's adapter (outbound token injected) and the test clock."""
         sessions = self.app[SESSIONS]
-        sender = TeamsCardSender(self.app[MESSAGES].adapter, APP_ID)
+        sender = self.app[SENDER]
         worker = DeliveryWorker(
             lambda: UnitOfWork(sessions),
             sender,

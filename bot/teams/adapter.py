@@ -7,6 +7,7 @@ sends, create-conversation) goes through `GuardedConnectorFactory`, which refuse
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -105,6 +106,7 @@ class NurtureAuthentication(BotFrameworkAuthentication):
         self._send_timeout = settings.send_timeout_seconds
         self._clients: ConnectorCache = {}
         self._token_clients: dict[str, UserTokenClient] = {}
+        self._outbound: Any = None  # the AppCredentials proactive calls use (bot.teams.bot_connector)
 
     async def authenticate_request(self, activity: Any, auth_header: str) -> AuthenticateRequestResult:
         raise PermissionError("inbound activities are authenticated by bot.security.tokens, not by the SDK")
@@ -130,6 +132,23 @@ class NurtureAuthentication(BotFrameworkAuthentication):
             client = await self._inner.create_user_token_client(claims_identity)
             self._token_clients[key] = client
         return client
+
+    async def outbound_token(self, app_id: str) -> str | None:
+        """A Bot Connector token from the credentials botbuilder is configured with (msal client credentials, or what
+        a test injects) — what continue_conversation would attach; None when unauthenticated (dev mode, no app id).
+        msal blocks while it refreshes, so the call runs in a thread."""
+        if self._outbound is None:
+            identity = ClaimsIdentity(
+                {AuthenticationConstants.AUDIENCE_CLAIM: app_id, AuthenticationConstants.APP_ID_CLAIM: app_id}, True
+            )
+            # botbuilder hands credentials out only inside a connector client; the URL is not called
+            client = await self._inner.create_connector_factory(identity).create("https://localhost/", None)
+            self._outbound = client.config.credentials
+        credentials = self._outbound
+        if not getattr(credentials, "microsoft_app_id", None):
+            return None
+        token: str = await asyncio.to_thread(credentials.get_access_token)
+        return token
 
     def create_bot_framework_client(self) -> Any:
         return self._inner.create_bot_framework_client()

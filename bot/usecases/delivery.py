@@ -1,11 +1,12 @@
 """Delivery workers: claim due outbox rows, respect Teams' limits, send, and record what happened.
 
-Limits honoured before each send: the tenant's token bucket in SQL (shared by every worker process; paused after a
-429) and, per conversation, Teams' 7 / 1 s, 8 / 2 s, 60 / 30 s and 1800 / hour (aiolimiter, per process).
+Limits honoured before each send: per conversation, Teams' 7 / 1 s, 8 / 2 s, 60 / 30 s and 1800 / hour (aiolimiter
+in the process, and the sends every process recorded), then the tenant's send schedule in SQL, shared by every worker
+process: requests to one tenant go at least 1/rate seconds apart (45/s by default; Microsoft's limit is 50/s), and
+none during a pause after a 429.
 
 A leaky bucket of capacity C leaking r per second lets C + r·T through in any window of T seconds. To stay inside
-"N per T" counted over a sliding window, each conversation limiter is AsyncLimiter(N/2, T) (N/2 + N/2 = N), and the
-tenant bucket pairs its rate with a small burst (rate 45/s + burst 5 ≤ Microsoft's 50/s).
+"N per T" counted over a sliding window, each conversation limiter is AsyncLimiter(N/2, T) (N/2 + N/2 = N).
 """
 
 from __future__ import annotations
@@ -75,10 +76,10 @@ class AppInstaller(Protocol):
         right before the install request (the tenant's install rate)."""
 
 
-# Graph: at most 30 installs per second per tenant. 25 + a burst of 1 leaves room for the jitter between taking a
-# token and the request reaching Graph (measured: 28 + 2 let a burst of 31 arrive within one second).
+# Graph: at most 30 installs per second per tenant. Moments 1/25 s apart put at most 26 in any second, which leaves
+# room for the jitter between a moment and the request reaching Graph.
 GRAPH_INSTALLS_PER_SECOND = 25.0
-GRAPH_INSTALL_BURST = 1.0
+RESERVE_AHEAD_SECONDS = 0.25  # how far ahead a worker reserves send moments (DeliveryWorker._turn)
 
 
 @dataclass
@@ -92,7 +93,6 @@ class _Turnstile:
 @dataclass(frozen=True)
 class DeliveryConfig:
     tenant_rate_per_second: float = 45.0  # Microsoft: 50 requests/s per app per tenant (30 in older revisions)
-    tenant_burst: float = 5.0
     lease: timedelta = timedelta(seconds=60)
     batch_size: int = 20
     concurrency: int = 8
@@ -134,6 +134,8 @@ class DeliveryWorker:
     installer: AppInstaller | None = None  # proactive install through Graph when Teams refuses to open a chat
     _opening: dict[str, _Turnstile] = field(default_factory=dict)
     _tenant_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _waiting: dict[str, list[asyncio.Future[float]]] = field(default_factory=dict)  # requests awaiting a moment
+    _paused_until: dict[str, float] = field(default_factory=dict)  # pauses (429) this process was told about
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set: claim, deliver, repeat. Rows in hand are finished before returning (drain).
@@ -235,7 +237,10 @@ class DeliveryWorker:
         async with self.uow_factory() as uow:  # the outcome and what follows from it, in one transaction
             await self._finish(uow, row, verdict.status, verdict.retry_at, code, verdict.reason, outcome.activity_id)
             if verdict.pause_tenant_until is not None:
-                await uow.outbox.pause_tenant(bucket or row.tenant_id, verdict.pause_tenant_until.timestamp())
+                paused = bucket or row.tenant_id
+                until = verdict.pause_tenant_until.timestamp()
+                self._paused_until[paused] = max(self._paused_until.get(paused, 0.0), until)
+                await uow.outbox.pause_tenant(paused, until)
             if verdict.unreachable and row.user_id is not None:
                 await uow.outbox.mark_unreachable(row.user_id, verdict.reason, now)
             if (
@@ -301,7 +306,7 @@ class DeliveryWorker:
                 await self._finish(uow, row, Status.CANCELLED, None, None, reason, None)
                 await uow.commit()
                 return None
-        await self._tenant_token(row.tenant_id)  # create-conversation counts against the tenant's rate too
+        await self._turn(row.tenant_id, self.config.tenant_rate_per_second)  # it counts against the tenant's rate
         outcome = await self.opener.attempt_open(anchor, user.aad_object_id)
         bucket = row.tenant_id
         if outcome.conversation_id is None and self.installer is not None and outcome.result.status_code in (403, 404):
@@ -309,7 +314,7 @@ class DeliveryWorker:
             bucket = f"graph:{row.tenant_id}"
 
             async def pace() -> None:
-                await self._take(bucket, GRAPH_INSTALLS_PER_SECOND, GRAPH_INSTALL_BURST)
+                await self._turn(bucket, GRAPH_INSTALLS_PER_SECOND)
 
             outcome = await self.installer.attempt_install(row.tenant_id, user.aad_object_id, pace)
         now = self.clock()
@@ -338,56 +343,67 @@ class DeliveryWorker:
         return outcome.conversation_id
 
     async def _clearance(self, row: OutboxMessage, conversation_id: str) -> ConversationReference | None:
-        """Wait until the conversation may take one more message and the tenant's bucket gives a token; the
-        conversation, or None when it is gone (the row is then cancelled).
-
-        In this process one send per tenant at a time waits for the tenant's bucket (the others queue on a lock
-        behind it), so an empty bucket is polled once, not by every send in flight. A send whose conversation must
-        wait lets go of the lock while it waits.
-        """
-        lock = self._tenant_locks.setdefault(row.tenant_id, asyncio.Lock())
+        """Wait until the conversation may take one more message, then for this send's moment in the tenant's
+        schedule; the conversation, or None when it is gone (the row is then cancelled)."""
         while True:
-            async with lock:
-                while True:
-                    target, conversation_wait, token_wait = await self._try_clear(row, conversation_id)
-                    if target is None:
-                        return None
-                    if conversation_wait <= 0 and token_wait <= 0:
-                        return target
-                    if conversation_wait > 0:
-                        break
-                    await self.sleep(min(token_wait, 5.0))  # first in line for this tenant's next token
+            target, conversation_wait = await self._conversation_check(row, conversation_id)
+            if target is None:
+                return None
+            if conversation_wait <= 0:
+                break
             await self.sleep(min(conversation_wait, 5.0))
+        await self._turn(row.tenant_id, self.config.tenant_rate_per_second)
+        return target
 
-    async def _try_clear(
+    async def _conversation_check(
         self, row: OutboxMessage, conversation_id: str
-    ) -> tuple[ConversationReference | None, float, float]:
-        """One transaction: the conversation, Teams' per-conversation windows over the sends every process recorded
-        (OutboxRepository.conversation_wait) and, when those allow a send, the tenant token."""
+    ) -> tuple[ConversationReference | None, float]:
+        """One transaction: the conversation, and the wait Teams' per-conversation windows ask for, counted over the
+        sends every process recorded (OutboxRepository.conversation_wait)."""
         async with self.uow_factory() as uow:
             target = await uow.conversations.get(conversation_id)
             if target is None or target.removed_at is not None:
                 await self._finish(uow, row, Status.CANCELLED, None, None, "conversation gone or bot removed", None)
                 await uow.commit()
-                return None, 0.0, 0.0
-            conversation_wait = await uow.outbox.conversation_wait(conversation_id, self.clock(), CONVERSATION_LIMITS)
-            if conversation_wait > 0:
-                return target, conversation_wait, 0.0
-            token_wait = await uow.outbox.take_token(
-                row.tenant_id, self.clock().timestamp(), self.config.tenant_rate_per_second, self.config.tenant_burst
-            )
-            await uow.commit()
-            return target, 0.0, token_wait
+                return None, 0.0
+            return target, await uow.outbox.conversation_wait(conversation_id, self.clock(), CONVERSATION_LIMITS)
 
-    async def _tenant_token(self, tenant_id: str) -> None:
-        """One token from the tenant's bucket, shared by every worker process (and paused after a 429)."""
-        await self._take(tenant_id, self.config.tenant_rate_per_second, self.config.tenant_burst)
+    async def _turn(self, bucket: str, rate: float) -> None:
+        """Wait for this request's moment in the bucket's schedule, which every worker process shares.
 
-    async def _take(self, bucket: str, rate: float, burst: float) -> None:
+        Requests waiting here together reserve their moments in one transaction (up to a quarter of a second's worth:
+        a pause another process hears of reaches this one's reservations that late at most), then each sleeps until
+        its own moment and goes. Under load the schedule runs ahead of the clock, so no database round trip lies
+        between a moment and its request: requests leave as evenly spaced as they were scheduled. A moment that
+        falls inside a pause this process has heard of since is given up.
+        """
+        interval = 1.0 / rate
+        loop = asyncio.get_running_loop()
         while True:
-            async with self.uow_factory() as uow:
-                wait = await uow.outbox.take_token(bucket, self.clock().timestamp(), rate, burst)
-                await uow.commit()
-            if wait <= 0:
+            ticket: asyncio.Future[float] = loop.create_future()
+            waiting = self._waiting.setdefault(bucket, [])
+            waiting.append(ticket)
+            try:
+                async with self._tenant_locks.setdefault(bucket, asyncio.Lock()):
+                    if not ticket.done():  # no earlier reservation covered this request: reserve for all waiting
+                        batch = [t for t in waiting if not t.done()][: max(1, int(rate * RESERVE_AHEAD_SECONDS))]
+                        first = await self._reserve(bucket, interval, len(batch))
+                        for i, waiter in enumerate(batch):
+                            waiter.set_result(first + i * interval)
+                            waiting.remove(waiter)
+            finally:
+                if not ticket.done():  # cancelled while waiting: no moment is reserved for it
+                    ticket.cancel()
+                    waiting.remove(ticket)
+            slot = ticket.result()
+            delay = slot - self.clock().timestamp()
+            if delay > 0:
+                await self.sleep(delay)
+            if self._paused_until.get(bucket, 0.0) <= slot:
                 return
-            await self.sleep(min(wait, 5.0))
+
+    async def _reserve(self, bucket: str, interval: float, count: int) -> float:
+        async with self.uow_factory() as uow:
+            first = await uow.outbox.reserve_slots(bucket, self.clock().timestamp(), interval, count)
+            await uow.commit()
+        return first

@@ -27,7 +27,7 @@ from tests.support.activities import TENANT, message
 from tests.support.cli import clean_env, nurture
 from tests.support.seed import seed_outbox
 
-BIG_BUCKET = {"tenant_rate_per_second": 45.0, "tenant_burst": 10_000.0}  # no tenant waits: isolate other limits
+BIG_BUCKET = {"tenant_rate_per_second": 1_000_000.0}  # no tenant waits: isolate other limits
 
 
 async def seed_recipients(harness: Harness, count: int, tenant: str = TENANT, prefix: str = "r") -> list[str]:
@@ -237,7 +237,7 @@ async def test_worker_processes_share_the_outbox_and_the_limits(harness: Harness
                 "--workers",
                 "2",
                 NURTURE_DEV_MODE="1",
-                NURTURE_TENANT_RATE="12",  # with a burst of 5: at most 17 in any second, under the connector's 20
+                NURTURE_TENANT_RATE="12",  # 1/12 s apart: at most 13 in any second, under the connector's 20
             )
             for _ in range(3)
         )
@@ -317,9 +317,8 @@ async def test_kill_9_mid_campaign_loses_nothing_and_never_resends_what_was_sent
 
 async def test_a_send_that_times_out_is_unknown_and_never_sent_again(harness: Harness) -> None:
     """Teams takes 3 s (and does deliver); the bot gives up after 0.5 s: `unknown`, within the lease, never resent."""
-    from bot.app import SESSIONS
+    from bot.app import SESSIONS, card_sender
     from bot.teams.adapter import build_adapter
-    from bot.teams.proactive import TeamsCardSender
     from bot.usecases.delivery import DeliveryConfig, DeliveryWorker
     from storage.uow import UnitOfWork
     from tests.conftest import APP_ID, make_settings
@@ -329,11 +328,10 @@ async def test_a_send_that_times_out_is_unknown_and_never_sent_again(harness: Ha
     await enqueue(harness, [slow, fine])
     harness.connector.hang_for(slow, 3.0)
     settings = make_settings(harness.database_url, harness.settings.openid_metadata_url, send_timeout_seconds=0.5)
-    adapter, _ = build_adapter(settings, FixedTokenCredentialsFactory(APP_ID))
+    _, authentication = build_adapter(settings, FixedTokenCredentialsFactory(APP_ID))
     sessions = harness.app[SESSIONS]
-    worker = DeliveryWorker(
-        lambda: UnitOfWork(sessions), TeamsCardSender(adapter, APP_ID), "slow-test", harness.clock, DeliveryConfig()
-    )
+    sender = card_sender(settings, authentication)
+    worker = DeliveryWorker(lambda: UnitOfWork(sessions), sender, "slow-test", harness.clock, DeliveryConfig())
     await worker.drain()
     state = await statuses(harness)
     assert state == {slow: "unknown", fine: "sent"}
@@ -344,6 +342,7 @@ async def test_a_send_that_times_out_is_unknown_and_never_sent_again(harness: Ha
     harness.clock.advance(hours=1)
     await worker.drain()
     assert harness.connector.sends_to(slow) == 1  # not resent: that would have been a duplicate
+    await sender.close()
 
 
 def test_the_send_timeout_must_fit_inside_the_lease() -> None:

@@ -77,7 +77,7 @@ async def test_a_team_member_gets_a_chat_opened_then_the_card(harness: Harness) 
     await harness.deliver()
 
     [request] = creates(harness.connector)
-    assert request["tenantID"] == TENANT and request["channelData"]["tenant"]["id"] == TENANT  # botbuilder's key
+    assert request["tenantId"] == TENANT and request["channelData"]["tenant"]["id"] == TENANT  # both, or Teams refuses
     assert [m["id"] for m in request["members"]] == [MEMBER] and request["isGroup"] is False
     chat = personal_chat_id(MEMBER)
     [sent] = [c.body for c in harness.connector.calls if c.path.startswith(f"/v3/conversations/{chat}/activities")]
@@ -302,7 +302,7 @@ async def test_installs_stay_under_graphs_30_per_second(
         async with UnitOfWork(harness.app[SESSIONS]) as uow:  # due now on the wall clock
             await uow.session.execute(update(OutboxMessage).values(next_attempt_at=now))
             await uow.commit()
-        worker = harness.worker(tenant_rate_per_second=1000.0, tenant_burst=1000.0, batch_size=90, concurrency=90)
+        worker = harness.worker(tenant_rate_per_second=1000.0, batch_size=90, concurrency=90)
         worker.clock = lambda: datetime.now(UTC)
         worker.sleep = asyncio.sleep
         await worker.drain()
