@@ -69,6 +69,7 @@ async def run_once(database: str, messages: int, tenants: int, processes: int, w
             "rate_per_second": round(messages / sending, 1),
             "rate_over_ceiling": round(messages / sending / ceiling, 3),
             "violations": len(connector.violations),
+            "violation_examples": connector.violations[:5],
             "lost": sum(1 for d in delivered if d == 0),
             "duplicated": sum(1 for d in delivered if d > 1),
             "exit_codes": [p.returncode for p in crew],

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -18,6 +18,7 @@ from sqlalchemy import Float, Table, and_, bindparam, case, func, literal, selec
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from bot.engagement.delivery import window_wait
 from storage.models import OutboxMessage, TenantRate, User, UtcDateTime
 from storage.repositories import insert_for, on_postgres
 
@@ -209,16 +210,21 @@ class OutboxRepository:
         another keeps within Teams' per-conversation limits.
         """
         longest = max(seconds for _, seconds in limits)
-        since = now - timedelta(seconds=longest)
-        found = await self.session.execute(_RECENT_SENDS, {"conversation": conversation_id, "since": since})
-        sent = sorted(t for t in found.scalars() if t is not None)
-        wait = 0.0
-        for count, seconds in limits:
-            window = [t for t in sent if t > now - timedelta(seconds=seconds)]
-            if len(window) >= count:
-                oldest_that_matters = window[len(window) - count]
-                wait = max(wait, (oldest_that_matters + timedelta(seconds=seconds) - now).total_seconds())
-        return wait
+        found = await self.session.execute(
+            _RECENT_SENDS, {"conversation": conversation_id, "since": now - timedelta(seconds=longest)}
+        )
+        return window_wait([t for t in found.scalars() if t is not None], now, limits)
+
+    async def recent_sends(self, conversation_ids: Collection[str], since: datetime) -> dict[str, list[datetime]]:
+        """The recorded sends into each of these conversations since `since` (a claimed batch's windows at once)."""
+        stmt = select(OutboxMessage.conversation_id, OutboxMessage.sent_at).where(
+            OutboxMessage.conversation_id.in_(conversation_ids), OutboxMessage.sent_at > since
+        )
+        found: dict[str, list[datetime]] = {c: [] for c in conversation_ids}
+        for conversation_id, sent_at in (await self.session.execute(stmt)).tuples():
+            if sent_at is not None:
+                found[conversation_id].append(sent_at)
+        return found
 
     async def sends_since(self, user_ids: Sequence[int], since: datetime) -> dict[int, list[datetime]]:
         """Proactive messages of every kind to these people (queued or delivered) since `since`: the attention
@@ -303,8 +309,8 @@ class OutboxRepository:
                 return now_epoch
             # another worker created the row meanwhile: reserve from it
 
-    async def pause_tenant(self, tenant_id: str, until_epoch: float) -> None:
-        """A 429 for one conversation slows the whole tenant, for every worker."""
+    async def pause_tenant(self, tenant_id: str, until_epoch: float, throttled: int = 1) -> None:
+        """A 429 for one conversation slows the whole tenant, for every worker; `throttled` 429s are counted."""
         await self.session.execute(
             update(TenantRate)
             .where(TenantRate.tenant_id == tenant_id)
@@ -313,7 +319,7 @@ class OutboxRepository:
                     (TenantRate.paused_until_epoch > until_epoch, TenantRate.paused_until_epoch),
                     else_=literal(until_epoch),
                 ),
-                throttled=TenantRate.throttled + 1,
+                throttled=TenantRate.throttled + throttled,
             )
         )
 

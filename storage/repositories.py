@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -188,6 +188,10 @@ class ConversationRepository:
     async def get(self, conversation_id: str) -> ConversationReference | None:
         stmt = select(ConversationReference).where(ConversationReference.conversation_id == conversation_id)
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def get_many(self, conversation_ids: Collection[str]) -> dict[str, ConversationReference]:
+        stmt = select(ConversationReference).where(ConversationReference.conversation_id.in_(conversation_ids))
+        return {c.conversation_id: c for c in (await self.session.execute(stmt)).scalars()}
 
     async def personal_for(self, user_id: int) -> ConversationReference | None:
         """The user's live personal chat with the bot, if any."""

@@ -11,6 +11,7 @@ Any status Microsoft does not list is not retried.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -111,3 +112,16 @@ def judge_opening(
     """Like `judge`, for opening a person's chat (create_conversation, Graph install): nothing reaches the person, and
     Teams answers a repeated open with the same chat (Graph with 409), so an open without an answer is retried."""
     return judge(result, attempt, now, replace(policy, resend_unknown=True), rng)
+
+
+def window_wait(sent: Sequence[datetime], now: datetime, limits: Sequence[tuple[int, float]]) -> float:
+    """Seconds until one more send fits every "at most `count` in `seconds`" window over the earlier sends `sent`;
+    0 when it fits now."""
+    ordered = sorted(sent)
+    wait = 0.0
+    for count, seconds in limits:
+        window = [t for t in ordered if t > now - timedelta(seconds=seconds)]
+        if len(window) >= count:
+            oldest_that_matters = window[len(window) - count]
+            wait = max(wait, (oldest_that_matters + timedelta(seconds=seconds) - now).total_seconds())
+    return wait

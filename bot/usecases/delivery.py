@@ -16,7 +16,7 @@ import json
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -25,7 +25,15 @@ from aiolimiter import AsyncLimiter
 from sqlalchemy.exc import DBAPIError
 
 from bot import telemetry
-from bot.engagement.delivery import AttemptResult, RetryPolicy, Status, Verdict, judge, judge_opening
+from bot.engagement.delivery import (
+    AttemptResult,
+    RetryPolicy,
+    Status,
+    Verdict,
+    judge,
+    judge_opening,
+    window_wait,
+)
 from bot.engagement.reach import pending_user
 from storage.models import ConversationReference, OutboxMessage
 from storage.repositories import ConversationTarget
@@ -90,6 +98,48 @@ class _Turnstile:
     users: int = 0
 
 
+FINAL_FOR_SURVEYS = (Status.SENT, Status.FAILED, Status.UNKNOWN)  # a survey's delivery is settled
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """An attempt's outcome waiting to be written (DeliveryWorker._record)."""
+
+    row: OutboxMessage
+    verdict: Verdict
+    code: int | None
+    outcome: SendOutcome
+    now: datetime
+    bucket: str | None
+
+
+@dataclass
+class _Known:
+    """What the claim's transaction looked up about a batch's conversations: each one's stored reference (a live
+    one) and the sends every process recorded into it within Teams' longest window."""
+
+    conversations: dict[str, ConversationReference]
+    sent: dict[str, list[datetime]]
+    used: set[str] = field(default_factory=set)
+
+    @classmethod
+    async def look_up(cls, uow: UnitOfWork, rows: Sequence[OutboxMessage], now: datetime) -> _Known:
+        ids = {row.conversation_id for row in rows if pending_user(row.conversation_id) is None}
+        if not ids:
+            return cls({}, {})
+        live = {c: ref for c, ref in (await uow.conversations.get_many(ids)).items() if ref.removed_at is None}
+        longest = max(seconds for _, seconds in CONVERSATION_LIMITS)
+        return cls(live, await uow.outbox.recent_sends(list(live), now - timedelta(seconds=longest)))
+
+    def first_look(self, conversation_id: str) -> tuple[ConversationReference, list[datetime]] | None:
+        """The conversation and its recorded sends, once per conversation; None when unknown here (gone, opened
+        since, or already used by an earlier send of this batch): then the caller looks it up itself."""
+        if conversation_id in self.used or conversation_id not in self.conversations:
+            return None
+        self.used.add(conversation_id)
+        return self.conversations[conversation_id], self.sent.get(conversation_id, [])
+
+
 @dataclass(frozen=True)
 class DeliveryConfig:
     tenant_rate_per_second: float = 45.0  # Microsoft: 50 requests/s per app per tenant (30 in older revisions)
@@ -136,6 +186,8 @@ class DeliveryWorker:
     _tenant_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _waiting: dict[str, list[asyncio.Future[float]]] = field(default_factory=dict)  # requests awaiting a moment
     _paused_until: dict[str, float] = field(default_factory=dict)  # pauses (429) this process was told about
+    _unwritten: list[tuple[_Outcome, asyncio.Future[None]]] = field(default_factory=list)
+    _writer: asyncio.Future[None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set: claim, deliver, repeat. Rows in hand are finished before returning (drain).
@@ -165,6 +217,7 @@ class DeliveryWorker:
     async def run_once(self) -> int:
         async with self.uow_factory() as uow:
             rows = await uow.outbox.claim(self.worker_id, self.clock(), self.config.lease, self.config.batch_size)
+            known = await _Known.look_up(uow, rows, self.clock()) if rows else None
             await uow.commit()
         if not rows:
             return 0
@@ -172,7 +225,7 @@ class DeliveryWorker:
 
         async def one(row: OutboxMessage) -> None:
             async with gate:
-                await self.deliver(row)
+                await self.deliver(row, known)
 
         await asyncio.gather(*(one(row) for row in rows))
         return len(rows)
@@ -182,7 +235,7 @@ class DeliveryWorker:
         while await self.run_once():
             pass
 
-    async def deliver(self, row: OutboxMessage) -> None:
+    async def deliver(self, row: OutboxMessage, known: _Known | None = None) -> None:
         conversation_id = row.conversation_id
         if pending_user(row.conversation_id) is not None:
             opened = await self._open_chat(row)
@@ -193,7 +246,7 @@ class DeliveryWorker:
         # transaction for the recorded windows and the tenant token, taken last, right before the request: a token
         # taken before a wait would let sends bunch up and cross the tenant's per-second limit at Teams
         await self.conversations.acquire(conversation_id)
-        target = await self._clearance(row, conversation_id)
+        target = await self._clearance(row, conversation_id, known)
         if target is None:
             return
         payload = json.loads(row.payload)
@@ -234,22 +287,53 @@ class DeliveryWorker:
         now: datetime,
         bucket: str | None = None,
     ) -> None:
-        async with self.uow_factory() as uow:  # the outcome and what follows from it, in one transaction
-            await self._finish(uow, row, verdict.status, verdict.retry_at, code, verdict.reason, outcome.activity_id)
-            if verdict.pause_tenant_until is not None:
-                paused = bucket or row.tenant_id
-                until = verdict.pause_tenant_until.timestamp()
-                self._paused_until[paused] = max(self._paused_until.get(paused, 0.0), until)
-                await uow.outbox.pause_tenant(paused, until)
-            if verdict.unreachable and row.user_id is not None:
-                await uow.outbox.mark_unreachable(row.user_id, verdict.reason, now)
-            if (
-                row.survey_instance_id
-                and row.operation == "send"
-                and verdict.status in (Status.SENT, Status.FAILED, Status.UNKNOWN)
-            ):
-                await uow.surveys.delivered(row.survey_instance_id, verdict.status.value, outcome.activity_id, now)
-            await uow.commit()
+        """Write down an attempt's outcome and what follows from it; returns once it is committed.
+
+        Outcomes that arrive while a write is under way go together in the next one: one transaction for many sends
+        instead of one each (and the per-send database round trips were most of a send's CPU).
+        """
+        written = asyncio.get_running_loop().create_future()
+        self._unwritten.append((_Outcome(row, verdict, code, outcome, now, bucket), written))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write_outcomes())
+        await written
+
+    async def _write_outcomes(self) -> None:
+        while self._unwritten:
+            batch, self._unwritten = self._unwritten, []
+            try:
+                async with self.uow_factory() as uow:
+                    pauses: dict[str, list[float]] = {}  # bucket → the end of each 429's pause
+                    for item, _ in batch:
+                        await self._apply(uow, item, pauses)
+                    for paused in sorted(pauses):  # in one order: two writers pausing two tenants cannot deadlock
+                        await uow.outbox.pause_tenant(paused, max(pauses[paused]), throttled=len(pauses[paused]))
+                    await uow.commit()
+            except Exception as exc:  # every waiter sees it (and retries within its lease, see deliver)
+                for _, written in batch:
+                    if not written.done():
+                        written.set_exception(exc)
+            else:
+                for _, written in batch:
+                    if not written.done():
+                        written.set_result(None)
+
+    async def _apply(self, uow: UnitOfWork, item: _Outcome, pauses: dict[str, list[float]]) -> None:
+        row, verdict = item.row, item.verdict
+        await self._finish(
+            uow, row, verdict.status, verdict.retry_at, item.code, verdict.reason, item.outcome.activity_id
+        )
+        if verdict.pause_tenant_until is not None:
+            paused = item.bucket or row.tenant_id
+            until = verdict.pause_tenant_until.timestamp()
+            self._paused_until[paused] = max(self._paused_until.get(paused, 0.0), until)
+            pauses.setdefault(paused, []).append(until)
+        if verdict.unreachable and row.user_id is not None:
+            await uow.outbox.mark_unreachable(row.user_id, verdict.reason, item.now)
+        if row.survey_instance_id and row.operation == "send" and verdict.status in FINAL_FOR_SURVEYS:
+            await uow.surveys.delivered(
+                row.survey_instance_id, verdict.status.value, item.outcome.activity_id, item.now
+            )
 
     async def _finish(
         self,
@@ -342,11 +426,23 @@ class DeliveryWorker:
         log.info("opened a personal chat for outbox row %s (%s)", row.id, bucket)
         return outcome.conversation_id
 
-    async def _clearance(self, row: OutboxMessage, conversation_id: str) -> ConversationReference | None:
+    async def _clearance(
+        self, row: OutboxMessage, conversation_id: str, known: _Known | None
+    ) -> ConversationReference | None:
         """Wait until the conversation may take one more message, then for this send's moment in the tenant's
-        schedule; the conversation, or None when it is gone (the row is then cancelled)."""
+        schedule; the conversation, or None when it is gone (the row is then cancelled).
+
+        The first send into a conversation in a batch uses what the claim's transaction looked up; later ones (and
+        any after a wait) look again, since this batch's own sends have changed the windows.
+        """
+        first = known.first_look(conversation_id) if known is not None else None
+        target: ConversationReference | None
         while True:
-            target, conversation_wait = await self._conversation_check(row, conversation_id)
+            if first is not None:
+                target, conversation_wait = first[0], window_wait(first[1], self.clock(), CONVERSATION_LIMITS)
+                first = None
+            else:
+                target, conversation_wait = await self._conversation_check(row, conversation_id)
             if target is None:
                 return None
             if conversation_wait <= 0:
