@@ -29,7 +29,9 @@ RESULTS = Path(__file__).parent / "results"
 TEAMS_TENANT_LIMIT = 50  # requests per second per app per tenant (Microsoft's current page)
 
 
-async def run_once(database: str, messages: int, tenants: int, processes: int, workers: int) -> dict[str, Any]:
+async def run_once(
+    database: str, messages: int, tenants: int, processes: int, workers: int, tenant_rate: float
+) -> dict[str, Any]:
     connector = FakeConnector(enforce_limits=True, tenant_rate=TEAMS_TENANT_LIMIT)
     await connector.start()
     work = Path(tempfile.mkdtemp(prefix="nurture-bench-"))
@@ -42,7 +44,12 @@ async def run_once(database: str, messages: int, tenants: int, processes: int, w
         upgrade(url)
         tenant_ids = [f"{t:08d}-0000-0000-0000-000000000000" for t in range(tenants)]
         conversations = await seed_outbox(url, connector.service_url, tenant_ids, messages // tenants)
-        env = clean_env(NURTURE_DATABASE_URL=url, NURTURE_DEV_MODE="1", NURTURE_LOG_LEVEL="WARNING")
+        env = clean_env(
+            NURTURE_DATABASE_URL=url,
+            NURTURE_DEV_MODE="1",
+            NURTURE_LOG_LEVEL="WARNING",
+            NURTURE_TENANT_RATE=str(tenant_rate),
+        )
         started = time.perf_counter()
         crew = [
             await asyncio.create_subprocess_exec(
@@ -63,6 +70,7 @@ async def run_once(database: str, messages: int, tenants: int, processes: int, w
             "workers_per_process": workers,
             "messages": messages,
             "tenants": tenants,
+            "tenant_rate_setting": tenant_rate,
             "ceiling_per_second": ceiling,
             "sending_seconds": round(sending, 2),
             "wall_seconds_with_startup": round(wall, 2),
@@ -87,8 +95,11 @@ async def main() -> None:
     parser.add_argument("--tenants", type=int, default=4)
     parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--workers", type=int, default=2, help="delivery workers per process")
+    parser.add_argument("--tenant-rate", type=float, default=45.0, help="NURTURE_TENANT_RATE (default: the product's)")
     args = parser.parse_args()
-    rows = [await run_once(args.database, args.messages, args.tenants, n, args.workers) for n in (1, 3)]
+    rows = [
+        await run_once(args.database, args.messages, args.tenants, n, args.workers, args.tenant_rate) for n in (1, 3)
+    ]
     header = ("processes", "msgs", "sent/s", "ceiling", "ratio", "violations", "lost", "dup")
     print(" ".join(f"{h:>{w}}" for h, w in zip(header, (9, 6, 8, 8, 6, 10, 5, 4), strict=True)))
     for r in rows:
@@ -97,6 +108,7 @@ async def main() -> None:
             f"{r['rate_over_ceiling']:>6} {r['violations']:>10} {r['lost']:>5} {r['duplicated']:>4}"
         )
     print(f"3 processes vs 1: {rows[1]['rate_per_second'] / rows[0]['rate_per_second']:.2f}x the send rate")
+    print(f"NURTURE_TENANT_RATE={args.tenant_rate:g}: at most {args.tenant_rate / TEAMS_TENANT_LIMIT:.3f} of the ceiling")
     RESULTS.mkdir(exist_ok=True)
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
     (RESULTS / "delivery.json").write_text(json.dumps({"machine": machine, "runs": rows}, indent=2) + "\n")

@@ -122,3 +122,34 @@ async def test_conversation_upsert_keeps_user_for_channel_events(sessions) -> No
         assert reference is not None
         assert reference.user_id == user_id and reference.removed_at is None
         assert reference.service_url.endswith("/amer/")
+
+
+async def test_send_moments_reserved_concurrently_never_fall_closer_than_the_interval(sessions) -> None:
+    """Eight workers reserve 1–5 moments each, at once, from one tenant's schedule: every moment is distinct and at
+    least 1/rate from the next, the first starts now, and a pause (429) pushes later reservations past it."""
+    interval, now = 0.02, 1_800_000_000.0
+
+    async def reserve(count: int) -> list[float]:
+        async with UnitOfWork(sessions) as uow:
+            first = await uow.outbox.reserve_slots("tenant-a", now, interval, count)
+            await uow.commit()
+        return [first + i * interval for i in range(count)]
+
+    granted = await asyncio.gather(*(reserve(1 + i % 5) for i in range(8)))
+    moments = sorted(m for block in granted for m in block)
+    assert len(moments) == sum(1 + i % 5 for i in range(8))
+    assert moments[0] == pytest.approx(now)
+    assert min(b - a for a, b in zip(moments, moments[1:], strict=False)) == pytest.approx(interval)
+    assert moments[-1] == pytest.approx(now + (len(moments) - 1) * interval)  # no gaps: nothing reserved is lost
+
+    async with UnitOfWork(sessions) as uow:
+        await uow.outbox.pause_tenant("tenant-a", now + 30, throttled=2)
+        await uow.commit()
+    [after_pause] = await reserve(1)
+    assert after_pause == pytest.approx(now + 30)
+    async with UnitOfWork(sessions) as uow:
+        assert await uow.outbox.throttled() == 2
+        later = await uow.outbox.reserve_slots("tenant-a", now + 100, interval, 2)  # idle since: starts at "now"
+        assert later == pytest.approx(now + 100)
+        other = await uow.outbox.reserve_slots("tenant-b", now, interval, 1)  # every tenant has its own schedule
+        assert other == pytest.approx(now)

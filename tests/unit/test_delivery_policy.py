@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.engagement.delivery import AttemptResult, RetryPolicy, Status, judge, parse_retry_after
+from bot.engagement.delivery import AttemptResult, RetryPolicy, Status, judge, parse_retry_after, window_wait
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 POLICY = RetryPolicy()
@@ -86,3 +86,14 @@ def test_retry_after_forms() -> None:
     assert parse_retry_after("5", NOW) == timedelta(seconds=5)
     assert parse_retry_after("Tue, 24 Nov 2026 10:00:30 GMT", NOW) == timedelta(seconds=30)
     assert parse_retry_after("soon", NOW) is None and parse_retry_after(None, NOW) is None
+
+
+def test_window_wait_is_until_the_oldest_send_that_matters_leaves_its_window() -> None:
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    limits = ((7, 1.0), (8, 2.0))
+    six = [now - timedelta(milliseconds=100 * i) for i in range(6)]
+    assert window_wait(six, now, limits) == 0.0  # a seventh fits
+    seven = [*six, now - timedelta(milliseconds=900)]
+    assert window_wait(seven, now, limits) == pytest.approx(0.1)  # the oldest leaves the 1 s window in 0.1 s
+    eight = [*seven, now - timedelta(seconds=1.5)]  # outside 1 s, inside 2 s: the 2 s window waits longer
+    assert window_wait(list(reversed(eight)), now, limits) == pytest.approx(0.5)
