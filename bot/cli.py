@@ -291,6 +291,7 @@ def deliver(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Run delivery workers alone (no web app): send queued messages within Teams' limits until stopped."""
+    import gc
     import signal
 
     from bot.app import app_installer, card_sender, delivery_crew, utc_now
@@ -304,12 +305,16 @@ def deliver(
     count = settings.delivery_workers if workers is None else workers
 
     async def run() -> int:
-        engine = create_engine(settings.database_url)
+        # no ping before each transaction (three round trips on PostgreSQL): the workers retry what a lost connection
+        # breaks, and the first error invalidates the pool, so a restart costs one retry, not one per connection
+        engine = create_engine(settings.database_url, pool_pre_ping=False)
         sessions = session_factory(engine)
         _, authentication = build_adapter(settings)
         sender = card_sender(settings, authentication)
         installer = app_installer(settings)
         crew = delivery_crew(settings, sessions, sender, installer, utc_now, f"deliver-{os.getpid()}", max(1, count))
+        gc.collect()
+        gc.freeze()  # what start-up built lives as long as the process: full collections need not walk it again
         try:
             if once:
                 await _drain_with_progress(crew, lambda: UnitOfWork(sessions), quiet=quiet)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Float, Table, and_, bindparam, case, func, literal, select, update
+from sqlalchemy import Float, Integer, String, Table, and_, bindparam, case, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -73,6 +73,72 @@ def _reserve(greatest: Any) -> Any:
 _RESERVE_PG = _reserve(func.greatest)
 _RESERVE_SQLITE = _reserve(func.max)  # SQLite's max() with several arguments is the scalar greatest
 _SENT = cast(Table, OutboxMessage.__table__)
+_when, _lease_until = bindparam("now", type_=UtcDateTime()), bindparam("lease_until", type_=UtcDateTime())
+_limit, _worker = bindparam("limit", type_=Integer()), bindparam("worker", type_=String())
+_QUEUED_DUE = and_(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= _when)
+_LEASE_EXPIRED = and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < _when)  # a worker died mid-send
+_DUE_TENANTS = select(OutboxMessage.tenant_id).where(_QUEUED_DUE).distinct().limit(_limit)
+
+
+def _claim_statement(due: Any, of_tenant: bool) -> Any:
+    """Lease up to `limit` rows that are `due` (of one tenant): one UPDATE over a sub-select that, on PostgreSQL,
+    skips rows another worker has locked (SQLAlchemy leaves FOR UPDATE out on SQLite, where BEGIN IMMEDIATE
+    serializes claims)."""
+    if of_tenant:
+        due = and_(due, OutboxMessage.tenant_id == bindparam("tenant"))
+    # one process at a time per conversation: rows whose conversation is being sent to elsewhere wait, so the
+    # per-conversation windows see every earlier send (Teams counts per conversation, not per process)
+    other = aliased(OutboxMessage)
+    busy = (
+        select(other.id)
+        .where(
+            other.conversation_id == OutboxMessage.conversation_id,
+            other.status == "sending",
+            other.lease_until >= _when,
+            other.leased_by != _worker,
+        )
+        .exists()
+    )
+    pick = (
+        select(OutboxMessage.id)
+        .where(due, ~busy)
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(_limit)
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(pick.scalar_subquery()))
+        .values(status="sending", lease_until=_lease_until, leased_by=_worker, attempts=OutboxMessage.attempts + 1)
+        .returning(OutboxMessage)
+        .execution_options(synchronize_session=False)
+    )
+
+
+_CLAIM_EXPIRED = _claim_statement(_LEASE_EXPIRED, of_tenant=False)
+_CLAIM_QUEUED = _claim_statement(_QUEUED_DUE, of_tenant=False)
+_CLAIM_QUEUED_OF_TENANT = _claim_statement(_QUEUED_DUE, of_tenant=True)
+
+
+def _finish_statement(retry: bool, sent: bool) -> Any:
+    """Record an outcome if `holder` still holds the lease; Core, no ORM pass. Keyed by (retry later?, sent?)."""
+    values: dict[str, Any] = {
+        "status": bindparam("new_status"),
+        "lease_until": None,
+        "leased_by": None,
+        "last_status_code": bindparam("code", type_=Integer()),
+        "last_error": bindparam("error", type_=String()),
+    }
+    if retry:
+        values["next_attempt_at"] = bindparam("retry_at", type_=UtcDateTime())
+    if sent:
+        values |= {"sent_at": bindparam("now", type_=UtcDateTime()), "activity_id": bindparam("activity", String())}
+    return (
+        update(_SENT).where(_SENT.c.id == bindparam("message"), _SENT.c.leased_by == bindparam("holder")).values(values)
+    )
+
+
+_FINISH = {(retry, sent): _finish_statement(retry, sent) for retry in (False, True) for sent in (False, True)}
 _RECENT_SENDS = select(_SENT.c.sent_at).where(
     _SENT.c.conversation_id == bindparam("conversation"), _SENT.c.sent_at > bindparam("since", type_=UtcDateTime())
 )
@@ -112,64 +178,26 @@ class OutboxRepository:
 
         Rows whose worker died mid-send (lease expired) come first. Then each tenant is sent to at its own rate: a
         batch filled with one tenant's campaign would make every other tenant's messages wait behind that tenant's
-        bucket. So the batch takes an equal share from each tenant with due rows (tenants in random order), then
+        schedule. So the batch takes an equal share from each tenant with due rows (tenants in random order), then
         fills up with whatever is left. Queued and expired rows are looked up separately: each lookup then follows
         an index (tenant, status, due time) instead of scanning the whole queue (an OR of the two scanned it).
         """
-        claimed = list(await self._claim(worker, now, lease, limit, None, self._lease_expired(now)))
-        queued = self._queued_due(now)
-        tenants_stmt = select(OutboxMessage.tenant_id).where(queued).distinct().limit(limit)
-        tenants = list((await self.session.execute(tenants_stmt)).scalars())
+        values = {"now": now, "worker": worker, "lease_until": now + lease, "limit": limit}
+        claimed = list((await self.session.scalars(_CLAIM_EXPIRED, values)).all())
+        tenants = list((await self.session.execute(_DUE_TENANTS, {"now": now, "limit": limit})).scalars())
         random.shuffle(tenants)
         if not tenants or len(claimed) >= limit:
             return claimed
         share = max(1, -(-(limit - len(claimed)) // len(tenants)))
         for tenant_id in tenants:
-            claimed += await self._claim(worker, now, lease, min(share, limit - len(claimed)), tenant_id, queued)
+            values |= {"tenant": tenant_id, "limit": min(share, limit - len(claimed))}
+            claimed += (await self.session.scalars(_CLAIM_QUEUED_OF_TENANT, values)).all()
             if len(claimed) >= limit:
                 break
         if len(claimed) < limit:
-            claimed += await self._claim(worker, now, lease, limit - len(claimed), None, queued)
+            values["limit"] = limit - len(claimed)
+            claimed += (await self.session.scalars(_CLAIM_QUEUED, values)).all()
         return claimed
-
-    @staticmethod
-    def _queued_due(now: datetime) -> Any:
-        return and_(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now)
-
-    @staticmethod
-    def _lease_expired(now: datetime) -> Any:
-        return and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now)  # a worker died mid-send
-
-    async def _claim(
-        self, worker: str, now: datetime, lease: timedelta, limit: int, tenant_id: str | None, due: Any
-    ) -> Sequence[OutboxMessage]:
-        if tenant_id is not None:
-            due = and_(due, OutboxMessage.tenant_id == tenant_id)
-        # one process at a time per conversation: rows whose conversation is being sent to elsewhere wait, so the
-        # per-conversation windows below see every earlier send (Teams counts per conversation, not per process)
-        other = aliased(OutboxMessage)
-        busy = (
-            select(other.id)
-            .where(
-                other.conversation_id == OutboxMessage.conversation_id,
-                other.status == "sending",
-                other.lease_until >= now,
-                other.leased_by != worker,
-            )
-            .exists()
-        )
-        pick = select(OutboxMessage.id).where(due, ~busy).order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-        pick = pick.limit(limit)
-        if on_postgres(self.session):
-            pick = pick.with_for_update(skip_locked=True)
-        stmt = (
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(pick.scalar_subquery()))
-            .values(status="sending", lease_until=now + lease, leased_by=worker, attempts=OutboxMessage.attempts + 1)
-            .returning(OutboxMessage)
-            .execution_options(synchronize_session=False)
-        )
-        return (await self.session.scalars(stmt)).all()
 
     async def finish(
         self,
@@ -184,21 +212,19 @@ class OutboxRepository:
         activity_id: str | None,
     ) -> bool:
         """Record an attempt's outcome, only if this worker still holds the lease."""
-        values: dict[str, Any] = {
-            "status": status,
-            "lease_until": None,
-            "leased_by": None,
-            "last_status_code": status_code,
-            "last_error": (error or None) and error[:300],
+        sent = status == "sent"
+        values = {
+            "message": message_id,
+            "holder": worker,
+            "new_status": status,
+            "code": status_code,
+            "error": (error or None) and error[:300],
         }
         if retry_at is not None:
-            values["next_attempt_at"] = retry_at
-        if status == "sent":
-            values["sent_at"] = now
-            values["activity_id"] = activity_id
-        outbox = _SENT
-        stmt = update(outbox).where(outbox.c.id == message_id, outbox.c.leased_by == worker)  # Core: no ORM pass
-        result = await self.session.execute(stmt.values(**values))
+            values["retry_at"] = retry_at
+        if sent:
+            values |= {"now": now, "activity": activity_id}
+        result = await self.session.execute(_FINISH[(retry_at is not None, sent)], values)
         return bool(getattr(result, "rowcount", 0))
 
     async def conversation_wait(

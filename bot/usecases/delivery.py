@@ -185,7 +185,7 @@ class DeliveryWorker:
     _opening: dict[str, _Turnstile] = field(default_factory=dict)
     _tenant_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _waiting: dict[str, list[asyncio.Future[float]]] = field(default_factory=dict)  # requests awaiting a moment
-    _paused_until: dict[str, float] = field(default_factory=dict)  # pauses (429) this process was told about
+    _paused_until: dict[str, float] = field(default_factory=dict)  # pauses (429) this worker was told about
     _unwritten: list[tuple[_Outcome, asyncio.Future[None]]] = field(default_factory=list)
     _writer: asyncio.Future[None] | None = None
 
@@ -242,9 +242,9 @@ class DeliveryWorker:
             if opened is None:
                 return  # the outcome (retry later, failed, cancelled) is recorded
             conversation_id = opened
-        # the in-process windows first (sends in flight here that no process has recorded yet), then one
-        # transaction for the recorded windows and the tenant token, taken last, right before the request: a token
-        # taken before a wait would let sends bunch up and cross the tenant's per-second limit at Teams
+        # the in-process windows first (sends in flight here that no process has recorded yet), then the recorded
+        # windows, and the tenant's send moment last, right before the request: a moment taken before another wait
+        # would let sends bunch up and cross the tenant's per-second limit at Teams
         await self.conversations.acquire(conversation_id)
         target = await self._clearance(row, conversation_id, known)
         if target is None:
@@ -471,7 +471,7 @@ class DeliveryWorker:
         a pause another process hears of reaches this one's reservations that late at most), then each sleeps until
         its own moment and goes. Under load the schedule runs ahead of the clock, so no database round trip lies
         between a moment and its request: requests leave as evenly spaced as they were scheduled. A moment that
-        falls inside a pause this process has heard of since is given up.
+        falls inside a pause this worker has heard of since is given up.
         """
         interval = 1.0 / rate
         loop = asyncio.get_running_loop()

@@ -353,28 +353,26 @@ def test_the_send_timeout_must_fit_inside_the_lease() -> None:
 
 
 async def _drop_connections(database_url: str) -> int:
-    """What clients see when PostgreSQL restarts: every server connection to the database is cut."""
+    """What clients see when PostgreSQL restarts: every server connection to the database is cut — first one that
+    is inside a query or transaction (found and cut in one statement, so it cannot finish in between), then the rest."""
     import asyncpg
     from sqlalchemy.engine import make_url
 
     url = make_url(database_url)
     admin = await asyncpg.connect(host=url.host, port=url.port, user=url.username, database=url.database)
+    others = "FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()"
     try:
-        for _ in range(400):  # cut while some worker is inside a query or transaction, not between them
-            busy = await admin.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()"
-                " AND state IN ('active', 'idle in transaction')",
+        busy = []
+        for _ in range(4000):
+            busy = await admin.fetch(
+                f"SELECT pg_terminate_backend(pid) {others} AND state IN ('active', 'idle in transaction')",
                 url.database,
             )
             if busy:
                 break
-            await asyncio.sleep(0.005)
-        return len(
-            await admin.fetch(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-                url.database,
-            )
-        )
+            await asyncio.sleep(0.001)
+        rest = await admin.fetch(f"SELECT pg_terminate_backend(pid) {others}", url.database)
+        return len(busy) + len(rest)
     finally:
         await admin.close()
 
