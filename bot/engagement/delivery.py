@@ -88,7 +88,10 @@ def judge(result: AttemptResult, attempt: int, now: datetime, policy: RetryPolic
         return Verdict(Status.FAILED, unreachable=True, reason=f"{code} {result.error_code or ''}".strip())
     exhausted = attempt >= policy.max_attempts
     if code in RETRYABLE or (code is None and not result.request_sent):
-        reason = f"{code} {result.error_code or ''}".strip() if code else "connection failed before sending"
+        if code:
+            reason = f"{code} {result.error_code or ''}".strip()
+        else:  # what failed before the request left: the connection, or (error_code "token: …") the bot's token
+            reason = f"not sent ({result.error_code or 'connection failed'})"
         if exhausted:
             return Verdict(Status.FAILED, reason=f"{reason}; gave up after {attempt} attempts")
         delay = policy.backoff(attempt, rng)

@@ -135,7 +135,11 @@ class BotConnectorClient:
             log.warning("refused to call the Bot Connector: %s", refusal)
             raise ConnectorRefused(refusal)
         headers = {"Content-Type": "application/json; charset=utf-8"}
-        token = await self._token()
+        try:
+            token = await self._token()
+        except Exception as exc:  # msal or the identity platform: nothing was sent, so trying again later is safe
+            log.warning("no Bot Connector token: %s", exc)
+            return ConnectorAnswer(None, request_sent=False, failure=f"token: {type(exc).__name__}")
         if token:
             headers["Authorization"] = f"Bearer {token}"
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode() if body is not None else None

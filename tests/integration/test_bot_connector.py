@@ -105,3 +105,16 @@ async def test_the_outbound_token_is_botbuilders_and_none_without_an_app_id() ->
 
     _, anonymous = build_adapter(Settings(dev_mode=True, _env_file=None))
     assert await anonymous.outbound_token("") is None  # dev mode without an identity: no Authorization header
+
+
+async def test_no_token_means_nothing_sent_and_a_later_try(fake: FakeConnector) -> None:
+    async def refused() -> str:
+        raise KeyError("access_token")  # what botbuilder's msal credentials raise when the identity platform says no
+
+    client = BotConnectorClient(CachedToken(refused), LOOPBACK, timeout_seconds=5)
+    try:
+        answer = await client.send(fake.service_url, "c-1", CARD)
+        assert (answer.status, answer.request_sent, answer.failure) == (None, False, "token: KeyError")
+        assert fake.calls == []
+    finally:
+        await client.close()

@@ -75,6 +75,8 @@ def test_unknown_can_be_configured_to_retry() -> None:
 
 def test_connection_refused_before_sending_is_retried() -> None:
     assert verdict(None, request_sent=False).status is Status.QUEUED
+    no_token = verdict(None, request_sent=False, error_code="token: KeyError")
+    assert no_token.status is Status.QUEUED and no_token.reason == "not sent (token: KeyError)"
 
 
 def test_backoff_is_capped() -> None:
