@@ -192,8 +192,9 @@ class DeliveryWorker:
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set: claim, deliver, repeat. Rows in hand are finished before returning (drain).
 
-        A lost database (a PostgreSQL restart, a network blip) does not end the worker: it waits and tries again;
-        the connection pool replaces dead connections (pre-ping).
+        A lost database (a PostgreSQL restart, a network blip) does not end the worker: it waits and tries again
+        (the pool replaces dead connections). Nor does anything unforeseen: it is logged with its traceback and the
+        worker goes on; a row whose send it broke is claimed again when its lease ends.
         """
         outage = 0
         while not stop.is_set():
@@ -206,6 +207,12 @@ class DeliveryWorker:
                 log.warning(
                     "database unavailable (%s); worker %s retries in %.1f s", type(exc).__name__, self.worker_id, wait
                 )
+                await asyncio.sleep(wait)
+                continue
+            except Exception:
+                outage += 1
+                wait = min(5.0, 0.2 * 2**outage)
+                log.exception("delivery worker %s failed; it goes on in %.1f s", self.worker_id, wait)
                 await asyncio.sleep(wait)
                 continue
             if delivered == 0:

@@ -315,6 +315,50 @@ async def test_kill_9_mid_campaign_loses_nothing_and_never_resends_what_was_sent
     assert all(harness.connector.delivered_to(c) >= 1 for c in conversations)
 
 
+async def test_an_unforeseen_error_does_not_end_the_worker(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The sender raises something nobody planned for, once: the worker logs it and goes on; the row it broke is
+    sent when its lease ends, the other one right away, each exactly once."""
+    broken, fine = await seed_recipients(harness, 2)
+    await enqueue(harness, [broken])
+    worker = harness.worker(**BIG_BUCKET)
+    attempt = worker.sender.attempt
+    failures = []
+
+    async def fails_once(target: Any, card: Any, summary: str) -> Any:
+        if not failures:
+            failures.append(target.conversation_id)
+            raise RuntimeError("unforeseen")
+        return await attempt(target, card, summary)
+
+    monkeypatch.setattr(worker.sender, "attempt", fails_once)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        for _ in range(200):
+            if failures:
+                break
+            await asyncio.sleep(0.02)
+        await enqueue(harness, [fine])
+        for _ in range(200):
+            if harness.connector.delivered_to(fine):
+                break
+            await asyncio.sleep(0.02)
+        assert not running.done()  # still working after the error
+        harness.clock.advance(seconds=61)  # the broken row's lease ends
+        for _ in range(200):
+            if harness.connector.delivered_to(broken):
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await running
+    assert failures == [broken] and "delivery worker test-worker failed" in caplog.text
+    assert {c: harness.connector.delivered_to(c) for c in (broken, fine)} == {broken: 1, fine: 1}
+    assert set((await statuses(harness)).values()) == {"sent"}
+
+
 async def test_a_send_that_times_out_is_unknown_and_never_sent_again(harness: Harness) -> None:
     """Teams takes 3 s (and does deliver); the bot gives up after 0.5 s: `unknown`, within the lease, never resent."""
     from bot.app import SESSIONS, card_sender
