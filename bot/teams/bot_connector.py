@@ -94,12 +94,10 @@ class BotConnectorClient:
         token: CachedToken,
         policy: ServiceUrlPolicy,
         timeout_seconds: float,
-        session_factory: Callable[[], aiohttp.ClientSession] | None = None,
     ) -> None:
         self._token = token
         self._policy = policy
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
-        self._session_factory = session_factory
         self._session: aiohttp.ClientSession | None = None
         self._refusals: dict[str, str | None] = {}
 
@@ -119,12 +117,10 @@ class BotConnectorClient:
     async def update(
         self, service_url: str, conversation_id: str, activity_id: str, activity: dict[str, Any]
     ) -> ConnectorAnswer:
-        path = f"v3/conversations/{_part(conversation_id)}/activities/{_part(activity_id)}"
-        return await self._call("PUT", service_url, path, activity)
+        return await self._call("PUT", service_url, _activity_path(conversation_id, activity_id), activity)
 
     async def delete(self, service_url: str, conversation_id: str, activity_id: str) -> ConnectorAnswer:
-        path = f"v3/conversations/{_part(conversation_id)}/activities/{_part(activity_id)}"
-        return await self._call("DELETE", service_url, path, None)
+        return await self._call("DELETE", service_url, _activity_path(conversation_id, activity_id), None)
 
     async def create_conversation(self, service_url: str, parameters: dict[str, Any]) -> ConnectorAnswer:
         return await self._call("POST", service_url, "v3/conversations", parameters)
@@ -156,10 +152,13 @@ class BotConnectorClient:
         return answer
 
     def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            factory = self._session_factory or (lambda: aiohttp.ClientSession(raise_for_status=False))
-            self._session = factory()
+        if self._session is None:  # made on first use: a session belongs to the running event loop
+            self._session = aiohttp.ClientSession()
         return self._session
+
+
+def _activity_path(conversation_id: str, activity_id: str) -> str:
+    return f"v3/conversations/{_part(conversation_id)}/activities/{_part(activity_id)}"
 
 
 def _part(value: str) -> str:
