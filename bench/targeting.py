@@ -4,8 +4,8 @@ the same data exported to Parquet — time and peak memory, side by side, on Pos
 
 The data is generated (deterministically) by DuckDB: people in 10 tenants and four behaviours (regular, fading,
 gone for 35+ days, light). It is written to Parquet for DuckDB and loaded into Nurture's tables (users, personal
-chats, usage_daily, usage_profiles, usage_features). Each side runs in its own process, so its peak memory (ru_maxrss)
-is its own; both must pick exactly the same (person, campaign) pairs, or the run says so.
+chats, usage_activity, usage_profiles, usage_features). Each side runs in its own process, so its peak memory
+(ru_maxrss) is its own; both must pick exactly the same (person, campaign) pairs, or the run says so.
 Run: `python -m bench.targeting [--users 1000000] [--database both|postgresql|sqlite]`.
 """
 
@@ -150,9 +150,10 @@ TABLES: dict[str, tuple[str, list[str]]] = {
             "created_at", "updated_at",
         ],
     ),
-    "usage_daily": (
-        "SELECT tenant_id, aad_object_id, day, count FROM '{folder}/daily.parquet'",
-        ["tenant_id", "aad_object_id", "day", "count"],
+    "usage_activity": (
+        "SELECT tenant_id, aad_object_id, e // 62, sum(CAST(1 AS BIGINT) << (e % 62)), 0 FROM (SELECT tenant_id, "
+        "aad_object_id, CAST(day - DATE '1970-01-01' AS INTEGER) AS e FROM '{folder}/daily.parquet') GROUP BY ALL",
+        ["tenant_id", "aad_object_id", "word", "bits", "added"],
     ),
     "usage_profiles": (
         "SELECT tenant_id, aad_object_id, {first}, {last}, events FROM '{folder}/profiles.parquet'",

@@ -282,20 +282,23 @@ class UsageEvent(Base):
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
-class UsageDaily(Base):
-    """One row per person per day they were active, with that day's event count: what active-day rules read.
+class UsageActivity(Base):
+    """The days a person was active, 62 to a row: bit b of word w = active on day 62·w + b (days since 1970-01-01).
 
-    Which events they were is kept per person for the lifetime only (usage_features): nothing reads it per day, and
-    what is not needed is not kept.
+    What active-day rules read: a person's last 90 days are two or three rows, not ninety, and counting a window is a
+    mask and a popcount (bot.engagement.usage.ActiveDays; storage.targeting does it in SQL). Nothing reads how many
+    events a person had on a day, so that is not kept (tenant_usage_daily keeps the tenant's). `added` is scratch
+    for the writer: the bits its upsert set that were not set before (the days that became active), read back in
+    the same statement under the row lock, so concurrent batches never count a person's day twice.
     """
 
-    __tablename__ = "usage_daily"
-    __table_args__ = (Index("ix_usage_daily_tenant_day", "tenant_id", "day"),)
+    __tablename__ = "usage_activity"
 
     tenant_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     aad_object_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    count: Mapped[int] = mapped_column(Integer)
+    word: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    bits: Mapped[int] = mapped_column(BigInteger)
+    added: Mapped[int] = mapped_column(BigInteger)
 
 
 class UsageFeature(Base):

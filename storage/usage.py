@@ -2,15 +2,13 @@
 
 `record` stores raw events (a duplicate is dropped by the unique identity) and folds exactly the ones that were new
 into the rollups in the same transaction, so a rollup never counts an event twice and never misses one.
-Every fold is an increment (`count = count + n`), which stays correct when batches for the same people commit
-concurrently; rows are written in key order so concurrent batches lock them in the same order (no deadlocks).
-A person's day is new when its row comes back with exactly this batch's count after the upsert (on SQLite, the
-only writer, a large batch looks for the row before it writes).
+Every fold is an increment (`count = count + n`, `bits = bits | new`), which stays correct when batches for the same
+people commit concurrently; rows are written in key order so concurrent batches lock them in the same order (no
+deadlocks). A person's day is new when the upsert of their word reports its bit in `added` (set now, not before).
 """
 
 from __future__ import annotations
 
-import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,13 +16,13 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Date,
     Integer,
     MetaData,
     String,
     Table,
-    TextClause,
     bindparam,
     column,
     delete,
@@ -34,12 +32,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.engagement.usage import ActiveDays, FeatureUse, UsageEvent
+from bot.engagement.usage import WORD_DAYS, ActiveDays, FeatureUse, UsageEvent, day_of, epoch_day
 from storage.models import (
     EVENT_NAME_LENGTH,
     ID_LENGTH,
     TenantUsageDaily,
-    UsageDaily,
+    UsageActivity,
     UsageFeature,
     UsageProfile,
     UtcDateTime,
@@ -60,12 +58,15 @@ _RAW = upsert_sql(
     day=Date(),
     received_at=UtcDateTime(),
 )
-_DAILY = upsert_sql(
-    "INSERT INTO usage_daily (tenant_id, aad_object_id, day, count) "
-    "VALUES (:tenant_id, :aad_object_id, :day, :count) "
-    "ON CONFLICT (tenant_id, aad_object_id, day) DO UPDATE SET count = usage_daily.count + excluded.count "
-    "RETURNING count",
-    day=Date(),
+# the bits this upsert set that were not set before come back in `added`: the person's days that became active
+_ON_ACTIVITY_CONFLICT = (
+    "ON CONFLICT (tenant_id, aad_object_id, word) DO UPDATE SET added = excluded.bits & ~usage_activity.bits, "
+    "bits = usage_activity.bits | excluded.bits"
+)
+_ACTIVITY = upsert_sql(
+    "INSERT INTO usage_activity (tenant_id, aad_object_id, word, bits, added) "
+    f"VALUES (:tenant_id, :aad_object_id, :word, :bits, :bits) {_ON_ACTIVITY_CONFLICT} RETURNING added",
+    bits=BigInteger(),
 )
 _FEATURES = upsert_sql(
     "INSERT INTO usage_features (tenant_id, aad_object_id, name, total, first_at, last_at) "
@@ -145,36 +146,40 @@ _STORE_STAGED_SQLITE = text(
     "INSERT INTO usage_events (tenant_id, aad_object_id, name, occurred_at, day, received_at) "
     "SELECT tenant_id, aad_object_id, name, occurred_at, day, :now FROM usage_batch"
 ).bindparams(bindparam("now", type_=UtcDateTime()))
-_ACTIVE_DAYS = (
-    "INSERT INTO usage_daily (tenant_id, aad_object_id, day, count) "
-    "SELECT tenant_id, aad_object_id, day, count(*) FROM usage_batch WHERE true "
-    "GROUP BY tenant_id, aad_object_id, day ORDER BY tenant_id, aad_object_id, day "
-    "ON CONFLICT (tenant_id, aad_object_id, day) DO UPDATE SET count = usage_daily.count + excluded.count"
-)
+# (person, epoch day, events) of the batch; a person's word holds the sum of its days' distinct powers of two (= OR)
 _PEOPLE_DAYS = (
-    "SELECT tenant_id, aad_object_id, day, count(*) AS n FROM usage_batch GROUP BY tenant_id, aad_object_id, day"
+    "SELECT tenant_id, aad_object_id, {e} AS e, count(*) AS n FROM usage_batch GROUP BY tenant_id, aad_object_id, {e}"
 )
+_ACTIVITY_STAGED = (
+    "INSERT INTO usage_activity (tenant_id, aad_object_id, word, bits, added) "
+    "SELECT tenant_id, aad_object_id, e / 62, sum(CAST(1 AS BIGINT) << (e % 62)), sum(CAST(1 AS BIGINT) << (e % 62)) "
+    f"FROM ({_PEOPLE_DAYS}) AS days WHERE true GROUP BY tenant_id, aad_object_id, e / 62 "
+    f"ORDER BY tenant_id, aad_object_id, e / 62 {_ON_ACTIVITY_CONFLICT}"
+)
+# (tenant, day, people whose day became active with this batch, events), from the words' `added` bits
 _TENANT_DAY_COUNTS = (
     column("tenant_id", String()),
-    column("day", Date()),
+    column("e", Integer()),
     column("new", Integer()),
     column("n", Integer()),
 )
-# (tenant, day, people whose day became active with this batch, events): PostgreSQL reads it off the upserted rows
-# (a count equal to this batch's means the row is new; the row lock orders concurrent batches) …
+_NEW_AND_EVENTS = (
+    "SELECT days.tenant_id, days.e, sum(CASE WHEN (up.added >> (days.e % 62)) & 1 = 1 THEN 1 ELSE 0 END), "
+    "sum(days.n) FROM ({people_days}) AS days JOIN {up} AS up ON up.tenant_id = days.tenant_id "
+    "AND up.aad_object_id = days.aad_object_id AND up.word = days.e / 62 GROUP BY days.tenant_id, days.e"
+)
+_PG_EPOCH_DAY = "(day - DATE '1970-01-01')"
+_SQLITE_EPOCH_DAY = "CAST(julianday(day) - 2440587.5 AS INTEGER)"
+# PostgreSQL reads the new days off the upserted rows (the row lock orders concurrent batches) …
 _ACTIVE_DAYS_PG = text(
-    f"WITH up AS ({_ACTIVE_DAYS} RETURNING tenant_id, aad_object_id, day, count), "
-    f"batch AS ({_PEOPLE_DAYS}) "
-    "SELECT up.tenant_id, up.day, count(*) FILTER (WHERE up.count = batch.n), sum(batch.n) "
-    "FROM up JOIN batch USING (tenant_id, aad_object_id, day) GROUP BY up.tenant_id, up.day"
+    f"WITH up AS ({_ACTIVITY_STAGED.format(e=_PG_EPOCH_DAY)} RETURNING tenant_id, aad_object_id, word, added) "
+    + _NEW_AND_EVENTS.format(people_days=_PEOPLE_DAYS.format(e=_PG_EPOCH_DAY), up="up")
 ).columns(*_TENANT_DAY_COUNTS)
-# … SQLite, the only writer, looks before it writes
+# … SQLite, the only writer, reads them back from the table after the upsert
+_ACTIVE_DAYS_SQLITE = text(_ACTIVITY_STAGED.format(e=_SQLITE_EPOCH_DAY))
 _NEW_ACTIVE_DAYS_SQLITE = text(
-    f"SELECT b.tenant_id, b.day, sum(CASE WHEN d.count IS NULL THEN 1 ELSE 0 END), sum(b.n) FROM ({_PEOPLE_DAYS}) b "
-    "LEFT JOIN usage_daily d ON d.tenant_id = b.tenant_id AND d.aad_object_id = b.aad_object_id "
-    "AND d.day = b.day GROUP BY b.tenant_id, b.day"
+    _NEW_AND_EVENTS.format(people_days=_PEOPLE_DAYS.format(e=_SQLITE_EPOCH_DAY), up="usage_activity")
 ).columns(*_TENANT_DAY_COUNTS)
-_ACTIVE_DAYS_SQLITE = text(_ACTIVE_DAYS)
 _FEATURES_STAGED = text(
     "INSERT INTO usage_features (tenant_id, aad_object_id, name, total, first_at, last_at) "
     "SELECT tenant_id, aad_object_id, name, count(*), min(occurred_at), max(occurred_at) FROM usage_batch WHERE true "
@@ -253,12 +258,18 @@ class UsageRepository:
             profile[2] = max(profile[2], e.occurred_at)
 
         tenant_days: dict[tuple[str, date], list[int]] = defaultdict(lambda: [0, 0])
-        # the lock order every batch keeps: people's days, features, profiles, tenant days (each in key order)
-        for (t, u, d), count in sorted(daily.items()):
-            row = {"tenant_id": t, "aad_object_id": u, "day": d, "count": count}
-            total = (await self.session.execute(_DAILY, row)).scalar_one()
-            tenant_days[(t, d)][0] += total == count  # the person's day became active with this batch
+        words: dict[tuple[str, str, int], int] = defaultdict(int)
+        for (t, u, d), count in daily.items():
+            n = epoch_day(d)
+            words[(t, u, n // WORD_DAYS)] |= 1 << n % WORD_DAYS
             tenant_days[(t, d)][1] += count
+        # the lock order every batch keeps: people's words, features, profiles, tenant days (each in key order)
+        for (t, u, w), bits in sorted(words.items()):
+            row = {"tenant_id": t, "aad_object_id": u, "word": w, "bits": bits}
+            added = (await self.session.execute(_ACTIVITY, row)).scalar_one()
+            for offset in range(WORD_DAYS):
+                if added >> offset & 1:  # the person's day became active with this batch
+                    tenant_days[(t, day_of(w * WORD_DAYS + offset))][0] += 1
         await self.session.execute(
             _FEATURES,
             [
@@ -299,11 +310,11 @@ class UsageRepository:
             if postgres:
                 tenant_days = (await self.session.execute(_ACTIVE_DAYS_PG)).all()
             else:
-                tenant_days = (await self.session.execute(_NEW_ACTIVE_DAYS_SQLITE)).all()
                 await self.session.execute(_ACTIVE_DAYS_SQLITE)
+                tenant_days = (await self.session.execute(_NEW_ACTIVE_DAYS_SQLITE)).all()
             await self.session.execute(_FEATURES_STAGED)
             await self.session.execute(_PROFILES_STAGED)
-            await self._add_tenant_days([tuple(row) for row in tenant_days])
+            await self._add_tenant_days([(t, day_of(e), new, n) for t, e, new, n in tenant_days])
         await self.session.execute(_EMPTY_STAGING)
         return stored
 
@@ -322,32 +333,30 @@ class UsageRepository:
     # -- reading (targeting and health read rollups, never raw events) ------------------------------------------
 
     async def active_days(self, tenant_id: str, since: date) -> dict[str, set[date]]:
-        stmt = select(UsageDaily.aad_object_id, UsageDaily.day).where(
-            UsageDaily.tenant_id == tenant_id, UsageDaily.day >= since
-        )
-        days: dict[str, set[date]] = defaultdict(set)
-        for aad, day in (await self.session.execute(stmt)).all():
-            days[aad].add(day)
-        return days
+        return {
+            aad: {day for day in days if day >= since}
+            for aad, days in (await self._words(tenant_id, since, None)).items()
+        }
 
     async def active_day_bits(self, tenant_id: str, oldest: date, newest: date) -> dict[str, ActiveDays]:
-        """Each person's active days from `oldest` to `newest`, as bits counted by the database (one row a person).
-
-        Loading every (person, day) row into Python cost more than all the rules together (bench/targeting.py).
-        """
-        span = (newest - oldest).days + 1
-        if span <= 0:
+        """Each person's active days from `oldest` to `newest`, as bits (two or three stored words a person)."""
+        if newest < oldest:
             return {}
-        postgres = on_postgres(self.session)
-        words = (span + _BITS_PER_WORD - 1) // _BITS_PER_WORD
-        params = {"tenant_id": tenant_id, "oldest": oldest, "newest": newest}
-        found: dict[str, ActiveDays] = {}
-        for aad, *sums in await self.session.execute(_active_bits_sql(postgres, words), params):
-            bits = 0
-            for word, value in enumerate(sums):
-                bits |= int(value) << (word * _BITS_PER_WORD)
-            found[aad] = ActiveDays(newest, bits)
-        return found
+        return {
+            aad: days.within(oldest, newest) for aad, days in (await self._words(tenant_id, oldest, newest)).items()
+        }
+
+    async def _words(self, tenant_id: str, oldest: date, newest: date | None) -> dict[str, ActiveDays]:
+        a = UsageActivity
+        stmt = select(a.aad_object_id, a.word, a.bits).where(
+            a.tenant_id == tenant_id, a.word >= epoch_day(oldest) // WORD_DAYS, a.bits != 0
+        )
+        if newest is not None:
+            stmt = stmt.where(a.word <= epoch_day(newest) // WORD_DAYS)
+        words: dict[str, dict[int, int]] = defaultdict(dict)
+        for aad, word, bits in (await self.session.execute(stmt)).all():
+            words[aad][word] = bits
+        return {aad: ActiveDays.from_words(found) for aad, found in words.items()}
 
     async def profiles(self, tenant_id: str) -> dict[str, tuple[datetime, datetime]]:
         stmt = select(UsageProfile.aad_object_id, UsageProfile.first_seen_at, UsageProfile.last_seen_at).where(
@@ -372,26 +381,6 @@ class UsageRepository:
             TenantUsageDaily.tenant_id == tenant_id, TenantUsageDaily.day >= since
         )
         return {day: (users, events) for day, users, events in (await self.session.execute(stmt)).all()}
-
-
-_BITS_PER_WORD = 62  # a word's bits add up to at most 2**62 - 1: a signed 64-bit sum on both databases
-
-
-@functools.cache
-def _active_bits_sql(postgres: bool, words: int) -> TextClause:
-    """Per person, `words` sums of 2**(days_back % 62) over their active days (days_back: days before :newest).
-
-    A person has one usage_daily row a day, so each sum adds distinct powers of two: it is the bitwise OR."""
-    days_back = "(CAST(:newest AS date) - day)" if postgres else "CAST(julianday(:newest) - julianday(day) AS INTEGER)"
-    sums = ", ".join(
-        f"sum(CASE WHEN days_back / {_BITS_PER_WORD} = {w} THEN CAST(1 AS BIGINT) << (days_back % {_BITS_PER_WORD}) "
-        "ELSE 0 END)"
-        for w in range(words)
-    )
-    return text(
-        f"SELECT aad_object_id, {sums} FROM (SELECT aad_object_id, {days_back} AS days_back FROM usage_daily "
-        "WHERE tenant_id = :tenant_id AND day >= :oldest AND day <= :newest) AS active GROUP BY aad_object_id"
-    ).bindparams(bindparam("oldest", type_=Date()), bindparam("newest", type_=Date()))
 
 
 def _rowcount(result: Any) -> int:

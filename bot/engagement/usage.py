@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -49,48 +49,79 @@ class UsageEvent:
         return (self.tenant_id, self.aad_object_id, self.name, self.occurred_at)
 
 
+EPOCH = date(1970, 1, 1)
+WORD_DAYS = 62  # days per stored word: 2**62 - 1 still fits a signed 64-bit integer on both databases
+
+
+def epoch_day(day: date) -> int:
+    """Days since 1970-01-01: how storage numbers days (a day's word is epoch_day // 62, its bit epoch_day % 62)."""
+    return day.toordinal() - EPOCH.toordinal()
+
+
+def day_of(epoch: int) -> date:
+    return date.fromordinal(EPOCH.toordinal() + epoch)
+
+
 @dataclass(frozen=True)
 class ActiveDays:
-    """The days a person was active, as bits: bit i set = active on `newest` minus i days.
+    """The days a person was active, as bits: bit i set = active on `first` plus i days.
 
     One integer per person instead of a set of dates: counting the active days of a window is a mask and a
-    popcount. The database builds the bits (bench/targeting.py: a million people, tens of millions of days).
+    popcount. Storage keeps the same bits, 62 days to a word (storage.models.UsageActivity).
     """
 
-    newest: date
+    first: date
     bits: int = 0
 
     @classmethod
-    def of(cls, days: Iterable[date], newest: date) -> ActiveDays:
-        """From dates; days after `newest` are left out."""
+    def of(cls, days: Iterable[date], first: date) -> ActiveDays:
+        """From dates; days before `first` are left out."""
         bits = 0
         for day in days:
-            offset = (newest - day).days
+            offset = (day - first).days
             if offset >= 0:
                 bits |= 1 << offset
-        return cls(newest, bits)
+        return cls(first, bits)
+
+    @classmethod
+    def from_words(cls, words: Mapping[int, int]) -> ActiveDays:
+        """From stored words (word number → its 62 bits)."""
+        if not words:
+            return cls(EPOCH)
+        low = min(words)
+        bits = 0
+        for word, value in words.items():
+            bits |= value << (WORD_DAYS * (word - low))
+        return cls(day_of(WORD_DAYS * low), bits)
+
+    def within(self, oldest: date, newest: date) -> ActiveDays:
+        """Only the days from `oldest` to `newest` (inclusive)."""
+        count = (newest - oldest).days + 1
+        shift = (oldest - self.first).days
+        if count <= 0:
+            return ActiveDays(oldest)
+        bits = self.bits >> shift if shift >= 0 else self.bits << -shift
+        return ActiveDays(oldest, bits & ((1 << count) - 1))
 
     def count(self, last_day: date, window: int) -> int:
         """Active days among the `window` days ending with `last_day` (inclusive)."""
-        shift = (self.newest - last_day).days
-        if shift < 0:  # the window reaches past `newest`, where nothing is known to be active
-            window += shift
-            shift = 0
-        if window <= 0:
+        high = (last_day - self.first).days
+        low = max(high - window + 1, 0)
+        if high < low:
             return 0
-        return (self.bits & (((1 << window) - 1) << shift)).bit_count()
+        return (self.bits >> low & ((1 << (high - low + 1)) - 1)).bit_count()
 
     def __contains__(self, day: object) -> bool:
         if not isinstance(day, date):
             return False
-        offset = (self.newest - day).days
+        offset = (day - self.first).days
         return offset >= 0 and bool(self.bits >> offset & 1)
 
     def __iter__(self) -> Iterator[date]:
         bits, offset = self.bits, 0
         while bits:
             if bits & 1:
-                yield self.newest - timedelta(days=offset)
+                yield self.first + timedelta(days=offset)
             bits >>= 1
             offset += 1
 

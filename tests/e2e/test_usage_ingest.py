@@ -38,8 +38,8 @@ async def test_a_batch_is_stored_and_folded_into_daily_rollups(harness: Harness)
 
     found = await rollups(harness.database_url)
     d23, d24 = date(2026, 11, 23), date(2026, 11, 24)
-    # one row per person per active day, with that day's events (which events: usage_features, lifetime)
-    assert found["daily"] == {(TENANT, USER, d23): 3, (TENANT, USER, d24): 1, (TENANT, OTHER_USER, d24): 1}
+    # the days each person was active (how many events: usage_profiles and, per event, usage_features)
+    assert found["active"] == {(TENANT, USER, d23), (TENANT, USER, d24), (TENANT, OTHER_USER, d24)}
     assert found["features"][(TENANT, USER, "report_created")] == (
         3,
         datetime(2026, 11, 23, 9, tzinfo=UTC),
@@ -74,11 +74,9 @@ async def test_the_day_is_the_one_of_the_offset_sent(harness: Harness) -> None:
     late = event("report_created", "2026-11-23T23:30:00-05:00")
     early = event("report_created", "2026-11-24T00:30:00+09:00")  # Tokyo, the 23rd 15:30 UTC
     assert (await post_events(harness, [late, early])).status == 202
-    days = {key[2] for key in (await rollups(harness.database_url))["daily"]}
-    assert days == {date(2026, 11, 23), date(2026, 11, 24)}
-    found = (await rollups(harness.database_url))["daily"]
-    assert found[(TENANT, USER, date(2026, 11, 23))] == 1
-    assert found[(TENANT, USER, date(2026, 11, 24))] == 1
+    found = await rollups(harness.database_url)
+    assert found["active"] == {(TENANT, USER, date(2026, 11, 23)), (TENANT, USER, date(2026, 11, 24))}
+    assert found["tenant_days"] == {(TENANT, date(2026, 11, 23)): (1, 1), (TENANT, date(2026, 11, 24)): (1, 1)}
 
 
 BAD_EVENTS: dict[str, tuple[Any, str]] = {
@@ -159,7 +157,7 @@ def expected_rollups(events: list[dict[str, Any]]) -> dict[str, Any]:
     for (_, _, day), count in daily.items():
         people, total = tenant_days.get((TENANT, day), (0, 0))
         tenant_days[(TENANT, day)] = (people + 1, total + count)
-    return {"daily": daily, "features": features, "profiles": profiles, "tenant_days": tenant_days}
+    return {"active": set(daily), "features": features, "profiles": profiles, "tenant_days": tenant_days}
 
 
 async def test_the_bots_small_batches_and_the_apis_large_ones_fold_alike(harness: Harness) -> None:
@@ -226,7 +224,7 @@ async def test_ten_thousand_events_are_one_batch(harness: Harness) -> None:
     assert body["stored"] == len(distinct)
     assert body["duplicates"] == 10_000 - len(distinct)
     found = await rollups(harness.database_url)
-    assert sum(found["daily"].values()) == len(distinct)
+    assert found["active"] == {(TENANT, e["user_id"], date.fromisoformat(e["timestamp"][:10])) for e in batch}
     assert sum(events for _, events in found["tenant_days"].values()) == len(distinct)
 
 
@@ -244,20 +242,24 @@ async def test_the_endpoint_refuses_a_missing_or_wrong_token(harness: Harness, h
 
 
 async def test_concurrent_overlapping_batches_store_each_event_once(harness: Harness) -> None:
-    """Four batches at once share half their events: the rollups count every event exactly once."""
+    """Four batches at once share half their events, and each also brings a day of its own into the same stored
+    word of every person: the rollups count every event, and every person's day, exactly once."""
     people = [f"user-{i:03d}" for i in range(40)]
     batches = []
     for b in range(4):
         batch = [event("report_created", f"2026-11-24T09:{m:02d}:00Z", user=p) for p in people for m in range(5)]
         batch += [event(f"feature_{b}", "2026-11-24T09:30:00Z", user=p) for p in people]
+        batch += [event("report_created", f"2026-11-{20 + b}T10:00:00Z", user=p) for p in people]
         batches.append(batch)
     responses = await asyncio.gather(*(post_events(harness, batch) for batch in batches))
     bodies = [await r.json() for r in responses]
     assert all(r.status == 202 for r in responses), bodies
-    assert sum(b["stored"] for b in bodies) == 40 * 5 + 4 * 40
+    assert sum(b["stored"] for b in bodies) == 40 * 5 + 4 * 40 + 4 * 40
     found = await rollups(harness.database_url)
-    assert found["tenant_days"] == {(TENANT, date(2026, 11, 24)): (40, 40 * 5 + 4 * 40)}
-    assert all(found["daily"][(TENANT, p, date(2026, 11, 24))] == 9 for p in people)
+    own_days = {(TENANT, date(2026, 11, 20 + b)): (40, 40) for b in range(4)}
+    assert found["tenant_days"] == {(TENANT, date(2026, 11, 24)): (40, 40 * 5 + 4 * 40), **own_days}
+    days = {date(2026, 11, d) for d in (20, 21, 22, 23, 24)}
+    assert found["active"] == {(TENANT, p, d) for p in people for d in days}
 
 
 async def test_renewal_dates_are_set_and_cleared_over_the_api(harness: Harness) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import Date, bindparam, inspect, text
 
+from bot.engagement.usage import ActiveDays
 from storage.engine import create_engine
 from storage.migrate import current_revision, downgrade, head_revision, upgrade
 from storage.models import Base
@@ -69,5 +71,41 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_database: str) -
         async with engine.connect() as connection:
             assert (await connection.execute(text("PRAGMA journal_mode"))).scalar_one() == "wal"
             assert (await connection.execute(text("PRAGMA foreign_keys"))).scalar_one() == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_active_days_survive_the_move_to_words_and_back(fresh_url: str) -> None:
+    """0009 turns one usage_daily row per active day into 62-day words (across a word boundary and far apart), and
+    downgrade puts the same days back (with a count of 1: the per-day counts are not kept)."""
+    upgrade(fresh_url, "0008")
+    days = {("t1", "u1"): [date(2026, 11, 1), date(2026, 11, 2), date(2026, 12, 31)], ("t1", "u2"): [date(2025, 1, 5)]}
+    rows = [{"t": t, "u": u, "d": d, "n": 3} for (t, u), ds in days.items() for d in ds]
+    engine = create_engine(fresh_url)
+    try:
+        async with engine.begin() as connection:
+            insert_daily = text(
+                "INSERT INTO usage_daily (tenant_id, aad_object_id, day, count) VALUES (:t, :u, :d, :n)"
+            )
+            await connection.execute(insert_daily.bindparams(bindparam("d", type_=Date())), rows)
+        upgrade(fresh_url, "0009")
+        async with engine.connect() as connection:
+            words = (
+                await connection.execute(text("SELECT tenant_id, aad_object_id, word, bits FROM usage_activity"))
+            ).all()
+        found: dict[tuple[str, str], set[date]] = {}
+        for t, u, word, bits in words:
+            found.setdefault((t, u), set()).update(ActiveDays.from_words({word: bits}))
+        assert found == {key: set(ds) for key, ds in days.items()}
+        assert len(words) == 3  # November 1 and 2 share a word; December 31 starts the next one here
+
+        downgrade(fresh_url, "0008")
+        async with engine.connect() as connection:
+            back = (
+                await connection.execute(text("SELECT tenant_id, aad_object_id, day, count FROM usage_daily"))
+            ).all()
+        assert {(t, u, date.fromisoformat(str(d)), n) for t, u, d, n in back} == {
+            (t, u, d, 1) for (t, u), ds in days.items() for d in ds
+        }
     finally:
         await engine.dispose()

@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.engagement.usage import ActiveDays
 from storage.engine import create_engine
-from storage.models import TenantUsageDaily, UsageDaily, UsageFeature, UsageProfile
+from storage.models import TenantUsageDaily, UsageActivity, UsageFeature, UsageProfile
 from tests.support.activities import TENANT, USER
 
 
@@ -34,9 +35,10 @@ async def rollups(database_url: str) -> dict[str, Any]:
     engine = create_engine(database_url)
     try:
         async with engine.connect() as connection:
-            daily = {
-                (r.tenant_id, r.aad_object_id, r.day): r.count
-                for r in (await connection.execute(select(UsageDaily))).all()
+            active = {
+                (r.tenant_id, r.aad_object_id, day)
+                for r in (await connection.execute(select(UsageActivity))).all()
+                for day in ActiveDays.from_words({r.word: r.bits})
             }
             features = {
                 (r.tenant_id, r.aad_object_id, r.name): (r.total, r.first_at, r.last_at)
@@ -52,4 +54,4 @@ async def rollups(database_url: str) -> dict[str, Any]:
             }
     finally:
         await engine.dispose()
-    return {"daily": daily, "features": features, "profiles": profiles, "tenant_days": tenant_days}
+    return {"active": active, "features": features, "profiles": profiles, "tenant_days": tenant_days}

@@ -14,7 +14,7 @@ from bot.engagement.asking import AskPolicy
 from bot.engagement.budget import AttentionBudget
 from bot.engagement.campaigns import CampaignSet, Renewal
 from bot.engagement.targeting import Outcome, Person, Target, Touch, active_count, renewal_targets, target
-from bot.engagement.usage import ActiveDays, FeatureUse
+from bot.engagement.usage import WORD_DAYS, ActiveDays, FeatureUse, epoch_day
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday, 10:00 UTC
 TODAY = NOW.date()
@@ -234,19 +234,28 @@ def test_windows_meet_at_day_13_and_14() -> None:
 
 @pytest.mark.parametrize("seed", range(20))
 def test_active_days_as_bits_count_like_the_set_of_dates(seed: int) -> None:
-    """ActiveDays (what the database hands targeting) answers every window like the plain set of dates, across word
-    boundaries and for windows reaching past its newest day."""
+    """ActiveDays (what storage hands targeting) answers every window like the plain set of dates, across word
+    boundaries, for windows reaching past either end, and after being cut to a span."""
     rng = random.Random(seed)
     days = frozenset(TODAY - timedelta(days=rng.randrange(-3, 200)) for _ in range(rng.randrange(0, 120)))
-    newest = TODAY + timedelta(days=1)
-    bits = ActiveDays.of(days, newest)
-    known = {d for d in days if d <= newest}
+    first = TODAY - timedelta(days=180)
+    bits = ActiveDays.of(days, first)
+    known = {d for d in days if d >= first}
     assert set(bits) == known and len(bits) == len(known)
     assert all(d in bits for d in known) and TODAY - timedelta(days=300) not in bits
+    words: dict[int, int] = {}
+    for day in days:
+        words[epoch_day(day) // WORD_DAYS] = words.get(epoch_day(day) // WORD_DAYS, 0) | 1 << epoch_day(day) % WORD_DAYS
+    stored = ActiveDays.from_words(words)
+    assert set(stored) == days
+    oldest, newest = TODAY - timedelta(days=rng.randrange(0, 150)), TODAY + timedelta(days=rng.randrange(-20, 3))
+    cut = stored.within(oldest, newest)
+    assert set(cut) == {d for d in days if oldest <= d <= newest}
     for _ in range(30):
-        last_day = TODAY - timedelta(days=rng.randrange(-5, 150))
+        last_day = TODAY - timedelta(days=rng.randrange(-5, 250))
         window = rng.randrange(1, 130)
         assert active_count(bits, last_day, window) == active_count(known, last_day, window), (last_day, window)
+        assert active_count(stored, last_day, window) == active_count(days, last_day, window), (last_day, window)
 
 
 def test_key_features_never_used() -> None:
