@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,16 +9,11 @@ from datetime import datetime
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import CampaignOptOut, CampaignTouch, ConversationReference, OutboxMessage, PendingAlert, User
+from storage.models import CampaignOptOut, CampaignTouch, ConversationReference, OutboxMessage, PendingAlert
 from storage.repositories import insert_for
 
 LIVE_SEND_STATUSES = ("queued", "sending", "sent", "unknown")  # what counts against the attention budget
-
-
-@dataclass(frozen=True)
-class Reachable:
-    user: User
-    chat_id: str | None  # the person's open personal chat with the bot, if any
+_CHUNK = 1000  # ids per IN list
 
 
 @dataclass(frozen=True)
@@ -39,51 +33,19 @@ class CampaignRepository:
 
     # -- what targeting reads ----------------------------------------------------------------------------------
 
-    async def people(self, tenant_id: str) -> list[Reachable]:
-        """The tenant's known people, each with their open personal chat with the bot (if any)."""
-        chat = (
-            select(ConversationReference.conversation_id)
-            .where(
-                ConversationReference.user_id == User.id,
-                ConversationReference.scope == "personal",
-                ConversationReference.removed_at.is_(None),
+    async def chats(self, user_ids: Sequence[int]) -> dict[int, str]:
+        """Each person's open personal chat with the bot (the one updated last), for those who have one."""
+        found: dict[int, str] = {}
+        ids = sorted(set(user_ids))
+        for start in range(0, len(ids), _CHUNK):
+            c = ConversationReference
+            stmt = (
+                select(c.user_id, c.conversation_id)
+                .where(c.user_id.in_(ids[start : start + _CHUNK]), c.scope == "personal", c.removed_at.is_(None))
+                .order_by(c.updated_at)
             )
-            .order_by(ConversationReference.updated_at.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        stmt = select(User, chat.label("chat")).where(User.tenant_id == tenant_id).order_by(User.id)
-        return [Reachable(row[0], row[1]) for row in (await self.session.execute(stmt)).all()]
-
-    async def touches(self, tenant_id: str) -> dict[str, list[CampaignTouch]]:
-        stmt = select(CampaignTouch).where(CampaignTouch.tenant_id == tenant_id)
-        found: dict[str, list[CampaignTouch]] = defaultdict(list)
-        for touch in (await self.session.execute(stmt)).scalars():
-            found[touch.aad_object_id].append(touch)
-        return found
-
-    async def stopped_kinds(self, tenant_id: str) -> dict[int, set[str]]:
-        stmt = (
-            select(CampaignOptOut.user_id, CampaignOptOut.kind)
-            .join(User, User.id == CampaignOptOut.user_id)
-            .where(User.tenant_id == tenant_id)
-        )
-        found: dict[int, set[str]] = defaultdict(set)
-        for user_id, kind in (await self.session.execute(stmt)).all():
-            found[user_id].add(kind)
-        return found
-
-    async def sends_since(self, tenant_id: str, since: datetime) -> dict[int, list[datetime]]:
-        """Proactive messages per person since `since` (every kind): the attention budget, for a whole tenant."""
-        stmt = select(OutboxMessage.user_id, OutboxMessage.created_at).where(
-            OutboxMessage.tenant_id == tenant_id,
-            OutboxMessage.user_id.is_not(None),
-            OutboxMessage.created_at > since,
-            OutboxMessage.status.in_(LIVE_SEND_STATUSES),
-        )
-        found: dict[int, list[datetime]] = defaultdict(list)
-        for user_id, created_at in (await self.session.execute(stmt)).all():
-            found[user_id].append(created_at)
+            for user_id, conversation_id in (await self.session.execute(stmt)).all():
+                found[user_id] = conversation_id  # later rows (updated last) win
         return found
 
     async def renewal_alert_keys(self) -> set[str]:

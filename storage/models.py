@@ -84,7 +84,7 @@ class User(Base):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.tenant_id", ondelete="CASCADE"), index=True)
     aad_object_id: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
     locale: Mapped[str | None] = mapped_column(String(35))
-    time_zone: Mapped[str | None] = mapped_column(String(64))
+    time_zone: Mapped[str | None] = mapped_column(String(64), index=True)  # targeting reads each zone's numbers
     installed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     uninstalled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     opted_out_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -39,7 +39,6 @@ from storage.models import (
     TenantUsageDaily,
     UsageActivity,
     UsageFeature,
-    UsageProfile,
     UtcDateTime,
 )
 from storage.models import UsageEvent as UsageEventRow
@@ -333,36 +332,16 @@ class UsageRepository:
     # -- reading (targeting and health read rollups, never raw events) ------------------------------------------
 
     async def active_days(self, tenant_id: str, since: date) -> dict[str, set[date]]:
-        return {
-            aad: {day for day in days if day >= since}
-            for aad, days in (await self._words(tenant_id, since, None)).items()
-        }
-
-    async def active_day_bits(self, tenant_id: str, oldest: date, newest: date) -> dict[str, ActiveDays]:
-        """Each person's active days from `oldest` to `newest`, as bits (two or three stored words a person)."""
-        if newest < oldest:
-            return {}
-        return {
-            aad: days.within(oldest, newest) for aad, days in (await self._words(tenant_id, oldest, newest)).items()
-        }
-
-    async def _words(self, tenant_id: str, oldest: date, newest: date | None) -> dict[str, ActiveDays]:
+        """Each person's active days from `since` on, read from their stored words (health and reports, per tenant;
+        campaigns count them in SQL: storage.targeting)."""
         a = UsageActivity
         stmt = select(a.aad_object_id, a.word, a.bits).where(
-            a.tenant_id == tenant_id, a.word >= epoch_day(oldest) // WORD_DAYS, a.bits != 0
+            a.tenant_id == tenant_id, a.word >= epoch_day(since) // WORD_DAYS, a.bits != 0
         )
-        if newest is not None:
-            stmt = stmt.where(a.word <= epoch_day(newest) // WORD_DAYS)
         words: dict[str, dict[int, int]] = defaultdict(dict)
         for aad, word, bits in (await self.session.execute(stmt)).all():
             words[aad][word] = bits
-        return {aad: ActiveDays.from_words(found) for aad, found in words.items()}
-
-    async def profiles(self, tenant_id: str) -> dict[str, tuple[datetime, datetime]]:
-        stmt = select(UsageProfile.aad_object_id, UsageProfile.first_seen_at, UsageProfile.last_seen_at).where(
-            UsageProfile.tenant_id == tenant_id
-        )
-        return {aad: (first, last) for aad, first, last in (await self.session.execute(stmt)).all()}
+        return {aad: {d for d in ActiveDays.from_words(found) if d >= since} for aad, found in words.items()}
 
     async def features(self, tenant_id: str, names: Sequence[str]) -> dict[str, dict[str, FeatureUse]]:
         if not names:

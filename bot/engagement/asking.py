@@ -68,6 +68,8 @@ def in_sample(user_key: str, percent: float, salt: str = "nps") -> bool:
 
 def budget_refusal(budget: AttentionBudget, sends: Sequence[datetime], now: datetime) -> Decision | None:
     """None when one more proactive message fits the budget, else why not and when it would."""
+    if not sends:
+        return None
     for limit, days in (
         (budget.max_per_short_window, budget.short_window_days),
         (budget.max_per_long_window, budget.long_window_days),
@@ -84,12 +86,12 @@ def budget_refusal(budget: AttentionBudget, sends: Sequence[datetime], now: date
 
 
 def local_time(now: datetime, zone: str | None) -> datetime:
-    found = _zone(zone) if zone else None
+    found = zone_info(zone) if zone else None
     return now.astimezone(found) if found is not None else now
 
 
 @functools.lru_cache(maxsize=1024)
-def _zone(name: str) -> ZoneInfo | None:
+def zone_info(name: str) -> ZoneInfo | None:
     """The zone, or None for a name that is not one (looked up once per name: targeting asks per person)."""
     try:
         return ZoneInfo(name)
@@ -97,7 +99,10 @@ def _zone(name: str) -> ZoneInfo | None:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
 def quiet_refusal(policy: AskPolicy, now: datetime, zone: str | None) -> Decision | None:
+    """None outside quiet hours and weekends in `zone` (else why, and when they end); remembered per zone and moment,
+    since a tenant's run asks it for every person."""
     local = local_time(now, zone)
     where = zone or "UTC"
     if policy.skip_weekends and local.weekday() >= 5:

@@ -50,16 +50,17 @@ class UsageEvent:
 
 
 EPOCH = date(1970, 1, 1)
+_EPOCH_ORDINAL = EPOCH.toordinal()
 WORD_DAYS = 62  # days per stored word: 2**62 - 1 still fits a signed 64-bit integer on both databases
 
 
 def epoch_day(day: date) -> int:
     """Days since 1970-01-01: how storage numbers days (a day's word is epoch_day // 62, its bit epoch_day % 62)."""
-    return day.toordinal() - EPOCH.toordinal()
+    return day.toordinal() - _EPOCH_ORDINAL
 
 
 def day_of(epoch: int) -> date:
-    return date.fromordinal(EPOCH.toordinal() + epoch)
+    return date.fromordinal(_EPOCH_ORDINAL + epoch)
 
 
 @dataclass(frozen=True)

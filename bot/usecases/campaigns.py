@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -17,13 +17,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from bot.engagement.asking import AskPolicy
 from bot.engagement.campaigns import Adoption, Campaign, CampaignSet, Legacy, Milestone, Onboarding, Renewal
 from bot.engagement.reach import ChatOpening, pending_chat
-from bot.engagement.targeting import Outcome, Person, RenewalTarget, Target, Touch, renewal_targets, target
-from bot.usecases.reach import can_reach
+from bot.engagement.targeting import Outcome, RenewalTarget, Target, renewal_targets
+from bot.usecases.audience import Audience, Decision
 from cards.i18n import negotiate
 from cards.nps import ErrorCardView, build_error_card
 from cards.nurture import NurtureCardView, NurtureState, build_nurture_card
 from cards.verbs import Verb
-from storage.campaigns import NewTouch, Reachable
+from storage.campaigns import NewTouch
 from storage.outbox import NewMessage
 from storage.uow import UnitOfWork
 
@@ -68,27 +68,25 @@ class Campaigns:
 
     async def plan(self, now: datetime, tenant_id: str | None = None) -> Plan:
         """Every match with its outcome and reason, and the renewal reminders due. Stores nothing."""
-        targets: list[Target] = []
         async with self.uow_factory() as uow:
-            tenants = [tenant_id] if tenant_id else await uow.tenants.ids()
-            for tenant in tenants:
-                people = [person for person, _ in await self._people(uow, tenant, now)]
-                targets += target(people, self.config.campaigns, self.config.policy, now)
+            targets = [d.target for d in await self._audience(now).decisions(uow, tenant_id)]
             renewals = await self._renewals(uow, now, tenant_id)
         return Plan(targets, renewals)
 
     async def run(self, now: datetime, tenant_id: str | None = None) -> RunReport:
         """Evaluate once and queue: one transaction per tenant, so a failure never half-queues a tenant."""
         report = RunReport()
-        async with self.uow_factory() as uow:
-            tenants = [tenant_id] if tenant_id else await uow.tenants.ids()
-        for tenant in tenants:
+        chosen: dict[str, list[Decision]] = {}
+        async with self.uow_factory() as uow:  # decided for every tenant at once (one pass over the tables) …
+            for decision in await self._audience(now).decisions(uow, tenant_id):
+                if decision.target.outcome in (Outcome.SEND, Outcome.HOLDOUT):
+                    chosen.setdefault(decision.target.tenant_id, []).append(decision)
+            await uow.commit()  # INSTALL mode: the app users it adopted
+        for decisions in chosen.values():  # … and queued tenant by tenant
             async with self.uow_factory() as uow:
-                loaded = await self._people(uow, tenant, now)
-                known = {person.aad_object_id: entry for person, entry in loaded}
-                for decided in target([p for p, _ in loaded], self.config.campaigns, self.config.policy, now):
-                    if decided.outcome in (Outcome.SEND, Outcome.HOLDOUT):
-                        await self._record(uow, decided, known[decided.aad_object_id], now, report)
+                chats = await uow.campaigns.chats([d.candidate.user_id for d in decisions])
+                for decision in decisions:
+                    await self._record(uow, decision, chats.get(decision.candidate.user_id), now, report)
                 await uow.commit()
         async with self.uow_factory() as uow:
             for renewal in await self._renewals(uow, now, tenant_id):
@@ -98,13 +96,16 @@ class Campaigns:
             await uow.commit()
         return report
 
+    def _audience(self, now: datetime) -> Audience:
+        return Audience(self.config.campaigns, self.config.policy, self.config.opening, now)
+
     async def _record(
-        self, uow: UnitOfWork, decided: Target, entry: Reachable, now: datetime, report: RunReport
+        self, uow: UnitOfWork, decision: Decision, chat_id: str | None, now: datetime, report: RunReport
     ) -> None:
-        user = entry.user
+        decided, person = decision.target, decision.candidate
         held = decided.outcome is Outcome.HOLDOUT
         # targeting only picks reachable people: one without a chat gets it opened by the delivery worker first
-        chat_id = entry.chat_id or pending_chat(user.id)
+        chat_id = chat_id or pending_chat(person.user_id)
         touch = NewTouch(
             decided.campaign_id,
             decided.kind,
@@ -121,58 +122,15 @@ class Campaigns:
         if held:
             report.held_out += 1
             return
-        card = build_nurture_card(self._view(touch_id, decided, user.locale))
+        card = build_nurture_card(self._view(touch_id, decided, person.locale))
         message = NewMessage.of_card(
-            f"campaign-touch:{touch_id}", decided.kind, decided.tenant_id, user.id, chat_id, card
+            f"campaign-touch:{touch_id}", decided.kind, decided.tenant_id, person.user_id, chat_id, card
         )
         message_id = await uow.outbox.enqueue(message, now)
         if message_id is not None:
             await uow.campaigns.link_outbox(touch_id, message_id)
             report.queued += 1
             report.by_campaign[decided.campaign_id] = report.by_campaign.get(decided.campaign_id, 0) + 1
-
-    async def _people(self, uow: UnitOfWork, tenant_id: str, now: datetime) -> list[tuple[Person, Reachable]]:
-        """Everything targeting needs about a tenant, in a fixed number of queries (not per person)."""
-        campaigns = self.config.campaigns
-        history = timedelta(days=_history_days(campaigns.active) + 2)  # +2: time zones either side of UTC
-        if self.config.opening is ChatOpening.INSTALL:
-            await uow.users.adopt_app_users(tenant_id, now)  # app users the bot has not met yet
-        anchored = await uow.conversations.anchor(tenant_id) is not None
-        known = await uow.campaigns.people(tenant_id)
-        # the newest local day anywhere (UTC+14) is at most UTC's tomorrow
-        active = await uow.usage.active_day_bits(tenant_id, (now - history).date(), (now + timedelta(days=1)).date())
-        profiles = await uow.usage.profiles(tenant_id)
-        features = await uow.usage.features(tenant_id, campaigns.event_names())
-        touches = await uow.campaigns.touches(tenant_id)
-        stopped = await uow.campaigns.stopped_kinds(tenant_id)
-        budget = self.config.policy.budget
-        sends = await uow.campaigns.sends_since(tenant_id, now - timedelta(days=budget.long_window_days))
-        people = []
-        for entry in known:
-            user = entry.user
-            seen = profiles.get(user.aad_object_id)
-            person = Person(
-                tenant_id=tenant_id,
-                aad_object_id=user.aad_object_id,
-                reachable=can_reach(
-                    user, has_chat=entry.chat_id is not None, anchored=anchored, opening=self.config.opening
-                ),
-                opted_out=user.opted_out_at is not None,
-                stopped_kinds=frozenset(stopped.get(user.id, ())),
-                installed_at=user.installed_at,
-                time_zone=user.time_zone,
-                locale=user.locale,
-                first_seen_at=seen[0] if seen else None,
-                last_seen_at=seen[1] if seen else None,
-                active_days=active.get(user.aad_object_id, ()),
-                features=features.get(user.aad_object_id, {}),
-                touches=[
-                    Touch(t.campaign_id, t.step, t.decided_at, t.holdout) for t in touches.get(user.aad_object_id, [])
-                ],
-                recent_sends=sends.get(user.id, []),
-            )
-            people.append((person, entry))
-        return people
 
     async def _renewals(self, uow: UnitOfWork, now: datetime, tenant_id: str | None) -> list[RenewalTarget]:
         found: list[RenewalTarget] = []
@@ -255,14 +213,3 @@ def _campaign_event(campaign: Campaign) -> str | None:
     if isinstance(campaign, Legacy) and campaign.key_features:
         return campaign.key_features[0]
     return None
-
-
-def _history_days(campaigns: tuple[Campaign, ...]) -> int:
-    """How many days of active-day history the rules look at."""
-    days = [1]
-    for c in campaigns:
-        if isinstance(c, Legacy):
-            days.append(2 * c.window_days)
-        elif isinstance(c, Adoption):
-            days.append(c.window_days)
-    return max(days)

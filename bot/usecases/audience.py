@@ -1,0 +1,209 @@
+"""Campaign decisions for many people at once: the audience query finds them and their numbers, the rules decide.
+
+storage.targeting keeps the people for whom some campaign's condition holds; each of them then goes through the
+rules themselves (bot.engagement.targeting's match functions, the ones the person-by-person path calls) and the
+gates, so what `nurture targets` shows and what `run-campaigns` queues is decided by one set of rules.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from bot.engagement.asking import AskPolicy, local_time
+from bot.engagement.campaigns import Adoption, Campaign, CampaignSet, Legacy, Milestone, Onboarding, Reengagement
+from bot.engagement.reach import ChatOpening, ReachFacts, reachable
+from bot.engagement.targeting import (
+    Gates,
+    Match,
+    Refusal,
+    Target,
+    adoption_match,
+    decide,
+    gate,
+    legacy_match,
+    milestone_match,
+    onboarding_match,
+    reengagement_match,
+)
+from bot.engagement.usage import day_of
+from storage.targeting import (
+    HAS_CHAT,
+    INSTALLED,
+    OPTED_OUT,
+    REFUSED,
+    SEEN,
+    UNINSTALLED,
+    AudienceQuery,
+    Candidate,
+    Window,
+    moment,
+    moments,
+)
+from storage.uow import UnitOfWork
+
+_NO_STEPS: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class Decision:
+    target: Target
+    candidate: Candidate  # who it is about, as the query found them (user row id, locale)
+
+
+@dataclass(frozen=True)
+class _Touches:
+    """What a person's touches say per campaign: steps done, how many, the last decision."""
+
+    steps: dict[str, set[str]]
+    last: dict[str, datetime]
+
+    @classmethod
+    def of(cls, touches: str | None) -> _Touches:
+        steps: dict[str, set[str]] = {}
+        last: dict[str, datetime] = {}
+        for touch in touches.split(",") if touches else ():
+            campaign, step, at = touch.split(" ", 2)
+            steps.setdefault(campaign, set()).add(step)
+            when = moment(at)
+            if campaign not in last or when > last[campaign]:
+                last[campaign] = when
+        return cls(steps, last)
+
+
+_NO_TOUCHES = _Touches({}, {})
+
+
+class Audience:
+    """Decisions for one run (one moment): for a tenant, or for every tenant at once."""
+
+    def __init__(self, campaigns: CampaignSet, policy: AskPolicy, opening: ChatOpening, now: datetime) -> None:
+        self.policy = policy
+        self.opening = opening
+        self.now = now
+        self.query = AudienceQuery(campaigns.active, now, now - timedelta(days=policy.budget.long_window_days))
+        self._rules = [(1 << i, c, self._rule(c)) for i, c in enumerate(self.query.campaigns)]
+        self._todays: dict[str | None, date] = {}
+
+    async def decisions(self, uow: UnitOfWork, tenant_id: str | None = None) -> list[Decision]:
+        """Every match with its outcome, by tenant and person (the order of the person-by-person path)."""
+        tenants = [tenant_id] if tenant_id else await uow.tenants.ids()
+        if self.opening is ChatOpening.INSTALL:
+            for tenant in tenants:
+                await uow.users.adopt_app_users(tenant, self.now)  # app users the bot has not met yet
+        anchored = await uow.conversations.anchored(tenants) if tenants else set()
+        reach: dict[tuple[int, bool], bool] = {}
+        plain: dict[tuple[bool, bool, str | None], _Remembered] = {}  # most people: no touches, opt-outs or sends
+        found: list[Decision] = []
+        for candidate in await self.query.run(uow.session, tenant_id):
+            touches = _Touches.of(candidate.touches) if candidate.touches else _NO_TOUCHES
+            matched = self.matches(candidate, touches)
+            if not matched:
+                continue
+            key = (candidate.flags, candidate.tenant_id in anchored)
+            if key not in reach:
+                reach[key] = reachable(_reach_facts(*key), self.opening)
+            can_reach, opted_out = reach[key], bool(candidate.flags & OPTED_OUT)
+            refusal: Callable[[Campaign], Refusal | None]
+            if candidate.stopped or candidate.sends or candidate.touches:
+                gates = Gates(
+                    can_reach,
+                    opted_out,
+                    frozenset(candidate.stopped.split("|")) if candidate.stopped else _NO_STEPS,
+                    touches.last,
+                    moments(candidate.sends),
+                    candidate.time_zone,
+                )
+                refusal = functools.partial(gate, gates=gates, policy=self.policy, now=self.now)
+            else:  # the same gates as everyone alike in their zone: the same answers
+                alike = (can_reach, opted_out, candidate.time_zone)
+                if alike not in plain:
+                    plain[alike] = _Remembered(Gates(can_reach, opted_out, time_zone=alike[2]), self.policy, self.now)
+                refusal = plain[alike]
+            for decided in decide(candidate.tenant_id, candidate.aad_object_id, matched, refusal):
+                found.append(Decision(decided, candidate))
+        return found
+
+    def matches(self, c: Candidate, touches: _Touches) -> list[tuple[Campaign, Match]]:
+        """The rules, on the numbers the query found, for the campaigns whose condition held (priority order)."""
+        matched: list[tuple[Campaign, Match]] = []
+        for bit, campaign, rule in self._rules:
+            if c.hits & bit:
+                done = touches.steps.get(campaign.id, _NO_STEPS)
+                found = rule(c, done)
+                if found is not None and found.step not in done:
+                    matched.append((campaign, found))
+        return matched
+
+    def _today(self, zone: str | None) -> date:
+        if zone not in self._todays:
+            self._todays[zone] = local_time(self.now, zone).date()
+        return self._todays[zone]
+
+    def _rule(self, campaign: Campaign) -> Callable[[Candidate, frozenset[str] | set[str]], Match | None]:
+        """The campaign's match function, fed from a Candidate's columns."""
+        q = self.query
+        if isinstance(campaign, Onboarding):
+            return lambda c, done: onboarding_match(campaign, c.days_since_install)
+        if isinstance(campaign, Adoption):
+            total, active = q.total(campaign.milestone), q.active(Window(0, campaign.window_days))
+            return lambda c, done: adoption_match(
+                campaign, c.days_since_install, c.numbers[total] or 0, c.numbers[active], len(done)
+            )
+        if isinstance(campaign, Milestone):
+            since = q.since()
+            event = (q.total(campaign.event), q.last_used(campaign.event)) if campaign.event else None
+
+            def milestone(c: Candidate, done: frozenset[str] | set[str]) -> Match | None:
+                n = c.numbers
+                count = n[event[0]] if event is not None else None
+                used = moment(n[event[1]]) if event is not None and count is not None else None
+                first = moment(n[since]) if n[since] is not None else None
+                seen = moment(n[since + 1]) if n[since + 1] is not None else None
+                return milestone_match(campaign, self.now, count, used, first, seen, done)
+
+            return milestone
+        if isinstance(campaign, Legacy):
+            w = campaign.window_days
+            recent, previous = q.active(Window(0, w)), q.active(Window(w, w))
+            totals = [(name, q.total(name)) for name in campaign.key_features]
+            return lambda c, done: legacy_match(
+                campaign,
+                self._today(c.time_zone),
+                c.numbers[recent],
+                c.numbers[previous],
+                c.days_since_install,
+                [name for name, at in totals if c.numbers[at] is not None],
+            )
+        assert isinstance(campaign, Reengagement)
+        return lambda c, done: reengagement_match(
+            campaign,
+            self._today(c.time_zone),
+            day_of(c.last_day) if c.last_day is not None else None,
+            bool(c.flags & SEEN),
+        )
+
+
+class _Remembered:
+    """`gate` for people whose gates are alike, answered once per campaign."""
+
+    def __init__(self, gates: Gates, policy: AskPolicy, now: datetime) -> None:
+        self.gates, self.policy, self.now = gates, policy, now
+        self.answers: dict[str, Refusal | None] = {}
+
+    def __call__(self, campaign: Campaign) -> Refusal | None:
+        if campaign.id not in self.answers:
+            self.answers[campaign.id] = gate(campaign, self.gates, self.policy, self.now)
+        return self.answers[campaign.id]
+
+
+def _reach_facts(flags: int, anchored: bool) -> ReachFacts:
+    return ReachFacts(
+        has_chat=bool(flags & HAS_CHAT),
+        installed=bool(flags & INSTALLED),
+        uninstalled=bool(flags & UNINSTALLED),
+        refused=bool(flags & REFUSED),
+        tenant_anchored=anchored,
+    )

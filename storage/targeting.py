@@ -1,0 +1,430 @@
+"""Campaign audiences in one query: the numbers the rules read, for the people some rule may pick.
+
+The rules (bot.engagement.targeting) cost ~40 µs a person when people are loaded and evaluated one by one in Python
+(bench/targeting.py: a million people). Here the database works out, for every person at once, what the rules read
+— local calendar days since install and since last seen, active days in each window (a mask and a popcount over
+the stored 62-day words), lifetime use of the rules' events — and keeps only the people for whom some campaign's
+condition holds; the gates' facts (chat, touches, opt-outs, recent sends) are joined to those people only. Python
+then applies the rules themselves to these numbers (bot.usecases.audience, with the functions the person-by-person
+path calls), so the query only has to be a faithful filter: tests check both paths decide alike on generated
+tenants, on both databases.
+
+Local days: an instant becomes the person's calendar day with the UTC offset their zone had then, worked out in
+Python from zoneinfo (bot.engagement.local_days) and handed to the query as small VALUES lists; zones that kept one
+offset since Teams began need no lookup by moment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
+from typing import Any, NamedTuple
+
+from sqlalchemy import BindParameter, Float, TextClause, bindparam, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.engagement.asking import local_time
+from bot.engagement.campaigns import Adoption, Campaign, Legacy, Milestone, Onboarding, Reengagement
+from bot.engagement.local_days import DAY_SECONDS, offset_spans
+from bot.engagement.usage import WORD_DAYS, epoch_day
+from storage.campaigns import LIVE_SEND_STATUSES
+from storage.models import UtcDateTime
+from storage.repositories import on_postgres
+
+_PERSON_KINDS = (Onboarding, Adoption, Milestone, Legacy, Reengagement)
+
+# Candidate.flags
+INSTALLED, UNINSTALLED, REFUSED, OPTED_OUT, HAS_CHAT, SEEN = 1, 2, 4, 8, 16, 32
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """`length` days ending `ends_before` days before the person's local today."""
+
+    ends_before: int
+    length: int
+
+
+class Candidate(NamedTuple):
+    """One person some campaign's condition held for: a row of the query, as it came (decoding is left to the few
+    who need a field: most people have no touches, opt-outs or recent sends)."""
+
+    user_id: int
+    tenant_id: str
+    aad_object_id: str
+    locale: str | None
+    time_zone: str | None
+    flags: int  # INSTALLED | UNINSTALLED | REFUSED | OPTED_OUT | HAS_CHAT | SEEN
+    days_since_install: int | None  # local calendar days
+    last_day: int | None  # epoch day, local: last seen, else installed
+    hits: int  # bit i: campaign i's condition held
+    stopped: str | None  # "kind|kind"
+    sends: str | None  # recent proactive messages: "moment,moment" (see moments)
+    touches: str | None  # "campaign step moment,…"
+    numbers: tuple[Any, ...]  # AudienceQuery.active / total / milestone columns
+
+
+class AudienceQuery:
+    """The query for one set of campaigns (in priority order) at one moment."""
+
+    def __init__(self, campaigns: Sequence[Campaign], now: datetime, sends_since: datetime) -> None:
+        self.campaigns = tuple(c for c in campaigns if isinstance(c, _PERSON_KINDS))
+        self.now = now
+        self.sends_since = sends_since
+        windows: dict[Window, None] = {}
+        names: dict[str, None] = {}
+        for c in self.campaigns:
+            if isinstance(c, Adoption):
+                windows[Window(0, c.window_days)] = None
+                names[c.milestone] = None
+            elif isinstance(c, Legacy):
+                windows[Window(0, c.window_days)] = None
+                windows[Window(c.window_days, c.window_days)] = None
+                names.update(dict.fromkeys(c.key_features))
+            elif isinstance(c, Milestone) and c.event:
+                names[c.event] = None
+        self.windows = tuple(windows)
+        self.events = tuple(names)
+        self.milestones = any(isinstance(c, Milestone) for c in self.campaigns)
+        # the newest local day anywhere (UTC+14) is UTC's tomorrow, the oldest (UTC-12) its yesterday
+        utc_day = epoch_day(now.date())
+        reach = max((w.ends_before + w.length for w in self.windows), default=1)
+        self.first_word = (utc_day - reach) // WORD_DAYS
+        self.words = (utc_day + 1) // WORD_DAYS - self.first_word + 1
+        self._built: dict[tuple[bool, bool, int, int], TextClause] = {}
+
+    # -- where Candidate.numbers keeps what ---------------------------------------------------------------------
+
+    def active(self, window: Window) -> int:
+        """Index in `numbers` of the active days in `window`."""
+        return self.windows.index(window)
+
+    def total(self, event: str) -> int:
+        """Index in `numbers` of the person's lifetime count of `event` (None: never)."""
+        return len(self.windows) + self.events.index(event)
+
+    def last_used(self, event: str) -> int:
+        """Index in `numbers` of the moment `event` was last used (milestone campaigns only)."""
+        return len(self.windows) + len(self.events) + 2 + self.events.index(event)
+
+    def since(self) -> int:
+        """Index in `numbers` of first seen (else installed), then last seen (milestone campaigns only)."""
+        return len(self.windows) + len(self.events)
+
+    # -- running --------------------------------------------------------------------------------------------------
+
+    async def run(self, session: AsyncSession, tenant_id: str | None = None) -> list[Candidate]:
+        """The candidates of one tenant, or of every tenant, by tenant and user row. Every tenant at once is one
+        pass over each table: PostgreSQL answers a query per tenant with scans of whole tables."""
+        postgres = on_postgres(session)
+        scope = {"tenant_id": tenant_id}
+        zones = [row[0] for row in await session.execute(_ZONES[tenant_id is None], scope) if row[0] is not None]
+        zone_rows, span_rows = self._zones(zones, epoch_day(self.now.date()) + 2)
+        if postgres:  # an analytic query: memory for its hashes, both cores, no JIT compilation
+            for setting in _ANALYTIC:
+                await session.execute(text(f"SET LOCAL {setting}"))
+        try:
+            sql = self._sql(postgres, tenant_id is None, len(zone_rows), len(span_rows))
+            parameters = self._parameters(tenant_id) | _numbered("z", zone_rows) | _numbered("s", span_rows)
+            rows = await _fetch(session, sql, parameters, postgres)
+        finally:
+            if postgres:
+                for setting in _ANALYTIC:
+                    await session.execute(text(f"RESET {setting.split(' ')[0]}"))
+        fixed = len(Candidate._fields) - 1
+        people = sorted(rows, key=_BY_TENANT_AND_ROW)  # sorting here is cheaper than in the query, with every column
+        return [Candidate._make((*row[:fixed], tuple(row[fixed:]))) for row in people]
+
+    # -- the zones' numbers ------------------------------------------------------------------------------------
+
+    def _zones(self, zones: list[str], last_day: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Each zone's local today, window masks and UTC offset; and, for zones whose offset changed since Teams
+        began (no install or usage moment is older), the offset's spans: only those zones' people have their
+        moments looked up by span."""
+        zone_rows, span_rows = [], []
+        for zone in zones:
+            today = local_time(self.now, zone).date()
+            spans = offset_spans(zone, TEAMS_BEGAN, last_day)
+            fixed = spans[0][2] if len(spans) == 1 else None
+            zone_rows.append({"zone": zone, "today": epoch_day(today), "shift": fixed} | self._masks(today))
+            if fixed is None:
+                span_rows += [{"zone": zone, "low": low, "high": high, "shift": shift} for low, high, shift in spans]
+        return zone_rows, span_rows
+
+    def _masks(self, today: date) -> dict[str, int]:
+        """Per window and stored word, the bits of the window's days for someone whose local day is `today`."""
+        found = {}
+        for j, window in enumerate(self.windows):
+            high = epoch_day(today) - window.ends_before
+            low = high - window.length + 1
+            for i in range(self.words):
+                found[f"m{j}_{i}"] = _mask(self.first_word + i, low, high)
+        return found
+
+    # -- the query -------------------------------------------------------------------------------------------
+
+    def _sql(self, postgres: bool, every_tenant: bool, zones: int, spans: int) -> TextClause:
+        shape = (postgres, every_tenant, zones, spans)
+        if shape not in self._built:
+            self._built[shape] = self._build(*shape)
+        return self._built[shape]
+
+    def _build(self, postgres: bool, every_tenant: bool, zones: int, spans: int) -> TextClause:
+        """`people`: what the conditions read (users, their words, profile and feature rows, their zone's numbers);
+        the conditions keep the candidates, and only then are the gates' facts joined. The zone is joined on the
+        column itself (no zone: UTC's numbers are written in), so PostgreSQL estimates the joins right. SQLite
+        materializes `people` (else it works every expression out twice, for the filter and for the result);
+        PostgreSQL must not (a CTE it materializes is worked out by one process instead of all cores)."""
+        utc_today = local_time(self.now, None).date()
+        utc = self._masks(utc_today)
+        installed = _seconds("u.installed_at", postgres)
+        last_moment = _seconds("coalesce(p.last_seen_at, u.installed_at)", postgres)
+        if spans:  # a zone's offset by moment: the span the moment falls in
+            shift_installed, shift_last = "coalesce(z.shift, si.shift, 0)", "coalesce(z.shift, sb.shift, 0)"
+            span_joins = (
+                f"LEFT JOIN target_spans si ON si.zone = u.time_zone AND si.low <= {installed} "
+                f"AND {installed} < si.high "
+                f"LEFT JOIN target_spans sb ON sb.zone = u.time_zone AND sb.low <= {last_moment} "
+                f"AND {last_moment} < sb.high "
+            )
+        else:
+            shift_installed = shift_last = "coalesce(z.shift, 0)"
+            span_joins = ""
+        numbers = [  # (expression, name): Candidate.numbers, in the order `active`, `total`, `since` … say
+            (
+                " + ".join(
+                    _popcount(f"coalesce(w{i}.bits, 0) & coalesce(z.m{j}_{i}, {utc[f'm{j}_{i}']})", postgres)
+                    for i in range(self.words)
+                ),
+                f"a{j}",
+            )
+            for j in range(len(self.windows))
+        ]
+        numbers += [(f"f{k}.total", f"f{k}_total") for k in range(len(self.events))]
+        if self.milestones:
+            numbers += [("coalesce(p.first_seen_at, u.installed_at)", "since"), ("p.last_seen_at", "last_seen_at")]
+            numbers += [(f"f{k}.last_at", f"f{k}_last") for k in range(len(self.events))]
+        joins = span_joins + "".join(
+            f"LEFT JOIN usage_activity w{i} ON w{i}.tenant_id = u.tenant_id AND w{i}.aad_object_id = u.aad_object_id "
+            f"AND w{i}.word = {self.first_word + i} "
+            for i in range(self.words)
+        )
+        joins += "".join(
+            f"LEFT JOIN usage_features f{k} ON f{k}.tenant_id = u.tenant_id AND f{k}.aad_object_id = u.aad_object_id "
+            f"AND f{k}.name = :e{k} "
+            for k in range(len(self.events))
+        )
+        hits = " + ".join(
+            f"CASE WHEN {self._condition(i)} THEN {1 << i} ELSE 0 END" for i in range(len(self.campaigns))
+        )
+        number_columns = "".join(f", c.{name}" for _, name in numbers)
+        people_numbers = "".join(f", {expression} AS {name}" for expression, name in numbers)
+        one = "tenant_id = :tenant_id"
+        personal = "scope = 'personal' AND removed_at IS NULL"
+        if postgres:  # joined in parallel for everyone: cheaper than one look-up per candidate in one process
+            chats = (
+                "chats AS (SELECT DISTINCT user_id FROM conversation_references WHERE "
+                f"{'' if every_tenant else one + ' AND '}{personal} AND user_id IS NOT NULL), "
+            )
+            has_chat, chat_join = (
+                f"+ CASE WHEN chat.user_id IS NOT NULL THEN {HAS_CHAT} ELSE 0 END ",
+                ("LEFT JOIN chats chat ON chat.user_id = u.id "),
+            )
+            chat_exists = ""
+        else:  # one index look-up per candidate
+            chats = has_chat = chat_join = ""
+            chat_exists = (
+                " + CASE WHEN EXISTS (SELECT 1 FROM conversation_references r WHERE r.user_id = c.id "
+                f"AND {personal}) THEN {HAS_CHAT} ELSE 0 END"
+            )
+        zone_columns = {"zone": "VARCHAR(64)", "today": "INTEGER", "shift": "INTEGER"} | dict.fromkeys(utc, "BIGINT")
+        sql = f"""
+WITH target_zones ({", ".join(zone_columns)}) AS (VALUES {_values("z", zone_columns, zones)}),
+target_spans ({", ".join(_SPAN_COLUMNS)}) AS (VALUES {_values("s", _SPAN_COLUMNS, spans)}),
+{chats}people AS {"" if postgres else "MATERIALIZED "}(
+    SELECT u.id, u.tenant_id, u.aad_object_id, u.locale, u.time_zone,
+        CASE WHEN u.installed_at IS NOT NULL THEN {INSTALLED} ELSE 0 END
+        + CASE WHEN u.uninstalled_at IS NOT NULL THEN {UNINSTALLED} ELSE 0 END
+        + CASE WHEN u.unreachable_at IS NOT NULL THEN {REFUSED} ELSE 0 END
+        + CASE WHEN u.opted_out_at IS NOT NULL THEN {OPTED_OUT} ELSE 0 END
+        + CASE WHEN p.last_seen_at IS NOT NULL THEN {SEEN} ELSE 0 END
+        {has_chat}AS flags,
+        coalesce(z.today, {epoch_day(utc_today)}) AS today,
+        coalesce(z.today, {epoch_day(utc_today)}) - ({installed} + {shift_installed}) / {DAY_SECONDS} AS day,
+        ({last_moment} + {shift_last}) / {DAY_SECONDS} AS last_day{people_numbers}
+    FROM users u
+    LEFT JOIN target_zones z ON z.zone = u.time_zone
+    LEFT JOIN usage_profiles p ON p.tenant_id = u.tenant_id AND p.aad_object_id = u.aad_object_id
+    {chat_join}    {joins}{"" if every_tenant else "WHERE u." + one}
+), candidates AS (
+    SELECT * FROM (SELECT people.*, {hits or "0"} AS hits FROM people) AS conditions WHERE hits > 0
+), tch AS (
+    SELECT tenant_id, aad_object_id,
+        {_joined(f"campaign_id || ' ' || step || ' ' || {_moment('decided_at', postgres)}", ",", postgres)} AS touches
+    FROM campaign_touches {"" if every_tenant else "WHERE " + one} GROUP BY tenant_id, aad_object_id
+), opt AS (
+    SELECT user_id, {_joined("kind", "|", postgres)} AS kinds FROM campaign_optouts GROUP BY user_id
+), snd AS (
+    SELECT user_id, {_joined(_moment("created_at", postgres), ",", postgres)} AS moments FROM outbox
+    WHERE {"true" if every_tenant else one} AND user_id IS NOT NULL AND created_at > :sends_since
+    AND status IN ({", ".join(f"'{s}'" for s in LIVE_SEND_STATUSES)}) GROUP BY user_id
+)
+SELECT c.id, c.tenant_id, c.aad_object_id, c.locale, c.time_zone, c.flags{chat_exists}, c.day, c.last_day, c.hits,
+    opt.kinds, snd.moments, tch.touches{number_columns}
+FROM candidates c
+LEFT JOIN tch ON tch.tenant_id = c.tenant_id AND tch.aad_object_id = c.aad_object_id
+LEFT JOIN opt ON opt.user_id = c.id
+LEFT JOIN snd ON snd.user_id = c.id
+"""
+        typed: list[BindParameter[Any]] = [bindparam("sends_since", type_=UtcDateTime())]
+        for i, c in enumerate(self.campaigns):
+            if isinstance(c, Milestone):
+                typed.append(bindparam(f"c{i}_fresh", type_=UtcDateTime()))
+                for a in c.anniversary_days:
+                    typed.append(bindparam(f"c{i}_a{a}_hi", type_=UtcDateTime()))
+                    typed.append(bindparam(f"c{i}_a{a}_lo", type_=UtcDateTime()))
+            if isinstance(c, Legacy):
+                typed.append(bindparam(f"c{i}_factor", type_=Float()))
+        return text(sql).bindparams(*typed)
+
+    def _condition(self, i: int) -> str:
+        """Campaign i's condition over the columns of `people`: it holds wherever the rule can hold (the rule itself
+        then decides, in Python; whether the step was done already, and the touches, are left to it)."""
+        c = self.campaigns[i]
+        if isinstance(c, Onboarding):
+            days = " OR ".join(f"day BETWEEN {d} AND {d + c.catch_up_days}" for d in c.days)
+            return f"day IS NOT NULL AND ({days})"
+        if isinstance(c, Adoption):
+            k, j = self.events.index(c.milestone), self.active(Window(0, c.window_days))
+            return f"day >= {c.within_days} AND coalesce(f{k}_total, 0) <= 0 AND a{j} >= {c.min_active_days}"
+        if isinstance(c, Milestone):
+            parts = []
+            if c.event and c.counts:
+                k = self.events.index(c.event)
+                parts.append(f"(f{k}_total >= {min(c.counts)} AND f{k}_last >= :c{i}_fresh)")
+            if c.anniversary_days:
+                ages = " OR ".join(f"(since <= :c{i}_a{a}_hi AND since > :c{i}_a{a}_lo)" for a in c.anniversary_days)
+                parts.append(f"(({ages}) AND coalesce(last_seen_at, since) >= :c{i}_fresh)")
+            return " OR ".join(parts)
+        if isinstance(c, Legacy):
+            recent, previous = self.active(Window(0, c.window_days)), self.active(Window(c.window_days, c.window_days))
+            drop = f"(a{previous} >= {c.min_previous_active_days} AND a{recent} <= a{previous} * :c{i}_factor)"
+            if not c.key_features:
+                return drop
+            present = " AND ".join(f"f{self.events.index(name)}_total IS NOT NULL" for name in c.key_features)
+            return f"{drop} OR (day >= {c.unused_after_days} AND a{recent} > 0 AND NOT ({present}))"
+        assert isinstance(c, Reengagement)
+        return f"today - last_day >= {c.inactive_days}"
+
+    def _parameters(self, tenant_id: str | None) -> dict[str, Any]:
+        values: dict[str, Any] = {"tenant_id": tenant_id, "sends_since": self.sends_since}
+        for k, name in enumerate(self.events):
+            values[f"e{k}"] = name
+        for i, c in enumerate(self.campaigns):
+            if isinstance(c, Milestone):
+                values[f"c{i}_fresh"] = self.now - timedelta(days=c.recent_days)
+                for a in c.anniversary_days:
+                    values[f"c{i}_a{a}_hi"] = self.now - timedelta(days=a)
+                    values[f"c{i}_a{a}_lo"] = self.now - timedelta(days=a + c.recent_days)
+            if isinstance(c, Legacy):
+                values[f"c{i}_factor"] = 1 - c.min_drop_percent / 100
+        return values
+
+
+async def _fetch(session: AsyncSession, sql: TextClause, parameters: dict[str, Any], postgres: bool) -> list[Any]:
+    """The rows straight from the driver (in the session's transaction): hundreds of thousands of rows of plain
+    values, which SQLAlchemy's result layer would wrap one by one for nothing (a second per half million rows)."""
+    connection = await session.connection()
+    compiled = sql.compile(dialect=connection.dialect)
+    values = compiled.construct_params(parameters)
+    arguments = [_driver_value(values[name], postgres) for name in compiled.positiontup or ()]
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    if postgres:
+        return list(await driver.fetch(compiled.string, *arguments))
+    cursor = await driver.execute(compiled.string, arguments)
+    try:
+        return list(await cursor.fetchall())
+    finally:
+        await cursor.close()
+
+
+def _driver_value(value: Any, postgres: bool) -> Any:
+    """A parameter as the driver takes it: SQLite stores moments as UTC text, the way storage.models writes them."""
+    if isinstance(value, datetime):
+        moment_ = value.astimezone(UTC)
+        return moment_ if postgres else moment_.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return value
+
+
+def moments(value: str | None) -> list[datetime]:
+    """The moments of a Candidate's `sends` (or of one touch): written alike by both databases, in UTC."""
+    return [moment(part) for part in value.split(",")] if value else []
+
+
+def moment(value: Any) -> datetime:
+    """A moment as the query hands it over: `YYYY-MM-DD HH:MM:SS.ffffff` in UTC (or a datetime from asyncpg)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _mask(word: int, low: int, high: int) -> int:
+    """The bits of `word` for epoch days `low`…`high`."""
+    first, last = max(low - word * WORD_DAYS, 0), min(high - word * WORD_DAYS, WORD_DAYS - 1)
+    if first > last:
+        return 0
+    return ((1 << (last + 1)) - 1) ^ ((1 << first) - 1)
+
+
+def _values(prefix: str, columns: dict[str, str], count: int) -> str:
+    """`count` rows of typed parameters (:z0_zone, …) for a VALUES list; none: one row that joins nothing."""
+    rows = [
+        "(" + ", ".join(f"CAST(:{prefix}{r}_{name} AS {kind})" for name, kind in columns.items()) + ")"
+        for r in range(count)
+    ]
+    return ", ".join(rows) or "(" + ", ".join(f"CAST(NULL AS {kind})" for kind in columns.values()) + ")"
+
+
+def _numbered(prefix: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {f"{prefix}{r}_{name}": value for r, row in enumerate(rows) for name, value in row.items()}
+
+
+_SPAN_COLUMNS = {"zone": "VARCHAR(64)", "low": "BIGINT", "high": "BIGINT", "shift": "INTEGER"}
+_BY_TENANT_AND_ROW = itemgetter(1, 0)
+_ANALYTIC = ("work_mem = '256MB'", "jit = off", "parallel_setup_cost = 100", "parallel_tuple_cost = 0.001")
+
+# [one tenant, every tenant]
+TEAMS_BEGAN = epoch_day(date(2017, 3, 14))  # Microsoft Teams' general availability
+_ZONES = (
+    text("SELECT DISTINCT time_zone FROM users WHERE tenant_id = :tenant_id"),
+    # every tenant: one index lookup per zone (ix_users_time_zone), not a scan of every person
+    text(
+        "WITH RECURSIVE zones (zone) AS (SELECT min(time_zone) FROM users UNION ALL "
+        "SELECT (SELECT min(time_zone) FROM users WHERE time_zone > zones.zone) FROM zones WHERE zone IS NOT NULL) "
+        "SELECT zone FROM zones"
+    ),
+)
+
+
+def _seconds(expression: str, postgres: bool) -> str:
+    """Whole epoch seconds of a stored instant (floor: the fraction never moves a moment past midnight)."""
+    if postgres:
+        return f"CAST(floor(extract(epoch FROM {expression})) AS BIGINT)"
+    return f"CAST(strftime('%s', substr({expression}, 1, 19)) AS INTEGER)"  # strftime would round the fraction
+
+
+def _moment(expression: str, postgres: bool) -> str:
+    """A stored instant as text, the same on both databases (SQLite keeps exactly this)."""
+    return f"to_char({expression} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')" if postgres else expression
+
+
+def _popcount(expression: str, postgres: bool) -> str:
+    # SQLite has no popcount: storage.engine registers one on every SQLite connection
+    return f"bit_count(CAST({expression} AS bit(64)))" if postgres else f"popcount({expression})"
+
+
+def _joined(expression: str, separator: str, postgres: bool) -> str:
+    return f"string_agg({expression}, '{separator}')" if postgres else f"group_concat({expression}, '{separator}')"

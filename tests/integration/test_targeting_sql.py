@@ -1,0 +1,346 @@
+"""The tenant-wide SQL targeting path decides exactly what the rules decide person by person — on both databases.
+
+Generated tenants: people in zones with and without daylight saving (half-hour ones, UTC+14, names that are not
+zones), installs and last-seen moments on and around their local midnights, active days across stored-word
+boundaries, lifetime feature use, touches for steps the rules would pick (so "already done" and cooldowns bite),
+opt-outs, recent sends of every status, people without chats, a tenant without any conversation. Every run is
+compared with tests/support/reference_targeting.py, target by target: campaign, step, reason, facts, outcome, gate.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import insert
+
+from bot.engagement.asking import AskPolicy, quiet_refusal
+from bot.engagement.budget import AttentionBudget
+from bot.engagement.campaigns import CampaignSet
+from bot.engagement.reach import ChatOpening
+from bot.engagement.targeting import Outcome, Target
+from bot.engagement.usage import WORD_DAYS, epoch_day
+from bot.usecases.audience import Audience
+from storage.engine import create_engine, session_factory
+from storage.models import (
+    CampaignOptOut,
+    CampaignTouch,
+    ConversationReference,
+    OutboxMessage,
+    Tenant,
+    UsageActivity,
+    UsageFeature,
+    UsageProfile,
+    User,
+)
+from storage.uow import UnitOfWork
+from tests.support.reference_targeting import reference_targets
+
+ZONES = [
+    "UTC",
+    "Europe/Berlin",
+    "America/New_York",
+    "Asia/Kolkata",
+    "Pacific/Kiritimati",  # UTC+14
+    "Pacific/Pago_Pago",  # UTC-11
+    "Australia/Lord_Howe",  # a half-hour daylight saving shift
+    "America/Santiago",
+    "Not/AZone",  # not a zone: UTC, as local_time treats it
+    "",
+    None,
+]
+FIXED_ZONES = ["UTC", "Asia/Kolkata", "Asia/Tokyo", "Not/AZone", "", None]  # one offset all along: no lookups by moment
+EVENTS = ["report_created", "dashboard_shared", "export", "app_opened"]
+KINDS = ["onboarding", "adoption", "milestone", "legacy", "reengagement"]
+
+CAMPAIGN_SETS: dict[str, dict[str, Any]] = {
+    "every kind": {
+        "campaigns": [
+            {"id": "welcome", "kind": "onboarding", "days": [0, 3, 7, 14], "catch_up_days": 2},
+            {
+                "id": "first-report",
+                "kind": "adoption",
+                "milestone": "report_created",
+                "within_days": 7,
+                "min_active_days": 3,
+                "window_days": 14,
+                "holdout_percent": 30,
+            },
+            {
+                "id": "milestones",
+                "kind": "milestone",
+                "event": "report_created",
+                "counts": [3, 10],
+                "anniversary_days": [30, 90],
+                "recent_days": 7,
+            },
+            {
+                "id": "fading",
+                "kind": "legacy",
+                "window_days": 10,
+                "min_drop_percent": 50,
+                "min_previous_active_days": 3,
+                "key_features": ["dashboard_shared", "export"],
+                "unused_after_days": 20,
+            },
+            {"id": "come-back", "kind": "reengagement", "inactive_days": 12, "cooldown_days": 10},
+            {"id": "renewals", "kind": "renewal"},
+        ]
+    },
+    "long windows, other order": {
+        "campaigns": [
+            {"id": "come-back", "kind": "reengagement", "inactive_days": 40, "cooldown_days": 0},
+            {
+                "id": "fading",
+                "kind": "legacy",
+                "window_days": 45,  # the two windows span 90 days: three stored words
+                "min_drop_percent": 30,
+                "min_previous_active_days": 8,
+            },
+            {"id": "anniversary", "kind": "milestone", "anniversary_days": [60, 120, 365], "recent_days": 14},
+            {
+                "id": "nudge",
+                "kind": "adoption",
+                "milestone": "export",
+                "within_days": 1,
+                "min_active_days": 10,
+                "window_days": 70,
+                "max_sends": 3,
+                "cooldown_days": 0,
+            },
+            {"id": "late-tips", "kind": "onboarding", "days": [1, 30, 60], "catch_up_days": 0, "holdout_percent": 50},
+        ]
+    },
+}
+
+MOMENTS = [
+    datetime(2026, 11, 24, 10, 0, tzinfo=UTC),  # a Tuesday morning in Europe
+    datetime(2026, 11, 28, 13, 0, tzinfo=UTC),  # Saturday
+    datetime(2026, 11, 24, 23, 40, tzinfo=UTC),  # the next day already east of UTC+1
+    datetime(2026, 3, 29, 0, 30, tzinfo=UTC),  # the night Europe moves its clocks
+    datetime(2026, 11, 30, 9, 30, 0, 250_000, tzinfo=UTC),  # Monday, with microseconds
+]
+
+
+def _midnight(day: date, zone: str | None) -> datetime:
+    """Local midnight of `day` in `zone` (UTC for a non-zone), as a UTC instant."""
+    try:
+        tz = ZoneInfo(zone) if zone else UTC
+    except (ValueError, KeyError):
+        tz = UTC
+    return datetime.combine(day, time(0), tz).astimezone(UTC)
+
+
+def _moment(rng: random.Random, now: datetime, zone: str | None, max_days: int) -> datetime:
+    """A moment up to `max_days` ago: often right on, just before or just after a local midnight."""
+    day = now.date() - timedelta(days=rng.randrange(0, max_days))
+    if rng.random() < 0.4:
+        edge = _midnight(day, zone) + rng.choice(
+            [timedelta(0), timedelta(microseconds=-1), timedelta(seconds=1), timedelta(seconds=-1)]
+        )
+        return min(edge, now)
+    return min(datetime.combine(day, time(0), UTC) + timedelta(seconds=rng.randrange(86_400)), now)
+
+
+def _words(days: set[date]) -> dict[int, int]:
+    words: dict[int, int] = {}
+    for d in days:
+        e = epoch_day(d)
+        words[e // WORD_DAYS] = words.get(e // WORD_DAYS, 0) | 1 << e % WORD_DAYS
+    return words
+
+
+async def _generate(
+    url: str, rng: random.Random, now: datetime, tenants: list[str], people: int, zones: list[str | None]
+) -> None:
+    rows: dict[Any, list[dict[str, Any]]] = {m: [] for m in (Tenant, User, ConversationReference, UsageActivity)}
+    rows |= {m: [] for m in (UsageProfile, UsageFeature, CampaignOptOut, OutboxMessage)}
+    user_id = 0
+    for t_index, tenant in enumerate(tenants):
+        rows[Tenant].append({"tenant_id": tenant, "first_seen_at": now, "last_seen_at": now})
+        anchored = t_index == 0  # the second tenant has no live conversation: people without a chat stay out
+        if anchored:
+            rows[ConversationReference].append(_conversation(f"19:team-{tenant}", tenant, None, "team", now))
+        for n in range(people):
+            user_id += 1
+            aad = f"{t_index:02d}000000-0000-0000-0000-{n:012d}"
+            zone = rng.choice(zones)
+            installed = _moment(rng, now, zone, 130) if rng.random() < 0.9 else None
+            rows[User].append(
+                {
+                    "id": user_id,
+                    "tenant_id": tenant,
+                    "aad_object_id": aad,
+                    "locale": rng.choice(["en-US", "de-DE", None]),
+                    "time_zone": zone,
+                    "installed_at": installed,
+                    "uninstalled_at": now if rng.random() < 0.05 else None,
+                    "opted_out_at": now if rng.random() < 0.05 else None,
+                    "unreachable_at": now if rng.random() < 0.05 else None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            if rng.random() < 0.85:
+                removed = now if rng.random() < 0.05 else None
+                rows[ConversationReference].append(_conversation(f"a:{aad}", tenant, user_id, "personal", now, removed))
+            density = rng.choice([0.0, 0.05, 0.2, 0.5, 0.9])
+            fading = rng.random() < 0.3
+            days = {
+                now.date() - timedelta(days=back)
+                for back in range(-1, 200)
+                if rng.random() < (density / 4 if fading and back < 20 else density)
+            }
+            for word, bits in _words(days).items():
+                rows[UsageActivity].append(
+                    {"tenant_id": tenant, "aad_object_id": aad, "word": word, "bits": bits, "added": 0}
+                )
+            if rng.random() < 0.8:
+                first = _moment(rng, now, zone, 400)
+                last = rng.choice([first, _moment(rng, now, zone, 60), now - timedelta(days=30), now])
+                key = {"tenant_id": tenant, "aad_object_id": aad}
+                rows[UsageProfile].append(
+                    key | {"first_seen_at": min(first, last), "last_seen_at": max(first, last), "events": 1}
+                )
+            for name in EVENTS:
+                if rng.random() < 0.35:
+                    last = now - timedelta(days=rng.choice([0, 6, 7, 8, 13, 14, 15, 30]), seconds=rng.randrange(-5, 5))
+                    rows[UsageFeature].append(
+                        {
+                            "tenant_id": tenant,
+                            "aad_object_id": aad,
+                            "name": name,
+                            "total": rng.choice([0, 1, 2, 3, 4, 9, 10, 11, 50]),
+                            "first_at": last - timedelta(days=rng.randrange(0, 60)),
+                            "last_at": min(last, now),
+                        }
+                    )
+            for kind in KINDS:
+                if rng.random() < 0.04:
+                    rows[CampaignOptOut].append({"user_id": user_id, "kind": kind, "created_at": now})
+            for s in range(rng.choice([0, 0, 0, 1, 2, 5])):
+                rows[OutboxMessage].append(
+                    {
+                        "dedupe_key": f"send-{user_id}-{s}",
+                        "kind": "nudge",
+                        "tenant_id": tenant,
+                        "user_id": user_id,
+                        "conversation_id": f"a:{aad}",
+                        "payload": json.dumps({}),
+                        "status": rng.choice(["queued", "sending", "sent", "unknown", "failed", "cancelled"]),
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now - timedelta(days=rng.choice([0, 1, 2, 3, 4, 29, 30, 31]), minutes=s),
+                    }
+                )
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            for model, values in rows.items():
+                if values:
+                    await connection.execute(insert(model), values)
+    finally:
+        await engine.dispose()
+
+
+def _conversation(
+    conversation_id: str, tenant: str, user_id: int | None, scope: str, now: datetime, removed: datetime | None = None
+) -> dict[str, Any]:
+    return {
+        "conversation_id": conversation_id,
+        "tenant_id": tenant,
+        "user_id": user_id,
+        "scope": scope,
+        "channel_id": "msteams",
+        "service_url": "https://smba.trafficmanager.net/teams/",
+        "bot_id": "28:bot",
+        "removed_at": removed,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+async def _touch_some(url: str, rng: random.Random, targets: list[Target], now: datetime) -> int:
+    """Record touches for about half of the steps the rules pick, some long ago: done steps and cooldowns bite."""
+    rows = []
+    for t in targets:
+        if rng.random() < 0.5:
+            rows.append(
+                {
+                    "campaign_id": t.campaign_id,
+                    "kind": t.kind,
+                    "step": t.step if rng.random() < 0.7 else f"{t.step}-earlier",
+                    "tenant_id": t.tenant_id,
+                    "aad_object_id": t.aad_object_id,
+                    "holdout": False,
+                    "reason": t.reason[:300],
+                    "decided_at": now
+                    - timedelta(days=rng.choice([0, 2, 9, 10, 11, 29, 31]), seconds=rng.randrange(-3, 3)),
+                }
+            )
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            if rows:
+                await connection.execute(insert(CampaignTouch), rows)
+    finally:
+        await engine.dispose()
+    return len(rows)
+
+
+async def _both_ways(
+    url: str, tenant: str, campaigns: CampaignSet, policy: AskPolicy, now: datetime, opening: ChatOpening
+) -> tuple[list[Target], list[Target]]:
+    engine = create_engine(url)
+    try:
+        async with UnitOfWork(session_factory(engine)) as uow:
+            sql = [d.target for d in await Audience(campaigns, policy, opening, now).decisions(uow, tenant)]
+            reference = await reference_targets(uow.session, tenant, campaigns, policy, now, opening)
+    finally:
+        await engine.dispose()
+    return sql, reference
+
+
+def _key(t: Target) -> tuple[str, str, str]:
+    return (t.aad_object_id, t.campaign_id, t.step)
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("set_name", list(CAMPAIGN_SETS))
+@pytest.mark.parametrize("zones", [ZONES, FIXED_ZONES], ids=["zones with daylight saving", "fixed offsets"])
+async def test_sql_targeting_decides_like_the_rules_person_by_person(
+    database_url: str, seed: int, set_name: str, zones: list[str | None]
+) -> None:
+    rng = random.Random(f"{seed}-{set_name}-{len(zones)}")
+    now = MOMENTS[seed % len(MOMENTS)]
+    tenants = ["aaaaaaaa-0000-0000-0000-00000000000a", "bbbbbbbb-0000-0000-0000-00000000000b"]
+    await _generate(database_url, rng, now, tenants, people=120, zones=zones)
+    campaigns = CampaignSet.model_validate(CAMPAIGN_SETS[set_name])
+    policy = rng.choice([AskPolicy(), AskPolicy(skip_weekends=False, budget=AttentionBudget(2, 3, 3, 30))])
+    opening = rng.choice([ChatOpening.CREATE, ChatOpening.OFF])
+
+    first, reference = await _both_ways(database_url, tenants[0], campaigns, policy, now, opening)
+    assert sorted(first, key=_key) == sorted(reference, key=_key)
+    touched = await _touch_some(database_url, rng, reference, now)
+    assert touched > 0
+    every: list[Target] = []
+    for tenant in tenants:
+        sql, reference = await _both_ways(database_url, tenant, campaigns, policy, now, opening)
+        assert sorted(sql, key=_key) == sorted(reference, key=_key)
+        assert sql == reference  # and in the same order: people by their row, campaigns by priority
+        every += reference
+    engine = create_engine(database_url)
+    try:
+        async with UnitOfWork(session_factory(engine)) as uow:  # every tenant in one query: the same, tenant by tenant
+            assert [d.target for d in await Audience(campaigns, policy, opening, now).decisions(uow)] == every
+    finally:
+        await engine.dispose()
+    # the generated tenants exercise what they are meant to: many matches, gates that block, people who get one
+    outcomes = {t.outcome for t in first}
+    assert len(first) > 40 and Outcome.BLOCKED in outcomes
+    some_zone_awake = any(quiet_refusal(policy, now, zone) is None for zone in zones)
+    assert Outcome.SEND in outcomes or not some_zone_awake, outcomes
