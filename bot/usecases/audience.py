@@ -94,34 +94,32 @@ class Audience:
             for tenant in tenants:
                 await uow.users.adopt_app_users(tenant, self.now)  # app users the bot has not met yet
         anchored = await uow.conversations.anchored(tenants) if tenants else set()
-        reach: dict[tuple[int, bool], bool] = {}
-        plain: dict[tuple[bool, bool, str | None], _Remembered] = {}  # most people: no touches, opt-outs or sends
+        alike: dict[tuple[int, bool, str | None], _Remembered] = {}  # most people: no touches, opt-outs or sends
         found: list[Decision] = []
         for candidate in await self.query.run(uow.session, tenant_id):
             touches = _Touches.of(candidate.touches) if candidate.touches else _NO_TOUCHES
             matched = self.matches(candidate, touches)
             if not matched:
                 continue
-            key = (candidate.flags, candidate.tenant_id in anchored)
-            if key not in reach:
-                reach[key] = reachable(_reach_facts(*key), self.opening)
-            can_reach, opted_out = reach[key], bool(candidate.flags & OPTED_OUT)
-            refusal: Callable[[Campaign], Refusal | None]
-            if candidate.stopped or candidate.sends or candidate.touches:
+            key = (candidate.flags, candidate.tenant_id in anchored, candidate.time_zone)
+            remembered = alike.get(key)
+            if remembered is None:
                 gates = Gates(
-                    can_reach,
-                    opted_out,
+                    reachable(_reach_facts(*key[:2]), self.opening), bool(key[0] & OPTED_OUT), time_zone=key[2]
+                )
+                remembered = alike[key] = _Remembered(gates, self.policy, self.now)
+            refusal: Callable[[Campaign], Refusal | None] = remembered
+            if candidate.stopped or candidate.sends or candidate.touches:
+                base = remembered.gates
+                gates = Gates(
+                    base.reachable,
+                    base.opted_out,
                     frozenset(candidate.stopped.split("|")) if candidate.stopped else _NO_STEPS,
                     touches.last,
                     moments(candidate.sends),
                     candidate.time_zone,
                 )
                 refusal = functools.partial(gate, gates=gates, policy=self.policy, now=self.now)
-            else:  # the same gates as everyone alike in their zone: the same answers
-                alike = (can_reach, opted_out, candidate.time_zone)
-                if alike not in plain:
-                    plain[alike] = _Remembered(Gates(can_reach, opted_out, time_zone=alike[2]), self.policy, self.now)
-                refusal = plain[alike]
             for decided in decide(candidate.tenant_id, candidate.aad_object_id, matched, refusal):
                 found.append(Decision(decided, candidate))
         return found
@@ -129,9 +127,10 @@ class Audience:
     def matches(self, c: Candidate, touches: _Touches) -> list[tuple[Campaign, Match]]:
         """The rules, on the numbers the query found, for the campaigns whose condition held (priority order)."""
         matched: list[tuple[Campaign, Match]] = []
+        steps = touches.steps
         for bit, campaign, rule in self._rules:
             if c.hits & bit:
-                done = touches.steps.get(campaign.id, _NO_STEPS)
+                done = steps.get(campaign.id, _NO_STEPS) if steps else _NO_STEPS
                 found = rule(c, done)
                 if found is not None and found.step not in done:
                     matched.append((campaign, found))
