@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import NpsAnswer, NpsAnswerHistory, SurveyInstance, User, UtcDateTime
@@ -66,6 +66,18 @@ class SurveyRepository:
     async def owner_of(self, instance: SurveyInstance) -> User | None:
         return await self.session.get(User, instance.user_id)
 
+    async def answering(self, instance_id: str) -> tuple[SurveyInstance, User, NpsAnswer | None] | None:
+        """An ask, the person it was sent to and their answer so far: what a card action reads, in one query."""
+        answer = and_(NpsAnswer.survey_instance_id == SurveyInstance.id, NpsAnswer.aad_object_id == User.aad_object_id)
+        stmt = (
+            select(SurveyInstance, User, NpsAnswer)
+            .join(User, User.id == SurveyInstance.user_id)
+            .outerjoin(NpsAnswer, answer)
+            .where(SurveyInstance.id == instance_id)
+        )
+        found = (await self.session.execute(stmt)).first()
+        return None if found is None else (found[0], found[1], found[2])
+
     async def set_status(self, instance_id: str, status: str) -> None:
         await self.session.execute(update(SurveyInstance).where(SurveyInstance.id == instance_id).values(status=status))
 
@@ -99,12 +111,6 @@ class SurveyRepository:
 
     # -- answers ---------------------------------------------------------------------------------
 
-    async def answer_for(self, instance_id: str, aad_object_id: str) -> NpsAnswer | None:
-        stmt = select(NpsAnswer).where(
-            NpsAnswer.survey_instance_id == instance_id, NpsAnswer.aad_object_id == aad_object_id
-        )
-        return (await self.session.execute(stmt)).scalar_one_or_none()
-
     async def submit(
         self,
         instance: SurveyInstance,
@@ -124,9 +130,20 @@ class SurveyRepository:
             "now": now,
         }
         inserted = (await self.session.execute(_INSERT_ANSWER, values)).scalar_one_or_none()
+        if inserted is not None:  # the row as written (not read back: nothing else could have changed it yet)
+            created = NpsAnswer(
+                id=inserted,
+                survey_instance_id=instance.id,
+                tenant_id=instance.tenant_id,
+                aad_object_id=aad_object_id,
+                score=score,
+                comment=comment,
+                answered_at=now,
+                updated_at=now,
+                edits=0,
+            )
+            return SubmitResult(SubmitOutcome.CREATED, created)
         existing = await self._locked_answer(instance.id, aad_object_id)
-        if inserted is not None:
-            return SubmitResult(SubmitOutcome.CREATED, existing)
         if existing.score == score and (comment is None or comment == existing.comment):
             return SubmitResult(SubmitOutcome.UNCHANGED, existing)
         if now > grace_until:

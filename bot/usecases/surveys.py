@@ -245,8 +245,7 @@ class Surveys:
     async def _dispatch(self, verb: Verb, data: dict[str, Any], actor: Actor, now: datetime) -> dict[str, Any]:
         ref = _parse(_InstanceData, data)
         async with self.uow_factory() as uow:
-            instance, owner = await self._owned_instance(uow, str(ref.instance), actor)
-            answer = await uow.surveys.answer_for(instance.id, owner.aad_object_id)
+            instance, owner, answer = await self._owned_instance(uow, str(ref.instance), actor)
             if verb is Verb.NPS_SUBMIT:
                 return await self._submit(uow, instance, owner, answer, data, now)
             if verb is Verb.NPS_COMMENT:
@@ -351,14 +350,17 @@ class Surveys:
             answer = result.answer
         return self._answered_card(instance, owner, answer, now)
 
-    async def _owned_instance(self, uow: UnitOfWork, instance_id: str, actor: Actor) -> tuple[SurveyInstance, User]:
-        instance = await uow.surveys.instance(instance_id)
-        if instance is None:
+    async def _owned_instance(
+        self, uow: UnitOfWork, instance_id: str, actor: Actor
+    ) -> tuple[SurveyInstance, User, NpsAnswer | None]:
+        """The ask, its recipient and their answer so far; only the recipient may act on it."""
+        found = await uow.surveys.answering(instance_id)
+        if found is None:
             raise InvalidAction("error.unknown_survey")
-        owner = await uow.surveys.owner_of(instance)
-        if owner is None or owner.aad_object_id != actor.aad_object_id or owner.tenant_id != actor.tenant_id:
+        instance, owner, answer = found
+        if owner.aad_object_id != actor.aad_object_id or owner.tenant_id != actor.tenant_id:
             raise InvalidAction("error.not_yours")
-        return instance, owner
+        return instance, owner, answer
 
     def _editable(self, answer: NpsAnswer, now: datetime) -> bool:
         return now <= answer.answered_at + self.config.edit_grace
