@@ -346,11 +346,13 @@ async def _drain_with_progress(crew: list[Any], uow_factory: Any, *, quiet: bool
     with Progress(*columns, console=Console(stderr=True), disable=quiet) as progress:
         task = progress.add_task("outbox", total=total)
         drained = asyncio.gather(*(worker.drain() for worker in crew))
-        while not drained.done():
+        while True:
             await asyncio.wait([drained], timeout=0.5)
             async with uow_factory() as uow:
                 left = await uow.outbox.pending()
             progress.update(task, completed=max(0, total - left), total=max(total, total - left))
+            if drained.done():  # the bar's last word is the final count, however fast the drain was
+                break
         await drained
 
 

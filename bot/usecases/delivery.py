@@ -32,6 +32,7 @@ from bot.engagement.delivery import (
     Verdict,
     judge,
     judge_opening,
+    lateness_allowed,
     window_wait,
 )
 from bot.engagement.reach import pending_user
@@ -144,8 +145,10 @@ class _Known:
 class DeliveryConfig:
     tenant_rate_per_second: float = 45.0  # Microsoft: 50 requests/s per app per tenant (30 in older revisions)
     lease: timedelta = timedelta(seconds=60)
-    batch_size: int = 20
-    concurrency: int = 8
+    batch_size: int = 20  # rows per claim
+    # sends in hand at once: most wait for their tenant's next moment, so keeping every tenant's schedule full takes
+    # more rows than requests in flight (4 tenants at 45/s with a quarter-second of moments reserved ahead: ~50)
+    concurrency: int = 64
     idle_poll_seconds: float = 0.5
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
@@ -188,6 +191,8 @@ class DeliveryWorker:
     _paused_until: dict[str, float] = field(default_factory=dict)  # pauses (429) this worker was told about
     _unwritten: list[tuple[_Outcome, asyncio.Future[None]]] = field(default_factory=list)
     _writer: asyncio.Future[None] | None = None
+    _in_hand: set[asyncio.Task[None]] = field(default_factory=set)  # deliveries under way
+    _failures: list[BaseException] = field(default_factory=list)  # of deliveries that ended in an exception
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set: claim, deliver, repeat. Rows in hand are finished before returning (drain).
@@ -199,7 +204,7 @@ class DeliveryWorker:
         outage = 0
         while not stop.is_set():
             try:
-                delivered = await self.run_once()
+                await self._pump(stop)
                 outage = 0
             except (DBAPIError, OSError) as exc:
                 outage += 1
@@ -215,13 +220,56 @@ class DeliveryWorker:
                 log.exception("delivery worker %s failed; it goes on in %.1f s", self.worker_id, wait)
                 await asyncio.sleep(wait)
                 continue
-            if delivered == 0:
+        while self._in_hand:  # stopping: what is in hand is finished, nothing more is claimed
+            await asyncio.wait(self._in_hand)
+        for failure in self._failures:
+            log.error("delivery worker %s: a send failed while stopping", self.worker_id, exc_info=failure)
+        self._failures.clear()
+
+    async def _pump(self, stop: asyncio.Event | None) -> None:
+        """Keep up to `concurrency` rows in hand, claiming more as sends finish (no batch waits for its slowest
+        row); return when `stop` is set, or, without one, when nothing is due and nothing is in hand (drain).
+
+        A delivery that ended in an exception is raised here once it is done (its row is claimed again when its
+        lease ends); the others go on.
+        """
+        enough = max(1, min(self.config.batch_size, self.config.concurrency) // 2)  # room worth a claim
+        while stop is None or not stop.is_set():
+            room = self.config.concurrency - len(self._in_hand)
+            claimed = await self._claim_and_start(min(room, self.config.batch_size)) if room >= enough else 0
+            if not self._in_hand:
+                if stop is None:
+                    return
                 try:
                     await asyncio.wait_for(stop.wait(), self.config.idle_poll_seconds)
                 except TimeoutError:
-                    continue
+                    pass
+            elif claimed == 0 or room - claimed < enough:
+                # full, or nothing due now: wait for a send to finish (and look for new rows now and then)
+                timeout = None if claimed else self.config.idle_poll_seconds
+                await asyncio.wait(self._in_hand, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if self._failures:
+                raise self._failures.pop(0)
+
+    async def _claim_and_start(self, count: int) -> int:
+        async with self.uow_factory() as uow:
+            rows = await uow.outbox.claim(self.worker_id, self.clock(), self.config.lease, count)
+            known = await _Known.look_up(uow, rows, self.clock()) if rows else None
+            await uow.commit()
+        for row in rows:
+            task = asyncio.ensure_future(self.deliver(row, known))
+            self._in_hand.add(task)
+            task.add_done_callback(self._delivered)
+        return len(rows)
+
+    def _delivered(self, task: asyncio.Task[None]) -> None:
+        self._in_hand.discard(task)
+        failure = None if task.cancelled() else task.exception()
+        if failure is not None:
+            self._failures.append(failure)
 
     async def run_once(self) -> int:
+        """Claim one batch and deliver it (tests that look at a single round)."""
         async with self.uow_factory() as uow:
             rows = await uow.outbox.claim(self.worker_id, self.clock(), self.config.lease, self.config.batch_size)
             known = await _Known.look_up(uow, rows, self.clock()) if rows else None
@@ -239,8 +287,7 @@ class DeliveryWorker:
 
     async def drain(self) -> None:
         """Deliver everything due now (tests, `nurture deliver --once`)."""
-        while await self.run_once():
-            pass
+        await self._pump(None)
 
     async def deliver(self, row: OutboxMessage, known: _Known | None = None) -> None:
         conversation_id = row.conversation_id
@@ -478,7 +525,9 @@ class DeliveryWorker:
         a pause another process hears of reaches this one's reservations that late at most), then each sleeps until
         its own moment and goes. Under load the schedule runs ahead of the clock, so no database round trip lies
         between a moment and its request: requests leave as evenly spaced as they were scheduled. A moment that
-        falls inside a pause this worker has heard of since is given up.
+        falls inside a pause this worker has heard of since is given up, and so is one the request missed by more
+        than `lateness_allowed` (the process was busy or descheduled): late requests going together would crowd
+        Teams' second. Lateness is measured on the loop's clock (tests move the worker's clock by hand).
         """
         interval = 1.0 / rate
         loop = asyncio.get_running_loop()
@@ -500,8 +549,11 @@ class DeliveryWorker:
                     waiting.remove(ticket)
             slot = ticket.result()
             delay = slot - self.clock().timestamp()
+            due = loop.time() + delay
             if delay > 0:
                 await self.sleep(delay)
+            if loop.time() - due > lateness_allowed(rate):  # descheduled past its moment: going now could bunch
+                continue
             if self._paused_until.get(bucket, 0.0) <= slot:
                 return
 

@@ -96,7 +96,7 @@ async def test_status_codes_follow_microsofts_table(harness: Harness) -> None:
     connector.fail_for(too_big, 413, "MessageSizeTooBig")
     connector.fail_for(busy, 503)
 
-    await harness.deliver()
+    await harness.worker().run_once()  # one attempt each (a drain would retry the 503 once the test clock passed it)
     state = await statuses(harness)
     assert state == {
         ok: "sent",
@@ -502,3 +502,28 @@ async def test_three_processes_deliver_six_thousand_messages_exactly_once_within
     assert set((await statuses(harness)).values()) == {"sent"}
     async with harness.surveys().uow_factory() as uow:
         assert await uow.outbox.throttled() == len(throttled)
+
+
+async def test_a_request_that_missed_its_moment_takes_a_new_one(harness: Harness) -> None:
+    """A worker descheduled past a send moment (here: the sleep until it overruns by 0.2 s of real time) does not
+    send late, where it could crowd Teams' second with the sends of the moments after it: it reserves a new moment
+    from the tenant's schedule, then sends once."""
+    first, second = await seed_recipients(harness, 2)
+    await enqueue(harness, [first, second])
+    worker = harness.worker(tenant_rate_per_second=45.0)  # a request may leave 44 ms late (lateness_allowed)
+    overruns = [0.2]
+
+    async def descheduled(seconds: float) -> None:
+        await harness._simulated_sleep(seconds)
+        if overruns:
+            await asyncio.sleep(overruns.pop())  # the loop's clock moves on: the moment is missed
+
+    worker.sleep = descheduled
+    started = harness.clock().timestamp()
+    await worker.drain()
+    assert await statuses(harness) == {first: "sent", second: "sent"}
+    assert [harness.connector.sends_to(c) for c in (first, second)] == [1, 1]
+    [schedule] = await table(harness, TenantRate)
+    # moments 1/45 s apart: the first send's (now), the one missed, and the one used instead
+    assert schedule.next_slot_epoch - started == pytest.approx(3 / 45, abs=1e-6)
+    assert not overruns

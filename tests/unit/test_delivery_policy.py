@@ -7,7 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.engagement.delivery import AttemptResult, RetryPolicy, Status, judge, parse_retry_after, window_wait
+from bot.engagement.delivery import (
+    AttemptResult,
+    RetryPolicy,
+    Status,
+    judge,
+    lateness_allowed,
+    parse_retry_after,
+    window_wait,
+)
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 POLICY = RetryPolicy()
@@ -99,3 +107,14 @@ def test_window_wait_is_until_the_oldest_send_that_matters_leaves_its_window() -
     assert window_wait(seven, now, limits) == pytest.approx(0.1)  # the oldest leaves the 1 s window in 0.1 s
     eight = [*seven, now - timedelta(seconds=1.5)]  # outside 1 s, inside 2 s: the 2 s window waits longer
     assert window_wait(list(reversed(eight)), now, limits) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("rate", "allowed"),
+    [(45.0, (49 / 45 - 1) / 2), (30.0, (49 / 30 - 1) / 2), (48.5, (49 / 48.5 - 1) / 2), (49.0, 0.005), (50.0, 0.005)],
+)
+def test_how_late_a_request_may_leave_after_its_moment(rate: float, allowed: float) -> None:
+    """Late by at most L: at most rate·(1 + L) + 1 requests in any second, with half the room left for the network."""
+    assert lateness_allowed(rate) == pytest.approx(allowed)
+    worst = rate * (1 + 2 * lateness_allowed(rate)) + 1  # even if the way to Teams adds as much again
+    assert worst <= 50 or lateness_allowed(rate) == 0.005
