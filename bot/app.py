@@ -168,6 +168,7 @@ def alert_config(settings: Settings, campaigns: CampaignSet) -> AlertConfig:
 def delivery_config(settings: Settings) -> DeliveryConfig:
     return DeliveryConfig(
         tenant_rate_per_second=settings.tenant_rate_per_second,
+        tenant_limit_per_second=settings.tenant_limit_per_second,
         lease=timedelta(seconds=settings.delivery_lease_seconds),
         retry=RetryPolicy(resend_unknown=settings.resend_unknown),
     )

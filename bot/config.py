@@ -138,6 +138,9 @@ class Settings(BaseSettings):
     tenant_rate_per_second: float = Field(
         default=45.0, gt=0, le=50, validation_alias=AliasChoices("NURTURE_TENANT_RATE", "tenant_rate_per_second")
     )
+    tenant_limit_per_second: int = Field(
+        default=50, ge=1, le=50, validation_alias=AliasChoices("NURTURE_TENANT_LIMIT", "tenant_limit_per_second")
+    )
     delivery_lease_seconds: float = Field(
         default=60.0, ge=1, le=3600, validation_alias=AliasChoices("NURTURE_DELIVERY_LEASE", "delivery_lease_seconds")
     )
@@ -245,6 +248,12 @@ class Settings(BaseSettings):
         if not value.startswith(("https://", "http://")):
             raise ValueError("must be an http(s) URL")
         return value
+
+    @model_validator(mode="after")
+    def _rate_within_limit(self) -> Settings:
+        if self.tenant_rate_per_second > self.tenant_limit_per_second:
+            raise ValueError("NURTURE_TENANT_RATE must not be above NURTURE_TENANT_LIMIT (Teams' requests per second)")
+        return self
 
     @model_validator(mode="after")
     def _timeout_inside_lease(self) -> Settings:

@@ -243,15 +243,18 @@ class OutboxMessage(Base):
 
 
 class TenantRate(Base):
-    """One send schedule per tenant (and per tenant's Graph installs) shared by every worker process: the next free
-    moment to send at (epoch seconds keep the SQL portable)."""
+    """Who sends to a tenant (one worker at a time, so its rate is the tenant's, whatever the number of processes),
+    until when, and since when a new holder may send; also the tenant's pause after a 429 and the 429 count. One row per
+    tenant, and one per tenant's Graph installs (epoch seconds keep the SQL portable)."""
 
     __tablename__ = "tenant_rates"
 
     tenant_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    next_slot_epoch: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    quiet_until_epoch: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     paused_until_epoch: Mapped[float] = mapped_column(Float, default=0.0)
     throttled: Mapped[int] = mapped_column(Integer, default=0)  # 429s seen
+    holder: Mapped[str | None] = mapped_column(String(64))  # the delivery worker sending to the tenant
+    held_until_epoch: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
 
 # -- usage signals ---------------------------------------------------------------------------------------------------

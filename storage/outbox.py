@@ -14,13 +14,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Float, Integer, String, Table, and_, bindparam, case, func, literal, select, update
+from sqlalchemy import Float, Integer, String, Table, and_, bindparam, case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot.engagement.delivery import window_wait
 from storage.models import OutboxMessage, TenantRate, User, UtcDateTime
 from storage.repositories import insert_for, on_postgres
+
+
+@dataclass(frozen=True)
+class TenantHold:
+    """A tenant a worker holds: since when it may send to it, and the end of the tenant's pause (epoch seconds)."""
+
+    quiet_until: float
+    paused_until: float
 
 
 @dataclass(frozen=True)
@@ -55,29 +63,54 @@ class NewMessage:
 
 # Hot-path statements, built once: building a statement and its cache key costs more CPU than running it.
 _RATES = cast(Table, TenantRate.__table__)
-_now, _span = (bindparam(name, type_=Float()) for name in ("now", "span"))
+_now, _until, _quiet = (bindparam(name, type_=Float()) for name in ("now_epoch", "held_until", "quiet"))
+_limit, _worker = bindparam("limit", type_=Integer()), bindparam("worker", type_=String())
 
 
-def _reserve(greatest: Any) -> Any:
-    """Move the bucket's next free moment `span` seconds past the later of itself, now and the end of a pause;
-    returns the new next free moment (the reserved slots end there)."""
-    free = greatest(_RATES.c.next_slot_epoch, _now, _RATES.c.paused_until_epoch)
+def _hold(greatest: Any) -> Any:
+    """Take the tenant for `worker` (or keep it) unless another worker holds it; returns since when the worker may
+    send, and the end of the tenant's pause. Taken over from a holder whose hold ran out (it died, or lost the
+    database), sends wait until that holder's requests have left every window: `quiet` seconds after its hold ended."""
+    rates = _RATES.c
+    released_or_mine = or_(rates.holder.is_(None), rates.holder == _worker)
+    quiet = case(
+        (released_or_mine, rates.quiet_until_epoch),
+        else_=greatest(rates.quiet_until_epoch, rates.held_until_epoch + _quiet),
+    )
     return (
         update(_RATES)
-        .where(_RATES.c.tenant_id == bindparam("tenant"))
-        .values(next_slot_epoch=free + _span)
-        .returning(_RATES.c.next_slot_epoch)
+        .where(rates.tenant_id == bindparam("tenant"), or_(released_or_mine, rates.held_until_epoch < _now))
+        .values(holder=_worker, held_until_epoch=_until, quiet_until_epoch=quiet)
+        .returning(rates.quiet_until_epoch, rates.paused_until_epoch)
     )
 
 
-_RESERVE_PG = _reserve(func.greatest)
-_RESERVE_SQLITE = _reserve(func.max)  # SQLite's max() with several arguments is the scalar greatest
+_HOLD_PG = _hold(func.greatest)
+_HOLD_SQLITE = _hold(func.max)  # SQLite's max() with several arguments is the scalar greatest
+
+
+def _release(greatest: Any) -> Any:
+    rates = _RATES.c
+    return (
+        update(_RATES)
+        .where(rates.tenant_id == bindparam("tenant"), rates.holder == _worker)
+        .values(holder=None, held_until_epoch=0.0, quiet_until_epoch=greatest(rates.quiet_until_epoch, _quiet))
+    )
+
+
+_RELEASE_PG = _release(func.greatest)
+_RELEASE_SQLITE = _release(func.max)
+# a tenant another worker sends to: its rows wait for that worker (or for its hold to run out)
+_HELD_ELSEWHERE = (
+    select(_RATES.c.tenant_id)
+    .where(_RATES.c.tenant_id == OutboxMessage.tenant_id, _RATES.c.holder != _worker, _RATES.c.held_until_epoch >= _now)
+    .exists()
+)
 _SENT = cast(Table, OutboxMessage.__table__)
 _when, _lease_until = bindparam("now", type_=UtcDateTime()), bindparam("lease_until", type_=UtcDateTime())
-_limit, _worker = bindparam("limit", type_=Integer()), bindparam("worker", type_=String())
 _QUEUED_DUE = and_(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= _when)
 _LEASE_EXPIRED = and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < _when)  # a worker died mid-send
-_DUE_TENANTS = select(OutboxMessage.tenant_id).where(_QUEUED_DUE).distinct().limit(_limit)
+_DUE_TENANTS = select(OutboxMessage.tenant_id).where(_QUEUED_DUE, ~_HELD_ELSEWHERE).distinct().limit(_limit)
 
 
 def _claim_statement(due: Any, of_tenant: bool) -> Any:
@@ -101,7 +134,7 @@ def _claim_statement(due: Any, of_tenant: bool) -> Any:
     )
     pick = (
         select(OutboxMessage.id)
-        .where(due, ~busy)
+        .where(due, ~busy, ~_HELD_ELSEWHERE)
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(_limit)
         .with_for_update(skip_locked=True)
@@ -173,8 +206,11 @@ class OutboxRepository:
         stmt = select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key[:200])
         return (await self.session.execute(stmt)).first() is not None
 
-    async def claim(self, worker: str, now: datetime, lease: timedelta, limit: int) -> Sequence[OutboxMessage]:
-        """Lease up to `limit` due rows, shared fairly between the tenants that have some.
+    async def claim(
+        self, worker: str, now: datetime, lease: timedelta, limit: int, only: Collection[str] | None = None
+    ) -> Sequence[OutboxMessage]:
+        """Lease up to `limit` due rows, shared fairly between the tenants that have some (of the tenants `only`, when
+        given), leaving out tenants another worker sends to (OutboxRepository.hold_tenants).
 
         Rows whose worker died mid-send (lease expired) come first. Then each tenant is sent to at its own rate: a
         batch filled with one tenant's campaign would make every other tenant's messages wait behind that tenant's
@@ -182,9 +218,12 @@ class OutboxRepository:
         fills up with whatever is left. Queued and expired rows are looked up separately: each lookup then follows
         an index (tenant, status, due time) instead of scanning the whole queue (an OR of the two scanned it).
         """
-        values = {"now": now, "worker": worker, "lease_until": now + lease, "limit": limit}
-        claimed = list((await self.session.scalars(_CLAIM_EXPIRED, values)).all())
-        tenants = list((await self.session.execute(_DUE_TENANTS, {"now": now, "limit": limit})).scalars())
+        values = {"now": now, "now_epoch": now.timestamp(), "worker": worker, "lease_until": now + lease}
+        if only is not None:
+            tenants, claimed = list(only), []
+        else:
+            claimed = list((await self.session.scalars(_CLAIM_EXPIRED, values | {"limit": limit})).all())
+            tenants = list((await self.session.execute(_DUE_TENANTS, values | {"limit": limit})).scalars())
         random.shuffle(tenants)
         if not tenants or len(claimed) >= limit:
             return claimed
@@ -195,9 +234,27 @@ class OutboxRepository:
             if len(claimed) >= limit:
                 break
         if len(claimed) < limit:
-            values["limit"] = limit - len(claimed)
-            claimed += (await self.session.scalars(_CLAIM_QUEUED, values)).all()
+            if only is not None:  # what is left, from the same tenants
+                for tenant_id in tenants:
+                    values |= {"tenant": tenant_id, "limit": limit - len(claimed)}
+                    claimed += (await self.session.scalars(_CLAIM_QUEUED_OF_TENANT, values)).all()
+                    if len(claimed) >= limit:
+                        break
+            else:
+                values["limit"] = limit - len(claimed)
+                claimed += (await self.session.scalars(_CLAIM_QUEUED, values)).all()
         return claimed
+
+    async def unclaim(self, worker: str, message_ids: Collection[int]) -> None:
+        """Give claimed rows back untouched (their tenant turned out to be another worker's)."""
+        if not message_ids:
+            return
+        await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(list(message_ids)), OutboxMessage.leased_by == worker)
+            .values(status="queued", lease_until=None, leased_by=None, attempts=OutboxMessage.attempts - 1)
+            .execution_options(synchronize_session=False)
+        )
 
     async def finish(
         self,
@@ -311,38 +368,68 @@ class OutboxRepository:
 
     # -- per-tenant send schedule shared by every worker ---------------------------------------------------------
 
-    async def reserve_slots(self, bucket: str, now_epoch: float, interval: float, count: int) -> float:
-        """Reserve the bucket's next `count` send moments, `interval` seconds apart; returns the first.
+    async def hold_tenants(
+        self, worker: str, tenants: Collection[str], now_epoch: float, hold_seconds: float, quiet_seconds: float
+    ) -> dict[str, TenantHold]:
+        """Take (or keep) each tenant for `worker` for `hold_seconds`: the tenants it now holds, each with since when it
+        may send and the end of the tenant's pause. A tenant another worker holds is left out.
 
-        The schedule is one row per bucket: its next free moment. Reserving moves it on in one UPDATE (the row lock
-        orders concurrent workers), so moments handed to different processes never fall closer than `interval`, and
-        none falls inside a pause (429). The row is created the first time.
-
-        Called first in its unit of work on PostgreSQL, the UPDATE runs in autocommit (it is its own transaction):
-        one round trip instead of BEGIN, UPDATE, COMMIT — reservations are a send's most frequent statement.
+        One worker at a time sends to a tenant, so the tenant's rate is kept by that worker's own count of what it sent
+        (bot.engagement.delivery.SendLog), whatever the number of processes. A holder must stop sending before its
+        hold ends; a new holder after an expired one waits `quiet_seconds` past the end of the old hold.
         """
-        span = interval * count
-        values = {"tenant": bucket, "now": now_epoch, "span": span}
-        postgres = on_postgres(self.session)
-        if postgres and not self.session.in_transaction():
-            await self.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        reserve = _RESERVE_PG if postgres else _RESERVE_SQLITE
-        while True:
-            ends = (await self.session.execute(reserve, values)).scalar_one_or_none()
-            if ends is not None:
-                return float(ends) - span
+        hold = _HOLD_PG if on_postgres(self.session) else _HOLD_SQLITE
+        held: dict[str, TenantHold] = {}
+        for tenant in sorted(tenants):  # in one order: two workers taking two tenants cannot deadlock
+            values = {
+                "tenant": tenant,
+                "worker": worker,
+                "now_epoch": now_epoch,
+                "held_until": now_epoch + hold_seconds,
+                "quiet": quiet_seconds,
+            }
+            row = (await self.session.execute(hold, values)).first()
+            if row is not None:
+                held[tenant] = TenantHold(float(row[0]), float(row[1]))
+                continue
             created = await self.session.execute(
                 insert_for(self.session, TenantRate)
-                .values(tenant_id=bucket, next_slot_epoch=now_epoch + span, paused_until_epoch=0.0, throttled=0)
+                .values(
+                    tenant_id=tenant,
+                    quiet_until_epoch=0.0,
+                    paused_until_epoch=0.0,
+                    throttled=0,
+                    holder=worker,
+                    held_until_epoch=now_epoch + hold_seconds,
+                )
                 .on_conflict_do_nothing(index_elements=[TenantRate.tenant_id])
                 .returning(TenantRate.tenant_id)
             )
             if created.scalar_one_or_none() is not None:
-                return now_epoch
-            # another worker created the row meanwhile: reserve from it
+                held[tenant] = TenantHold(0.0, 0.0)
+        return held
+
+    async def release_tenants(self, worker: str, quiet_until: dict[str, float]) -> None:
+        """Let other workers send to these tenants, not before each one's `quiet_until` (this worker's last requests
+        have left every window by then)."""
+        release = _RELEASE_PG if on_postgres(self.session) else _RELEASE_SQLITE
+        for tenant in sorted(quiet_until):
+            await self.session.execute(release, {"tenant": tenant, "worker": worker, "quiet": quiet_until[tenant]})
+
+    async def pauses(self, buckets: Collection[str]) -> dict[str, float]:
+        """The end of each bucket's pause (epoch seconds), for the buckets that have a row."""
+        if not buckets:
+            return {}
+        stmt = select(TenantRate.tenant_id, TenantRate.paused_until_epoch).where(TenantRate.tenant_id.in_(buckets))
+        return {bucket: float(until) for bucket, until in (await self.session.execute(stmt)).all()}
 
     async def pause_tenant(self, tenant_id: str, until_epoch: float, throttled: int = 1) -> None:
         """A 429 for one conversation slows the whole tenant, for every worker; `throttled` 429s are counted."""
+        await self.session.execute(
+            insert_for(self.session, TenantRate)
+            .values(tenant_id=tenant_id, quiet_until_epoch=0.0, paused_until_epoch=0.0, throttled=0)
+            .on_conflict_do_nothing(index_elements=[TenantRate.tenant_id])
+        )
         await self.session.execute(
             update(TenantRate)
             .where(TenantRate.tenant_id == tenant_id)

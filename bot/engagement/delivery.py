@@ -11,6 +11,7 @@ Any status Microsoft does not list is not retried.
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -21,14 +22,47 @@ RETRYABLE = frozenset({412, 429, 502, 503, 504})
 TEAMS_TENANT_LIMIT = 50  # requests per second per app per tenant (Microsoft's current page; 30 in older revisions)
 
 
-def lateness_allowed(rate: float, limit: float = TEAMS_TENANT_LIMIT) -> float:
-    """How late (seconds) a request may leave after its moment in a schedule of `rate` moments a second.
+def send_window(limit: int, rate: float) -> float:
+    """The window (seconds) in which at most `limit` requests may leave, for an average of `rate` a second.
 
-    Requests at most L late put at most rate·(1 s + L) + 1 in any second; L = (limit - 1) / rate - 1 keeps that
-    within `limit`. Half of it goes to the sender, half is left for the way to Teams (network, the far side's own
-    delays). A request later than that takes a new moment instead; at least 5 ms (a schedule at the limit has no
-    room at all). At 45/s: 44 ms; at 48.5/s: 5 ms."""
-    return max(0.005, ((limit - 1) / rate - 1) / 2)
+    Teams counts a tenant's requests per second. A sender that lets at most `limit` leave in any `limit / rate`
+    seconds averages `rate` a second, and any second at Teams holds at most `limit` of them as long as the way there
+    varies by less than limit/rate - 1 seconds: 111 ms at 45 of 50 a second, 31 ms at 48.5. A leaky bucket
+    (aiolimiter) cannot give that: with capacity C it lets C + rate·T through in any T seconds, so at 48.5 a second
+    under Teams' 50 it can hold one request, and time a sender lost (descheduled, busy) is lost for good."""
+    if rate <= 0 or rate > limit:
+        raise ValueError(f"the rate ({rate:g}/s) must be above 0 and at most the limit ({limit}/s)")
+    return limit / rate
+
+
+class SendLog:
+    """The departures of the last `limit` requests to one tenant, which say when the next may leave: at most `limit`
+    in any `window` seconds (a sliding log, the way Teams counts), and 1/limit seconds after the one before.
+
+    The spacing keeps a tenant's requests smooth instead of in bursts of `limit` (a burst from every tenant at once
+    queues at the far side and turns into jitter); being shorter than 1/rate, it lets a sender that was held up make
+    the time up. Times are the caller's clock, in seconds."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.window = window
+        self.spacing = 1.0 / limit
+        self._times: deque[float] = deque(maxlen=limit)
+
+    def next_free(self, now: float) -> float:
+        """The earliest moment, not before `now`, at which one more request keeps every window within the limit."""
+        if not self._times:
+            return now
+        free = max(now, self._times[-1] + self.spacing)
+        if len(self._times) < (self._times.maxlen or 0):
+            return free
+        return max(free, self._times[0] + self.window)
+
+    def record(self, at: float) -> None:
+        self._times.append(at)
+
+    def quiet_after(self) -> float:
+        """When the last departure has left every window: a sender taking over from this one may start then."""
+        return self._times[-1] + self.window if self._times else 0.0
 
 
 UNREACHABLE = frozenset({403, 404})

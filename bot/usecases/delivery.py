@@ -1,9 +1,10 @@
 """Delivery workers: claim due outbox rows, respect Teams' limits, send, and record what happened.
 
 Limits honoured before each send: per conversation, Teams' 7 / 1 s, 8 / 2 s, 60 / 30 s and 1800 / hour (aiolimiter
-in the process, and the sends every process recorded), then the tenant's send schedule in SQL, shared by every worker
-process: requests to one tenant go at least 1/rate seconds apart (45/s by default; Microsoft's limit is 50/s), and
-none during a pause after a 429.
+in the process, and the sends every process recorded), then the tenant's rate. One worker at a time sends to a tenant
+(it holds the tenant's row in SQL, OutboxRepository.hold_tenants), so the tenant's rate is kept by that worker's own
+sliding log of what it sent (bot.engagement.delivery.SendLog): at most Teams' 50 requests in any 50/rate seconds
+(45/s by default), and none during a pause after a 429 — whatever the number of worker processes.
 
 A leaky bucket of capacity C leaking r per second lets C + r·T through in any window of T seconds. To stay inside
 "N per T" counted over a sliding window, each conversation limiter is AsyncLimiter(N/2, T) (N/2 + N/2 = N).
@@ -12,10 +13,11 @@ A leaky bucket of capacity C leaking r per second lets C + r·T through in any w
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,13 +28,15 @@ from sqlalchemy.exc import DBAPIError
 
 from bot import telemetry
 from bot.engagement.delivery import (
+    TEAMS_TENANT_LIMIT,
     AttemptResult,
     RetryPolicy,
+    SendLog,
     Status,
     Verdict,
     judge,
     judge_opening,
-    lateness_allowed,
+    send_window,
     window_wait,
 )
 from bot.engagement.reach import pending_user
@@ -85,10 +89,13 @@ class AppInstaller(Protocol):
         right before the install request (the tenant's install rate)."""
 
 
-# Graph: at most 30 installs per second per tenant. Moments 1/25 s apart put at most 26 in any second, which leaves
-# room for the jitter between a moment and the request reaching Graph.
+# Graph: at most 30 installs per second per tenant; 25 on average leaves 200 ms for jitter on the way (send_window)
+GRAPH_INSTALL_LIMIT = 30
 GRAPH_INSTALLS_PER_SECOND = 25.0
-RESERVE_AHEAD_SECONDS = 0.25  # how far ahead a worker reserves send moments (DeliveryWorker._turn)
+
+
+class _TenantMoved(Exception):
+    """The tenant's hold ran out and another worker took it: this worker must not send to it any more."""
 
 
 @dataclass
@@ -143,7 +150,9 @@ class _Known:
 
 @dataclass(frozen=True)
 class DeliveryConfig:
-    tenant_rate_per_second: float = 45.0  # Microsoft: 50 requests/s per app per tenant (30 in older revisions)
+    tenant_rate_per_second: float = 45.0  # on average; Microsoft: 50 requests/s per app per tenant
+    tenant_limit_per_second: int = TEAMS_TENANT_LIMIT  # never more than this in any second (30 in older revisions)
+    tenants_per_worker: int = 8  # one worker's CPU keeps about four tenants at full rate; more wait or go elsewhere
     lease: timedelta = timedelta(seconds=60)
     batch_size: int = 20  # rows per claim
     # sends in hand at once: most wait for their tenant's next moment, so keeping every tenant's schedule full takes
@@ -151,6 +160,20 @@ class DeliveryConfig:
     concurrency: int = 64
     idle_poll_seconds: float = 0.5
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @property
+    def hold_seconds(self) -> float:
+        """How long a worker holds a tenant between renewals; within the lease, so a dead worker's rows and tenants
+        come back together."""
+        return min(10.0, self.lease.total_seconds())
+
+    @property
+    def quiet_seconds(self) -> float:
+        """How long the requests a holder sent count in its tenant's windows (the longest of its send logs)."""
+        return max(
+            send_window(self.tenant_limit_per_second, self.tenant_rate_per_second),
+            send_window(GRAPH_INSTALL_LIMIT, GRAPH_INSTALLS_PER_SECOND),
+        )
 
 
 class ConversationLimiter:
@@ -187,7 +210,10 @@ class DeliveryWorker:
     installer: AppInstaller | None = None  # proactive install through Graph when Teams refuses to open a chat
     _opening: dict[str, _Turnstile] = field(default_factory=dict)
     _tenant_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-    _waiting: dict[str, list[asyncio.Future[float]]] = field(default_factory=dict)  # requests awaiting a moment
+    _logs: dict[str, SendLog] = field(default_factory=dict)  # per bucket: what this worker sent, when
+    _held: dict[str, float] = field(default_factory=dict)  # tenants this worker sends to → hold ends (epoch)
+    _quiet: dict[str, float] = field(default_factory=dict)  # tenant → no sends before (the previous holder's)
+    _rows_of: Counter[str] = field(default_factory=Counter)  # rows in hand per tenant
     _paused_until: dict[str, float] = field(default_factory=dict)  # pauses (429) this worker was told about
     _unwritten: list[tuple[_Outcome, asyncio.Future[None]]] = field(default_factory=list)
     _writer: asyncio.Future[None] | None = None
@@ -222,6 +248,7 @@ class DeliveryWorker:
                 continue
         while self._in_hand:  # stopping: what is in hand is finished, nothing more is claimed
             await asyncio.wait(self._in_hand)
+        await self._release_all()
         for failure in self._failures:
             log.error("delivery worker %s: a send failed while stopping", self.worker_id, exc_info=failure)
         self._failures.clear()
@@ -239,6 +266,7 @@ class DeliveryWorker:
             claimed = await self._claim_and_start(min(room, self.config.batch_size)) if room >= enough else 0
             if not self._in_hand:
                 if stop is None:
+                    await self._release_all()
                     return
                 try:
                     await asyncio.wait_for(stop.wait(), self.config.idle_poll_seconds)
@@ -252,35 +280,103 @@ class DeliveryWorker:
                 raise self._failures.pop(0)
 
     async def _claim_and_start(self, count: int) -> int:
-        async with self.uow_factory() as uow:
-            rows = await uow.outbox.claim(self.worker_id, self.clock(), self.config.lease, count)
-            known = await _Known.look_up(uow, rows, self.clock()) if rows else None
-            await uow.commit()
+        rows, known = await self._claim(count)
         for row in rows:
             task = asyncio.ensure_future(self.deliver(row, known))
             self._in_hand.add(task)
-            task.add_done_callback(self._delivered)
+            self._rows_of[row.tenant_id] += 1
+            task.add_done_callback(functools.partial(self._delivered, row.tenant_id))
         return len(rows)
 
-    def _delivered(self, task: asyncio.Task[None]) -> None:
+    async def _claim(self, count: int) -> tuple[Sequence[OutboxMessage], _Known | None]:
+        """One transaction: lease due rows, take or renew their tenants (rows of a tenant another worker took first go
+        back), let go of held tenants with nothing in hand, and look up the rows' conversations."""
+        cap = max(1, self.config.tenants_per_worker)
+        async with self.uow_factory() as uow:
+            now = self.clock()
+            only = list(self._held) if len(self._held) >= cap else None
+            rows = await uow.outbox.claim(self.worker_id, now, self.config.lease, count, only=only)
+            tenants = {row.tenant_id for row in rows}
+            new = sorted(tenants - self._held.keys())[: max(0, cap - len(self._held))]
+            wanted = (tenants & self._held.keys()) | set(new)
+            epoch = now.timestamp()
+            held = await uow.outbox.hold_tenants(
+                self.worker_id, wanted, epoch, self.config.hold_seconds, self.config.quiet_seconds
+            )
+            if len(held) < len(tenants):
+                await uow.outbox.unclaim(self.worker_id, [row.id for row in rows if row.tenant_id not in held])
+                rows = [row for row in rows if row.tenant_id in held]
+            idle = [t for t in self._held if t not in held and self._rows_of[t] == 0]
+            if idle:
+                await uow.outbox.release_tenants(self.worker_id, {t: self._quiet_after(t) for t in idle})
+            taken = [t for t in held if t not in self._held]
+            graph_pauses = await uow.outbox.pauses([f"graph:{t}" for t in taken]) if self.installer else {}
+            known = await _Known.look_up(uow, rows, now) if rows else None
+            await uow.commit()
+        for tenant in idle:
+            self._forget_tenant(tenant)
+        for tenant in tenants - held.keys():
+            if self._rows_of[tenant] == 0:
+                self._forget_tenant(tenant)  # another worker took it over: our hold had run out
+        for tenant, hold in held.items():
+            if tenant in taken:
+                self._quiet[tenant] = hold.quiet_until
+            self._paused_until[tenant] = max(self._paused_until.get(tenant, 0.0), hold.paused_until)
+            self._held[tenant] = epoch + self.config.hold_seconds
+        for bucket, until in graph_pauses.items():
+            self._paused_until[bucket] = max(self._paused_until.get(bucket, 0.0), until)
+        return rows, known
+
+    def _quiet_after(self, tenant: str) -> float:
+        """When everything this worker sent to the tenant (its sends and its Graph installs) has left every window."""
+        logs = (self._logs.get(tenant), self._logs.get(f"graph:{tenant}"))
+        return max((log.quiet_after() for log in logs if log is not None), default=0.0)
+
+    def _forget_tenant(self, tenant: str) -> None:
+        self._held.pop(tenant, None)
+        self._quiet.pop(tenant, None)
+        for bucket in (tenant, f"graph:{tenant}"):
+            self._logs.pop(bucket, None)
+            self._tenant_locks.pop(bucket, None)
+        self._rows_of.pop(tenant, None)
+
+    async def _release_all(self) -> None:
+        """Let other workers have this worker's tenants at once (stopping, or drained): otherwise they wait for the
+        holds to run out."""
+        idle = [t for t in self._held if self._rows_of[t] == 0]
+        if not idle:
+            return
+        try:
+            async with self.uow_factory() as uow:
+                await uow.outbox.release_tenants(self.worker_id, {t: self._quiet_after(t) for t in idle})
+                await uow.commit()
+        except (DBAPIError, OSError) as exc:
+            log.warning("worker %s could not let go of its tenants (%s); their holds run out", self.worker_id, exc)
+            return
+        for tenant in idle:
+            self._forget_tenant(tenant)
+
+    def _delivered(self, tenant: str, task: asyncio.Task[None]) -> None:
         self._in_hand.discard(task)
+        self._rows_of[tenant] -= 1
         failure = None if task.cancelled() else task.exception()
         if failure is not None:
             self._failures.append(failure)
 
     async def run_once(self) -> int:
         """Claim one batch and deliver it (tests that look at a single round)."""
-        async with self.uow_factory() as uow:
-            rows = await uow.outbox.claim(self.worker_id, self.clock(), self.config.lease, self.config.batch_size)
-            known = await _Known.look_up(uow, rows, self.clock()) if rows else None
-            await uow.commit()
+        rows, known = await self._claim(self.config.batch_size)
         if not rows:
             return 0
         gate = asyncio.Semaphore(self.config.concurrency)
 
         async def one(row: OutboxMessage) -> None:
             async with gate:
-                await self.deliver(row, known)
+                self._rows_of[row.tenant_id] += 1
+                try:
+                    await self.deliver(row, known)
+                finally:
+                    self._rows_of[row.tenant_id] -= 1
 
         await asyncio.gather(*(one(row) for row in rows))
         return len(rows)
@@ -290,6 +386,15 @@ class DeliveryWorker:
         await self._pump(None)
 
     async def deliver(self, row: OutboxMessage, known: _Known | None = None) -> None:
+        try:
+            await self._deliver(row, known)
+        except _TenantMoved:
+            log.info("outbox row %s: tenant %s is another worker's now; the row goes back", row.id, row.tenant_id)
+            async with self.uow_factory() as uow:
+                await uow.outbox.unclaim(self.worker_id, [row.id])
+                await uow.commit()
+
+    async def _deliver(self, row: OutboxMessage, known: _Known | None) -> None:
         conversation_id = row.conversation_id
         if pending_user(row.conversation_id) is not None:
             opened = await self._open_chat(row)
@@ -297,8 +402,7 @@ class DeliveryWorker:
                 return  # the outcome (retry later, failed, cancelled) is recorded
             conversation_id = opened
         # the in-process windows first (sends in flight here that no process has recorded yet), then the recorded
-        # windows, and the tenant's send moment last, right before the request: a moment taken before another wait
-        # would let sends bunch up and cross the tenant's per-second limit at Teams
+        # windows, and the tenant's rate last, right before the request: it counts the request as leaving then
         await self.conversations.acquire(conversation_id)
         target = await self._clearance(row, conversation_id, known)
         if target is None:
@@ -444,7 +548,7 @@ class DeliveryWorker:
                 await self._finish(uow, row, Status.CANCELLED, None, None, reason, None)
                 await uow.commit()
                 return None
-        await self._turn(row.tenant_id, self.config.tenant_rate_per_second)  # it counts against the tenant's rate
+        await self._turn(row.tenant_id, row.tenant_id)  # it counts against the tenant's rate
         outcome = await self.opener.attempt_open(anchor, user.aad_object_id)
         bucket = row.tenant_id
         if outcome.conversation_id is None and self.installer is not None and outcome.result.status_code in (403, 404):
@@ -452,7 +556,7 @@ class DeliveryWorker:
             bucket = f"graph:{row.tenant_id}"
 
             async def pace() -> None:
-                await self._turn(bucket, GRAPH_INSTALLS_PER_SECOND)
+                await self._turn(bucket, row.tenant_id, GRAPH_INSTALL_LIMIT, GRAPH_INSTALLS_PER_SECOND)
 
             outcome = await self.installer.attempt_install(row.tenant_id, user.aad_object_id, pace)
         now = self.clock()
@@ -502,7 +606,7 @@ class DeliveryWorker:
             if conversation_wait <= 0:
                 break
             await self.sleep(min(conversation_wait, 5.0))
-        await self._turn(row.tenant_id, self.config.tenant_rate_per_second)
+        await self._turn(row.tenant_id, row.tenant_id)
         return target
 
     async def _conversation_check(
@@ -518,47 +622,57 @@ class DeliveryWorker:
                 return None, 0.0
             return target, await uow.outbox.conversation_wait(conversation_id, self.clock(), CONVERSATION_LIMITS)
 
-    async def _turn(self, bucket: str, rate: float) -> None:
-        """Wait for this request's moment in the bucket's schedule, which every worker process shares.
+    async def _turn(self, bucket: str, tenant: str, limit: int | None = None, rate: float | None = None) -> None:
+        """Wait until one more request to the bucket (the tenant, or its Graph installs) keeps it within `limit` in any
+        limit/rate seconds, and outside the tenant's pause; then count the request as leaving now.
 
-        Requests waiting here together reserve their moments in one transaction (up to a quarter of a second's worth:
-        a pause another process hears of reaches this one's reservations that late at most), then each sleeps until
-        its own moment and goes. Under load the schedule runs ahead of the clock, so no database round trip lies
-        between a moment and its request: requests leave as evenly spaced as they were scheduled. A moment that
-        falls inside a pause this worker has heard of since is given up, and so is one the request missed by more
-        than `lateness_allowed` (the process was busy or descheduled): late requests going together would crowd
-        Teams' second. Lateness is measured on the loop's clock (tests move the worker's clock by hand).
+        The worker holds the tenant meanwhile (renewing the hold when half of it is gone): nobody else sends to it,
+        so its own log of what it sent is the tenant's. A request that waited longer than planned (the process was
+        busy or descheduled) still goes: the log counts when requests really left, so a late one never crowds
+        Teams' second, and the time lost is made up by the requests after it. Raises _TenantMoved when the hold ran
+        out and another worker took the tenant.
         """
-        interval = 1.0 / rate
-        loop = asyncio.get_running_loop()
-        while True:
-            ticket: asyncio.Future[float] = loop.create_future()
-            waiting = self._waiting.setdefault(bucket, [])
-            waiting.append(ticket)
-            try:
-                async with self._tenant_locks.setdefault(bucket, asyncio.Lock()):
-                    if not ticket.done():  # no earlier reservation covered this request: reserve for all waiting
-                        batch = [t for t in waiting if not t.done()][: max(1, int(rate * RESERVE_AHEAD_SECONDS))]
-                        first = await self._reserve(bucket, interval, len(batch))
-                        for i, waiter in enumerate(batch):
-                            waiter.set_result(first + i * interval)
-                            waiting.remove(waiter)
-            finally:
-                if not ticket.done():  # cancelled while waiting: no moment is reserved for it
-                    ticket.cancel()
-                    waiting.remove(ticket)
-            slot = ticket.result()
-            delay = slot - self.clock().timestamp()
-            due = loop.time() + delay
-            if delay > 0:
-                await self.sleep(delay)
-            if loop.time() - due > lateness_allowed(rate):  # descheduled past its moment: going now could bunch
-                continue
-            if self._paused_until.get(bucket, 0.0) <= slot:
-                return
+        limit = limit or self.config.tenant_limit_per_second
+        rate = rate or self.config.tenant_rate_per_second
+        sends = self._logs.get(bucket)
+        if sends is None:
+            sends = self._logs[bucket] = SendLog(limit, send_window(limit, rate))
+        async with self._tenant_locks.setdefault(bucket, asyncio.Lock()):
+            while True:
+                now = self.clock().timestamp()
+                at = max(sends.next_free(now), self._quiet.get(tenant, 0.0), self._paused_until.get(bucket, 0.0))
+                if at > now:  # a microsecond more: clocks with microsecond steps (datetime) must pass `at`
+                    await self.sleep(at - now + 1e-6)
+                    continue
+                if await self._keep(tenant):
+                    sends.record(self.clock().timestamp())
+                    return
 
-    async def _reserve(self, bucket: str, interval: float, count: int) -> float:
-        async with self.uow_factory() as uow:
-            first = await uow.outbox.reserve_slots(bucket, self.clock().timestamp(), interval, count)
-            await uow.commit()
-        return first
+    async def _keep(self, tenant: str) -> bool:
+        """Whether the worker may send to the tenant right now: True when its hold has more than half of it left, or
+        has been renewed; False after a renewal that had to wait (the caller looks at its limits again). Raises
+        _TenantMoved when another worker holds it. While the database is away, sends go on until a quarter of the hold
+        is left, then wait for it."""
+        hold = self.config.hold_seconds
+        left = self._held.get(tenant, 0.0) - self.clock().timestamp()
+        if left > hold / 2:
+            return True
+        try:
+            async with self.uow_factory() as uow:
+                now = self.clock().timestamp()
+                held = await uow.outbox.hold_tenants(self.worker_id, [tenant], now, hold, self.config.quiet_seconds)
+                await uow.commit()
+        except (DBAPIError, OSError) as exc:
+            if left > hold / 4:
+                return True
+            log.warning("database unavailable (%s); sends to tenant %s wait for it", type(exc).__name__, tenant)
+            await asyncio.sleep(0.5)
+            return False
+        if tenant not in held:
+            self._held.pop(tenant, None)
+            raise _TenantMoved(tenant)
+        if tenant not in self._held:  # taken just now (not through a claim): the last holder's quiet time applies
+            self._quiet[tenant] = max(self._quiet.get(tenant, 0.0), held[tenant].quiet_until)
+        self._paused_until[tenant] = max(self._paused_until.get(tenant, 0.0), held[tenant].paused_until)
+        self._held[tenant] = now + hold
+        return False

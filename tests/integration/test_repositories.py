@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from storage.engine import create_engine, session_factory
-from storage.models import User
+from storage.models import TenantRate, User
+from storage.outbox import TenantHold
 from storage.repositories import ConversationTarget, UserProfile
 from storage.uow import UnitOfWork
 
@@ -124,32 +125,39 @@ async def test_conversation_upsert_keeps_user_for_channel_events(sessions) -> No
         assert reference.service_url.endswith("/amer/")
 
 
-async def test_send_moments_reserved_concurrently_never_fall_closer_than_the_interval(sessions) -> None:
-    """Eight workers reserve 1–5 moments each, at once, from one tenant's schedule: every moment is distinct and at
-    least 1/rate from the next, the first starts now, and a pause (429) pushes later reservations past it."""
-    interval, now = 0.02, 1_800_000_000.0
+async def test_one_worker_at_a_time_holds_a_tenant(sessions) -> None:
+    """Eight workers try to take two tenants at once: exactly one holds each. A holder keeps its tenant by renewing;
+    released, the next holder may send once the last one's requests have left every window; a hold that ran out is
+    taken over, and the new holder waits `quiet` seconds past its end. A pause (429) is handed to the next holder."""
+    now, hold, quiet = 1_800_000_000.0, 10.0, 1.2
 
-    async def reserve(count: int) -> list[float]:
+    async def take(worker: str, at: float) -> dict[str, TenantHold]:
         async with UnitOfWork(sessions) as uow:
-            first = await uow.outbox.reserve_slots("tenant-a", now, interval, count)
+            held = await uow.outbox.hold_tenants(worker, ["tenant-a", "tenant-b"], at, hold, quiet)
             await uow.commit()
-        return [first + i * interval for i in range(count)]
+        return held
 
-    granted = await asyncio.gather(*(reserve(1 + i % 5) for i in range(8)))
-    moments = sorted(m for block in granted for m in block)
-    assert len(moments) == sum(1 + i % 5 for i in range(8))
-    assert moments[0] == pytest.approx(now)
-    assert min(b - a for a, b in zip(moments, moments[1:], strict=False)) == pytest.approx(interval)
-    assert moments[-1] == pytest.approx(now + (len(moments) - 1) * interval)  # no gaps: nothing reserved is lost
+    taken = await asyncio.gather(*(take(f"w{i}", now) for i in range(8)))
+    for tenant in ("tenant-a", "tenant-b"):
+        assert sum(tenant in held for held in taken) == 1
+    owner = next(f"w{i}" for i, held in enumerate(taken) if "tenant-a" in held)
+    assert next(held for held in taken if "tenant-a" in held)["tenant-a"] == TenantHold(0.0, 0.0)  # nobody sent yet
+    other = "w-other"
+    assert "tenant-a" not in await take(other, now + 5)  # held
+    assert "tenant-a" in await take(owner, now + 5)  # renewed: held until now + 15
+    assert "tenant-a" not in await take(other, now + 14)
 
     async with UnitOfWork(sessions) as uow:
         await uow.outbox.pause_tenant("tenant-a", now + 30, throttled=2)
+        await uow.outbox.release_tenants(owner, {"tenant-a": now + 15.5})
+        await uow.outbox.release_tenants(other, {"tenant-b": now + 99})  # not its own: nothing happens
         await uow.commit()
-    [after_pause] = await reserve(1)
-    assert after_pause == pytest.approx(now + 30)
+    assert (await take(other, now + 15))["tenant-a"] == TenantHold(now + 15.5, now + 30)
     async with UnitOfWork(sessions) as uow:
         assert await uow.outbox.throttled() == 2
-        later = await uow.outbox.reserve_slots("tenant-a", now + 100, interval, 2)  # idle since: starts at "now"
-        assert later == pytest.approx(now + 100)
-        other = await uow.outbox.reserve_slots("tenant-b", now, interval, 1)  # every tenant has its own schedule
-        assert other == pytest.approx(now)
+        rates = {r.tenant_id: r for r in (await uow.session.execute(select(TenantRate))).scalars()}
+        assert rates["tenant-a"].holder == other and rates["tenant-a"].held_until_epoch == pytest.approx(now + 25)
+        assert rates["tenant-b"].quiet_until_epoch == 0.0
+
+    # the holder goes silent: after its hold ran out another takes over, and waits until its requests left the windows
+    assert (await take(owner, now + 26))["tenant-a"] == TenantHold(now + 25 + quiet, now + 30)
