@@ -14,6 +14,7 @@ import gc
 import json
 import os
 import platform
+import resource
 import sys
 import tempfile
 import time
@@ -31,7 +32,13 @@ TEAMS_TENANT_LIMIT = 50  # requests per second per app per tenant (Microsoft's c
 
 
 async def run_once(
-    database: str, messages: int, tenants: int, processes: int, workers: int, tenant_rate: float
+    database: str,
+    messages: int,
+    tenants: int,
+    processes: int,
+    workers: int,
+    tenant_rate: float,
+    tenants_per_worker: int | None,
 ) -> dict[str, Any]:
     connector = FakeConnector(enforce_limits=True, tenant_rate=TEAMS_TENANT_LIMIT, keep_bodies=False)
     await connector.start()
@@ -54,7 +61,9 @@ async def run_once(
             NURTURE_DEV_MODE="1",
             NURTURE_LOG_LEVEL="WARNING",
             NURTURE_TENANT_RATE=str(tenant_rate),
+            **({"NURTURE_TENANTS_PER_WORKER": str(tenants_per_worker)} if tenants_per_worker else {}),
         )
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         crew = [
             await asyncio.create_subprocess_exec(
@@ -65,7 +74,17 @@ async def run_once(
         ]  # fmt: skip
         errors = [(await p.communicate())[1].decode()[-300:] for p in crew]
         wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the `nurture deliver` processes, start-up included
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         stamps = sorted(t for per_tenant in connector._per_tenant.values() for t in per_tenant)
+        # each tenant's own rate, first request to last: shows whether time went to the sends or around them
+        per_tenant = {
+            tenant[:8]: round((len(times) - 1) / (times[-1] - times[0]), 2)
+            for tenant, times in connector._per_tenant.items()
+            if len(times) > 1
+        }
+        starts = [min(times) - stamps[0] for times in connector._per_tenant.values() if times]
+        ends = [stamps[-1] - max(times) for times in connector._per_tenant.values() if times]
         sending = stamps[-1] - stamps[0] if len(stamps) > 1 else wall
         delivered = [connector.delivered_to(c) for c in conversations]
         ceiling = tenants * TEAMS_TENANT_LIMIT
@@ -76,11 +95,16 @@ async def run_once(
             "messages": messages,
             "tenants": tenants,
             "tenant_rate_setting": tenant_rate,
+            "tenants_per_worker_setting": tenants_per_worker,
             "ceiling_per_second": ceiling,
             "sending_seconds": round(sending, 2),
             "wall_seconds_with_startup": round(wall, 2),
             "rate_per_second": round(messages / sending, 1),
             "rate_over_ceiling": round(messages / sending / ceiling, 3),
+            "per_tenant_rate": per_tenant,
+            "latest_tenant_start_seconds": round(max(starts, default=0.0), 3),
+            "earliest_tenant_end_seconds": round(max(ends, default=0.0), 3),
+            "deliver_cpu_ms_per_send": round(cpu * 1000 / messages, 2),
             "violations": len(connector.violations),
             "violation_examples": connector.violations[:5],
             "lost": sum(1 for d in delivered if d == 0),
@@ -102,9 +126,13 @@ async def main() -> None:
     parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--workers", type=int, default=2, help="delivery workers per process")
     parser.add_argument("--tenant-rate", type=float, default=45.0, help="NURTURE_TENANT_RATE (default: the product's)")
+    parser.add_argument("--tenants-per-worker", type=int, help="NURTURE_TENANTS_PER_WORKER (default: the product's)")
     args = parser.parse_args()
     rows = [
-        await run_once(args.database, args.messages, args.tenants, n, args.workers, args.tenant_rate) for n in (1, 3)
+        await run_once(
+            args.database, args.messages, args.tenants, n, args.workers, args.tenant_rate, args.tenants_per_worker
+        )
+        for n in (1, 3)
     ]
     header = ("processes", "msgs", "sent/s", "ceiling", "ratio", "violations", "lost", "dup")
     print(" ".join(f"{h:>{w}}" for h, w in zip(header, (9, 6, 8, 8, 6, 10, 5, 4), strict=True)))

@@ -169,6 +169,7 @@ def delivery_config(settings: Settings) -> DeliveryConfig:
     return DeliveryConfig(
         tenant_rate_per_second=settings.tenant_rate_per_second,
         tenant_limit_per_second=settings.tenant_limit_per_second,
+        tenants_per_worker=settings.tenants_per_worker,
         lease=timedelta(seconds=settings.delivery_lease_seconds),
         retry=RetryPolicy(resend_unknown=settings.resend_unknown),
     )

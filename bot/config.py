@@ -141,6 +141,9 @@ class Settings(BaseSettings):
     tenant_limit_per_second: int = Field(
         default=50, ge=1, le=50, validation_alias=AliasChoices("NURTURE_TENANT_LIMIT", "tenant_limit_per_second")
     )
+    tenants_per_worker: int = Field(
+        default=4, ge=1, le=1000, validation_alias=AliasChoices("NURTURE_TENANTS_PER_WORKER", "tenants_per_worker")
+    )
     delivery_lease_seconds: float = Field(
         default=60.0, ge=1, le=3600, validation_alias=AliasChoices("NURTURE_DELIVERY_LEASE", "delivery_lease_seconds")
     )

@@ -37,28 +37,32 @@ def send_window(limit: int, rate: float) -> float:
 
 class SendLog:
     """The departures of the last `limit` requests to one tenant, which say when the next may leave: at most `limit`
-    in any `window` seconds (a sliding log, the way Teams counts), and 1/limit seconds after the one before.
+    in any `window` seconds (a sliding log, the way Teams counts), and 1/limit seconds after the moment planned for
+    the one before.
 
     The spacing keeps a tenant's requests smooth instead of in bursts of `limit` (a burst from every tenant at once
-    queues at the far side and turns into jitter); being shorter than 1/rate, it lets a sender that was held up make
-    the time up. Times are the caller's clock, in seconds."""
+    queues at the far side and turns into jitter). It counts from planned moments, not from departures: a sender's
+    timers fire a little late (the loop was busy, epoll rounds to milliseconds), and spacing from the late departures
+    would add that to every request. The window counts real departures, so lateness never crowds Teams' second.
+    Times are the caller's clock, in seconds."""
 
     def __init__(self, limit: int, window: float) -> None:
         self.window = window
         self.spacing = 1.0 / limit
         self._times: deque[float] = deque(maxlen=limit)
+        self._planned = float("-inf")
 
     def next_free(self, now: float) -> float:
         """The earliest moment, not before `now`, at which one more request keeps every window within the limit."""
-        if not self._times:
-            return now
-        free = max(now, self._times[-1] + self.spacing)
+        free = max(now, self._planned + self.spacing)
         if len(self._times) < (self._times.maxlen or 0):
             return free
         return max(free, self._times[0] + self.window)
 
-    def record(self, at: float) -> None:
+    def record(self, at: float, planned: float | None = None) -> None:
+        """A request left at `at`, for the moment `planned` (`next_free` said so; `at` when not given)."""
         self._times.append(at)
+        self._planned = at if planned is None else min(planned, at)
 
     def quiet_after(self) -> float:
         """When the last departure has left every window: a sender taking over from this one may start then."""

@@ -152,7 +152,9 @@ class _Known:
 class DeliveryConfig:
     tenant_rate_per_second: float = 45.0  # on average; Microsoft: 50 requests/s per app per tenant
     tenant_limit_per_second: int = TEAMS_TENANT_LIMIT  # never more than this in any second (30 in older revisions)
-    tenants_per_worker: int = 8  # one worker's CPU keeps about four tenants at full rate; more wait or go elsewhere
+    # a worker sends to at most this many tenants at once (its CPU keeps about four at full rate): more tenants go to
+    # other workers, or wait until one of these has nothing due
+    tenants_per_worker: int = 4
     lease: timedelta = timedelta(seconds=60)
     batch_size: int = 20  # rows per claim
     # sends in hand at once: most wait for their tenant's next moment, so keeping every tenant's schedule full takes
@@ -261,13 +263,24 @@ class DeliveryWorker:
         lease ends); the others go on.
         """
         enough = max(1, min(self.config.batch_size, self.config.concurrency) // 2)  # room worth a claim
+        misses = 0  # claims in a row that found nothing with nothing in hand
         while stop is None or not stop.is_set():
             room = self.config.concurrency - len(self._in_hand)
+            idle = not self._in_hand
             claimed = await self._claim_and_start(min(room, self.config.batch_size)) if room >= enough else 0
+            misses = misses + 1 if idle and not claimed else 0 if claimed else misses
             if not self._in_hand:
                 if stop is None:
-                    await self._release_all()
-                    return
+                    if self._failures:
+                        raise self._failures.pop(0)
+                    if misses >= 2:  # draining, and twice nothing to claim with nothing in hand: done
+                        await self._release_all()
+                        return
+                    if misses == 1:
+                        # look once more, a moment later: another worker's claim may have had the rows locked (SKIP
+                        # LOCKED) only to give back those of tenants it does not take
+                        await asyncio.sleep(0.05)
+                    continue
                 try:
                     await asyncio.wait_for(stop.wait(), self.config.idle_poll_seconds)
                 except TimeoutError:
@@ -294,10 +307,14 @@ class DeliveryWorker:
         cap = max(1, self.config.tenants_per_worker)
         async with self.uow_factory() as uow:
             now = self.clock()
-            only = list(self._held) if len(self._held) >= cap else None
+            # tenants with rows in hand stay held; a full hand of them takes rows of no other tenant. Held tenants
+            # with nothing in hand go unless this claim brings rows of theirs (so a drain never stops early)
+            busy = {t for t in self._held if self._rows_of[t] > 0}
+            only = busy if len(busy) >= cap else None
             rows = await uow.outbox.claim(self.worker_id, now, self.config.lease, count, only=only)
             tenants = {row.tenant_id for row in rows}
-            new = sorted(tenants - self._held.keys())[: max(0, cap - len(self._held))]
+            kept = busy | (tenants & self._held.keys())
+            new = sorted(tenants - self._held.keys())[: max(0, cap - len(kept))]
             wanted = (tenants & self._held.keys()) | set(new)
             epoch = now.timestamp()
             held = await uow.outbox.hold_tenants(
@@ -638,14 +655,17 @@ class DeliveryWorker:
         if sends is None:
             sends = self._logs[bucket] = SendLog(limit, send_window(limit, rate))
         async with self._tenant_locks.setdefault(bucket, asyncio.Lock()):
+            planned: float | None = None
+            slept_until = float("-inf")  # a sleep of d seconds counts as d seconds, whatever the clock says after it
             while True:
-                now = self.clock().timestamp()
+                now = max(self.clock().timestamp(), slept_until)
                 at = max(sends.next_free(now), self._quiet.get(tenant, 0.0), self._paused_until.get(bucket, 0.0))
                 if at > now:  # a microsecond more: clocks with microsecond steps (datetime) must pass `at`
+                    planned = slept_until = at
                     await self.sleep(at - now + 1e-6)
                     continue
                 if await self._keep(tenant):
-                    sends.record(self.clock().timestamp())
+                    sends.record(max(self.clock().timestamp(), slept_until), planned)
                     return
 
     async def _keep(self, tenant: str) -> bool:

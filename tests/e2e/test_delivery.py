@@ -401,6 +401,15 @@ def test_the_send_timeout_must_fit_inside_the_lease() -> None:
         load_settings(_env_file=None, send_timeout_seconds=30, delivery_lease_seconds=30)
 
 
+def test_the_tenant_rate_must_be_within_teams_limit() -> None:
+    from bot.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match="NURTURE_TENANT_RATE must not be above NURTURE_TENANT_LIMIT"):
+        load_settings(_env_file=None, tenant_rate_per_second=35, tenant_limit_per_second=30)
+    settings = load_settings(_env_file=None, tenant_rate_per_second=28, tenant_limit_per_second=30)
+    assert (settings.tenant_rate_per_second, settings.tenant_limit_per_second) == (28, 30)
+
+
 async def _drop_connections(database_url: str) -> int:
     """What clients see when PostgreSQL restarts: every server connection to the database is cut — first one that
     is inside a query or transaction (found and cut in one statement, so it cannot finish in between), then the rest."""
@@ -591,3 +600,21 @@ async def test_a_worker_whose_hold_ran_out_gives_its_rows_back(harness: Harness)
     assert harness.connector.sent() == []
     back = await table(harness, OutboxMessage)
     assert {(r.status, r.attempts, r.leased_by) for r in back} == {("queued", 0, None)}
+
+
+async def test_a_worker_at_its_limit_of_tenants_takes_the_next_one_when_one_is_done(harness: Harness) -> None:
+    """One tenant at a time per worker (NURTURE_TENANTS_PER_WORKER=1) and three tenants with cards due: the drain
+    sends to one, lets it go when nothing of it is left, takes the next, and ends only when all three are done."""
+    tenants = [f"{n}{n}{n}{n}{n}{n}{n}{n}-0000-0000-0000-000000000000" for n in (7, 8, 9)]
+    conversations: list[str] = []
+    for tenant in tenants:
+        mine = await seed_recipients(harness, 5, tenant=tenant, prefix="t")
+        await enqueue(harness, mine, tenant=tenant)
+        conversations += mine
+    worker = harness.worker(tenants_per_worker=1)
+    await worker.drain()
+    assert set((await statuses(harness)).values()) == {"sent"}
+    assert all(harness.connector.sends_to(c) == 1 for c in conversations)
+    async with harness.surveys().uow_factory() as uow:
+        rates = (await uow.session.execute(select(TenantRate))).scalars().all()
+    assert {r.tenant_id for r in rates} == set(tenants) and {r.holder for r in rates} == {None}  # all let go
