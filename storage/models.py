@@ -214,9 +214,9 @@ class OutboxMessage(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_due", "status", "next_attempt_at", "id"),  # id: the claims' tie-break (migration 0012)
         Index("ix_outbox_conversation_sent", "conversation_id", "sent_at"),  # per-conversation limits, shared
-        Index("ix_outbox_tenant_due", "tenant_id", "status", "next_attempt_at"),  # claims, a share per tenant
+        Index("ix_outbox_tenant_due", "tenant_id", "status", "next_attempt_at", "id"),  # claims, a share per tenant
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
