@@ -157,8 +157,8 @@ class DeliveryConfig:
     tenants_per_worker: int = 4
     lease: timedelta = timedelta(seconds=60)
     batch_size: int = 20  # rows per claim
-    # sends in hand at once: most wait for their tenant's next moment, so keeping every tenant's schedule full takes
-    # more rows than requests in flight (4 tenants at 45/s with a quarter-second of moments reserved ahead: ~50)
+    # sends in hand at once: most wait for their tenant's log to have room, so keeping every tenant busy takes more
+    # rows than requests in flight (a claim's round trip and the outcome writes hold rows too)
     concurrency: int = 64
     idle_poll_seconds: float = 0.5
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -604,8 +604,8 @@ class DeliveryWorker:
     async def _clearance(
         self, row: OutboxMessage, conversation_id: str, known: _Known | None
     ) -> ConversationReference | None:
-        """Wait until the conversation may take one more message, then for this send's moment in the tenant's
-        schedule; the conversation, or None when it is gone (the row is then cancelled).
+        """Wait until the conversation may take one more message, then for room in the tenant's send log; the
+        conversation, or None when it is gone (the row is then cancelled).
 
         The first send into a conversation in a batch uses what the claim's transaction looked up; later ones (and
         any after a wait) look again, since this batch's own sends have changed the windows.
