@@ -10,8 +10,9 @@ Any status Microsoft does not list is not retried.
 
 from __future__ import annotations
 
+import bisect
+import math
 import random
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -36,37 +37,56 @@ def send_window(limit: int, rate: float) -> float:
 
 
 class SendLog:
-    """The departures of the last `limit` requests to one tenant, which say when the next may leave: at most `limit`
-    in any `window` seconds (a sliding log, the way Teams counts), and 1/limit seconds after the moment planned for
-    the one before.
+    """What one worker sent to one tenant, which says when the next request may leave: at most `limit` requests
+    counted in any `window` seconds, 1/limit seconds after the moment planned for the one before.
+
+    A request counts from the moment it leaves until `window` seconds after its answer came back: Teams counts it
+    somewhere in between, so however long the way there and back takes (a busy or descheduled sender, a slow network,
+    queues at the far side), no second at Teams holds more than `limit`. Requests in flight count in full.
 
     The spacing keeps a tenant's requests smooth instead of in bursts of `limit` (a burst from every tenant at once
-    queues at the far side and turns into jitter). It counts from planned moments, not from departures: a sender's
-    timers fire a little late (the loop was busy, epoll rounds to milliseconds), and spacing from the late departures
-    would add that to every request. The window counts real departures, so lateness never crowds Teams' second.
+    queues at the far side). It counts from planned moments, not from departures: timers fire a little late (the loop
+    was busy, epoll rounds to milliseconds), and spacing from late departures would add that to every request.
     Times are the caller's clock, in seconds."""
 
     def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
         self.window = window
         self.spacing = 1.0 / limit
-        self._times: deque[float] = deque(maxlen=limit)
+        self.in_flight = 0
+        self._answers: list[float] = []  # when answers came back, in order; those older than `window` are dropped
         self._planned = float("-inf")
 
     def next_free(self, now: float) -> float:
-        """The earliest moment, not before `now`, at which one more request keeps every window within the limit."""
+        """The earliest moment, not before `now`, at which one more request keeps every window within the limit;
+        infinity while `limit` requests are in flight (the next answer frees room)."""
+        self._forget(now)
         free = max(now, self._planned + self.spacing)
-        if len(self._times) < (self._times.maxlen or 0):
+        over = self.in_flight + len(self._answers) - self.limit + 1  # answers that must leave the window first
+        if over <= 0:
             return free
-        return max(free, self._times[0] + self.window)
+        if over > len(self._answers):
+            return math.inf
+        return max(free, self._answers[over - 1] + self.window)
 
     def record(self, at: float, planned: float | None = None) -> None:
         """A request left at `at`, for the moment `planned` (`next_free` said so; `at` when not given)."""
-        self._times.append(at)
+        self.in_flight += 1
         self._planned = at if planned is None else min(planned, at)
 
+    def answered(self, at: float) -> None:
+        """A request's answer came back (or the sender gave up waiting for it) at `at`."""
+        self.in_flight = max(0, self.in_flight - 1)
+        bisect.insort(self._answers, at)
+
     def quiet_after(self) -> float:
-        """When the last departure has left every window: a sender taking over from this one may start then."""
-        return self._times[-1] + self.window if self._times else 0.0
+        """When everything answered has left every window: a sender taking over from this one may start then."""
+        return self._answers[-1] + self.window if self._answers else 0.0
+
+    def _forget(self, now: float) -> None:
+        old = bisect.bisect_right(self._answers, now - self.window)
+        if old:
+            del self._answers[:old]
 
 
 UNREACHABLE = frozenset({403, 404})

@@ -16,6 +16,7 @@ import asyncio
 import functools
 import json
 import logging
+import math
 import random
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -213,6 +214,7 @@ class DeliveryWorker:
     _opening: dict[str, _Turnstile] = field(default_factory=dict)
     _tenant_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _logs: dict[str, SendLog] = field(default_factory=dict)  # per bucket: what this worker sent, when
+    _answers: dict[str, asyncio.Event] = field(default_factory=dict)  # per bucket: an answer came back
     _held: dict[str, float] = field(default_factory=dict)  # tenants this worker sends to → hold ends (epoch)
     _quiet: dict[str, float] = field(default_factory=dict)  # tenant → no sends before (the previous holder's)
     _rows_of: Counter[str] = field(default_factory=Counter)  # rows in hand per tenant
@@ -355,6 +357,7 @@ class DeliveryWorker:
         for bucket in (tenant, f"graph:{tenant}"):
             self._logs.pop(bucket, None)
             self._tenant_locks.pop(bucket, None)
+            self._answers.pop(bucket, None)
         self._rows_of.pop(tenant, None)
 
     async def _release_all(self) -> None:
@@ -424,14 +427,17 @@ class DeliveryWorker:
         target = await self._clearance(row, conversation_id, known)
         if target is None:
             return
-        payload = json.loads(row.payload)
-        card, summary = payload.get("card", {}), payload.get("summary", "")
-        if row.operation == "update" and row.target_activity_id:
-            outcome = await self.sender.attempt_update(target, row.target_activity_id, card, summary)
-        elif row.operation == "delete" and row.target_activity_id:
-            outcome = await self.sender.attempt_delete(target, row.target_activity_id)
-        else:
-            outcome = await self.sender.attempt(target, card, summary)
+        try:
+            payload = json.loads(row.payload)
+            card, summary = payload.get("card", {}), payload.get("summary", "")
+            if row.operation == "update" and row.target_activity_id:
+                outcome = await self.sender.attempt_update(target, row.target_activity_id, card, summary)
+            elif row.operation == "delete" and row.target_activity_id:
+                outcome = await self.sender.attempt_delete(target, row.target_activity_id)
+            else:
+                outcome = await self.sender.attempt(target, card, summary)
+        finally:
+            self._answered(row.tenant_id)
         now = self.clock()
         verdict = judge(outcome.result, row.attempts, now, self.config.retry, self.rng)
         # a success's exact 2xx is not reported by the SDK: only codes actually seen are stored
@@ -566,16 +572,27 @@ class DeliveryWorker:
                 await uow.commit()
                 return None
         await self._turn(row.tenant_id, row.tenant_id)  # it counts against the tenant's rate
-        outcome = await self.opener.attempt_open(anchor, user.aad_object_id)
+        try:
+            outcome = await self.opener.attempt_open(anchor, user.aad_object_id)
+        finally:
+            self._answered(row.tenant_id)
         bucket = row.tenant_id
         if outcome.conversation_id is None and self.installer is not None and outcome.result.status_code in (403, 404):
             # not in a team or chat with the bot: install the app for the person, which opens the chat
             bucket = f"graph:{row.tenant_id}"
 
-            async def pace() -> None:
-                await self._turn(bucket, row.tenant_id, GRAPH_INSTALL_LIMIT, GRAPH_INSTALLS_PER_SECOND)
+            paced = False
 
-            outcome = await self.installer.attempt_install(row.tenant_id, user.aad_object_id, pace)
+            async def pace() -> None:
+                nonlocal paced
+                await self._turn(bucket, row.tenant_id, GRAPH_INSTALL_LIMIT, GRAPH_INSTALLS_PER_SECOND)
+                paced = True
+
+            try:
+                outcome = await self.installer.attempt_install(row.tenant_id, user.aad_object_id, pace)
+            finally:
+                if paced:
+                    self._answered(bucket)
         now = self.clock()
         if outcome.conversation_id is None:
             verdict = judge_opening(outcome.result, row.attempts, now, self.config.retry, self.rng)
@@ -660,6 +677,11 @@ class DeliveryWorker:
             while True:
                 now = max(self.clock().timestamp(), slept_until)
                 at = max(sends.next_free(now), self._quiet.get(tenant, 0.0), self._paused_until.get(bucket, 0.0))
+                if at == math.inf:  # `limit` requests in flight: the next answer makes room
+                    answer = self._answers.setdefault(bucket, asyncio.Event())
+                    answer.clear()
+                    await answer.wait()
+                    continue
                 if at > now:  # a microsecond more: clocks with microsecond steps (datetime) must pass `at`
                     planned = slept_until = at
                     await self.sleep(at - now + 1e-6)
@@ -667,6 +689,16 @@ class DeliveryWorker:
                 if await self._keep(tenant):
                     sends.record(max(self.clock().timestamp(), slept_until), planned)
                     return
+
+    def _answered(self, bucket: str) -> None:
+        """The request `_turn` let go to the bucket has its answer (or was given up): it counts until a window after
+        now, and may make room for a request waiting on one in flight."""
+        sends = self._logs.get(bucket)
+        if sends is not None:
+            sends.answered(self.clock().timestamp())
+        answer = self._answers.get(bucket)
+        if answer is not None:
+            answer.set()
 
     async def _keep(self, tenant: str) -> bool:
         """Whether the worker may send to the tenant right now: True when its hold has more than half of it left, or

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import math
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -119,9 +120,9 @@ def _most_in_any_window(times: list[float], seconds: float) -> int:
 
 @pytest.mark.parametrize("rate", [30.0, 45.0, 48.5, 49.0, 50.0])
 def test_a_send_log_keeps_every_second_within_the_limit_however_late_requests_leave(rate: float) -> None:
-    """Requests leave at the log's moment plus a random delay (a busy, descheduled sender), and the way to Teams
-    varies by less than the window's slack: no second at Teams holds more than 50, and the average is `rate` up to
-    what the delays cost."""
+    """Requests leave at the log's moment plus a random delay (a busy, descheduled sender) and are answered after a
+    random round trip; Teams counts each somewhere in between. No second at Teams holds more than 50, whatever the
+    delays, and the average is `rate` up to what the delays and round trips cost."""
     rng = random.Random(7)
     window = send_window(50, rate)
     log, now, arrivals = SendLog(50, window), 0.0, []
@@ -129,7 +130,9 @@ def test_a_send_log_keeps_every_second_within_the_limit_however_late_requests_le
         planned = log.next_free(now)
         now = planned + (rng.expovariate(1 / 0.004) if rng.random() < 0.3 else 0.0)
         log.record(now, planned)
-        arrivals.append(now + rng.uniform(0, window - 1))  # the way there: 0 to the slack
+        answer = now + rng.expovariate(1 / 0.003)  # there and back: 3 ms on average, now and then much more
+        log.answered(answer)
+        arrivals.append(rng.uniform(now, answer))  # Teams counts it somewhere on the way
     assert _most_in_any_window(arrivals, 1.0) <= 50
     achieved = len(arrivals) / (arrivals[-1] - arrivals[0])
     assert 0.97 * rate <= achieved <= rate * 1.01
@@ -142,6 +145,7 @@ def _departures(count: int, held_up_at: int | None = None, rate: float = 45.0) -
         planned = log.next_free(now)
         now = planned + (0.3 if i == held_up_at else 0.0)
         log.record(now, planned)
+        log.answered(now)  # an instant answer: the window counts from the departure
         times.append(now)
     return times
 
@@ -160,6 +164,24 @@ def test_a_send_log_lets_a_held_up_sender_make_time_up() -> None:
     assert max(b - a for a, b in zip(steady, held_up, strict=True)) == pytest.approx(0.3)
     assert _most_in_any_window(held_up, 1.0) <= 50 and _most_in_any_window(steady, 1.0) <= 50
     assert len(steady) / steady[-1] == pytest.approx(45.0, rel=0.02)
+
+
+def test_a_request_counts_until_a_window_after_its_answer() -> None:
+    """Three a second at most: three requests in flight hold the log shut (however long they take); one answered at
+    t counts until t + window, the ones still in flight count in full."""
+    log = SendLog(3, send_window(3, 3.0))
+    for t in (0.0, 0.4, 0.8):
+        assert log.next_free(t) == pytest.approx(t)
+        log.record(t)
+    assert log.next_free(5.0) == math.inf  # no answers: Teams may still be counting them
+    log.answered(5.0)
+    assert log.next_free(5.0) == pytest.approx(6.0)  # one answered: it leaves the window at 5 + 1
+    log.answered(5.5)
+    log.answered(5.6)
+    assert log.next_free(6.2) == pytest.approx(6.2)  # two left in the window, room for one
+    log.record(6.2)
+    assert log.next_free(6.2) == pytest.approx(6.2 + 1 / 3)  # 5.5 has left the window by then; the spacing is longer
+    assert log.quiet_after() == pytest.approx(6.6)
 
 
 def test_a_send_window_needs_a_rate_within_the_limit() -> None:
