@@ -3,8 +3,9 @@
 Limits honoured before each send: per conversation, Teams' 7 / 1 s, 8 / 2 s, 60 / 30 s and 1800 / hour (aiolimiter
 in the process, and the sends every process recorded), then the tenant's rate. One worker at a time sends to a tenant
 (it holds the tenant's row in SQL, OutboxRepository.hold_tenants), so the tenant's rate is kept by that worker's own
-sliding log of what it sent (bot.engagement.delivery.SendLog): at most Teams' 50 requests in any 50/rate seconds
-(45/s by default), and none during a pause after a 429 — whatever the number of worker processes.
+sliding log of what it sent (bot.engagement.delivery.SendLog): each request counts from when it leaves until 50/rate
+seconds after its answer, at most Teams' 50 count at once (45/s on average by default), and none leaves during a
+pause after a 429 — whatever the number of worker processes.
 
 A leaky bucket of capacity C leaking r per second lets C + r·T through in any window of T seconds. To stay inside
 "N per T" counted over a sliding window, each conversation limiter is AsyncLimiter(N/2, T) (N/2 + N/2 = N).
@@ -662,8 +663,9 @@ class DeliveryWorker:
 
         The worker holds the tenant meanwhile (renewing the hold when half of it is gone): nobody else sends to it,
         so its own log of what it sent is the tenant's. A request that waited longer than planned (the process was
-        busy or descheduled) still goes: the log counts when requests really left, so a late one never crowds
-        Teams' second, and the time lost is made up by the requests after it. Raises _TenantMoved when the hold ran
+        busy or descheduled) still goes: the log counts requests from when they really left until a window after
+        their answers, so a late one never crowds Teams' second, and the time lost is made up by the requests after
+        it (`_answered` is called once the request is answered). Raises _TenantMoved when the hold ran
         out and another worker took the tenant.
         """
         limit = limit or self.config.tenant_limit_per_second
