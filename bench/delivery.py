@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bot.engagement.delivery import TEAMS_TENANT_LIMIT
 from storage.migrate import upgrade
 from tests.support.cli import clean_env
 from tests.support.connector import FakeConnector
@@ -28,7 +29,6 @@ from tests.support.database import create_postgres_database, drop_postgres_datab
 from tests.support.seed import seed_outbox
 
 RESULTS = Path(__file__).parent / "results"
-TEAMS_TENANT_LIMIT = 50  # requests per second per app per tenant (Microsoft's current page)
 
 
 async def run_once(

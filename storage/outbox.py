@@ -228,21 +228,16 @@ class OutboxRepository:
         if not tenants or len(claimed) >= limit:
             return claimed
         share = max(1, -(-(limit - len(claimed)) // len(tenants)))
-        for tenant_id in tenants:
-            values |= {"tenant": tenant_id, "limit": min(share, limit - len(claimed))}
-            claimed += (await self.session.scalars(_CLAIM_QUEUED_OF_TENANT, values)).all()
-            if len(claimed) >= limit:
-                break
-        if len(claimed) < limit:
-            if only is not None:  # what is left, from the same tenants
-                for tenant_id in tenants:
-                    values |= {"tenant": tenant_id, "limit": limit - len(claimed)}
-                    claimed += (await self.session.scalars(_CLAIM_QUEUED_OF_TENANT, values)).all()
-                    if len(claimed) >= limit:
-                        break
-            else:
-                values["limit"] = limit - len(claimed)
-                claimed += (await self.session.scalars(_CLAIM_QUEUED, values)).all()
+        # a share from each tenant; with `only`, a second pass fills up from the same tenants
+        for most in (share, limit) if only is not None else (share,):
+            for tenant_id in tenants:
+                if len(claimed) >= limit:
+                    return claimed
+                values |= {"tenant": tenant_id, "limit": min(most, limit - len(claimed))}
+                claimed += (await self.session.scalars(_CLAIM_QUEUED_OF_TENANT, values)).all()
+        if len(claimed) < limit and only is None:
+            values["limit"] = limit - len(claimed)
+            claimed += (await self.session.scalars(_CLAIM_QUEUED, values)).all()
         return claimed
 
     async def unclaim(self, worker: str, message_ids: Collection[int]) -> None:

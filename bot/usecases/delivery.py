@@ -43,6 +43,7 @@ from bot.engagement.delivery import (
 )
 from bot.engagement.reach import pending_user
 from storage.models import ConversationReference, OutboxMessage
+from storage.outbox import TenantHold
 from storage.repositories import ConversationTarget
 from storage.uow import UnitOfWork
 
@@ -94,6 +95,11 @@ class AppInstaller(Protocol):
 # Graph: at most 30 installs per second per tenant; 25 on average leaves 200 ms for jitter on the way (send_window)
 GRAPH_INSTALL_LIMIT = 30
 GRAPH_INSTALLS_PER_SECOND = 25.0
+
+
+def _graph_bucket(tenant: str) -> str:
+    """The send log (and tenant_rates row) of a tenant's Graph installs, held with the tenant."""
+    return f"graph:{tenant}"
 
 
 class _TenantMoved(Exception):
@@ -271,7 +277,10 @@ class DeliveryWorker:
             room = self.config.concurrency - len(self._in_hand)
             idle = not self._in_hand
             claimed = await self._claim_and_start(min(room, self.config.batch_size)) if room >= enough else 0
-            misses = misses + 1 if idle and not claimed else 0 if claimed else misses
+            if claimed:
+                misses = 0
+            elif idle:
+                misses += 1
             if not self._in_hand:
                 if stop is None:
                     if self._failures:
@@ -330,7 +339,7 @@ class DeliveryWorker:
             if idle:
                 await uow.outbox.release_tenants(self.worker_id, {t: self._quiet_after(t) for t in idle})
             taken = [t for t in held if t not in self._held]
-            graph_pauses = await uow.outbox.pauses([f"graph:{t}" for t in taken]) if self.installer else {}
+            graph_pauses = await uow.outbox.pauses([_graph_bucket(t) for t in taken]) if self.installer else {}
             known = await _Known.look_up(uow, rows, now) if rows else None
             await uow.commit()
         for tenant in idle:
@@ -338,24 +347,29 @@ class DeliveryWorker:
         for tenant in tenants - held.keys():
             if self._rows_of[tenant] == 0:
                 self._forget_tenant(tenant)  # another worker took it over: our hold had run out
-        for tenant, hold in held.items():
-            if tenant in taken:
-                self._quiet[tenant] = hold.quiet_until
-            self._paused_until[tenant] = max(self._paused_until.get(tenant, 0.0), hold.paused_until)
-            self._held[tenant] = epoch + self.config.hold_seconds
+        self._note_holds(held, epoch)
         for bucket, until in graph_pauses.items():
             self._paused_until[bucket] = max(self._paused_until.get(bucket, 0.0), until)
         return rows, known
 
+    def _note_holds(self, held: dict[str, TenantHold], epoch: float) -> None:
+        """What taking or renewing tenants at `epoch` told this worker: each hold's end, the tenant's pause, and for a
+        tenant taken just now, since when the last holder's requests allow sending."""
+        for tenant, hold in held.items():
+            if tenant not in self._held:
+                self._quiet[tenant] = max(self._quiet.get(tenant, 0.0), hold.quiet_until)
+            self._paused_until[tenant] = max(self._paused_until.get(tenant, 0.0), hold.paused_until)
+            self._held[tenant] = epoch + self.config.hold_seconds
+
     def _quiet_after(self, tenant: str) -> float:
         """When everything this worker sent to the tenant (its sends and its Graph installs) has left every window."""
-        logs = (self._logs.get(tenant), self._logs.get(f"graph:{tenant}"))
+        logs = (self._logs.get(tenant), self._logs.get(_graph_bucket(tenant)))
         return max((log.quiet_after() for log in logs if log is not None), default=0.0)
 
     def _forget_tenant(self, tenant: str) -> None:
         self._held.pop(tenant, None)
         self._quiet.pop(tenant, None)
-        for bucket in (tenant, f"graph:{tenant}"):
+        for bucket in (tenant, _graph_bucket(tenant)):
             self._logs.pop(bucket, None)
             self._tenant_locks.pop(bucket, None)
             self._answers.pop(bucket, None)
@@ -580,7 +594,7 @@ class DeliveryWorker:
         bucket = row.tenant_id
         if outcome.conversation_id is None and self.installer is not None and outcome.result.status_code in (403, 404):
             # not in a team or chat with the bot: install the app for the person, which opens the chat
-            bucket = f"graph:{row.tenant_id}"
+            bucket = _graph_bucket(row.tenant_id)
 
             paced = False
 
@@ -725,8 +739,5 @@ class DeliveryWorker:
         if tenant not in held:
             self._held.pop(tenant, None)
             raise _TenantMoved(tenant)
-        if tenant not in self._held:  # taken just now (not through a claim): the last holder's quiet time applies
-            self._quiet[tenant] = max(self._quiet.get(tenant, 0.0), held[tenant].quiet_until)
-        self._paused_until[tenant] = max(self._paused_until.get(tenant, 0.0), held[tenant].paused_until)
-        self._held[tenant] = now + hold
+        self._note_holds(held, now)
         return False
