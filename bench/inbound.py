@@ -6,7 +6,7 @@ A load generator in a separate process offers a fixed rate (open loop: latency i
 scheduled time, so a stall is not hidden) and then finds the saturation throughput (closed loop, 8 in flight).
 The server's CPU time per request is read from /proc. Every NPS request must have written exactly one answer.
 Prints both paths and their ratios side by side, on SQLite and PostgreSQL; writes bench/results/inbound.json.
-Run: `python -m bench.inbound [--rate 100] [--seconds 15] [--database both|sqlite|postgresql]`.
+Run: `python -m bench.inbound [--rate 100] [--seconds 15] [--database both|sqlite|postgresql] [--profile DIR]`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import dataclasses
 import json
 import os
 import platform
+import signal
 import socket
 import statistics
 import sys
@@ -231,7 +232,15 @@ async def run_load(url: str, requests: list[dict[str, Any]], rate: float, work: 
     return dict(json.loads(out))
 
 
-async def run_database(database: str, rate: float, seconds: float) -> dict[str, Any]:
+async def profiled(pid: int, out: Path) -> asyncio.subprocess.Process:
+    """py-spy samples the server (collapsed stacks, one line per stack) while a saturation run goes."""
+    return await asyncio.create_subprocess_exec(
+        "py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "250", "--output", str(out),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def run_database(database: str, rate: float, seconds: float, profile: Path | None = None) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="nurture-inbound-"))
     url = f"sqlite+aiosqlite:///{work / 'bench.db'}" if database == "sqlite" else create_postgres_database("nurture_in")
     key = RsaKey("bench-key")
@@ -260,7 +269,11 @@ async def run_database(database: str, rate: float, seconds: float) -> dict[str, 
             before = cpu_seconds(server.pid)
             fixed_load = await run_load(base, requests_for(path, token, next(batches)), rate, work, name)
             fixed_load["server_cpu_ms_per_request"] = round(1000 * (cpu_seconds(server.pid) - before) / fixed, 2)
+            spy = await profiled(server.pid, profile / f"{database}-{name}.txt") if profile else None
             saturated = await run_load(base, requests_for(path, token, rest[:saturation]), 0, work, name + "-sat")
+            if spy:
+                spy.send_signal(signal.SIGINT)
+                await spy.wait()
             rest = rest[saturation:]
             results[name] = {"fixed_load": fixed_load, "saturation": saturated}
         written = await answers(url)
@@ -322,7 +335,9 @@ def report(runs: list[dict[str, Any]]) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     databases = ("sqlite", "postgresql") if args.database == "both" else (args.database,)
-    runs = [await run_database(database, args.rate, args.seconds) for database in databases]
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    runs = [await run_database(database, args.rate, args.seconds, args.profile) for database in databases]
     report(runs)
     RESULTS.mkdir(exist_ok=True)
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
@@ -336,6 +351,7 @@ if __name__ == "__main__":
     run.add_argument("--rate", type=float, default=100.0)
     run.add_argument("--seconds", type=float, default=15.0)
     run.add_argument("--database", choices=("both", "sqlite", "postgresql"), default="both")
+    run.add_argument("--profile", type=Path, help="folder for py-spy's samples of the server's saturation runs")
     server = sub.add_parser("serve")
     server.add_argument("--database", required=True)
     server.add_argument("--metadata", required=True)
