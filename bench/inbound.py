@@ -235,7 +235,8 @@ async def run_load(url: str, requests: list[dict[str, Any]], rate: float, work: 
 async def profiled(pid: int, out: Path) -> asyncio.subprocess.Process:
     """py-spy samples the server (collapsed stacks, one line per stack) while a saturation run goes."""
     return await asyncio.create_subprocess_exec(
-        "py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "250", "--output", str(out),
+        str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid),
+        "--format", "raw", "--rate", "250", "--output", str(out),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -339,6 +340,9 @@ async def main(args: argparse.Namespace) -> None:
         args.profile.mkdir(parents=True, exist_ok=True)
     runs = [await run_database(database, args.rate, args.seconds, args.profile) for database in databases]
     report(runs)
+    if args.profile:  # the sampler slows the server: a profiled run's timings are not results
+        print(f"profiled run: samples in {args.profile}; bench/results/inbound.json left as it was")
+        return
     RESULTS.mkdir(exist_ok=True)
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
     (RESULTS / "inbound.json").write_text(json.dumps({"machine": machine, "runs": runs}, indent=2) + "\n")
