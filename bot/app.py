@@ -43,6 +43,7 @@ from bot.usecases.lifecycle import Lifecycle
 from bot.usecases.privacy import Retention, purge
 from bot.usecases.surveys import SurveyConfig, Surveys
 from storage.engine import create_engine, session_factory
+from storage.first_answers import FirstAnswers, first_answers_for
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ WORKERS = web.AppKey("workers", list[DeliveryWorker])
 CAMPAIGNS = web.AppKey("campaigns", Campaigns)
 ALERTS = web.AppKey("alerts", Alerts)
 SURVEYS = web.AppKey("surveys", Surveys)
+FIRST_ANSWERS: web.AppKey[FirstAnswers | None] = web.AppKey("first_answers")
 SENDER = web.AppKey("sender", TeamsCardSender)
 INSTALLER: web.AppKey[GraphAppInstaller | None] = web.AppKey("installer")
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
@@ -104,7 +106,8 @@ def create_app(
         csm_ids=frozenset(i.lower() for i in settings.csm_ids),
         min_answers=settings.nps_min_answers,
     )
-    surveys = Surveys(lambda: UnitOfWork(sessions), survey_config(settings))
+    app[FIRST_ANSWERS] = first_answers_for(settings.database_url)
+    surveys = Surveys(lambda: UnitOfWork(sessions), survey_config(settings), app[FIRST_ANSWERS])
     app[SURVEYS] = surveys
     app[CAMPAIGNS] = Campaigns(lambda: UnitOfWork(sessions), campaign_config(settings, campaigns))
     app[ALERTS] = Alerts(lambda: UnitOfWork(sessions), alert_config(settings, app[CAMPAIGNS].config.campaigns))
@@ -291,6 +294,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     if installer is not None:
         await installer.close()
     await app[SENDER].close()
+    first_answers = app[FIRST_ANSWERS]
+    if first_answers is not None:
+        await first_answers.close()
     await app[ENGINE].dispose()
     gc.unfreeze()  # an app built again in this process (tests) lets the old one's objects be collected
 

@@ -35,19 +35,21 @@ class ScoredAnswer:
     answered_at: datetime
 
 
-# a card answer's writes, written once (see storage.repositories.upsert_sql)
-_INSERT_ANSWER = upsert_sql(
+# a card answer's writes, written once (see storage.repositories.upsert_sql; storage.first_answers runs them too)
+ANSWER_CONFLICT = "ON CONFLICT (survey_instance_id, aad_object_id) DO NOTHING"
+ALERT_CONFLICT = "ON CONFLICT (kind, survey_instance_id) DO NOTHING"
+INSERT_ANSWER_SQL = (
     "INSERT INTO nps_answers (survey_instance_id, tenant_id, aad_object_id, score, comment, answered_at, updated_at,"
     " edits) VALUES (:survey_instance_id, :tenant_id, :aad_object_id, :score, :comment, :now, :now, 0)"
-    " ON CONFLICT (survey_instance_id, aad_object_id) DO NOTHING RETURNING id",
-    now=UtcDateTime(),
+    f" {ANSWER_CONFLICT} RETURNING id"
 )
-_ADD_PENDING_ALERT = upsert_sql(
+ADD_PENDING_ALERT_SQL = (
     "INSERT INTO pending_alerts (kind, tenant_id, survey_instance_id, aad_object_id, score, status, created_at)"
     " VALUES (:kind, :tenant_id, :survey_instance_id, :aad_object_id, :score, 'pending', :now)"
-    " ON CONFLICT (kind, survey_instance_id) DO NOTHING RETURNING id",
-    now=UtcDateTime(),
+    f" {ALERT_CONFLICT} RETURNING id"
 )
+_INSERT_ANSWER = upsert_sql(INSERT_ANSWER_SQL, now=UtcDateTime())
+_ADD_PENDING_ALERT = upsert_sql(ADD_PENDING_ALERT_SQL, now=UtcDateTime())
 
 
 class SurveyRepository:

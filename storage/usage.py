@@ -49,53 +49,58 @@ from storage.repositories import on_postgres, upsert_sql
 SMALL_BATCH = 8
 
 
-_RAW = upsert_sql(
-    "INSERT INTO usage_events (tenant_id, aad_object_id, name, occurred_at, day, received_at) "
-    "VALUES (:tenant_id, :aad_object_id, :name, :occurred_at, :day, :received_at) "
-    "ON CONFLICT (tenant_id, aad_object_id, name, occurred_at) DO NOTHING RETURNING tenant_id",
-    occurred_at=UtcDateTime(),
-    day=Date(),
-    received_at=UtcDateTime(),
-)
+# What every fold does on a conflict (also read by storage.first_answers, which folds a card answer's signal).
+RAW_CONFLICT = "ON CONFLICT (tenant_id, aad_object_id, name, occurred_at) DO NOTHING"
 # the bits this upsert set that were not set before come back in `added`: the person's days that became active
-_ON_ACTIVITY_CONFLICT = (
+ACTIVITY_CONFLICT = (
     "ON CONFLICT (tenant_id, aad_object_id, word) DO UPDATE SET added = excluded.bits & ~usage_activity.bits, "
     "bits = usage_activity.bits | excluded.bits"
 )
-_ACTIVITY = upsert_sql(
-    "INSERT INTO usage_activity (tenant_id, aad_object_id, word, bits, added) "
-    f"VALUES (:tenant_id, :aad_object_id, :word, :bits, :bits) {_ON_ACTIVITY_CONFLICT} RETURNING added",
-    bits=BigInteger(),
-)
-_FEATURES = upsert_sql(
-    "INSERT INTO usage_features (tenant_id, aad_object_id, name, total, first_at, last_at) "
-    "VALUES (:tenant_id, :aad_object_id, :name, :total, :first_at, :last_at) "
+FEATURES_CONFLICT = (
     "ON CONFLICT (tenant_id, aad_object_id, name) DO UPDATE SET total = usage_features.total + excluded.total, "
     "first_at = CASE WHEN excluded.first_at < usage_features.first_at THEN excluded.first_at "
     "ELSE usage_features.first_at END, "
     "last_at = CASE WHEN excluded.last_at > usage_features.last_at THEN excluded.last_at "
-    "ELSE usage_features.last_at END",
-    first_at=UtcDateTime(),
-    last_at=UtcDateTime(),
+    "ELSE usage_features.last_at END"
 )
-_PROFILES = upsert_sql(
-    "INSERT INTO usage_profiles (tenant_id, aad_object_id, first_seen_at, last_seen_at, events) "
-    "VALUES (:tenant_id, :aad_object_id, :first_seen_at, :last_seen_at, :events) "
+PROFILES_CONFLICT = (
     "ON CONFLICT (tenant_id, aad_object_id) DO UPDATE SET events = usage_profiles.events + excluded.events, "
     "first_seen_at = CASE WHEN excluded.first_seen_at < usage_profiles.first_seen_at THEN excluded.first_seen_at "
     "ELSE usage_profiles.first_seen_at END, "
     "last_seen_at = CASE WHEN excluded.last_seen_at > usage_profiles.last_seen_at THEN excluded.last_seen_at "
-    "ELSE usage_profiles.last_seen_at END",
-    first_seen_at=UtcDateTime(),
-    last_seen_at=UtcDateTime(),
+    "ELSE usage_profiles.last_seen_at END"
 )
-_TENANT_DAYS = upsert_sql(
-    "INSERT INTO tenant_usage_daily (tenant_id, day, active_users, events) "
-    "VALUES (:tenant_id, :day, :active_users, :events) "
+TENANT_DAYS_CONFLICT = (
     "ON CONFLICT (tenant_id, day) DO UPDATE SET active_users = tenant_usage_daily.active_users + "
-    "excluded.active_users, events = tenant_usage_daily.events + excluded.events",
-    day=Date(),
+    "excluded.active_users, events = tenant_usage_daily.events + excluded.events"
 )
+
+# one row each, with named parameters
+RAW_SQL = (
+    "INSERT INTO usage_events (tenant_id, aad_object_id, name, occurred_at, day, received_at) "
+    f"VALUES (:tenant_id, :aad_object_id, :name, :occurred_at, :day, :received_at) {RAW_CONFLICT} RETURNING tenant_id"
+)
+ACTIVITY_SQL = (
+    "INSERT INTO usage_activity (tenant_id, aad_object_id, word, bits, added) "
+    f"VALUES (:tenant_id, :aad_object_id, :word, :bits, :bits) {ACTIVITY_CONFLICT} RETURNING added"
+)
+FEATURES_SQL = (
+    "INSERT INTO usage_features (tenant_id, aad_object_id, name, total, first_at, last_at) "
+    f"VALUES (:tenant_id, :aad_object_id, :name, :total, :first_at, :last_at) {FEATURES_CONFLICT}"
+)
+PROFILES_SQL = (
+    "INSERT INTO usage_profiles (tenant_id, aad_object_id, first_seen_at, last_seen_at, events) "
+    f"VALUES (:tenant_id, :aad_object_id, :first_seen_at, :last_seen_at, :events) {PROFILES_CONFLICT}"
+)
+TENANT_DAYS_SQL = (
+    "INSERT INTO tenant_usage_daily (tenant_id, day, active_users, events) "
+    f"VALUES (:tenant_id, :day, :active_users, :events) {TENANT_DAYS_CONFLICT}"
+)
+_RAW = upsert_sql(RAW_SQL, occurred_at=UtcDateTime(), day=Date(), received_at=UtcDateTime())
+_ACTIVITY = upsert_sql(ACTIVITY_SQL, bits=BigInteger())
+_FEATURES = upsert_sql(FEATURES_SQL, first_at=UtcDateTime(), last_at=UtcDateTime())
+_PROFILES = upsert_sql(PROFILES_SQL, first_seen_at=UtcDateTime(), last_seen_at=UtcDateTime())
+_TENANT_DAYS = upsert_sql(TENANT_DAYS_SQL, day=Date())
 
 
 # -- the set-based fold of large batches ------------------------------------------------------------------------------
@@ -131,8 +136,7 @@ _STORE_NEW_PG = text(
     "CAST(:name AS varchar[]), CAST(:occurred_at AS timestamptz[]), CAST(:day AS date[])) "
     "AS batch (tenant_id, aad_object_id, name, occurred_at, day) "
     "ORDER BY tenant_id, aad_object_id, name, occurred_at "
-    "ON CONFLICT (tenant_id, aad_object_id, name, occurred_at) DO NOTHING "
-    "RETURNING tenant_id, aad_object_id, name, occurred_at, day) "
+    f"{RAW_CONFLICT} RETURNING tenant_id, aad_object_id, name, occurred_at, day) "
     "INSERT INTO usage_batch (tenant_id, aad_object_id, name, occurred_at, day) SELECT * FROM stored"
 ).bindparams(bindparam("now", type_=UtcDateTime()))
 # SQLite: the batch is staged, what is known is dropped, the rest stored (this transaction is the only writer)
@@ -153,7 +157,7 @@ _ACTIVITY_STAGED = (
     "INSERT INTO usage_activity (tenant_id, aad_object_id, word, bits, added) "
     "SELECT tenant_id, aad_object_id, e / 62, sum(CAST(1 AS BIGINT) << (e % 62)), sum(CAST(1 AS BIGINT) << (e % 62)) "
     f"FROM ({_PEOPLE_DAYS}) AS days WHERE true GROUP BY tenant_id, aad_object_id, e / 62 "
-    f"ORDER BY tenant_id, aad_object_id, e / 62 {_ON_ACTIVITY_CONFLICT}"
+    f"ORDER BY tenant_id, aad_object_id, e / 62 {ACTIVITY_CONFLICT}"
 )
 # (tenant, day, people whose day became active with this batch, events), from the words' `added` bits
 _TENANT_DAY_COUNTS = (
@@ -182,22 +186,12 @@ _NEW_ACTIVE_DAYS_SQLITE = text(
 _FEATURES_STAGED = text(
     "INSERT INTO usage_features (tenant_id, aad_object_id, name, total, first_at, last_at) "
     "SELECT tenant_id, aad_object_id, name, count(*), min(occurred_at), max(occurred_at) FROM usage_batch WHERE true "
-    "GROUP BY tenant_id, aad_object_id, name ORDER BY tenant_id, aad_object_id, name "
-    "ON CONFLICT (tenant_id, aad_object_id, name) DO UPDATE SET total = usage_features.total + excluded.total, "
-    "first_at = CASE WHEN excluded.first_at < usage_features.first_at THEN excluded.first_at "
-    "ELSE usage_features.first_at END, "
-    "last_at = CASE WHEN excluded.last_at > usage_features.last_at THEN excluded.last_at "
-    "ELSE usage_features.last_at END"
+    f"GROUP BY tenant_id, aad_object_id, name ORDER BY tenant_id, aad_object_id, name {FEATURES_CONFLICT}"
 )
 _PROFILES_STAGED = text(
     "INSERT INTO usage_profiles (tenant_id, aad_object_id, first_seen_at, last_seen_at, events) "
     "SELECT tenant_id, aad_object_id, min(occurred_at), max(occurred_at), count(*) FROM usage_batch WHERE true "
-    "GROUP BY tenant_id, aad_object_id ORDER BY tenant_id, aad_object_id "
-    "ON CONFLICT (tenant_id, aad_object_id) DO UPDATE SET events = usage_profiles.events + excluded.events, "
-    "first_seen_at = CASE WHEN excluded.first_seen_at < usage_profiles.first_seen_at THEN excluded.first_seen_at "
-    "ELSE usage_profiles.first_seen_at END, "
-    "last_seen_at = CASE WHEN excluded.last_seen_at > usage_profiles.last_seen_at THEN excluded.last_seen_at "
-    "ELSE usage_profiles.last_seen_at END"
+    f"GROUP BY tenant_id, aad_object_id ORDER BY tenant_id, aad_object_id {PROFILES_CONFLICT}"
 )
 
 

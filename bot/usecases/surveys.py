@@ -21,6 +21,7 @@ from bot.engagement.usage import BotSignal, bot_signal
 from bot.usecases.reach import can_reach
 from cards.nps import COMMENT_MAX_LENGTH, ErrorCardView, NpsCardView, NpsState, build_error_card, build_nps_card
 from cards.verbs import Verb
+from storage.first_answers import FirstAnswer, FirstAnswers
 from storage.models import NpsAnswer, SurveyInstance, User
 from storage.outbox import NewMessage
 from storage.surveys import SubmitOutcome
@@ -115,6 +116,7 @@ class _AskFacts:
 class Surveys:
     uow_factory: Callable[[], UnitOfWork]
     config: SurveyConfig
+    first_answers: FirstAnswers | None = None  # the common first answer in one trip (storage.first_answers)
 
     # -- asking ----------------------------------------------------------------------------------
 
@@ -244,6 +246,10 @@ class Surveys:
 
     async def _dispatch(self, verb: Verb, data: dict[str, Any], actor: Actor, now: datetime) -> dict[str, Any]:
         ref = _parse(_InstanceData, data)
+        if verb is Verb.NPS_SUBMIT:
+            card = await self._first_answer(str(ref.instance), data, actor, now)
+            if card is not None:
+                return card
         async with self.uow_factory() as uow:
             instance, owner, answer = await self._owned_instance(uow, str(ref.instance), actor)
             if verb is Verb.NPS_SUBMIT:
@@ -275,6 +281,46 @@ class Surveys:
             if now > instance.expires_at:
                 return self._state_card(instance, owner, NpsState.CLOSED)
             return build_nps_card(self._view(instance.id, owner.aad_object_id, owner.locale))
+
+    async def _first_answer(
+        self, instance_id: str, data: dict[str, Any], actor: Actor, now: datetime
+    ) -> dict[str, Any] | None:
+        """A valid first answer to an open ask of one's own, in one trip to the database; None when it is anything
+        else (or could not be stored there): then the unit of work below decides, as it always did."""
+        if self.first_answers is None or actor.tenant_id is None or actor.aad_object_id is None:
+            return None
+        try:
+            submitted = _SubmitData.model_validate(data)
+            score = validate_score(submitted.score)
+        except (ValidationError, ValueError):
+            return None
+        answer_category = category(score)
+        answer = FirstAnswer(
+            instance_id=instance_id,
+            tenant_id=actor.tenant_id,
+            aad_object_id=actor.aad_object_id,
+            score=score,
+            comment=submitted.comment,
+            detractor=answer_category is Category.DETRACTOR,
+            signal=bot_signal(actor.tenant_id, actor.aad_object_id, BotSignal.CARD_ANSWER, now),
+            now=now,
+        )
+        stored = await self.first_answers.store(answer)
+        if stored is None:
+            return None
+        telemetry.answers.add(1, {"kind": "nps", "category": answer_category.value})
+        if stored.alert_raised:
+            telemetry.alerts.add(1, {"kind": "detractor"})
+        view = self._view(
+            instance_id,
+            actor.aad_object_id,
+            stored.locale,
+            state=_CATEGORY_STATE[answer_category],
+            score=score,
+            comment=submitted.comment,
+            can_edit=now <= now + self.config.edit_grace,
+        )
+        return build_nps_card(view)
 
     async def _submit(
         self,
