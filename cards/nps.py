@@ -6,9 +6,11 @@ recipient shows the current state. Cards are built from models, never by substit
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from microsoft_teams.cards import (
@@ -60,7 +62,7 @@ class NpsCardView:
 def _refresh(view: NpsCardView) -> RefreshDefinition:
     return RefreshDefinition(
         action=ExecuteAction(title="Refresh", verb=Verb.NPS_REFRESH, data={"instance": view.instance_id}),
-        user_ids=[f"8:orgid:{view.aad_object_id}"],
+        user_ids=[_user_id(view.aad_object_id)],
     )
 
 
@@ -78,7 +80,47 @@ def _score_choice_title(t: Strings, score: int) -> str:
 
 
 def build_nps_card(view: NpsCardView) -> dict[str, Any]:
-    """The card for `view.state`: the question (with an error when the last submission was invalid) or its outcome."""
+    """The card for `view.state`: the question (with an error when the last submission was invalid) or its outcome.
+
+    Without a comment, cards differ from person to person only in whom they are for: such a card is built from the
+    models once per shape (state, locale, score, …) and handed out with the ask and the person set where the builders
+    put them. Building from the models cost as much as all the rest of a card answer (bench/inbound.py).
+    """
+    if view.comment is not None:
+        return _build(view)
+    shape = _shape(replace(view, instance_id="", aad_object_id=""))
+    return _addressed(json.loads(shape), view)
+
+
+@lru_cache(maxsize=1024)
+def _shape(view: NpsCardView) -> str:
+    return json.dumps(_build(view))
+
+
+def _addressed(card: dict[str, Any], view: NpsCardView) -> dict[str, Any]:
+    """The card for this ask and person: the refresh's user, and the data of every Action.Execute (all of which name
+    the ask, and only the ask: see the builders)."""
+    card["refresh"]["userIds"] = [_user_id(view.aad_object_id)]
+    _name_instance(card, view.instance_id)
+    return card
+
+
+def _name_instance(node: Any, instance_id: str) -> None:
+    if isinstance(node, dict):
+        if node.get("type") == "Action.Execute":
+            node["data"] = {"instance": instance_id}
+        for value in node.values():
+            _name_instance(value, instance_id)
+    elif isinstance(node, list):
+        for item in node:
+            _name_instance(item, instance_id)
+
+
+def _user_id(aad_object_id: str) -> str:
+    return f"8:orgid:{aad_object_id}"
+
+
+def _build(view: NpsCardView) -> dict[str, Any]:
     t = Strings(view.locale)
     if view.state is NpsState.ASK:
         return _ask(view, t)
