@@ -1,12 +1,14 @@
 """Inbound-turn benchmark: an NPS answer (Action.Execute invoke through /api/messages: real JWT validation against
-a local OpenID key server, tenant check, duplicate-activity claim, validation, SQL write, the updated card back)
-versus a bare botbuilder echo invoke on the same server, the same stack and the same token checks (/api/echo).
+a local OpenID key server, service-URL and tenant checks, validation, the SQL writes, the updated card back) versus a
+bare botbuilder echo invoke on the same server, the same stack and the same token checks (/api/echo).
 
 A load generator in a separate process offers a fixed rate (open loop: latency is counted from each request's
-scheduled time, so a stall is not hidden) and then finds the saturation throughput (closed loop, 8 in flight).
-The server's CPU time per request is read from /proc. Every NPS request must have written exactly one answer.
-Prints both paths and their ratios side by side, on SQLite and PostgreSQL; writes bench/results/inbound.json.
-Run: `python -m bench.inbound [--rate 100] [--seconds 15] [--database both|sqlite|postgresql] [--profile DIR]`.
+scheduled time, so a stall is not hidden), echo and NPS taking turns in rounds so that both share the machine's ups
+and downs, and then finds the saturation throughput (closed loop, 8 in flight). The server's CPU time per request is
+read from /proc. Every NPS request must have written exactly one answer. Prints both paths and their ratios side by
+side, on SQLite and PostgreSQL; writes bench/results/inbound.json (a run of one database keeps the other's figures).
+Run: `python -m bench.inbound [--rate 100] [--seconds 15] [--rounds 3] [--database both|sqlite|postgresql]
+[--profile DIR]`.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ APP_ID = "00000000-aaaa-bbbb-cccc-0000000000be"
 TENANT = "11111111-1111-1111-1111-111111111111"
 SERVICE_URL = "http://127.0.0.1:9/"  # named by the activities; an invoke's answer goes back in the HTTP response
 SATURATION_IN_FLIGHT = 8
+PATHS = (("echo", "/api/echo"), ("nps", "/api/messages"))
 
 
 # -- the server (a separate process) --------------------------------------------------------------------------
@@ -129,11 +132,21 @@ async def load(url: str, requests_file: str, rate: float, in_flight: int) -> dic
 
             await asyncio.gather(*(lane() for _ in range(in_flight)))
         elapsed = time.perf_counter() - started
-    latencies.sort()
+    return {"seconds": elapsed, "latencies": latencies, "statuses": statuses}
+
+
+def summary(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One figure set from the load generator's runs (latencies of every run together)."""
+    latencies = sorted(latency for part in parts for latency in part["latencies"])
+    statuses: dict[str, int] = {}
+    for part in parts:
+        for key, count in part["statuses"].items():
+            statuses[key] = statuses.get(key, 0) + count
+    seconds = sum(part["seconds"] for part in parts)
     return {
-        "requests": len(requests),
-        "seconds": round(elapsed, 2),
-        "throughput": round(len(requests) / elapsed, 1),
+        "requests": len(latencies),
+        "seconds": round(seconds, 2),
+        "throughput": round(len(latencies) / seconds, 1),
         "p50_ms": round(1000 * latencies[len(latencies) // 2], 2),
         "p99_ms": round(1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 2),
         "max_ms": round(1000 * latencies[-1], 2),
@@ -241,7 +254,9 @@ async def profiled(pid: int, out: Path) -> asyncio.subprocess.Process:
     )  # fmt: skip
 
 
-async def run_database(database: str, rate: float, seconds: float, profile: Path | None = None) -> dict[str, Any]:
+async def run_database(
+    database: str, rate: float, seconds: float, rounds: int, profile: Path | None = None
+) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="nurture-inbound-"))
     url = f"sqlite+aiosqlite:///{work / 'bench.db'}" if database == "sqlite" else create_postgres_database("nurture_in")
     key = RsaKey("bench-key")
@@ -260,25 +275,34 @@ async def run_database(database: str, rate: float, seconds: float, profile: Path
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         await wait_healthy(base)
-        batches = iter([pairs[i : i + fixed] for i in range(0, 2 * fixed, fixed)])
         rest = pairs[2 * fixed :]
-        results: dict[str, Any] = {"database": database, "offered_rate": rate}
+        results: dict[str, Any] = {"database": database, "offered_rate": rate, "rounds": rounds}
         for path in ("/api/echo", "/api/messages"):  # warm up both: keys fetched, pools filled, code paths loaded
             await run_load(base, requests_for(path, token, rest[:100]), 0, work, "warm")
             rest = rest[100:]
-        for name, path in (("echo", "/api/echo"), ("nps", "/api/messages")):
-            before = cpu_seconds(server.pid)
-            fixed_load = await run_load(base, requests_for(path, token, next(batches)), rate, work, name)
-            fixed_load["server_cpu_ms_per_request"] = round(1000 * (cpu_seconds(server.pid) - before) / fixed, 2)
+        # the fixed load in rounds, echo and NPS in turn, so both paths share the machine's ups and downs
+        per_round = fixed // rounds
+        parts: dict[str, list[dict[str, Any]]] = {"echo": [], "nps": []}
+        cpu = {"echo": 0.0, "nps": 0.0}
+        for r in range(rounds):
+            for name, path in PATHS:
+                offset = (2 * r + (name == "nps")) * per_round
+                batch = requests_for(path, token, pairs[offset : offset + per_round])
+                before = cpu_seconds(server.pid)
+                parts[name].append(await run_load(base, batch, rate, work, name))
+                cpu[name] += cpu_seconds(server.pid) - before
+        for name, path in PATHS:
+            fixed_load = summary(parts[name])
+            fixed_load["server_cpu_ms_per_request"] = round(1000 * cpu[name] / fixed_load["requests"], 2)
             spy = await profiled(server.pid, profile / f"{database}-{name}.txt") if profile else None
-            saturated = await run_load(base, requests_for(path, token, rest[:saturation]), 0, work, name + "-sat")
+            saturated = summary([await run_load(base, requests_for(path, token, rest[:saturation]), 0, work, name)])
             if spy:
                 spy.send_signal(signal.SIGINT)
                 await spy.wait()
             rest = rest[saturation:]
             results[name] = {"fixed_load": fixed_load, "saturation": saturated}
         written = await answers(url)
-        expected = 100 + fixed + saturation  # warm-up, fixed load and saturation NPS requests
+        expected = 100 + per_round * rounds + saturation  # warm-up, fixed load and saturation NPS requests
         results["nps_answers_written"] = written
         results["nps_answers_expected"] = expected
         server.terminate()
@@ -338,14 +362,22 @@ async def main(args: argparse.Namespace) -> None:
     databases = ("sqlite", "postgresql") if args.database == "both" else (args.database,)
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
-    runs = [await run_database(database, args.rate, args.seconds, args.profile) for database in databases]
+    runs = [await run_database(database, args.rate, args.seconds, args.rounds, args.profile) for database in databases]
     report(runs)
     if args.profile:  # the sampler slows the server: a profiled run's timings are not results
         print(f"profiled run: samples in {args.profile}; bench/results/inbound.json left as it was")
         return
     RESULTS.mkdir(exist_ok=True)
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
-    (RESULTS / "inbound.json").write_text(json.dumps({"machine": machine, "runs": runs}, indent=2) + "\n")
+    file = RESULTS / "inbound.json"
+    # a run of one database replaces that database's figures and keeps the other's
+    kept = (
+        [run for run in json.loads(file.read_text())["runs"] if run["database"] not in databases]
+        if file.exists()
+        else []
+    )
+    ordered = sorted(kept + runs, key=lambda run: run["database"] != "sqlite")
+    file.write_text(json.dumps({"machine": machine, "runs": ordered}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
@@ -353,7 +385,8 @@ if __name__ == "__main__":
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run")
     run.add_argument("--rate", type=float, default=100.0)
-    run.add_argument("--seconds", type=float, default=15.0)
+    run.add_argument("--seconds", type=float, default=15.0, help="of fixed load per path, over all rounds")
+    run.add_argument("--rounds", type=int, default=3, help="echo and NPS take turns this many times")
     run.add_argument("--database", choices=("both", "sqlite", "postgresql"), default="both")
     run.add_argument("--profile", type=Path, help="folder for py-spy's samples of the server's saturation runs")
     server = sub.add_parser("serve")
