@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -17,6 +20,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.engagement.asking import AskPolicy
@@ -284,8 +288,9 @@ async def test_postgres_connections_cut_under_the_pool_still_store_the_answer_on
     """PostgreSQL only (SQLite has no server whose connections could be cut)."""
     await empty_all_tables(postgresql_database)
     engine = create_engine(postgresql_database)
-    fast = first_answers_for(postgresql_database)
-    assert fast is not None
+    inner = first_answers_for(postgresql_database)
+    assert inner is not None
+    fast = Counting(inner)
     try:
         sessions = session_factory(engine)
         surveys = Surveys(lambda: UnitOfWork(sessions), CONFIG, fast)
@@ -299,6 +304,7 @@ async def test_postgres_connections_cut_under_the_pool_still_store_the_answer_on
                 )
             )
         card = await answer(surveys, second, {"score": 9})
+        assert fast.stored == 2  # the dropped connection was replaced and the statement tried once more
         assert card["refresh"]["userIds"] == [f"8:orgid:{second.aad_object_id}"]
         assert card["body"][0]["text"] == "Vielen Dank!"  # the recipient's thank-you (de-DE), not an error card
         rows = await rows_of(sessions, second)
@@ -319,3 +325,61 @@ def _first(ask: Ask, score: int) -> FirstAnswer:
         signal=bot_signal(TENANT, ask.aad_object_id, BotSignal.CARD_ANSWER, NOW),
         now=NOW,
     )
+
+
+async def test_sqlite_never_waits_on_the_loop_for_another_writer(sqlite_database: str) -> None:
+    """While another connection holds SQLite's write lock, the in-place path writes nothing at once (it runs on the
+    event loop's thread); the unit of work then waits for the lock on aiosqlite's thread, as it always did."""
+    await empty_all_tables(sqlite_database)
+    engine = create_engine(sqlite_database)
+    fast = first_answers_for(sqlite_database)
+    assert isinstance(fast, SqliteFirstAnswers)
+    try:
+        sessions = session_factory(engine)
+        ask = await make_ask(sessions)
+        writer = sqlite3.connect(str(make_url(sqlite_database).database), isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        started = time.perf_counter()
+        assert await fast.store(_first(ask, 9)) is None
+        assert time.perf_counter() - started < 0.5
+        surveys = Surveys(lambda: UnitOfWork(sessions), CONFIG, fast)
+        clicked = asyncio.create_task(answer(surveys, ask, {"score": 9}))
+        await asyncio.sleep(0.3)
+        assert not clicked.done()  # waiting for the lock, off the loop
+        writer.execute("COMMIT")
+        writer.close()
+        card = await clicked
+        assert card["refresh"]["userIds"] == [f"8:orgid:{ask.aad_object_id}"]
+        assert len((await rows_of(sessions, ask))["answers"]) == 1
+    finally:
+        await fast.close()
+        await engine.dispose()
+
+
+async def test_sqlite_checkpoints_run_on_a_thread_not_in_the_answer(sqlite_database: str) -> None:
+    await empty_all_tables(sqlite_database)
+    engine = create_engine(sqlite_database)
+    fast = first_answers_for(sqlite_database)
+    assert isinstance(fast, SqliteFirstAnswers)
+    fast.CHECKPOINT_EVERY = 3
+    threads: list[str] = []
+    checkpoint = fast._checkpoint
+
+    def recorded() -> None:
+        threads.append(threading.current_thread().name)
+        checkpoint()
+
+    fast._checkpoint = recorded  # type: ignore[method-assign]
+    try:
+        sessions = session_factory(engine)
+        asks = [await make_ask(sessions) for _ in range(7)]
+        for ask in asks:
+            assert await fast.store(_first(ask, 8)) is not None
+            if fast.checkpointing is not None:
+                await fast.checkpointing
+        assert fast.connection is not None
+        assert fast.connection.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+        assert len(threads) == 2 and all(name.startswith("nurture-checkpoint") for name in threads)
+    finally:
+        await fast.close()
+        await engine.dispose()
