@@ -24,13 +24,15 @@ TEAMS_TENANT_LIMIT = 50  # requests per second per app per tenant (Microsoft's c
 
 
 def send_window(limit: int, rate: float) -> float:
-    """The window (seconds) in which at most `limit` requests may leave, for an average of `rate` a second.
+    """The window (seconds) a request counts for after its answer (SendLog), for an average of `rate` a second.
 
-    Teams counts a tenant's requests per second. A sender that lets at most `limit` leave in any `limit / rate`
-    seconds averages `rate` a second, and any second at Teams holds at most `limit` of them as long as the way there
-    varies by less than limit/rate - 1 seconds: 111 ms at 45 of 50 a second, 31 ms at 48.5. A leaky bucket
-    (aiolimiter) cannot give that: with capacity C it lets C + rate·T through in any T seconds, so at 48.5 a second
-    under Teams' 50 it can hold one request, and time a sender lost (descheduled, busy) is lost for good."""
+    Teams counts a tenant's requests per second. With SendLog's rule (a request counts from when it leaves until
+    `limit / rate` seconds after its answer, at most `limit` counting at once) no second at Teams holds more than
+    `limit`, whatever the delays, as long as the window is at least a second, i.e. rate ≤ limit: if `limit + 1`
+    requests reached Teams within one second [a, a + 1), the last of them left before a + 1, and every other one had
+    left before it and was answered at a or later, so still counted when it left — which the log forbids.
+    A leaky bucket (aiolimiter) cannot give that: with capacity C it lets C + rate·T through in any T seconds, so
+    near Teams' 50 a second it can hold at most one request, and time a sender lost (descheduled, busy) is lost."""
     if rate <= 0 or rate > limit:
         raise ValueError(f"the rate ({rate:g}/s) must be above 0 and at most the limit ({limit}/s)")
     return limit / rate
