@@ -94,6 +94,7 @@ class AppInstaller(Protocol):
 
 # Graph: at most 30 installs per second per tenant; 25 on average leaves 200 ms for jitter on the way (send_window)
 GRAPH_INSTALL_LIMIT = 30
+MOST_IN_HAND = 1024  # rows one worker keeps in hand, however many tenants it may hold
 GRAPH_INSTALLS_PER_SECOND = 25.0
 
 
@@ -165,11 +166,18 @@ class DeliveryConfig:
     tenants_per_worker: int = 4
     lease: timedelta = timedelta(seconds=60)
     batch_size: int = 20  # rows per claim
-    # sends in hand at once: most wait for their tenant's log to have room, so keeping every tenant busy takes more
-    # rows than requests in flight (a claim's round trip and the outcome writes hold rows too)
-    concurrency: int = 64
+    # sends in hand per tenant held: most wait for their tenant's log to have room, and rows also wait for their
+    # claim's round trip and their outcome's write, so keeping a tenant at full rate takes more rows than requests in
+    # flight (64 in hand for four tenants left one or two of them short: 0.969-0.975 of the ceiling at 50/s, 128:
+    # 0.984-0.986, bench/delivery.py)
+    rows_per_tenant: int = 32
+    concurrency: int | None = None  # rows in hand at once; by default rows_per_tenant for each tenant it may hold
     idle_poll_seconds: float = 0.5
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @property
+    def in_hand(self) -> int:
+        return self.concurrency or min(MOST_IN_HAND, self.rows_per_tenant * max(1, self.tenants_per_worker))
 
     @property
     def hold_seconds(self) -> float:
@@ -265,16 +273,16 @@ class DeliveryWorker:
         self._failures.clear()
 
     async def _pump(self, stop: asyncio.Event | None) -> None:
-        """Keep up to `concurrency` rows in hand, claiming more as sends finish (no batch waits for its slowest
+        """Keep up to `in_hand` rows in hand, claiming more as sends finish (no batch waits for its slowest
         row); return when `stop` is set, or, without one, when nothing is due and nothing is in hand (drain).
 
         A delivery that ended in an exception is raised here once it is done (its row is claimed again when its
         lease ends); the others go on.
         """
-        enough = max(1, min(self.config.batch_size, self.config.concurrency) // 2)  # room worth a claim
+        enough = max(1, min(self.config.batch_size, self.config.in_hand) // 2)  # room worth a claim
         misses = 0  # claims in a row that found nothing with nothing in hand
         while stop is None or not stop.is_set():
-            room = self.config.concurrency - len(self._in_hand)
+            room = self.config.in_hand - len(self._in_hand)
             idle = not self._in_hand
             claimed = await self._claim_and_start(min(room, self.config.batch_size)) if room >= enough else 0
             if claimed:
@@ -403,7 +411,7 @@ class DeliveryWorker:
         rows, known = await self._claim(self.config.batch_size)
         if not rows:
             return 0
-        gate = asyncio.Semaphore(self.config.concurrency)
+        gate = asyncio.Semaphore(self.config.in_hand)
 
         async def one(row: OutboxMessage) -> None:
             async with gate:

@@ -19,6 +19,7 @@ from bot.engagement.delivery import (
     send_window,
     window_wait,
 )
+from bot.usecases.delivery import DeliveryConfig
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 POLICY = RetryPolicy()
@@ -190,3 +191,12 @@ def test_a_send_window_needs_a_rate_within_the_limit() -> None:
         send_window(50, 51.0)
     with pytest.raises(ValueError):
         send_window(50, 0.0)
+
+
+def test_a_worker_keeps_rows_in_hand_for_every_tenant_it_may_hold() -> None:
+    """Enough rows for each tenant to stay at full rate while others wait for room, their claim or their outcome's
+    write; an explicit number wins; a bound keeps a huge NURTURE_TENANTS_PER_WORKER from claiming the whole queue."""
+    assert DeliveryConfig().in_hand == 4 * DeliveryConfig().rows_per_tenant == 128
+    assert DeliveryConfig(tenants_per_worker=1).in_hand == 32
+    assert DeliveryConfig(tenants_per_worker=1000).in_hand == 1024
+    assert DeliveryConfig(concurrency=90).in_hand == 90
