@@ -318,7 +318,7 @@ class Surveys:
             state=_CATEGORY_STATE[answer_category],
             score=score,
             comment=submitted.comment,
-            can_edit=now <= now + self.config.edit_grace,
+            can_edit=self.config.edit_grace >= timedelta(0),  # answered just now: editable for the grace period
         )
         return build_nps_card(view)
 
