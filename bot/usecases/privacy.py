@@ -48,7 +48,7 @@ async def forget_user(uow: UnitOfWork, aad_object_id: str) -> dict[str, int]:
         ),
         **{
             model.__tablename__: await _rowcount(uow, delete(model).where(model.aad_object_id == aad_object_id))
-            for model in (CampaignTouch, UsageEvent, UsageActivity, UsageFeature, UsageProfile)
+            for model in (UsageEvent, UsageActivity, UsageFeature, UsageProfile)
         },
         "conversation_references": await uow.conversations.delete_for_users([u.id for u in users]) if users else 0,
         "users": await _rowcount(uow, delete(User).where(User.aad_object_id == aad_object_id)),

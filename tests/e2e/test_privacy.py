@@ -128,10 +128,12 @@ async def test_nurture_forget_command(harness: Harness) -> None:
     await _a_full_history(harness, USER)
     await _a_full_history(harness, OTHER)
     user_ids = {u.id for u in await table(harness, User) if u.aad_object_id == USER}
+    touches = [t for t in await table(harness, CampaignTouch) if t.aad_object_id == USER]
     code, out, err = await nurture(harness.database_url, "forget", USER, "--json")
     assert code == 0, err
     report: dict[str, Any] = json.loads(out)
     assert report["deleted"]["users"] == 1 and report["deleted"]["nps_answers"] == 1
+    assert touches and report["deleted"]["campaign_touches"] == len(touches)
     assert await _traces_of(harness.database_url, USER, user_ids) == []
     assert (await harness.rows())["users"] == 1
 
