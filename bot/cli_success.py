@@ -14,6 +14,9 @@ from rich.console import Console
 
 from bot.cli import EXIT_CONFIG, _run_in_uow, _settings, app
 from bot.cli_campaigns import JSON_OUTPUT, _campaign_config, _check_id, tenant_app
+from cards.i18n import Strings, phrase_from_json
+
+ENGLISH = Strings("en")  # the command line speaks English; cards speak each reader's language
 
 csm_app = typer.Typer(no_args_is_help=True, help="Customer success managers per tenant.")
 app.add_typer(csm_app, name="csm")
@@ -50,11 +53,11 @@ def health(
             "arrow": h.arrow,
             "at_risk": h.at_risk,
             "components": [
-                {"name": c.name, "value": c.value, "contribution": c.contribution, "reason": c.reason}
+                {"name": c.name, "value": c.value, "contribution": c.contribution, "reason": ENGLISH.phrase(c.reason)}
                 for c in h.components
             ],
-            "left_out": list(h.left_out),
-            "reasons": h.reasons,
+            "left_out": [ENGLISH.phrase(missing) for missing in h.left_out],
+            "reasons": [ENGLISH.phrase(reason) for reason in h.reasons],
         }
         for h in results
     ]
@@ -88,7 +91,7 @@ def alerts(
                     "kind": a.kind,
                     "status": a.status,
                     "score": a.score,
-                    "reasons": json.loads(a.reasons),
+                    "reasons": [ENGLISH.phrase(phrase_from_json(r)) for r in json.loads(a.reasons)],
                     "claimed_by": a.claimed_by,
                     "resolved_by": a.resolved_by,
                     "escalation_level": a.escalation_level,

@@ -32,7 +32,7 @@ from microsoft_teams.cards import (
 )
 
 from cards import CARD_VERSION
-from cards.i18n import Strings
+from cards.i18n import Phrase, Strings
 from cards.verbs import Verb
 
 NOTE_MAX_LENGTH = 500
@@ -64,7 +64,7 @@ class AlertCardView:
     locale: str | None
     viewer: str | None  # AAD id of the person the card is drawn for (None: a channel)
     status: str  # open | claimed | snoozed | resolved
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[Phrase | str] = field(default_factory=list)  # worded in the viewer's language
     score: float | None = None  # health score
     arrow: str = ""
     detractor_score: int | None = None
@@ -105,7 +105,7 @@ def build_alert_card(view: AlertCardView) -> dict[str, Any]:
     if view.error:
         body.append(TextBlock(text=t(view.error), color="Attention", weight="Bolder", wrap=True))
     for reason in view.reasons[:5]:
-        body.append(_text(f"• {reason}"))
+        body.append(_text(f"• {t.phrase(reason)}"))
     if view.comment:
         body.append(TextBlock(text=t("alert.comment"), weight="Bolder", wrap=True, spacing="Medium"))
         body.append(_text(view.comment[:500], italic=True))
@@ -152,7 +152,7 @@ def _state_line(view: AlertCardView, t: Strings) -> str:
 class ComponentLine:
     name: str  # usage_trend, activation …
     contribution: float
-    reason: str
+    reason: Phrase | str
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ class AccountView:
     arrow: str
     at_risk: bool
     components: list[ComponentLine]
-    left_out: list[str]
+    left_out: list[Phrase | str]
     active_users: list[tuple[str, int]]  # (yyyy-mm-dd, active people) for the chart
     nps: float | None
     nps_interval: tuple[float, float] | None
@@ -186,12 +186,13 @@ def build_account_card(view: AccountView) -> dict[str, Any]:
         ),
         FactSet(
             facts=[
-                Fact(title=t(f"health.{c.name}"), value=f"{c.contribution:.0f} · {c.reason}") for c in view.components
+                Fact(title=t(f"health.{c.name}"), value=f"{c.contribution:.0f} · {t.phrase(c.reason)}")
+                for c in view.components
             ]
         ),
     ]
     for missing in view.left_out:
-        body.append(_text(t("account.left_out", what=missing), size="Small", color="Default"))
+        body.append(_text(t("account.left_out", what=t.phrase(missing)), size="Small", color="Default"))
     if len(view.active_users) >= 2:
         series = " · ".join(f"{d[5:]}: {n}" for d, n in view.active_users[-7:])
         body.append(TextBlock(text=t("account.active_users"), weight="Bolder", wrap=True, spacing="Medium"))

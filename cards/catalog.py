@@ -17,7 +17,7 @@ from cards.alerts import (
     build_alert_card,
     build_digest_card,
 )
-from cards.i18n import SUPPORTED_LOCALES
+from cards.i18n import SUPPORTED_LOCALES, Phrase, Strings
 from cards.notice import NoticeKind, NoticeView, build_notice_card
 from cards.nps import ErrorCardView, NpsCardView, NpsState, build_error_card, build_nps_card
 from cards.nps_report import NpsReportView, ReportComment, TrendPoint, build_nps_report_card
@@ -88,8 +88,8 @@ def _csm_cards(locale: str) -> dict[str, dict[str, Any]]:
         viewer=SAMPLE_CSM,
         status="open",
         reasons=[
-            "usage -62 % (person-days active: 31 in the last 14 days vs 82 before)",
-            "3 detractor answers in 90 days",
+            Phrase("reason.usage_change", {"change": -62, "recent": 31, "before": 82}),
+            Phrase("reason.detractors", {"count": 3}),
         ],
         score=38.0,
         refresh_users=[SAMPLE_CSM, "dddddddd-0000-0000-0000-00000000c5a2"],
@@ -111,7 +111,7 @@ def _csm_cards(locale: str) -> dict[str, dict[str, Any]]:
             replace(
                 base,
                 kind="renewal",
-                reasons=["renewal on 2027-01-19, in 55 days (the 60-day reminder)"],
+                reasons=[Phrase("reason.renewal_reminder", {"date": "2027-01-19", "days": 55, "threshold": 60})],
                 escalated=True,
                 viewer=None,
             )
@@ -128,11 +128,19 @@ def _csm_cards(locale: str) -> dict[str, dict[str, Any]]:
             arrow="↓",
             at_risk=True,
             components=[
-                ComponentLine("usage_trend", 0.0, "usage -62 %"),
-                ComponentLine("activation", 18.0, "22 of 40 installed people active in 30 days (55 %)"),
-                ComponentLine("nps", 10.0, "NPS +0 (95 % interval -31 to +31) from 12 answers in 90 days"),
+                ComponentLine(
+                    "usage_trend", 0.0, Phrase("reason.usage_change", {"change": -62, "recent": 31, "before": 82})
+                ),
+                ComponentLine(
+                    "activation", 18.0, Phrase("reason.activation", {"active": 22, "installed": 40, "share": 55})
+                ),
+                ComponentLine(
+                    "nps",
+                    10.0,
+                    Phrase("reason.nps_interval", {"score": 0.0, "low": -31.0, "high": 31.0, "answers": 12}),
+                ),
             ],
-            left_out=["renewal: no renewal date"],
+            left_out=[Phrase("left_out.renewal")],
             active_users=[(f"2026-11-{d:02d}", 20 - d // 2) for d in range(10, 25)],
             nps=0.0,
             nps_interval=(-31.0, 31.0),
@@ -140,9 +148,11 @@ def _csm_cards(locale: str) -> dict[str, dict[str, Any]]:
             renewal="2027-01-19",
         )
     )
+    t = Strings(locale)  # list lines come worded from the use case (bot.usecases.alerts)
+    usage = t.phrase(Phrase("reason.usage_change", {"change": -62, "recent": 31, "before": 82}))
     lines = [
-        AccountLine("Contoso Pharma", "38 ↓ — usage -62 %"),
-        AccountLine("Fabrikam", "44 → — 3 detractor answers in 90 days"),
+        AccountLine("Contoso Pharma", t("list.at_risk_line", score="38", arrow="↓", reasons=usage)),
+        AccountLine("Fabrikam", t("digest.was", score="44", arrow="↓", previous="61")),
     ]
     cards[f"list-at-risk.{locale}"] = build_account_list_card(locale, "list.at_risk", lines, "list.at_risk_none")
     cards[f"list-renewals-empty.{locale}"] = build_account_list_card(locale, "list.renewals", [], "list.renewals_none")

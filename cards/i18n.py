@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -26,6 +28,28 @@ def _catalog(language: str) -> dict[str, Any]:
     return data
 
 
+@dataclass(frozen=True)
+class Phrase:
+    """Words for people, kept as a card-string key and its values until a reader's locale words them: a reason worked
+    out once (a health score's, an alert's) is stored and shown to each CSM in their own language."""
+
+    key: str
+    values: Mapping[str, str | int | float] = field(default_factory=dict)
+
+    def __hash__(self) -> int:  # values are a mapping: hashed by their items (a Health holding phrases stays hashable)
+        return hash((self.key, tuple(sorted(self.values.items()))))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "values": dict(self.values)}
+
+
+def phrase_from_json(stored: Any) -> Phrase | str:
+    """A phrase as `Phrase.to_json` stored it; text stored before phrases existed stays text."""
+    if isinstance(stored, dict) and isinstance(stored.get("key"), str) and isinstance(stored.get("values"), dict):
+        return Phrase(stored["key"], stored["values"])
+    return str(stored)
+
+
 class Strings:
     """Lookup of one locale's strings; a key missing there falls back to English, a key missing in English is a bug."""
 
@@ -37,6 +61,9 @@ class Strings:
         if not isinstance(raw, str):
             raise KeyError(f"no card string {key!r}")
         return raw.format(**values) if values else raw
+
+    def phrase(self, phrase: Phrase | str) -> str:
+        return phrase if isinstance(phrase, str) else self(phrase.key, **phrase.values)
 
     def has(self, key: str) -> bool:
         return key in _catalog(self.language) or key in _catalog(DEFAULT_LOCALE)

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cards.i18n import Phrase
 from storage.models import Alert, AlertLog, CsmAssignment, NpsAnswer, PendingAlert, Tenant, User
 from storage.repositories import insert_for, on_postgres
 
@@ -22,7 +23,7 @@ class NewAlert:
     tenant_id: str
     kind: str
     cause_key: str
-    reasons: Sequence[str]
+    reasons: Sequence[Phrase | str]  # worded for each CSM in their language (cards.i18n)
     score: float | None = None
     survey_instance_id: str | None = None
     open_key: str | None = None  # defaults to cause_key
@@ -100,7 +101,9 @@ class AlertRepository:
                 open_key=alert.open_key or alert.cause_key,
                 survey_instance_id=alert.survey_instance_id,
                 score=alert.score,
-                reasons=json.dumps(list(alert.reasons), ensure_ascii=False),
+                reasons=json.dumps(
+                    [r if isinstance(r, str) else r.to_json() for r in alert.reasons], ensure_ascii=False
+                ),
                 status="open",
                 escalation_level=0,
                 escalate_at=escalate_at,

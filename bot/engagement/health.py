@@ -10,7 +10,8 @@ Components (each scored 0…1, then weighted; weights come from the campaigns fi
 - **renewal** — days to the renewal date ÷ 90 (left out when no date is known).
 score = 100 · Σ wᵢ·sᵢ / Σ wᵢ over the components present; a component's contribution is 100 · wᵢ·sᵢ / Σ wᵢ, so the
 contributions add up to the score. The trend arrow compares with the same score computed as of 14 days earlier.
-Pure: the caller passes the tenant's signals and `as_of`.
+Pure: the caller passes the tenant's signals and `as_of`. Reasons are phrases (a card-string key and values), worded in
+each reader's language where they are shown.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from bot.engagement.nps import NpsSummary, category, summarize
+from cards.i18n import Phrase
 
 WINDOW = 14
 
@@ -78,7 +80,7 @@ class Component:
     name: str
     value: float  # 0…1
     contribution: float  # points of the 0–100 score
-    reason: str
+    reason: Phrase
 
 
 @dataclass(frozen=True)
@@ -87,14 +89,14 @@ class Health:
     score: float
     previous: float | None  # the score 14 days earlier
     components: tuple[Component, ...]
-    left_out: tuple[str, ...]  # components without enough data, with why
+    left_out: tuple[Phrase, ...]  # components without enough data, with why
     at_risk: bool
     nps: NpsSummary
     arrow: str  # ↑ ↓ → against `previous`
     name: str | None = None
 
     @property
-    def reasons(self) -> list[str]:
+    def reasons(self) -> list[Phrase]:
         """The components that cost the most points first: what a CSM should look at."""
         ranked = sorted(self.components, key=lambda c: c.value)
         return [c.reason for c in ranked if c.value < 0.75]
@@ -145,64 +147,62 @@ def _had_usage(signals: TenantSignals, as_of: datetime) -> bool:
 
 def _score(
     signals: TenantSignals, policy: HealthPolicy, as_of: datetime
-) -> tuple[list[Component], list[str], NpsSummary]:
+) -> tuple[list[Component], list[Phrase], NpsSummary]:
     today = as_of.date()
-    raw: list[tuple[str, float, str]] = []
-    left_out: list[str] = []
+    raw: list[tuple[str, float, Phrase]] = []
+    left_out: list[Phrase] = []
 
     recent = _person_days(signals, today - timedelta(days=WINDOW - 1), today)
     before = _person_days(signals, today - timedelta(days=2 * WINDOW - 1), today - timedelta(days=WINDOW))
     if before == 0:
         value = 1.0 if recent else 0.0
-        text = "new activity in the last 14 days" if recent else "no activity in the last 28 days"
+        text = Phrase("reason.usage_new" if recent else "reason.usage_none")
     else:
         ratio = recent / before
         value = _clamp((ratio - 0.5) / 0.5)
-        change = round(100 * (ratio - 1))
-        text = f"usage {change:+d} % (person-days active: {recent} in the last 14 days vs {before} before)"
+        text = Phrase("reason.usage_change", {"change": round(100 * (ratio - 1)), "recent": recent, "before": before})
     raw.append(("usage_trend", value, text))
 
     active30 = _active_people(signals, today - timedelta(days=29), today)
     if signals.installed:
         share = len(active30) / signals.installed
-        text = f"{len(active30)} of {signals.installed} installed people active in 30 days ({round(100 * share)} %)"
-        raw.append(("activation", _clamp(share / policy.activation_target), text))
+        counts = {"active": len(active30), "installed": signals.installed, "share": round(100 * share)}
+        raw.append(("activation", _clamp(share / policy.activation_target), Phrase("reason.activation", counts)))
     else:
-        left_out.append("activation: nobody has the app installed")
+        left_out.append(Phrase("left_out.activation"))
 
     window = [a for a in signals.answers if as_of - timedelta(days=90) < a.answered_at <= as_of]
     nps = summarize([a.score for a in window], min_answers=policy.min_answers)
     if nps.enough and nps.raw_score is not None:
         interval = nps.interval
-        around = f" (95 % interval {interval.low:+.0f} to {interval.high:+.0f})" if interval else ""
-        text = f"NPS {nps.raw_score:+.0f}{around} from {nps.answers} answers in 90 days"
+        if interval:
+            values = {"score": nps.raw_score, "low": interval.low, "high": interval.high, "answers": nps.answers}
+            text = Phrase("reason.nps_interval", values)
+        else:
+            text = Phrase("reason.nps", {"score": nps.raw_score, "answers": nps.answers})
         raw.append(("nps", (nps.raw_score + 100) / 200, text))
     else:
-        left_out.append(f"nps: too few answers in 90 days ({nps.answers} of {policy.min_answers} needed)")
+        left_out.append(Phrase("left_out.nps", {"answers": nps.answers, "needed": policy.min_answers}))
 
     detractors = sum(1 for a in window if category(a.score).value == "detractor")
-    raw.append(
-        (
-            "detractors",
-            _clamp(1 - detractors / policy.detractor_limit),
-            f"{detractors} detractor answer{'s' if detractors != 1 else ''} in 90 days",
-        )
-    )
+    value = _clamp(1 - detractors / policy.detractor_limit)
+    raw.append(("detractors", value, Phrase("reason.detractors", {"count": detractors})))
 
     active14 = _active_people(signals, today - timedelta(days=WINDOW - 1), today)
     if active14:
         reached = len(active14 & signals.milestone_reached)
         share = reached / len(active14)
-        text = f"{reached} of {len(active14)} active people reached the value milestone ({round(100 * share)} %)"
-        raw.append(("milestone", _clamp(share / policy.milestone_target), text))
+        counts = {"reached": reached, "active": len(active14), "share": round(100 * share)}
+        raw.append(("milestone", _clamp(share / policy.milestone_target), Phrase("reason.milestone", counts)))
     else:
-        left_out.append("milestone: nobody active in 14 days")
+        left_out.append(Phrase("left_out.milestone"))
 
     if signals.renewal_date is not None:
         left = (signals.renewal_date - today).days
-        raw.append(("renewal", _clamp(left / 90), f"renewal in {left} days ({signals.renewal_date.isoformat()})"))
+        text = Phrase("reason.renewal", {"days": left, "date": signals.renewal_date.isoformat()})
+        raw.append(("renewal", _clamp(left / 90), text))
     else:
-        left_out.append("renewal: no renewal date")
+        left_out.append(Phrase("left_out.renewal"))
 
     weights = {name: policy.weights.get(name, 0.0) for name, _, _ in raw}
     total = sum(weights.values()) or 1.0

@@ -31,6 +31,7 @@ from bot.engagement.campaigns import (
     Renewal,
 )
 from bot.engagement.usage import ActiveDays, FeatureUse
+from cards.i18n import Phrase
 
 
 @dataclass(frozen=True)
@@ -356,6 +357,12 @@ class RenewalTarget:
     days_left: int
     cause_key: str  # one alert per tenant, renewal date and reminder
     reason: str
+
+    @property
+    def phrase(self) -> Phrase:
+        """The reason for the CSM's alert, worded in their language where it is shown."""
+        date_, left, threshold = self.renewal_date.isoformat(), self.days_left, self.days_before
+        return Phrase("reason.renewal_reminder", {"date": date_, "days": left, "threshold": threshold})
 
 
 def renewal_targets(

@@ -9,7 +9,7 @@ local morning has come. Every card goes through the outbox. Free of botbuilder.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -33,6 +33,7 @@ from cards.alerts import (
     build_alert_card,
     build_digest_card,
 )
+from cards.i18n import Phrase, Strings, phrase_from_json
 from cards.nps import ErrorCardView, build_error_card
 from cards.verbs import Verb
 from storage.alerts import NOTE_MAX_LENGTH, NewAlert
@@ -184,12 +185,12 @@ class Alerts:
                         cause.tenant_id,
                         "detractor",
                         f"detractor:{cause.survey_instance_id}",
-                        [f"NPS answer {cause.score}/10 on {cause.created_at:%Y-%m-%d}"],
+                        [_detractor_answer(cause.score, cause.created_at)],
                         survey_instance_id=cause.survey_instance_id,
                     )
                 else:
                     key = cause.cause_key or f"{cause.kind}:{cause.id}"
-                    alert = NewAlert(cause.tenant_id, cause.kind, key, [cause.detail or ""])
+                    alert = NewAlert(cause.tenant_id, cause.kind, key, [stored_phrase(cause.detail or "")])
                 raised = await self._raise(uow, alert, now, report)
                 await uow.alerts.mark_cause(cause.id, "raised" if raised else "merged")
             for overdue in await uow.alerts.due_escalations(now):
@@ -302,7 +303,7 @@ class Alerts:
     ) -> dict[str, Any]:
         tenant = await uow.tenants.get(alert.tenant_id)
         detractor = await uow.alerts.detractor_comment(alert.survey_instance_id) if alert.survey_instance_id else None
-        health_reasons: list[str] = json.loads(alert.reasons)
+        health_reasons = [phrase_from_json(reason) for reason in json.loads(alert.reasons)]
         history = [
             AlertNote(f"{entry.at:%Y-%m-%d %H:%M}", entry.actor, entry.action, entry.note)
             for entry in await uow.alerts.history(alert.id)
@@ -394,8 +395,12 @@ class Alerts:
     async def at_risk_card(self, viewer: str, locale: str | None, now: datetime) -> dict[str, Any]:
         visibility = await self.visibility()
         seen = [h for h in await self.health(now) if visibility.can_see(viewer, h.tenant_id)]
+        t = Strings(locale)
         lines = [
-            AccountLine(h.name or h.tenant_id, f"{h.score:.0f} {h.arrow} — {'; '.join(h.reasons[:2])}")
+            AccountLine(
+                h.name or h.tenant_id,
+                t("list.at_risk_line", score=f"{h.score:.0f}", arrow=h.arrow, reasons=_worded(t, h.reasons[:2])),
+            )
             for h in sorted(seen, key=lambda h: h.score)
             if h.at_risk
         ]
@@ -405,14 +410,18 @@ class Alerts:
         visibility = await self.visibility()
         async with self.uow_factory() as uow:
             tenants = await uow.alerts.tenants()
+        t = Strings(locale)
         lines = []
         for tenant in sorted(tenants, key=lambda t: t.renewal_date or date.max):
             if tenant.renewal_date is None or not visibility.can_see(viewer, tenant.tenant_id):
                 continue
             left = (tenant.renewal_date - now.date()).days
             if 0 <= left <= 90:
-                health = "" if tenant.health_score is None else f" · health {tenant.health_score:.0f}"
-                detail = f"{tenant.renewal_date} ({left} d){health}"
+                when = {"date": tenant.renewal_date.isoformat(), "days": left}
+                if tenant.health_score is None:
+                    detail = t("list.renewal_line", **when)
+                else:
+                    detail = t("list.renewal_health", **when, score=f"{tenant.health_score:.0f}")
                 lines.append(AccountLine(_account(tenant, tenant.tenant_id), detail))
         return build_account_list_card(locale, "list.renewals", lines, "list.renewals_none")
 
@@ -496,17 +505,22 @@ class Alerts:
         local: datetime,
         now: datetime,
     ) -> DigestView:
+        words = Strings(locale)
         name = {t: _account(tenants[t], t) for t in seen}
         new_alerts = [
-            AccountLine(name[a.tenant_id], f"{a.kind.replace('_', ' ')}: {'; '.join(json.loads(a.reasons)[:1])}")
+            AccountLine(
+                name[a.tenant_id],
+                f"{words(f'alert.kind.{a.kind}')}: {_worded(words, map(phrase_from_json, json.loads(a.reasons)[:1]))}",
+            )
             for a in alerts
             if a.tenant_id in name and now - a.created_at <= timedelta(days=1)
         ]
-        down = [
-            AccountLine(name[t], f"{healths[t].score:.0f} {healths[t].arrow} (was {healths[t].previous:.0f})")
-            for t in seen
-            if t in healths and healths[t].arrow == "↓" and healths[t].previous is not None
-        ]
+        down = []
+        for t in seen:
+            health = healths.get(t)
+            if health is not None and health.arrow == "↓" and health.previous is not None:
+                scores = {"score": f"{health.score:.0f}", "arrow": health.arrow, "previous": f"{health.previous:.0f}"}
+                down.append(AccountLine(name[t], words("digest.was", **scores)))
         movers = []
         for t in seen:
             recent = [a.score for a in answers if a.tenant_id == t and now - a.answered_at <= timedelta(days=90)]
@@ -520,14 +534,30 @@ class Alerts:
                 summarize(earlier, min_answers=self.config.health.min_answers),
             )
             if change.significant and change.delta is not None and change.p_value is not None:
-                detail = f"NPS {change.delta:+.0f} vs the 90 days before (p = {change.p_value:.3f})"
-                movers.append(AccountLine(name[t], detail))
+                movers.append(AccountLine(name[t], words("digest.nps_moved", delta=change.delta, p=change.p_value)))
         renewals = []
         for t in seen:
             renewal = tenants[t].renewal_date
             if renewal is not None and 0 <= (renewal - now.date()).days <= 31:
-                renewals.append(AccountLine(name[t], f"{renewal} ({(renewal - now.date()).days} d)"))
+                when = {"date": renewal.isoformat(), "days": (renewal - now.date()).days}
+                renewals.append(AccountLine(name[t], words("list.renewal_line", **when)))
         return DigestView(locale, local.date().isoformat(), new_alerts, down, movers, renewals)
+
+
+def _detractor_answer(score: int | None, at: datetime) -> Phrase:
+    return Phrase("reason.detractor_answer", {"score": "?" if score is None else score, "date": f"{at:%Y-%m-%d}"})
+
+
+def _worded(t: Strings, reasons: Iterable[Phrase | str]) -> str:
+    return "; ".join(t.phrase(reason) for reason in reasons)
+
+
+def stored_phrase(text: str) -> Phrase | str:
+    """A cause's detail as stored: a phrase in JSON, or (stored before phrases) plain text."""
+    try:
+        return phrase_from_json(json.loads(text))
+    except ValueError:
+        return text
 
 
 def _account(tenant: Tenant | None, tenant_id: str) -> str:

@@ -7,6 +7,7 @@ outbox (delivery workers send it). A held-out person gets a touch and no card: t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -91,7 +92,7 @@ class Campaigns:
         async with self.uow_factory() as uow:
             for renewal in await self._renewals(uow, now, tenant_id):
                 report.renewal_alerts += await uow.campaigns.add_renewal_alert(
-                    renewal.tenant_id, renewal.cause_key, renewal.reason, now
+                    renewal.tenant_id, renewal.cause_key, json.dumps(renewal.phrase.to_json()), now
                 )
             await uow.commit()
         return report

@@ -152,7 +152,7 @@ async def test_at_risk_is_raised_once_per_crossing(harness: Harness) -> None:
     [alert] = await table(harness, Alert)
     assert alert.kind == "at_risk" and alert.score is not None and alert.score < 50
     reasons = json.loads(alert.reasons)
-    assert reasons[0] == "no activity in the last 28 days"
+    assert reasons[0] == {"key": "reason.usage_none", "values": {}}  # worded in each CSM's language when shown
     assert (await engine.run(harness.clock())).raised == {}  # still at risk, alert open: no duplicate
     await post_invoke(harness, invoke(harness, "alert.resolve", {"alert": alert.id}, aad=CSM))
     assert (await engine.run(harness.clock())).raised == {}  # resolved, but no new crossing
@@ -296,10 +296,40 @@ async def test_renewal_reminders_from_campaigns_become_alerts(harness: Harness) 
     report = await alerts(harness).run(harness.clock())
     assert report.raised == {"renewal": 1}
     [alert] = await table(harness, Alert)
-    assert json.loads(alert.reasons)[0].endswith("(the 30-day reminder)")
+    [reason] = json.loads(alert.reasons)
+    due = (harness.clock() + timedelta(days=30)).date().isoformat()
+    assert reason == {"key": "reason.renewal_reminder", "values": {"date": due, "days": 30, "threshold": 30}}
 
 
 def _campaign_config(harness: Harness) -> Any:
     from bot.app import campaign_config
 
     return campaign_config(harness.settings, load_campaigns())
+
+
+async def test_a_german_csm_reads_every_reason_in_german(harness: Harness) -> None:
+    """Reasons are stored as phrases and worded for the reader: the alert card, the digest and the at-risk list of a
+    CSM whose Teams speaks German say why in German (the numbers and dates as worked out when the alert was raised)."""
+    await install_user(harness, CSM, locale="de-DE")  # Europe/Berlin
+    await detractor(harness)
+    await _collapse(harness)
+    harness.clock.now = harness.clock.now.replace(hour=7, minute=5)  # 08:05 in Berlin: digest time
+    while harness.clock.now.weekday() >= 5:  # digests go out on weekdays
+        harness.clock.advance(days=1)
+    report = await alerts(harness).run(harness.clock())
+    assert report.raised == {"at_risk": 1, "detractor": 1} and report.digests == 1
+    await harness.deliver()
+    texts = [card_texts(c) for c in cards_to(harness, CSM)]
+    at_risk = next(t for t in texts if "Gefährdet" in t)
+    assert "• keine Aktivität in den letzten 28 Tagen" in at_risk
+    detractor_card = next(t for t in texts if "Kritiker bei" in t)
+    assert "• NPS-Antwort 2/10 am 2026-11-24" in detractor_card
+    digest = next(t for t in texts if "2026-12" in t and "Kritiker: NPS-Antwort 2/10 am 2026-11-24" in t)
+    assert "gefährdet: keine Aktivität in den letzten 28 Tagen" in digest
+    assert not any(english in t for t in texts for english in ("no activity", "NPS answer", "detractor answers"))
+
+    before = len(harness.connector.sent())
+    asked = message("at risk", service_url=harness.connector.service_url, aad_object_id=CSM, locale="de-DE")
+    assert (await harness.post(asked)).status == 200
+    listed = card_texts(card_of(harness.connector.sent()[before]))
+    assert "keine Aktivität in den letzten 28 Tagen" in listed and "Personen mit der App in 30 Tagen aktiv" in listed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -203,9 +204,18 @@ async def test_renewal_reminders_become_one_pending_csm_alert_each(harness: Harn
     harness.clock.advance(days=29)  # 29 days left: the 30-day reminder
     assert (await runner.run(harness.clock())).renewal_alerts == 1
     alerts = await table(harness, PendingAlert)
-    assert [(a.kind, a.tenant_id, a.detail) for a in alerts] == [
-        ("renewal", TENANT, f"renewal on {renewal}, in 58 days (the 60-day reminder)"),
-        ("renewal", TENANT, f"renewal on {renewal}, in 29 days (the 30-day reminder)"),
+    # the reminder's reason, kept as a phrase for the CSM's language: in English, "renewal on … (in 58 d; the 60-day …)"
+    assert [(a.kind, a.tenant_id, json.loads(a.detail or "")) for a in alerts] == [
+        (
+            "renewal",
+            TENANT,
+            {"key": "reason.renewal_reminder", "values": {"date": renewal, "days": 58, "threshold": 60}},
+        ),
+        (
+            "renewal",
+            TENANT,
+            {"key": "reason.renewal_reminder", "values": {"date": renewal, "days": 29, "threshold": 30}},
+        ),
     ]
 
 

@@ -8,10 +8,12 @@ import pytest
 
 from bot.engagement.business_days import add_business_days
 from bot.engagement.health import Answer, HealthPolicy, TenantSignals, assess
+from cards.i18n import Phrase, Strings
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 TODAY = NOW.date()
 POLICY = HealthPolicy()
+EN = Strings("en").phrase  # reasons are phrases, worded where they are read
 
 
 def people(count: int, days_ago: range, every: int = 1) -> dict[str, frozenset[date]]:
@@ -38,23 +40,24 @@ def test_rising_flat_and_collapsing_usage() -> None:
 
     trend = {h: next(c for c in h.components if c.name == "usage_trend") for h in (rising, flat, collapsing)}
     assert trend[rising].value == 1.0
-    assert trend[flat].value == 1.0 and trend[flat].reason.startswith("usage +0 %")
+    assert trend[flat].value == 1.0 and EN(trend[flat].reason).startswith("usage +0 %")
     assert trend[collapsing].value == 0.0
-    assert trend[collapsing].reason == "usage -98 % (person-days active: 4 in the last 14 days vs 168 before)"
+    assert EN(trend[collapsing].reason) == "usage -98 % (person-days active: 4 in the last 14 days vs 168 before)"
     assert rising.score >= flat.score > collapsing.score  # both healthy ones reach the cap
     assert (rising.arrow, flat.arrow, collapsing.arrow) == ("↑", "→", "↓")
     assert collapsing.at_risk and not rising.at_risk and not flat.at_risk
-    assert collapsing.reasons[0].startswith("usage -98 %")  # the component that costs most comes first
+    assert EN(collapsing.reasons[0]).startswith("usage -98 %")  # the component that costs most comes first
 
 
 def test_contributions_add_up_and_missing_data_is_left_out_not_guessed() -> None:
     health = assess(tenant(people(10, range(0, 28), 3)), POLICY, NOW)
     assert health.score == pytest.approx(sum(c.contribution for c in health.components), abs=0.2)
     assert {c.name for c in health.components} == {"usage_trend", "activation", "detractors", "milestone"}
-    assert health.left_out == (
-        "nps: too few answers in 90 days (0 of 10 needed)",
+    assert health.left_out == (Phrase("left_out.nps", {"answers": 0, "needed": 10}), Phrase("left_out.renewal"))
+    assert [EN(p) for p in health.left_out] == [
+        "NPS: too few answers in 90 days (0 of 10 needed)",
         "renewal: no renewal date",
-    )
+    ]
     # the weights present are rescaled to 100: usage 30 + activation 25 + detractors 10 + milestone 10 = 75
     usage = next(c for c in health.components if c.name == "usage_trend")
     assert usage.contribution == pytest.approx(100 * 30 / 75 * usage.value, abs=0.1)
@@ -68,9 +71,9 @@ def test_nps_counts_only_with_enough_answers_and_a_detractor_burst_costs() -> No
     with_burst = assess(tenant(active, answers=burst), POLICY, NOW)
     assert "nps" not in {c.name for c in with_few.components}
     nps = next(c for c in with_burst.components if c.name == "nps")
-    assert nps.reason.startswith("NPS +33 (95 % interval") and "from 12 answers in 90 days" in nps.reason
+    assert EN(nps.reason).startswith("NPS +33 (95 % interval") and "from 12 answers in 90 days" in EN(nps.reason)
     detractors = next(c for c in with_burst.components if c.name == "detractors")
-    assert (detractors.value, detractors.reason) == (0.0, "4 detractor answers in 90 days")
+    assert (detractors.value, EN(detractors.reason)) == (0.0, "detractor answers in 90 days: 4")
     old = [Answer(2, NOW - timedelta(days=91))] * 5
     assert (
         next(c for c in assess(tenant(active, answers=old), POLICY, NOW).components if c.name == "detractors").value
@@ -91,9 +94,9 @@ def test_activation_milestone_and_renewal_components() -> None:
         NOW,
     )
     parts = {c.name: c for c in health.components}
-    assert parts["activation"].reason == "6 of 20 installed people active in 30 days (30 %)"
+    assert EN(parts["activation"].reason) == "6 of 20 installed people active in 30 days (30 %)"
     assert parts["activation"].value == pytest.approx(0.5)  # 30 % of the 60 % target
-    assert parts["milestone"].reason == "3 of 6 active people reached the value milestone (50 %)"
+    assert EN(parts["milestone"].reason) == "3 of 6 active people reached the value milestone (50 %)"
     assert parts["milestone"].value == 1.0
     assert parts["renewal"].value == pytest.approx(0.5)
 
