@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import string
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from cards import MAX_CARD_BYTES
 from cards.catalog import sample_cards
-from cards.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES, Strings, catalog_keys, negotiate
+from cards.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES, Strings, _catalog, catalog_keys, negotiate
 from cards.nps import NpsCardView, NpsState, build_nps_card
 from cards.nps import _build as nps_from_models
 from cards.welcome import WelcomeView, build_welcome_card
@@ -51,6 +52,23 @@ def test_user_text_is_data_not_json() -> None:
 @pytest.mark.parametrize("language", SUPPORTED_LOCALES)
 def test_every_locale_has_every_english_key(language: str) -> None:
     assert catalog_keys(language) == catalog_keys(DEFAULT_LOCALE)
+
+
+def _fields(text: object) -> set[str]:
+    items = text if isinstance(text, list) else [text]
+    return {name for item in items for _, name, _, _ in string.Formatter().parse(str(item)) if name}
+
+
+@pytest.mark.parametrize("language", [lang for lang in SUPPORTED_LOCALES if lang != DEFAULT_LOCALE])
+def test_every_locale_fills_in_the_same_values_as_english(language: str) -> None:
+    """A translation that names a value English does not pass (or drops one) would fail or mislead at run time."""
+    english = _catalog(DEFAULT_LOCALE)
+    different = {
+        key: (sorted(_fields(text)), sorted(_fields(english[key])))
+        for key, text in _catalog(language).items()
+        if _fields(text) != _fields(english[key])
+    }
+    assert different == {}
 
 
 @pytest.mark.parametrize(
