@@ -6,7 +6,8 @@ The data is generated (deterministically) by DuckDB: people in 10 tenants and fo
 gone for 35+ days, light). It is written to Parquet for DuckDB and loaded into Nurture's tables (users, personal
 chats, usage_activity, usage_profiles, usage_features). Each side runs in its own process, so its peak memory
 (ru_maxrss) is its own; both must pick exactly the same (person, campaign) pairs, or the run says so.
-Run: `python -m bench.targeting [--users 1000000] [--database both|postgresql|sqlite]`.
+Run: `python -m bench.targeting [--users 1000000] [--database both|postgresql|sqlite]` (a run of one database keeps
+the other's figures in bench/results/targeting.json).
 """
 
 from __future__ import annotations
@@ -319,8 +320,12 @@ async def main(args: argparse.Namespace) -> None:
         )
     RESULTS.mkdir(exist_ok=True)
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
-    result = {"machine": machine, "daily_rows": counts["daily"], "now": now.isoformat(), "runs": runs}
-    (RESULTS / "targeting.json").write_text(json.dumps(result, indent=2) + "\n")
+    file = RESULTS / "targeting.json"
+    # a run of one database replaces that database's figures and keeps the other's
+    kept = [r for r in json.loads(file.read_text())["runs"] if r["database"] not in databases] if file.exists() else []
+    ordered = sorted(kept + runs, key=lambda r: r["database"] != "postgresql")
+    result = {"machine": machine, "daily_rows": counts["daily"], "now": now.isoformat(), "runs": ordered}
+    file.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
