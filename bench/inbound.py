@@ -36,6 +36,7 @@ from botbuilder.core import ActivityHandler, TurnContext
 from botbuilder.core.invoke_response import InvokeResponse
 from sqlalchemy import func, insert, select
 
+from bench import merged_runs
 from bot.app import MESSAGES, create_app
 from bot.config import Settings
 from cards.verbs import Verb
@@ -370,14 +371,7 @@ async def main(args: argparse.Namespace) -> None:
     RESULTS.mkdir(exist_ok=True)
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
     file = RESULTS / "inbound.json"
-    # a run of one database replaces that database's figures and keeps the other's
-    kept = (
-        [run for run in json.loads(file.read_text())["runs"] if run["database"] not in databases]
-        if file.exists()
-        else []
-    )
-    ordered = sorted(kept + runs, key=lambda run: run["database"] != "sqlite")
-    file.write_text(json.dumps({"machine": machine, "runs": ordered}, indent=2) + "\n")
+    file.write_text(json.dumps({"machine": machine, "runs": merged_runs(file, runs, "sqlite")}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

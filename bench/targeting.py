@@ -29,6 +29,7 @@ import asyncpg
 import duckdb
 from sqlalchemy.engine import make_url
 
+from bench import merged_runs
 from bot.campaigns_file import parse_campaigns
 from bot.engagement.asking import AskPolicy
 from bot.engagement.targeting import Outcome
@@ -321,10 +322,8 @@ async def main(args: argparse.Namespace) -> None:
     RESULTS.mkdir(exist_ok=True)
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
     file = RESULTS / "targeting.json"
-    # a run of one database replaces that database's figures and keeps the other's
-    kept = [r for r in json.loads(file.read_text())["runs"] if r["database"] not in databases] if file.exists() else []
-    ordered = sorted(kept + runs, key=lambda r: r["database"] != "postgresql")
-    result = {"machine": machine, "daily_rows": counts["daily"], "now": now.isoformat(), "runs": ordered}
+    runs = merged_runs(file, runs, "postgresql")
+    result = {"machine": machine, "daily_rows": counts["daily"], "now": now.isoformat(), "runs": runs}
     file.write_text(json.dumps(result, indent=2) + "\n")
 
 

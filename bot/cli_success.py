@@ -14,7 +14,7 @@ from rich.console import Console
 
 from bot.cli import EXIT_CONFIG, _run_in_uow, _settings, app
 from bot.cli_campaigns import JSON_OUTPUT, _campaign_config, _check_id, tenant_app
-from cards.i18n import Strings, phrase_from_json
+from cards.i18n import Strings, stored_phrases
 
 ENGLISH = Strings("en")  # the command line speaks English; cards speak each reader's language
 
@@ -91,7 +91,7 @@ def alerts(
                     "kind": a.kind,
                     "status": a.status,
                     "score": a.score,
-                    "reasons": [ENGLISH.phrase(phrase_from_json(r)) for r in json.loads(a.reasons)],
+                    "reasons": [ENGLISH.phrase(reason) for reason in stored_phrases(a.reasons)],
                     "claimed_by": a.claimed_by,
                     "resolved_by": a.resolved_by,
                     "escalation_level": a.escalation_level,

@@ -43,11 +43,26 @@ class Phrase:
         return {"key": self.key, "values": dict(self.values)}
 
 
+def phrase_json(phrase: Phrase | str) -> Any:
+    """What a text column stores for a phrase (inside a JSON list, or alone); text stays text."""
+    return phrase if isinstance(phrase, str) else phrase.to_json()
+
+
 def phrase_from_json(stored: Any) -> Phrase | str:
-    """A phrase as `Phrase.to_json` stored it; text stored before phrases existed stays text."""
+    """A phrase as `phrase_json` stored it; text stored before phrases existed stays text."""
     if isinstance(stored, dict) and isinstance(stored.get("key"), str) and isinstance(stored.get("values"), dict):
         return Phrase(stored["key"], stored["values"])
     return str(stored)
+
+
+def stored_phrases(text: str) -> list[Phrase | str]:
+    """The phrases a text column holds: a JSON list of them (an alert's reasons), one alone (a cause's detail), or
+    plain text written before phrases existed."""
+    try:
+        stored = json.loads(text)
+    except ValueError:
+        return [text]
+    return [phrase_from_json(item) for item in (stored if isinstance(stored, list) else [stored])]
 
 
 class Strings:

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cards.i18n import Phrase
+from cards.i18n import Phrase, phrase_json
 from storage.models import Alert, AlertLog, CsmAssignment, NpsAnswer, PendingAlert, Tenant, User
 from storage.repositories import insert_for, on_postgres
 
@@ -101,9 +101,7 @@ class AlertRepository:
                 open_key=alert.open_key or alert.cause_key,
                 survey_instance_id=alert.survey_instance_id,
                 score=alert.score,
-                reasons=json.dumps(
-                    [r if isinstance(r, str) else r.to_json() for r in alert.reasons], ensure_ascii=False
-                ),
+                reasons=json.dumps([phrase_json(reason) for reason in alert.reasons], ensure_ascii=False),
                 status="open",
                 escalation_level=0,
                 escalate_at=escalate_at,

@@ -23,7 +23,7 @@ import logging
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 
 from bot.engagement.usage import WORD_DAYS, UsageEvent, epoch_day
 from storage.engine import is_sqlite
+from storage.repositories import driver_value
 from storage.surveys import ADD_PENDING_ALERT_SQL, ALERT_CONFLICT, ANSWER_CONFLICT, INSERT_ANSWER_SQL
 from storage.usage import (
     ACTIVITY_CONFLICT,
@@ -325,7 +326,7 @@ def _store_sqlite(connection: sqlite3.Connection, v: dict[str, Any]) -> FirstAns
 
 
 def _parameters(answer: FirstAnswer, *, sqlite: bool = False) -> dict[str, Any]:
-    """Named values for either database; SQLite gets moments and days as the text storage.models writes."""
+    """Named values for either database, as its driver takes them."""
     signal = answer.signal
     day = epoch_day(signal.day)
     values: dict[str, Any] = {
@@ -335,19 +336,13 @@ def _parameters(answer: FirstAnswer, *, sqlite: bool = False) -> dict[str, Any]:
         "score": answer.score,
         "comment": answer.comment,
         "detractor": answer.detractor,
-        "now": answer.now.astimezone(UTC),
+        "now": answer.now,
         "signal_tenant": signal.tenant_id,
         "signal_user": signal.aad_object_id,
         "signal_name": signal.name,
-        "signal_at": signal.occurred_at.astimezone(UTC),
+        "signal_at": signal.occurred_at,
         "signal_day": signal.day,
         "word": day // WORD_DAYS,
         "bit": 1 << day % WORD_DAYS,
     }
-    if sqlite:
-        for name, value in values.items():
-            if isinstance(value, datetime):
-                values[name] = value.strftime("%Y-%m-%d %H:%M:%S.%f")
-            elif isinstance(value, date):
-                values[name] = value.isoformat()
-    return values
+    return {name: driver_value(value, postgres=not sqlite) for name, value in values.items()}

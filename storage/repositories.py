@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import TextClause, bindparam, delete, func, literal, select, text, update
@@ -21,6 +21,17 @@ def upsert_sql(sql: str, **types: Any) -> TextClause:
     compiled per call, which cost more than the database did on the hot paths (a card answer, a usage signal).
     """
     return text(sql).bindparams(*(bindparam(name, type_=kind) for name, kind in types.items()))
+
+
+def driver_value(value: Any, postgres: bool) -> Any:
+    """A parameter as the driver takes it, for SQL run on the driver itself: SQLite stores moments as UTC text and
+    days as ISO text, the way storage.models writes them."""
+    if isinstance(value, datetime):
+        moment = value.astimezone(UTC)
+        return moment if postgres else moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, date) and not postgres:
+        return value.isoformat()
+    return value
 
 
 def on_postgres(session: AsyncSession) -> bool:

@@ -31,7 +31,7 @@ from bot.engagement.local_days import DAY_SECONDS, offset_spans
 from bot.engagement.usage import WORD_DAYS, epoch_day
 from storage.campaigns import LIVE_SEND_STATUSES
 from storage.models import UtcDateTime
-from storage.repositories import on_postgres
+from storage.repositories import driver_value, on_postgres
 
 _PERSON_KINDS = (Onboarding, Adoption, Milestone, Legacy, Reengagement)
 
@@ -339,7 +339,7 @@ async def _fetch(session: AsyncSession, sql: TextClause, parameters: dict[str, A
     connection = await session.connection()
     compiled = sql.compile(dialect=connection.dialect)
     values = compiled.construct_params(parameters)
-    arguments = [_driver_value(values[name], postgres) for name in compiled.positiontup or ()]
+    arguments = [driver_value(values[name], postgres) for name in compiled.positiontup or ()]
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
     if postgres:
@@ -349,14 +349,6 @@ async def _fetch(session: AsyncSession, sql: TextClause, parameters: dict[str, A
         return list(await cursor.fetchall())
     finally:
         await cursor.close()
-
-
-def _driver_value(value: Any, postgres: bool) -> Any:
-    """A parameter as the driver takes it: SQLite stores moments as UTC text, the way storage.models writes them."""
-    if isinstance(value, datetime):
-        moment_ = value.astimezone(UTC)
-        return moment_ if postgres else moment_.strftime("%Y-%m-%d %H:%M:%S.%f")
-    return value
 
 
 def moments(value: str | None) -> list[datetime]:

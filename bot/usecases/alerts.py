@@ -8,7 +8,6 @@ local morning has come. Every card goes through the outbox. Free of botbuilder.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -33,7 +32,7 @@ from cards.alerts import (
     build_alert_card,
     build_digest_card,
 )
-from cards.i18n import Phrase, Strings, phrase_from_json
+from cards.i18n import Phrase, Strings, stored_phrases
 from cards.nps import ErrorCardView, build_error_card
 from cards.verbs import Verb
 from storage.alerts import NOTE_MAX_LENGTH, NewAlert
@@ -190,7 +189,7 @@ class Alerts:
                     )
                 else:
                     key = cause.cause_key or f"{cause.kind}:{cause.id}"
-                    alert = NewAlert(cause.tenant_id, cause.kind, key, [stored_phrase(cause.detail or "")])
+                    alert = NewAlert(cause.tenant_id, cause.kind, key, stored_phrases(cause.detail or ""))
                 raised = await self._raise(uow, alert, now, report)
                 await uow.alerts.mark_cause(cause.id, "raised" if raised else "merged")
             for overdue in await uow.alerts.due_escalations(now):
@@ -303,7 +302,7 @@ class Alerts:
     ) -> dict[str, Any]:
         tenant = await uow.tenants.get(alert.tenant_id)
         detractor = await uow.alerts.detractor_comment(alert.survey_instance_id) if alert.survey_instance_id else None
-        health_reasons = [phrase_from_json(reason) for reason in json.loads(alert.reasons)]
+        health_reasons = stored_phrases(alert.reasons)
         history = [
             AlertNote(f"{entry.at:%Y-%m-%d %H:%M}", entry.actor, entry.action, entry.note)
             for entry in await uow.alerts.history(alert.id)
@@ -510,7 +509,7 @@ class Alerts:
         new_alerts = [
             AccountLine(
                 name[a.tenant_id],
-                f"{words(f'alert.kind.{a.kind}')}: {_worded(words, map(phrase_from_json, json.loads(a.reasons)[:1]))}",
+                f"{words(f'alert.kind.{a.kind}')}: {_worded(words, stored_phrases(a.reasons)[:1])}",
             )
             for a in alerts
             if a.tenant_id in name and now - a.created_at <= timedelta(days=1)
@@ -550,14 +549,6 @@ def _detractor_answer(score: int | None, at: datetime) -> Phrase:
 
 def _worded(t: Strings, reasons: Iterable[Phrase | str]) -> str:
     return "; ".join(t.phrase(reason) for reason in reasons)
-
-
-def stored_phrase(text: str) -> Phrase | str:
-    """A cause's detail as stored: a phrase in JSON, or (stored before phrases) plain text."""
-    try:
-        return phrase_from_json(json.loads(text))
-    except ValueError:
-        return text
 
 
 def _account(tenant: Tenant | None, tenant_id: str) -> str:

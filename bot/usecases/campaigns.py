@@ -20,7 +20,7 @@ from bot.engagement.campaigns import Adoption, Campaign, CampaignSet, Legacy, Mi
 from bot.engagement.reach import ChatOpening, pending_chat
 from bot.engagement.targeting import Outcome, RenewalTarget, Target, renewal_targets
 from bot.usecases.audience import Audience, Decision
-from cards.i18n import negotiate
+from cards.i18n import negotiate, phrase_json
 from cards.nps import ErrorCardView, build_error_card
 from cards.nurture import NurtureCardView, NurtureState, build_nurture_card
 from cards.verbs import Verb
@@ -92,7 +92,7 @@ class Campaigns:
         async with self.uow_factory() as uow:
             for renewal in await self._renewals(uow, now, tenant_id):
                 report.renewal_alerts += await uow.campaigns.add_renewal_alert(
-                    renewal.tenant_id, renewal.cause_key, json.dumps(renewal.phrase.to_json()), now
+                    renewal.tenant_id, renewal.cause_key, json.dumps(phrase_json(renewal.phrase)), now
                 )
             await uow.commit()
         return report

@@ -308,19 +308,10 @@ class Surveys:
         stored = await self.first_answers.store(answer)
         if stored is None:
             return None
-        telemetry.answers.add(1, {"kind": "nps", "category": answer_category.value})
-        if stored.alert_raised:
-            telemetry.alerts.add(1, {"kind": "detractor"})
-        view = self._view(
-            instance_id,
-            actor.aad_object_id,
-            stored.locale,
-            state=_CATEGORY_STATE[answer_category],
-            score=score,
-            comment=submitted.comment,
-            can_edit=self.config.edit_grace >= timedelta(0),  # answered just now: editable for the grace period
-        )
-        return build_nps_card(view)
+        _count(answer_category, created=True, raised=stored.alert_raised)
+        # answered just now: editable for the grace period
+        editable = self.config.edit_grace >= timedelta(0)
+        return self._thanks(instance_id, actor.aad_object_id, stored.locale, score, submitted.comment, editable)
 
     async def _submit(
         self,
@@ -367,10 +358,7 @@ class Surveys:
                 "detractor", instance, owner.aad_object_id, result.answer.score, now
             )
             await uow.commit()
-            if result.outcome is SubmitOutcome.CREATED:
-                telemetry.answers.add(1, {"kind": "nps", "category": answer_category.value})
-            if raised:
-                telemetry.alerts.add(1, {"kind": "detractor"})
+            _count(answer_category, created=result.outcome is SubmitOutcome.CREATED, raised=raised)
         return self._answered_card(instance, owner, result.answer, now)
 
     async def _comment(
@@ -412,14 +400,17 @@ class Surveys:
         return now <= answer.answered_at + self.config.edit_grace
 
     def _answered_card(self, instance: SurveyInstance, owner: User, answer: NpsAnswer, now: datetime) -> dict[str, Any]:
+        return self._thanks(
+            instance.id, owner.aad_object_id, owner.locale, answer.score, answer.comment, self._editable(answer, now)
+        )
+
+    def _thanks(
+        self, instance_id: str, aad_object_id: str, locale: str | None, score: int, comment: str | None, editable: bool
+    ) -> dict[str, Any]:
+        """The card for an answer given: thanks by category, the score and comment, and whether it can be changed."""
+        state = _CATEGORY_STATE[category(score)]
         view = self._view(
-            instance.id,
-            owner.aad_object_id,
-            owner.locale,
-            state=_CATEGORY_STATE[category(answer.score)],
-            score=answer.score,
-            comment=answer.comment,
-            can_edit=self._editable(answer, now),
+            instance_id, aad_object_id, locale, state=state, score=score, comment=comment, can_edit=editable
         )
         return build_nps_card(view)
 
@@ -437,6 +428,14 @@ class Surveys:
             snoozed_days=self.config.policy.snooze_days,
             **fields,
         )
+
+
+def _count(answer_category: Category, *, created: bool, raised: bool) -> None:
+    """Telemetry for a stored answer: a first answer by category, a detractor alert raised."""
+    if created:
+        telemetry.answers.add(1, {"kind": "nps", "category": answer_category.value})
+    if raised:
+        telemetry.alerts.add(1, {"kind": "detractor"})
 
 
 def _parse(model: type[_InstanceData], data: dict[str, Any]) -> _InstanceData:
