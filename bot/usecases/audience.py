@@ -1,16 +1,20 @@
 """Campaign decisions for many people at once: the audience query finds them and their numbers, the rules decide.
 
-storage.targeting keeps the people for whom some campaign's condition holds; each of them then goes through the
-rules themselves (bot.engagement.targeting's match functions, the ones the person-by-person path calls) and the
-gates, so what `nurture targets` shows and what `run-campaigns` queues is decided by one set of rules.
+storage.targeting keeps the people for whom some campaign's condition holds, in groups of people alike; each group
+then goes through the rules themselves (bot.engagement.targeting's match functions, the ones the person-by-person
+path calls) and the gates once, and each person gets their own targets (with their own holdout draw), so what
+`nurture targets` shows and what `run-campaigns` queues is decided by one set of rules.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from operator import itemgetter
 
 from bot.engagement.asking import AskPolicy, local_time
 from bot.engagement.campaigns import Adoption, Campaign, CampaignSet, Legacy, Milestone, Onboarding, Reengagement
@@ -21,7 +25,7 @@ from bot.engagement.targeting import (
     Refusal,
     Target,
     adoption_match,
-    decide,
+    decide_alike,
     gate,
     legacy_match,
     milestone_match,
@@ -45,12 +49,12 @@ from storage.targeting import (
 from storage.uow import UnitOfWork
 
 _NO_STEPS: frozenset[str] = frozenset()
+_BY_USER = itemgetter(1)
 
 
-@dataclass(slots=True)
-class Decision:
-    target: Target
-    candidate: Candidate  # who it is about, as the query found them (user row id, locale)
+# A target, whom it is about (their user row) and the language of their card: a plain tuple, made by the hundred
+# thousand (a NamedTuple costs ten times as much to make).
+Decision = tuple[Target, int, str | None]
 
 
 @dataclass(frozen=True)
@@ -88,41 +92,58 @@ class Audience:
         self._todays: dict[str | None, date] = {}
 
     async def decisions(self, uow: UnitOfWork, tenant_id: str | None = None) -> list[Decision]:
-        """Every match with its outcome, by tenant and person (the order of the person-by-person path)."""
+        """Every match with its outcome, by tenant and person (the order of the person-by-person path). People
+        alike are decided once (bot.engagement.targeting.decide_alike)."""
         tenants = [tenant_id] if tenant_id else await uow.tenants.ids()
         if self.opening is ChatOpening.INSTALL:
             for tenant in tenants:
                 await uow.users.adopt_app_users(tenant, self.now)  # app users the bot has not met yet
         anchored = await uow.conversations.anchored(tenants) if tenants else set()
         alike: dict[tuple[int, bool, str | None], _Remembered] = {}  # most people: no touches, opt-outs or sends
-        found: list[Decision] = []
-        for candidate in await self.query.run(uow.session, tenant_id):
-            touches = _Touches.of(candidate.touches) if candidate.touches else _NO_TOUCHES
-            matched = self.matches(candidate, touches)
-            if not matched:
-                continue
-            key = (candidate.flags, candidate.tenant_id in anchored, candidate.time_zone)
-            remembered = alike.get(key)
-            if remembered is None:
-                gates = Gates(
-                    reachable(_reach_facts(*key[:2]), self.opening), bool(key[0] & OPTED_OUT), time_zone=key[2]
-                )
-                remembered = alike[key] = _Remembered(gates, self.policy, self.now)
-            refusal: Callable[[Campaign], Refusal | None] = remembered
-            if candidate.stopped or candidate.sends or candidate.touches:
-                base = remembered.gates
-                gates = Gates(
-                    base.reachable,
-                    base.opted_out,
-                    frozenset(candidate.stopped.split("|")) if candidate.stopped else _NO_STEPS,
-                    touches.last,
-                    moments(candidate.sends),
-                    candidate.time_zone,
-                )
-                refusal = functools.partial(gate, gates=gates, policy=self.policy, now=self.now)
-            for decided in decide(candidate.tenant_id, candidate.aad_object_id, matched, refusal):
-                found.append(Decision(decided, candidate))
-        return found
+        found: dict[str, list[Decision]] = {}
+        groups = await self.query.run(uow.session, tenant_id)
+        with _collector_paused():  # hundreds of thousands of targets, no cycles among them
+            for group in groups:
+                self._decide(group, anchored, alike, found)
+        ordered: list[Decision] = []
+        for tenant in sorted(found):  # a person's decisions are side by side in priority order: a stable sort keeps it
+            ordered += sorted(found[tenant], key=_BY_USER)
+        return ordered
+
+    def _decide(
+        self,
+        group: Candidate,
+        anchored: set[str],
+        alike: dict[tuple[int, bool, str | None], _Remembered],
+        found: dict[str, list[Decision]],
+    ) -> None:
+        """The decisions of a group of people alike, added to their tenant's."""
+        touches = _Touches.of(group.touches) if group.touches else _NO_TOUCHES
+        matched = self.matches(group, touches)
+        if not matched:
+            return
+        key = (group.flags, group.tenant_id in anchored, group.time_zone)
+        remembered = alike.get(key)
+        if remembered is None:
+            gates = Gates(reachable(_reach_facts(*key[:2]), self.opening), bool(key[0] & OPTED_OUT), time_zone=key[2])
+            remembered = alike[key] = _Remembered(gates, self.policy, self.now)
+        refusal: Callable[[Campaign], Refusal | None] = remembered
+        if group.stopped or group.sends or group.touches:
+            base = remembered.gates
+            gates = Gates(
+                base.reachable,
+                base.opted_out,
+                frozenset(group.stopped.split("|")) if group.stopped else _NO_STEPS,
+                touches.last,
+                moments(group.sends),
+                group.time_zone,
+            )
+            refusal = functools.partial(gate, gates=gates, policy=self.policy, now=self.now)
+        decided = found.setdefault(group.tenant_id, [])
+        locale = group.locale
+        people = decide_alike(group.tenant_id, group.aad_object_ids, matched, refusal)
+        for user_id, targets in zip(group.user_ids, people, strict=True):
+            decided += [(t, user_id, locale) for t in targets]
 
     def matches(self, c: Candidate, touches: _Touches) -> list[tuple[Campaign, Match]]:
         """The rules, on the numbers the query found, for the campaigns whose condition held (priority order)."""
@@ -196,6 +217,20 @@ class _Remembered:
         if campaign.id not in self.answers:
             self.answers[campaign.id] = gate(campaign, self.gates, self.policy, self.now)
         return self.answers[campaign.id]
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector held off while targets are made: its passes over a growing heap cost twice
+    what making them costs (bench/targeting.py), and targets hold no cycles for it to find. Nothing awaits inside,
+    so no other work of the process runs while it is off."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _reach_facts(flags: int, anchored: bool) -> ReachFacts:

@@ -70,7 +70,7 @@ class Campaigns:
     async def plan(self, now: datetime, tenant_id: str | None = None) -> Plan:
         """Every match with its outcome and reason, and the renewal reminders due. Stores nothing."""
         async with self.uow_factory() as uow:
-            targets = [d.target for d in await self._audience(now).decisions(uow, tenant_id)]
+            targets = [target for target, _, _ in await self._audience(now).decisions(uow, tenant_id)]
             renewals = await self._renewals(uow, now, tenant_id)
         return Plan(targets, renewals)
 
@@ -80,14 +80,14 @@ class Campaigns:
         chosen: dict[str, list[Decision]] = {}
         async with self.uow_factory() as uow:  # decided for every tenant at once (one pass over the tables) …
             for decision in await self._audience(now).decisions(uow, tenant_id):
-                if decision.target.outcome in (Outcome.SEND, Outcome.HOLDOUT):
-                    chosen.setdefault(decision.target.tenant_id, []).append(decision)
+                if decision[0].outcome in (Outcome.SEND, Outcome.HOLDOUT):
+                    chosen.setdefault(decision[0].tenant_id, []).append(decision)
             await uow.commit()  # INSTALL mode: the app users it adopted
         for decisions in chosen.values():  # … and queued tenant by tenant
             async with self.uow_factory() as uow:
-                chats = await uow.campaigns.chats([d.candidate.user_id for d in decisions])
+                chats = await uow.campaigns.chats([user_id for _, user_id, _ in decisions])
                 for decision in decisions:
-                    await self._record(uow, decision, chats.get(decision.candidate.user_id), now, report)
+                    await self._record(uow, decision, chats.get(decision[1]), now, report)
                 await uow.commit()
         async with self.uow_factory() as uow:
             for renewal in await self._renewals(uow, now, tenant_id):
@@ -103,10 +103,10 @@ class Campaigns:
     async def _record(
         self, uow: UnitOfWork, decision: Decision, chat_id: str | None, now: datetime, report: RunReport
     ) -> None:
-        decided, person = decision.target, decision.candidate
+        decided, user_id, locale = decision
         held = decided.outcome is Outcome.HOLDOUT
         # targeting only picks reachable people: one without a chat gets it opened by the delivery worker first
-        chat_id = chat_id or pending_chat(person.user_id)
+        chat_id = chat_id or pending_chat(user_id)
         touch = NewTouch(
             decided.campaign_id,
             decided.kind,
@@ -123,9 +123,9 @@ class Campaigns:
         if held:
             report.held_out += 1
             return
-        card = build_nurture_card(self._view(touch_id, decided, person.locale))
+        card = build_nurture_card(self._view(touch_id, decided, locale))
         message = NewMessage.of_card(
-            f"campaign-touch:{touch_id}", decided.kind, decided.tenant_id, person.user_id, chat_id, card
+            f"campaign-touch:{touch_id}", decided.kind, decided.tenant_id, user_id, chat_id, card
         )
         message_id = await uow.outbox.enqueue(message, now)
         if message_id is not None:

@@ -167,62 +167,65 @@ async def _generate(
             rows[ConversationReference].append(_conversation(f"19:team-{tenant}", tenant, None, "team", now))
         for n in range(people):
             user_id += 1
+            if n == 0 or rng.random() >= 0.3:
+                seed = rng.random()
+            one = random.Random(seed)  # a third of the people are twins of the one before: alike in all but name
             aad = f"{t_index:02d}000000-0000-0000-0000-{n:012d}"
-            zone = rng.choice(zones)
-            installed = _moment(rng, now, zone, 130) if rng.random() < 0.9 else None
+            zone = one.choice(zones)
+            installed = _moment(one, now, zone, 130) if one.random() < 0.9 else None
             rows[User].append(
                 {
                     "id": user_id,
                     "tenant_id": tenant,
                     "aad_object_id": aad,
-                    "locale": rng.choice(["en-US", "de-DE", None]),
+                    "locale": one.choice(["en-US", "de-DE", None]),
                     "time_zone": zone,
                     "installed_at": installed,
-                    "uninstalled_at": now if rng.random() < 0.05 else None,
-                    "opted_out_at": now if rng.random() < 0.05 else None,
-                    "unreachable_at": now if rng.random() < 0.05 else None,
+                    "uninstalled_at": now if one.random() < 0.05 else None,
+                    "opted_out_at": now if one.random() < 0.05 else None,
+                    "unreachable_at": now if one.random() < 0.05 else None,
                     "created_at": now,
                     "updated_at": now,
                 }
             )
-            if rng.random() < 0.85:
-                removed = now if rng.random() < 0.05 else None
+            if one.random() < 0.85:
+                removed = now if one.random() < 0.05 else None
                 rows[ConversationReference].append(_conversation(f"a:{aad}", tenant, user_id, "personal", now, removed))
-            density = rng.choice([0.0, 0.05, 0.2, 0.5, 0.9])
-            fading = rng.random() < 0.3
+            density = one.choice([0.0, 0.05, 0.2, 0.5, 0.9])
+            fading = one.random() < 0.3
             days = {
                 now.date() - timedelta(days=back)
                 for back in range(-1, 200)
-                if rng.random() < (density / 4 if fading and back < 20 else density)
+                if one.random() < (density / 4 if fading and back < 20 else density)
             }
             for word, bits in _words(days).items():
                 rows[UsageActivity].append(
                     {"tenant_id": tenant, "aad_object_id": aad, "word": word, "bits": bits, "added": 0}
                 )
-            if rng.random() < 0.8:
-                first = _moment(rng, now, zone, 400)
-                last = rng.choice([first, _moment(rng, now, zone, 60), now - timedelta(days=30), now])
+            if one.random() < 0.8:
+                first = _moment(one, now, zone, 400)
+                last = one.choice([first, _moment(one, now, zone, 60), now - timedelta(days=30), now])
                 key = {"tenant_id": tenant, "aad_object_id": aad}
                 rows[UsageProfile].append(
                     key | {"first_seen_at": min(first, last), "last_seen_at": max(first, last), "events": 1}
                 )
             for name in EVENTS:
-                if rng.random() < 0.35:
-                    last = now - timedelta(days=rng.choice([0, 6, 7, 8, 13, 14, 15, 30]), seconds=rng.randrange(-5, 5))
+                if one.random() < 0.35:
+                    last = now - timedelta(days=one.choice([0, 6, 7, 8, 13, 14, 15, 30]), seconds=one.randrange(-5, 5))
                     rows[UsageFeature].append(
                         {
                             "tenant_id": tenant,
                             "aad_object_id": aad,
                             "name": name,
-                            "total": rng.choice([0, 1, 2, 3, 4, 9, 10, 11, 50]),
-                            "first_at": last - timedelta(days=rng.randrange(0, 60)),
+                            "total": one.choice([0, 1, 2, 3, 4, 9, 10, 11, 50]),
+                            "first_at": last - timedelta(days=one.randrange(0, 60)),
                             "last_at": min(last, now),
                         }
                     )
             for kind in KINDS:
-                if rng.random() < 0.04:
+                if one.random() < 0.04:
                     rows[CampaignOptOut].append({"user_id": user_id, "kind": kind, "created_at": now})
-            for s in range(rng.choice([0, 0, 0, 1, 2, 5])):
+            for s in range(one.choice([0, 0, 0, 1, 2, 5])):
                 rows[OutboxMessage].append(
                     {
                         "dedupe_key": f"send-{user_id}-{s}",
@@ -231,10 +234,10 @@ async def _generate(
                         "user_id": user_id,
                         "conversation_id": f"a:{aad}",
                         "payload": json.dumps({}),
-                        "status": rng.choice(["queued", "sending", "sent", "unknown", "failed", "cancelled"]),
+                        "status": one.choice(["queued", "sending", "sent", "unknown", "failed", "cancelled"]),
                         "attempts": 0,
                         "next_attempt_at": now,
-                        "created_at": now - timedelta(days=rng.choice([0, 1, 2, 3, 4, 29, 30, 31]), minutes=s),
+                        "created_at": now - timedelta(days=one.choice([0, 1, 2, 3, 4, 29, 30, 31]), minutes=s),
                     }
                 )
     engine = create_engine(url)
@@ -298,7 +301,7 @@ async def _both_ways(
     engine = create_engine(url)
     try:
         async with UnitOfWork(session_factory(engine)) as uow:
-            sql = [d.target for d in await Audience(campaigns, policy, opening, now).decisions(uow, tenant)]
+            sql = [d[0] for d in await Audience(campaigns, policy, opening, now).decisions(uow, tenant)]
             reference = await reference_targets(uow.session, tenant, campaigns, policy, now, opening)
     finally:
         await engine.dispose()
@@ -336,7 +339,12 @@ async def test_sql_targeting_decides_like_the_rules_person_by_person(
     engine = create_engine(database_url)
     try:
         async with UnitOfWork(session_factory(engine)) as uow:  # every tenant in one query: the same, tenant by tenant
-            assert [d.target for d in await Audience(campaigns, policy, opening, now).decisions(uow)] == every
+            audience = Audience(campaigns, policy, opening, now)
+            assert [d[0] for d in await audience.decisions(uow)] == every
+            groups = await audience.query.run(uow.session)
+        # people alike were decided together, each group being people of one tenant
+        assert any(len(g.user_ids) > 1 for g in groups)
+        assert sorted(u for g in groups for u in g.user_ids) == sorted({u for g in groups for u in g.user_ids})
     finally:
         await engine.dispose()
     # the generated tenants exercise what they are meant to: many matches, gates that block, people who get one

@@ -12,8 +12,20 @@ import pytest
 
 from bot.engagement.asking import AskPolicy
 from bot.engagement.budget import AttentionBudget
-from bot.engagement.campaigns import CampaignSet, Renewal
-from bot.engagement.targeting import Outcome, Person, Target, Touch, active_count, renewal_targets, target
+from bot.engagement.campaigns import Campaign, CampaignSet, Renewal
+from bot.engagement.targeting import (
+    Match,
+    Outcome,
+    Person,
+    Refusal,
+    Target,
+    Touch,
+    active_count,
+    decide,
+    decide_alike,
+    renewal_targets,
+    target,
+)
 from bot.engagement.usage import WORD_DAYS, ActiveDays, FeatureUse, epoch_day
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday, 10:00 UTC
@@ -358,6 +370,32 @@ def test_holdout_is_stable_per_person_and_close_to_its_share() -> None:
         for r in target(people, campaigns({**REENGAGE, "id": "x", "holdout_percent": 10}), POLICY, NOW)
     }
     assert other != first
+
+
+def test_people_alike_are_decided_as_each_alone() -> None:
+    """decide_alike asks the gates once for a group, but draws each person's holdout: every person's targets are
+    what `decide` makes for them alone (blocked, deferred, sent or held out)."""
+    defs = campaigns({**MILESTONE, "holdout_percent": 30}, {**REENGAGE, "holdout_percent": 50}, LEGACY)
+    milestone, reengage, legacy = defs.active
+    found = Match("count-10", "used 12 times", {"count": 10})
+    matched = [(milestone, found), (reengage, Match("absent-since-x", "away", {"days": 40})), (legacy, found)]
+    people = [f"user-{n:05d}" for n in range(300)]
+    asked: list[str] = []
+
+    def refusal(campaign: Campaign) -> Refusal | None:
+        asked.append(campaign.id)
+        return ("cooldown", NOW) if campaign.id == "milestones" else None
+
+    grouped = list(decide_alike("tenant-a", people, matched, refusal))
+    assert asked == ["milestones", "whats-new"]  # once for all 300
+    alone = [decide("tenant-a", aad, matched, refusal) for aad in people]
+    assert grouped == alone
+    assert all(not any(a is b for a, b in zip(x, y, strict=True)) for x, y in zip(grouped, alone, strict=True))
+    outcomes = Counter(targets[1].outcome for targets in grouped)
+    assert set(outcomes) == {Outcome.SEND, Outcome.HOLDOUT}  # drawn person by person …
+    assert {targets[0].outcome for targets in grouped} == {Outcome.BLOCKED}  # … after the gates
+    assert {targets[2].outcome for targets in grouped} == {Outcome.DEFERRED}
+    assert [t.aad_object_id for targets in grouped for t in targets[:1]] == people
 
 
 def test_holdout_is_decided_after_the_gates() -> None:
