@@ -157,9 +157,18 @@ TABLES: dict[str, tuple[str, list[str]]] = {
         "aad_object_id, CAST(day - DATE '1970-01-01' AS INTEGER) AS e FROM '{folder}/daily.parquet') GROUP BY ALL",
         ["tenant_id", "aad_object_id", "word", "bits", "added"],
     ),
-    "usage_profiles": (
-        "SELECT tenant_id, aad_object_id, {first}, {last}, events FROM '{folder}/profiles.parquet'",
-        ["tenant_id", "aad_object_id", "first_seen_at", "last_seen_at", "events"],
+    "usage_profiles": (  # with each person's four newest words, as the folds keep them
+        "WITH words AS (SELECT tenant_id, aad_object_id, e // 62 AS word, sum(CAST(1 AS BIGINT) << (e % 62)) AS bits "
+        "FROM (SELECT tenant_id, aad_object_id, CAST(day - DATE '1970-01-01' AS INTEGER) AS e "
+        "FROM '{folder}/daily.parquet') GROUP BY ALL), "
+        "tops AS (SELECT tenant_id, aad_object_id, max(word) AS top FROM words GROUP BY ALL) "
+        "SELECT p.tenant_id, p.aad_object_id, {first}, {last}, p.events, t.top, "
+        + ", ".join(f"CAST(coalesce(sum(w.bits) FILTER (WHERE w.word = t.top - {k}), 0) AS BIGINT)" for k in range(4))
+        + " FROM '{folder}/profiles.parquet' p JOIN tops t USING (tenant_id, aad_object_id) "
+        "JOIN words w USING (tenant_id, aad_object_id) "
+        "GROUP BY p.tenant_id, p.aad_object_id, p.first_seen_at, p.last_seen_at, p.events, t.top",
+        ["tenant_id", "aad_object_id", "first_seen_at", "last_seen_at", "events", "recent_word"]
+        + [f"recent_{k}" for k in range(4)],
     ),
     "usage_features": (
         "SELECT tenant_id, aad_object_id, name, total, {first_at}, {last_at} FROM '{folder}/features.parquet'",

@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 
 from bot.engagement.usage import WORD_DAYS, UsageEvent, epoch_day
 from storage.engine import is_sqlite
+from storage.models import RECENT_WORDS
 from storage.repositories import driver_value
 from storage.surveys import ADD_PENDING_ALERT_SQL, ALERT_CONFLICT, ANSWER_CONFLICT, INSERT_ANSWER_SQL
 from storage.usage import (
@@ -39,15 +40,19 @@ from storage.usage import (
     ACTIVITY_SQL,
     FEATURES_CONFLICT,
     FEATURES_SQL,
+    PROFILE_COLUMNS,
     PROFILES_CONFLICT,
     PROFILES_SQL,
     RAW_CONFLICT,
     RAW_SQL,
     TENANT_DAYS_CONFLICT,
     TENANT_DAYS_SQL,
+    recent_words,
 )
 
 log = logging.getLogger(__name__)
+
+_OLDER_WORDS = ", 0" * (RECENT_WORDS - 1)  # a profile's words before the answer's: none in one event
 
 
 @dataclass(frozen=True)
@@ -124,8 +129,9 @@ WITH ask AS (
         ON a.tenant_id = e.tenant_id AND a.aad_object_id = e.aad_object_id
     {FEATURES_CONFLICT} RETURNING tenant_id, aad_object_id
 ), profile AS (
-    INSERT INTO usage_profiles (tenant_id, aad_object_id, first_seen_at, last_seen_at, events)
-    SELECT f.tenant_id, f.aad_object_id, CAST(:signal_at AS timestamptz), CAST(:signal_at AS timestamptz), 1
+    INSERT INTO usage_profiles ({PROFILE_COLUMNS})
+    SELECT f.tenant_id, f.aad_object_id, CAST(:signal_at AS timestamptz), CAST(:signal_at AS timestamptz), 1,
+        CAST(:word AS integer), CAST(:bit AS bigint){_OLDER_WORDS}
         FROM feature f
     {PROFILES_CONFLICT} RETURNING tenant_id, aad_object_id
 ), tenant_day AS (
@@ -311,7 +317,8 @@ def _store_sqlite(connection: sqlite3.Connection, v: dict[str, Any]) -> FirstAns
         connection.execute(
             FEATURES_SQL, {**person, "name": v["signal_name"], "total": 1, "first_at": at, "last_at": at}
         )
-        connection.execute(PROFILES_SQL, {**person, "first_seen_at": at, "last_seen_at": at, "events": 1})
+        profile = {"first_seen_at": at, "last_seen_at": at, "events": 1} | recent_words({v["word"]: v["bit"]})
+        connection.execute(PROFILES_SQL, {**person, **profile})
         new_day = 1 if added else 0
         day = {"tenant_id": v["signal_tenant"], "day": v["signal_day"], "active_users": new_day, "events": 1}
         connection.execute(TENANT_DAYS_SQL, day)

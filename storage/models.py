@@ -318,7 +318,13 @@ class UsageFeature(Base):
 
 
 class UsageProfile(Base):
-    """First and last time a person was seen doing anything."""
+    """What targeting reads about a person in one row: first and last time seen doing anything, and their newest
+    active-day words (a copy of their last RECENT_WORDS usage_activity words, kept by the same folds).
+
+    `recent_word` is the newest word the person was active in; `recent_0` holds its bits, `recent_1` the word before,
+    and so on. Four words reach back at least 186 days, more than any campaign window (legacy: two windows of at
+    most 90 days), so the audience query reads a person's windows here without joining usage_activity.
+    """
 
     __tablename__ = "usage_profiles"
 
@@ -327,6 +333,14 @@ class UsageProfile(Base):
     first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
     events: Mapped[int] = mapped_column(Integer)
+    recent_word: Mapped[int] = mapped_column(Integer, server_default="0")
+    recent_0: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    recent_1: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    recent_2: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    recent_3: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+RECENT_WORDS = 4  # UsageProfile.recent_0 … recent_3
 
 
 class TenantUsageDaily(Base):

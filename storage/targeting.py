@@ -3,7 +3,8 @@
 The rules (bot.engagement.targeting) cost ~40 µs a person when people are loaded and evaluated one by one in Python
 (bench/targeting.py: a million people). Here the database works out, for every person at once, what the rules read
 — local calendar days since install and since last seen, active days in each window (a mask and a popcount over
-the stored 62-day words), lifetime use of the rules' events — and keeps only the people for whom some campaign's
+the person's newest 62-day words, kept in their usage_profiles row beside first and last seen, so one join brings
+both), lifetime use of the rules' events — and keeps only the people for whom some campaign's
 condition holds; the gates' facts (chat, touches, opt-outs, recent sends) are joined to those people only. Then
 it groups the people alike in all of these (most people have no touches, opt-outs or sends, and a handful of
 numbers: a million people made ~9,000 groups), so Python applies the rules themselves once per group
@@ -31,7 +32,7 @@ from bot.engagement.campaigns import Adoption, Campaign, Legacy, Milestone, Onbo
 from bot.engagement.local_days import DAY_SECONDS, offset_spans
 from bot.engagement.usage import WORD_DAYS, epoch_day
 from storage.campaigns import LIVE_SEND_STATUSES
-from storage.models import UtcDateTime
+from storage.models import RECENT_WORDS, UtcDateTime
 from storage.repositories import driver_value, on_postgres
 
 _PERSON_KINDS = (Onboarding, Adoption, Milestone, Legacy, Reengagement)
@@ -95,6 +96,8 @@ class AudienceQuery:
         reach = max((w.ends_before + w.length for w in self.windows), default=1)
         self.first_word = (utc_day - reach) // WORD_DAYS
         self.words = (utc_day + 1) // WORD_DAYS - self.first_word + 1
+        if self.words > RECENT_WORDS:  # campaign windows are at most 2 x 90 days: 4 words always reach
+            raise ValueError(f"campaign windows reach {reach} days back, beyond a profile's {RECENT_WORDS} words")
         self._built: dict[tuple[bool, bool, int, int], TextClause] = {}
 
     # -- where Candidate.numbers keeps what ---------------------------------------------------------------------
@@ -198,10 +201,16 @@ class AudienceQuery:
         else:
             shift_installed = shift_last = "coalesce(z.shift, 0)"
             span_joins = ""
+        words = [  # the person's bits of each word the windows reach, from the newest words in their profile
+            f"CASE p.recent_word - {self.first_word + i} "
+            + " ".join(f"WHEN {k} THEN p.recent_{k}" for k in range(RECENT_WORDS))
+            + " ELSE 0 END"
+            for i in range(self.words)
+        ]
         numbers = [  # (expression, name): Candidate.numbers, in the order `active`, `total`, `since` … say
             (
                 " + ".join(
-                    _popcount(f"coalesce(w{i}.bits, 0) & coalesce(z.m{j}_{i}, {utc[f'm{j}_{i}']})", postgres)
+                    _popcount(f"({words[i]}) & coalesce(z.m{j}_{i}, {utc[f'm{j}_{i}']})", postgres)
                     for i in range(self.words)
                 ),
                 f"a{j}",
@@ -213,11 +222,6 @@ class AudienceQuery:
             numbers += [("coalesce(p.first_seen_at, u.installed_at)", "since"), ("p.last_seen_at", "last_seen_at")]
             numbers += [(f"f{k}.last_at", f"f{k}_last") for k in range(len(self.events))]
         joins = span_joins + "".join(
-            f"LEFT JOIN usage_activity w{i} ON w{i}.tenant_id = u.tenant_id AND w{i}.aad_object_id = u.aad_object_id "
-            f"AND w{i}.word = {self.first_word + i} "
-            for i in range(self.words)
-        )
-        joins += "".join(
             f"LEFT JOIN usage_features f{k} ON f{k}.tenant_id = u.tenant_id AND f{k}.aad_object_id = u.aad_object_id "
             f"AND f{k}.name = :e{k} "
             for k in range(len(self.events))

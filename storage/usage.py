@@ -36,6 +36,7 @@ from bot.engagement.usage import WORD_DAYS, ActiveDays, FeatureUse, UsageEvent, 
 from storage.models import (
     EVENT_NAME_LENGTH,
     ID_LENGTH,
+    RECENT_WORDS,
     TenantUsageDaily,
     UsageActivity,
     UsageFeature,
@@ -63,12 +64,36 @@ FEATURES_CONFLICT = (
     "last_at = CASE WHEN excluded.last_at > usage_features.last_at THEN excluded.last_at "
     "ELSE usage_features.last_at END"
 )
+
+
+def _recent_words_merged() -> str:
+    """SET clauses that fold a batch's newest words (`excluded`) into the profile's: both move into the frame of the
+    newer `recent_word` and are ORed; a word that falls out of the frame is dropped (usage_activity keeps it). The
+    merge is an OR of bits by absolute word, so concurrent batches end the same in any order."""
+    top = (
+        "CASE WHEN excluded.recent_word > usage_profiles.recent_word THEN excluded.recent_word "
+        "ELSE usage_profiles.recent_word END"
+    )
+
+    def moved(row: str, slot: int) -> str:  # the row's bits that land in `slot` of the new frame
+        shifts = " ".join(f"WHEN {slot - k} THEN {row}.recent_{k}" for k in range(slot, -1, -1))
+        return f"CASE ({top}) - {row}.recent_word {shifts} ELSE 0 END"
+
+    clauses = [f"recent_word = {top}"]
+    for slot in range(RECENT_WORDS):
+        clauses.append(f"recent_{slot} = ({moved('usage_profiles', slot)}) | ({moved('excluded', slot)})")
+    return ", ".join(clauses)
+
+
 PROFILES_CONFLICT = (
     "ON CONFLICT (tenant_id, aad_object_id) DO UPDATE SET events = usage_profiles.events + excluded.events, "
     "first_seen_at = CASE WHEN excluded.first_seen_at < usage_profiles.first_seen_at THEN excluded.first_seen_at "
     "ELSE usage_profiles.first_seen_at END, "
     "last_seen_at = CASE WHEN excluded.last_seen_at > usage_profiles.last_seen_at THEN excluded.last_seen_at "
-    "ELSE usage_profiles.last_seen_at END"
+    f"ELSE usage_profiles.last_seen_at END, {_recent_words_merged()}"
+)
+PROFILE_COLUMNS = "tenant_id, aad_object_id, first_seen_at, last_seen_at, events, recent_word, " + ", ".join(
+    f"recent_{k}" for k in range(RECENT_WORDS)
 )
 TENANT_DAYS_CONFLICT = (
     "ON CONFLICT (tenant_id, day) DO UPDATE SET active_users = tenant_usage_daily.active_users + "
@@ -89,8 +114,9 @@ FEATURES_SQL = (
     f"VALUES (:tenant_id, :aad_object_id, :name, :total, :first_at, :last_at) {FEATURES_CONFLICT}"
 )
 PROFILES_SQL = (
-    "INSERT INTO usage_profiles (tenant_id, aad_object_id, first_seen_at, last_seen_at, events) "
-    f"VALUES (:tenant_id, :aad_object_id, :first_seen_at, :last_seen_at, :events) {PROFILES_CONFLICT}"
+    f"INSERT INTO usage_profiles ({PROFILE_COLUMNS}) VALUES (:tenant_id, :aad_object_id, :first_seen_at, "
+    f":last_seen_at, :events, :recent_word, {', '.join(f':recent_{k}' for k in range(RECENT_WORDS))}) "
+    f"{PROFILES_CONFLICT}"
 )
 TENANT_DAYS_SQL = (
     "INSERT INTO tenant_usage_daily (tenant_id, day, active_users, events) "
@@ -99,7 +125,12 @@ TENANT_DAYS_SQL = (
 _RAW = upsert_sql(RAW_SQL, occurred_at=UtcDateTime(), day=Date(), received_at=UtcDateTime())
 _ACTIVITY = upsert_sql(ACTIVITY_SQL, bits=BigInteger())
 _FEATURES = upsert_sql(FEATURES_SQL, first_at=UtcDateTime(), last_at=UtcDateTime())
-_PROFILES = upsert_sql(PROFILES_SQL, first_seen_at=UtcDateTime(), last_seen_at=UtcDateTime())
+_PROFILES = upsert_sql(
+    PROFILES_SQL,
+    first_seen_at=UtcDateTime(),
+    last_seen_at=UtcDateTime(),
+    **{f"recent_{k}": BigInteger() for k in range(RECENT_WORDS)},
+)
 _TENANT_DAYS = upsert_sql(TENANT_DAYS_SQL, day=Date())
 
 
@@ -188,11 +219,29 @@ _FEATURES_STAGED = text(
     "SELECT tenant_id, aad_object_id, name, count(*), min(occurred_at), max(occurred_at) FROM usage_batch WHERE true "
     f"GROUP BY tenant_id, aad_object_id, name ORDER BY tenant_id, aad_object_id, name {FEATURES_CONFLICT}"
 )
-_PROFILES_STAGED = text(
-    "INSERT INTO usage_profiles (tenant_id, aad_object_id, first_seen_at, last_seen_at, events) "
-    "SELECT tenant_id, aad_object_id, min(occurred_at), max(occurred_at), count(*) FROM usage_batch WHERE true "
-    f"GROUP BY tenant_id, aad_object_id ORDER BY tenant_id, aad_object_id {PROFILES_CONFLICT}"
+# each person's events, their days (epoch days, distinct) and newest word: the words' bits are sums of distinct
+# powers of two
+_PROFILES_STAGED = (
+    "WITH days AS (SELECT tenant_id, aad_object_id, {e} AS e, count(*) AS n, min(occurred_at) AS first_at, "
+    "max(occurred_at) AS last_at FROM usage_batch GROUP BY tenant_id, aad_object_id, {e}), "
+    "tops AS (SELECT tenant_id, aad_object_id, max(e) / 62 AS top FROM days GROUP BY tenant_id, aad_object_id) "
+    f"INSERT INTO usage_profiles ({PROFILE_COLUMNS}) "
+    "SELECT d.tenant_id, d.aad_object_id, min(d.first_at), max(d.last_at), sum(d.n), t.top, "
+    + ", ".join(
+        f"sum(CASE WHEN d.e / 62 = t.top - {k} THEN CAST(1 AS BIGINT) << (d.e % 62) ELSE 0 END)"
+        for k in range(RECENT_WORDS)
+    )
+    + " FROM days d JOIN tops t ON t.tenant_id = d.tenant_id AND t.aad_object_id = d.aad_object_id WHERE true "
+    f"GROUP BY d.tenant_id, d.aad_object_id, t.top ORDER BY d.tenant_id, d.aad_object_id {PROFILES_CONFLICT}"
 )
+_PROFILES_STAGED_PG = text(_PROFILES_STAGED.format(e=_PG_EPOCH_DAY))
+_PROFILES_STAGED_SQLITE = text(_PROFILES_STAGED.format(e=_SQLITE_EPOCH_DAY))
+
+
+def recent_words(words: dict[int, int]) -> dict[str, int]:
+    """A profile's recent-word columns from some of a person's active-day words (word → bits; at least one)."""
+    newest = max(words)
+    return {"recent_word": newest} | {f"recent_{k}": words.get(newest - k, 0) for k in range(RECENT_WORDS)}
 
 
 @dataclass(frozen=True)
@@ -270,10 +319,14 @@ class UsageRepository:
                 for (t, u, n), v in sorted(features.items())
             ],
         )
+        by_person: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
+        for (t, u, w), bits in words.items():
+            by_person[(t, u)][w] = bits
         await self.session.execute(
             _PROFILES,
             [
                 {"tenant_id": t, "aad_object_id": u, "events": v[0], "first_seen_at": v[1], "last_seen_at": v[2]}
+                | recent_words(by_person[(t, u)])
                 for (t, u), v in sorted(profiles.items())
             ],
         )
@@ -306,7 +359,7 @@ class UsageRepository:
                 await self.session.execute(_ACTIVE_DAYS_SQLITE)
                 tenant_days = (await self.session.execute(_NEW_ACTIVE_DAYS_SQLITE)).all()
             await self.session.execute(_FEATURES_STAGED)
-            await self.session.execute(_PROFILES_STAGED)
+            await self.session.execute(_PROFILES_STAGED_PG if postgres else _PROFILES_STAGED_SQLITE)
             await self._add_tenant_days([(t, day_of(e), new, n) for t, e, new, n in tenant_days])
         await self.session.execute(_EMPTY_STAGING)
         return stored

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -273,3 +274,24 @@ async def test_renewal_dates_are_set_and_cleared_over_the_api(harness: Harness) 
         url, data=json.dumps({"renewal_date": None}), headers={**AUTH, "Content-Type": "application/json"}
     )
     assert await cleared.json() == {"tenant_id": TENANT, "renewal_date": None}
+
+
+async def test_profiles_keep_a_true_copy_of_the_newest_words_in_any_order(harness: Harness) -> None:
+    """Events over 400 days (seven 62-day words) arrive out of order, in small and large batches, some at once: each
+    profile's four newest words stay what usage_activity holds (rollups checks it), whether a batch brings a newer
+    word (the frame moves), one inside the frame, or one too old for it."""
+    rng = random.Random(7)
+    newest = harness.clock.now.date()
+    people = [f"user-{i:03d}" for i in range(12)]
+    days = [(person, newest - timedelta(days=rng.randrange(400))) for person in people for _ in range(25)]
+    rng.shuffle(days)
+    batches: list[list[dict[str, Any]]] = []
+    while days:
+        size = rng.choice([1, 3, 8, 30, 60])
+        batches.append([event("report_created", f"{d}T09:00:00+00:00", user=p) for p, d in days[:size]])
+        days = days[size:]
+    for start in range(0, len(batches), 4):
+        responses = await asyncio.gather(*(post_events(harness, batch) for batch in batches[start : start + 4]))
+        assert all(r.status == 202 for r in responses)
+    found = await rollups(harness.database_url)  # asserts every profile's words against usage_activity
+    assert {aad for _, aad in found["profiles"]} == set(people)

@@ -109,3 +109,43 @@ async def test_active_days_survive_the_move_to_words_and_back(fresh_url: str) ->
         }
     finally:
         await engine.dispose()
+
+
+async def test_profiles_get_their_newest_four_words(fresh_url: str) -> None:
+    """0013 copies each person's newest four active-day words into their profile, newest first, leaving gaps and
+    older words out; a profile with no activity gets nothing."""
+    upgrade(fresh_url, "0012")
+    words = {("t1", "u1"): {300: 5, 302: 1 << 61, 303: 7, 304: 9, 305: 11}, ("t1", "u2"): {100: 3}, ("t1", "u3"): {}}
+    engine = create_engine(fresh_url)
+    try:
+        async with engine.begin() as connection:
+            for (t, u), by_word in words.items():
+                for word, bits in by_word.items():
+                    await connection.execute(
+                        text("INSERT INTO usage_activity VALUES (:t, :u, :w, :b, 0)"),
+                        {"t": t, "u": u, "w": word, "b": bits},
+                    )
+                await connection.execute(
+                    text(
+                        "INSERT INTO usage_profiles (tenant_id, aad_object_id, first_seen_at, last_seen_at, events) "
+                        "VALUES (:t, :u, '2026-01-01 00:00:00', '2026-01-01 00:00:00', 1)"
+                    ),
+                    {"t": t, "u": u},
+                )
+        upgrade(fresh_url)
+        async with engine.connect() as connection:
+            found = (
+                await connection.execute(
+                    text(
+                        "SELECT aad_object_id, recent_word, recent_0, recent_1, recent_2, recent_3 FROM usage_profiles "
+                        "ORDER BY aad_object_id"
+                    )
+                )
+            ).all()
+        assert [tuple(row) for row in found] == [
+            ("u1", 305, 11, 9, 7, 1 << 61),  # word 301 had nothing; 300 is the fifth newest
+            ("u2", 100, 3, 0, 0, 0),
+            ("u3", 0, 0, 0, 0, 0),
+        ]
+    finally:
+        await engine.dispose()

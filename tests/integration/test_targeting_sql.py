@@ -38,6 +38,7 @@ from storage.models import (
     User,
 )
 from storage.uow import UnitOfWork
+from storage.usage import recent_words
 from tests.support.reference_targeting import reference_targets
 
 ZONES = [
@@ -198,16 +199,19 @@ async def _generate(
                 for back in range(-1, 200)
                 if one.random() < (density / 4 if fading and back < 20 else density)
             }
-            for word, bits in _words(days).items():
+            words = _words(days)
+            for word, bits in words.items():
                 rows[UsageActivity].append(
                     {"tenant_id": tenant, "aad_object_id": aad, "word": word, "bits": bits, "added": 0}
                 )
-            if one.random() < 0.8:
+            if one.random() < 0.8 or words:  # anyone with activity has a profile (the folds write both)
                 first = _moment(one, now, zone, 400)
                 last = one.choice([first, _moment(one, now, zone, 60), now - timedelta(days=30), now])
                 key = {"tenant_id": tenant, "aad_object_id": aad}
                 rows[UsageProfile].append(
-                    key | {"first_seen_at": min(first, last), "last_seen_at": max(first, last), "events": 1}
+                    key
+                    | {"first_seen_at": min(first, last), "last_seen_at": max(first, last), "events": 1}
+                    | recent_words(words or {0: 0})
                 )
             for name in EVENTS:
                 if one.random() < 0.35:

@@ -31,15 +31,23 @@ def event(
 
 
 async def rollups(database_url: str) -> dict[str, Any]:
-    """Every rollup as plain tuples, for exact comparisons."""
+    """Every rollup as plain tuples, for exact comparisons; and it checks that each profile's recent words are a
+    true copy of the person's newest usage_activity words (what targeting reads instead of them)."""
     engine = create_engine(database_url)
     try:
         async with engine.connect() as connection:
+            words: dict[tuple[str, str], dict[int, int]] = {}
+            for r in (await connection.execute(select(UsageActivity))).all():
+                words.setdefault((r.tenant_id, r.aad_object_id), {})[r.word] = r.bits
             active = {
-                (r.tenant_id, r.aad_object_id, day)
-                for r in (await connection.execute(select(UsageActivity))).all()
-                for day in ActiveDays.from_words({r.word: r.bits})
+                (tenant, aad, day) for (tenant, aad), found in words.items() for day in ActiveDays.from_words(found)
             }
+            for r in (await connection.execute(select(UsageProfile))).all():
+                stored = (r.recent_word, r.recent_0, r.recent_1, r.recent_2, r.recent_3)
+                own = words.get((r.tenant_id, r.aad_object_id)) or {0: 0}
+                top = max(own)
+                expected = (top, *(own.get(top - k, 0) for k in range(4)))
+                assert stored == expected, f"{r.aad_object_id}: profile words {stored}, activity says {expected}"
             features = {
                 (r.tenant_id, r.aad_object_id, r.name): (r.total, r.first_at, r.last_at)
                 for r in (await connection.execute(select(UsageFeature))).all()
