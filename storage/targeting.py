@@ -5,7 +5,7 @@ The rules (bot.engagement.targeting) cost ~40 µs a person when people are loade
 — local calendar days since install and since last seen, active days in each window (a mask and a popcount over
 the person's newest 62-day words, kept in their usage_profiles row beside first and last seen, so one join brings
 both), lifetime use of the rules' events — and keeps only the people for whom some campaign's
-condition holds; the gates' facts (chat, touches, opt-outs, recent sends) are joined to those people only. Then
+condition holds; the gates' facts (touches, opt-outs, recent sends) are joined to those people only. Then
 it groups the people alike in all of these (most people have no touches, opt-outs or sends, and a handful of
 numbers: a million people made ~9,000 groups), so Python applies the rules themselves once per group
 (bot.usecases.audience, with the functions the person-by-person path calls). The query only has to be a faithful
@@ -37,7 +37,7 @@ from storage.repositories import driver_value, on_postgres
 
 _PERSON_KINDS = (Onboarding, Adoption, Milestone, Legacy, Reengagement)
 
-# Candidate.flags
+# Candidate.flags (HAS_CHAT: set by bot.usecases.audience, where a chat can change the answer: see chat_owners)
 INSTALLED, UNINSTALLED, REFUSED, OPTED_OUT, HAS_CHAT, SEEN = 1, 2, 4, 8, 16, 32
 
 
@@ -232,20 +232,6 @@ class AudienceQuery:
         number_columns = "".join(f", c.{name}" for _, name in numbers)
         people_numbers = "".join(f", {expression} AS {name}" for expression, name in numbers)
         one = "tenant_id = :tenant_id"
-        personal = "scope = 'personal' AND removed_at IS NULL"
-        if postgres:  # a hashed subplan: each process hashes the chats' user ids once, no join to sort or merge
-            has_chat = (
-                "+ CASE WHEN u.id IN (SELECT user_id FROM conversation_references WHERE "
-                f"{'' if every_tenant else one + ' AND '}{personal} AND user_id IS NOT NULL) "
-                f"THEN {HAS_CHAT} ELSE 0 END "
-            )
-            chat_exists = ""
-        else:  # one index look-up per candidate
-            has_chat = ""
-            chat_exists = (
-                " + CASE WHEN EXISTS (SELECT 1 FROM conversation_references r WHERE r.user_id = c.id "
-                f"AND {personal}) THEN {HAS_CHAT} ELSE 0 END"
-            )
         # the people of each group: arrays on PostgreSQL, JSON arrays on SQLite (any text survives them)
         people = (
             "array_agg(c.id), array_agg(c.aad_object_id)"
@@ -263,7 +249,7 @@ people AS {"" if postgres else "MATERIALIZED "}(
         + CASE WHEN u.unreachable_at IS NOT NULL THEN {REFUSED} ELSE 0 END
         + CASE WHEN u.opted_out_at IS NOT NULL THEN {OPTED_OUT} ELSE 0 END
         + CASE WHEN p.last_seen_at IS NOT NULL THEN {SEEN} ELSE 0 END
-        {has_chat}AS flags,
+        AS flags,
         coalesce(z.today, {epoch_day(utc_today)}) AS today,
         coalesce(z.today, {epoch_day(utc_today)}) - ({installed} + {shift_installed}) / {DAY_SECONDS} AS day,
         ({last_moment} + {shift_last}) / {DAY_SECONDS} AS last_day{people_numbers}
@@ -284,7 +270,7 @@ people AS {"" if postgres else "MATERIALIZED "}(
     WHERE {"true" if every_tenant else one} AND user_id IS NOT NULL AND created_at > :sends_since
     AND status IN ({", ".join(f"'{s}'" for s in LIVE_SEND_STATUSES)}) GROUP BY user_id
 )
-SELECT c.tenant_id, c.locale, c.time_zone, c.flags{chat_exists}, c.day, c.last_day, c.hits,
+SELECT c.tenant_id, c.locale, c.time_zone, c.flags, c.day, c.last_day, c.hits,
     opt.kinds, snd.moments, tch.touches{number_columns}, {people}
 FROM candidates c
 LEFT JOIN tch ON tch.tenant_id = c.tenant_id AND tch.aad_object_id = c.aad_object_id
@@ -365,6 +351,16 @@ async def _fetch(session: AsyncSession, sql: TextClause, parameters: dict[str, A
         await cursor.close()
 
 
+async def chat_owners(session: AsyncSession, tenant_id: str | None = None) -> set[int]:
+    """The user rows with a live personal chat with the bot, of one tenant or of all. Asked only when a chat can
+    change whether someone is reachable (bot.usecases.audience): as a column of the audience query it made
+    PostgreSQL work out every other column in one process (a subquery or a join either cost 1.4 s a million)."""
+    postgres = on_postgres(session)
+    where = "" if tenant_id is None else " AND tenant_id = :tenant_id"
+    sql = text(f"SELECT user_id FROM conversation_references WHERE {_PERSONAL}{where}")
+    return {row[0] for row in await _fetch(session, sql, {"tenant_id": tenant_id}, postgres)}
+
+
 def moments(value: str | None) -> list[datetime]:
     """The moments of a Candidate's `sends` (or of one touch): written alike by both databases, in UTC."""
     return [moment(part) for part in value.split(",")] if value else []
@@ -398,6 +394,7 @@ def _numbered(prefix: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {f"{prefix}{r}_{name}": value for r, row in enumerate(rows) for name, value in row.items()}
 
 
+_PERSONAL = "scope = 'personal' AND removed_at IS NULL AND user_id IS NOT NULL"
 _SPAN_COLUMNS = {"zone": "VARCHAR(64)", "low": "BIGINT", "high": "BIGINT", "shift": "INTEGER"}
 # an analytic query: memory for its hashes, both cores, no JIT compilation; and groups made by hashing (PostgreSQL
 # estimates a group per person and would sort every row by the whole group key first: 1.5 s more)

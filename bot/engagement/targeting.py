@@ -14,7 +14,7 @@ their midnight, not ours.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -170,25 +170,18 @@ def decide_alike(
     aad_object_ids: Sequence[str],
     matched: Sequence[tuple[Campaign, Match]],
     refusal: Callable[[Campaign], Refusal | None],
-) -> Iterator[list[Target]]:
+) -> list[list[Target]]:
     """`decide` for people alike in everything the rules and the gates read: each person's targets, as `decide`
     makes them. The gates are asked once for all; only the holdout share, drawn per person, is worked out for each."""
     shape = decide(tenant_id, aad_object_ids[0], matched, refusal)
-    drawn = {
-        i: campaign
-        for i, (campaign, _) in enumerate(matched)
-        if shape[i].outcome in (Outcome.SEND, Outcome.HOLDOUT) and campaign.holdout_percent > 0
-    }
-    for aad_object_id in aad_object_ids:
-        targets = [
-            Target(tenant_id, aad_object_id, t.campaign_id, t.kind, t.step, t.reason, t.outcome, t.blocked_by,
-                   t.not_before, t.facts)
-            for t in shape
-        ]  # fmt: skip
-        for i, campaign in drawn.items():
-            held = in_sample(f"{tenant_id}:{aad_object_id}", campaign.holdout_percent, salt=campaign.id)
-            targets[i].outcome = Outcome.HOLDOUT if held else Outcome.SEND
-        yield targets
+    fields = [(t.campaign_id, t.kind, t.step, t.reason, t.outcome, t.blocked_by, t.not_before, t.facts) for t in shape]
+    people = [[Target(tenant_id, aad_object_id, *f) for f in fields] for aad_object_id in aad_object_ids]
+    for i, (campaign, _) in enumerate(matched):
+        if shape[i].outcome in (Outcome.SEND, Outcome.HOLDOUT) and campaign.holdout_percent > 0:
+            for aad_object_id, targets in zip(aad_object_ids, people, strict=True):
+                held = in_sample(f"{tenant_id}:{aad_object_id}", campaign.holdout_percent, salt=campaign.id)
+                targets[i].outcome = Outcome.HOLDOUT if held else Outcome.SEND
+    return people
 
 
 def _result(

@@ -43,6 +43,7 @@ from storage.targeting import (
     AudienceQuery,
     Candidate,
     Window,
+    chat_owners,
     moment,
     moments,
 )
@@ -101,14 +102,38 @@ class Audience:
         anchored = await uow.conversations.anchored(tenants) if tenants else set()
         alike: dict[tuple[int, bool, str | None], _Remembered] = {}  # most people: no touches, opt-outs or sends
         found: dict[str, list[Decision]] = {}
-        groups = await self.query.run(uow.session, tenant_id)
-        with _collector_paused():  # hundreds of thousands of targets, no cycles among them
+        with _collector_paused():  # arrays of hundreds of thousands of people, as many targets, no cycles among them
+            groups = await self.query.run(uow.session, tenant_id)
+            if any(self._chat_matters(g.flags, g.tenant_id in anchored) for g in groups):
+                owners = await chat_owners(uow.session, tenant_id)
+                groups = [part for g in groups for part in self._by_chat(g, anchored, owners)]
             for group in groups:
                 self._decide(group, anchored, alike, found)
         ordered: list[Decision] = []
         for tenant in sorted(found):  # a person's decisions are side by side in priority order: a stable sort keeps it
             ordered += sorted(found[tenant], key=_BY_USER)
         return ordered
+
+    def _chat_matters(self, flags: int, anchored: bool) -> bool:
+        """Whether having a personal chat changes whether people with these flags can be reached (mostly not: the
+        installed people of an anchored tenant can be, chat or not, unless chats are not opened)."""
+        return reachable(_reach_facts(flags | HAS_CHAT, anchored), self.opening) != reachable(
+            _reach_facts(flags, anchored), self.opening
+        )
+
+    def _by_chat(self, group: Candidate, anchored: set[str], owners: set[int]) -> list[Candidate]:
+        """The group split into those with a personal chat and those without, where that matters."""
+        if not self._chat_matters(group.flags, group.tenant_id in anchored):
+            return [group]
+        parts = []
+        everyone = list(zip(group.user_ids, group.aad_object_ids, strict=True))
+        for chat in (True, False):
+            people = [(user_id, aad) for user_id, aad in everyone if (user_id in owners) == chat]
+            if people:
+                user_ids, aad_object_ids = (list(column) for column in zip(*people, strict=True))
+                flags = group.flags | HAS_CHAT if chat else group.flags
+                parts.append(group._replace(flags=flags, user_ids=user_ids, aad_object_ids=aad_object_ids))
+        return parts
 
     def _decide(
         self,
@@ -139,11 +164,11 @@ class Audience:
                 group.time_zone,
             )
             refusal = functools.partial(gate, gates=gates, policy=self.policy, now=self.now)
-        decided = found.setdefault(group.tenant_id, [])
-        locale = group.locale
         people = decide_alike(group.tenant_id, group.aad_object_ids, matched, refusal)
-        for user_id, targets in zip(group.user_ids, people, strict=True):
-            decided += [(t, user_id, locale) for t in targets]
+        locale = group.locale
+        found.setdefault(group.tenant_id, []).extend(
+            [(t, user_id, locale) for user_id, targets in zip(group.user_ids, people, strict=True) for t in targets]
+        )
 
     def matches(self, c: Candidate, touches: _Touches) -> list[tuple[Campaign, Match]]:
         """The rules, on the numbers the query found, for the campaigns whose condition held (priority order)."""
@@ -221,9 +246,10 @@ class _Remembered:
 
 @contextmanager
 def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector held off while targets are made: its passes over a growing heap cost twice
-    what making them costs (bench/targeting.py), and targets hold no cycles for it to find. Nothing awaits inside,
-    so no other work of the process runs while it is off."""
+    """Python's cyclic garbage collector held off while the people arrive and their targets are made: its passes
+    walk every list of people and every target made so far, again and again, and cost more than making them
+    (bench/targeting.py: 0.5 s of a 1M-person dry run); targets hold no cycles for it to find. The process's other
+    work goes on meanwhile (the query is awaited) and only finds cycles freed a few seconds later."""
     enabled = gc.isenabled()
     gc.disable()
     try:
