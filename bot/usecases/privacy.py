@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from storage.models import (
     Alert,
@@ -18,6 +18,8 @@ from storage.models import (
     NpsAnswerHistory,
     OutboxMessage,
     PendingAlert,
+    Tenant,
+    TenantUsageDaily,
     UsageActivity,
     UsageEvent,
     UsageFeature,
@@ -37,18 +39,20 @@ async def forget_user(uow: UnitOfWork, aad_object_id: str) -> dict[str, int]:
     """
     session = uow.session
     users = await uow.users.find_by_aad(aad_object_id)
+    # usage and touches are keyed (and indexed) by tenant, then person: asked tenant by tenant, each is a few index
+    # look-ups instead of a scan of tables that hold a row per person and day or event
+    tenants = await _tenants_with_data(uow)
     counts = {
         "pending_alerts": await _rowcount(uow, delete(PendingAlert).where(PendingAlert.aad_object_id == aad_object_id)),
         "nps_answers": await _rowcount(uow, delete(NpsAnswer).where(NpsAnswer.aad_object_id == aad_object_id)),
         "inbound_activities": await _rowcount(
             uow, delete(InboundActivity).where(InboundActivity.aad_object_id == aad_object_id)
         ),
-        "campaign_touches": await _rowcount(
-            uow, delete(CampaignTouch).where(CampaignTouch.aad_object_id == aad_object_id)
-        ),
         **{
-            model.__tablename__: await _rowcount(uow, delete(model).where(model.aad_object_id == aad_object_id))
-            for model in (UsageEvent, UsageActivity, UsageFeature, UsageProfile)
+            model.__tablename__: await _rowcount(
+                uow, delete(model).where(model.tenant_id.in_(tenants), model.aad_object_id == aad_object_id)
+            )
+            for model in (CampaignTouch, UsageEvent, UsageActivity, UsageFeature, UsageProfile)
         },
         "conversation_references": await uow.conversations.delete_for_users([u.id for u in users]) if users else 0,
         "users": await _rowcount(uow, delete(User).where(User.aad_object_id == aad_object_id)),
@@ -72,6 +76,14 @@ async def forget_user(uow: UnitOfWork, aad_object_id: str) -> dict[str, int]:
     )
     await session.flush()
     return counts
+
+
+async def _tenants_with_data(uow: UnitOfWork) -> list[str]:
+    """Every tenant that can hold rows about a person: those the bot met, and those usage arrived for (each usage
+    batch adds to its tenant's daily totals, even for a tenant the bot has not met)."""
+    met = select(Tenant.tenant_id)
+    used = select(TenantUsageDaily.tenant_id).distinct()
+    return sorted(set((await uow.session.execute(met.union(used))).scalars()))
 
 
 async def _rowcount(uow: UnitOfWork, statement: object) -> int:

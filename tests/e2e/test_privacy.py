@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from bot.app import ALERTS, SESSIONS
+from bot.engagement import usage
 from bot.engagement.asking import AskPolicy
 from bot.engagement.budget import AttentionBudget
 from bot.usecases.privacy import Retention, purge
@@ -22,6 +24,7 @@ from storage.models import (
     InboundActivity,
     NpsAnswer,
     NpsAnswerHistory,
+    Tenant,
     UsageEvent,
     UsageProfile,
     User,
@@ -31,7 +34,7 @@ from tests.conftest import Harness
 from tests.e2e.test_campaigns import campaigns, install_user
 from tests.e2e.test_nps_flow import OTHER, ask, invoke, post_invoke, submit, table
 from tests.e2e.test_usage_ingest import AUTH, post_events
-from tests.support.activities import CSM, TENANT, USER, message
+from tests.support.activities import CSM, OTHER_TENANT, TENANT, USER, message
 from tests.support.cli import clean_env, nurture
 from tests.support.usage import event
 
@@ -136,6 +139,33 @@ async def test_nurture_forget_command(harness: Harness) -> None:
     assert touches and report["deleted"]["campaign_touches"] == len(touches)
     assert await _traces_of(harness.database_url, USER, user_ids) == []
     assert (await harness.rows())["users"] == 1
+
+
+async def test_forgetting_reaches_usage_in_tenants_the_bot_never_met(harness: Harness) -> None:
+    """Usage can arrive for a tenant the bot has no conversation in (no tenants row, only its daily totals); the
+    person's rows there go too, small batches and large alike, and another person's stay."""
+    await _a_full_history(harness, USER)
+    now = harness.clock()
+    unmet = [
+        usage.UsageEvent(
+            OTHER_TENANT, person, f"feature_{i % 3}", now - timedelta(days=i), (now - timedelta(days=i)).date()
+        )
+        for person in (USER, OTHER)
+        for i in range(12)
+    ]
+    async with UnitOfWork(harness.app[SESSIONS]) as uow:
+        await uow.usage.record(unmet[:3], now)  # the bot's row-by-row path
+        await uow.usage.record(unmet[3:], now)  # the set-based path
+        await uow.commit()
+    assert OTHER_TENANT not in {t.tenant_id for t in await table(harness, Tenant)}
+    user_ids = {u.id for u in await table(harness, User) if u.aad_object_id == USER}
+    theirs = [e for e in await table(harness, UsageEvent) if e.aad_object_id == USER]
+    assert {e.tenant_id for e in theirs} == {TENANT, OTHER_TENANT}
+    code, out, err = await nurture(harness.database_url, "forget", USER, "--json")
+    assert code == 0, err
+    assert json.loads(out)["deleted"]["usage_events"] == len(theirs)
+    assert await _traces_of(harness.database_url, USER, user_ids) == []
+    assert {(e.tenant_id, e.aad_object_id) for e in await table(harness, UsageEvent)} == {(OTHER_TENANT, OTHER)}
 
 
 async def test_purge_blanks_old_comments_and_old_activity_log(harness: Harness) -> None:
