@@ -36,6 +36,7 @@ from bot.engagement.targeting import Outcome
 from bot.usecases.campaigns import CampaignConfig, Campaigns
 from storage.engine import create_engine, session_factory
 from storage.migrate import upgrade
+from storage.models import RECENT_COLUMNS, RECENT_WORDS
 from storage.uow import UnitOfWork
 from tests.support.database import create_postgres_database, drop_postgres_database
 
@@ -163,12 +164,13 @@ TABLES: dict[str, tuple[str, list[str]]] = {
         "FROM '{folder}/daily.parquet') GROUP BY ALL), "
         "tops AS (SELECT tenant_id, aad_object_id, max(word) AS top FROM words GROUP BY ALL) "
         "SELECT p.tenant_id, p.aad_object_id, {first}, {last}, p.events, t.top, "
-        + ", ".join(f"CAST(coalesce(sum(w.bits) FILTER (WHERE w.word = t.top - {k}), 0) AS BIGINT)" for k in range(4))
+        + ", ".join(
+            f"CAST(coalesce(sum(w.bits) FILTER (WHERE w.word = t.top - {k}), 0) AS BIGINT)" for k in range(RECENT_WORDS)
+        )
         + " FROM '{folder}/profiles.parquet' p JOIN tops t USING (tenant_id, aad_object_id) "
         "JOIN words w USING (tenant_id, aad_object_id) "
         "GROUP BY p.tenant_id, p.aad_object_id, p.first_seen_at, p.last_seen_at, p.events, t.top",
-        ["tenant_id", "aad_object_id", "first_seen_at", "last_seen_at", "events", "recent_word"]
-        + [f"recent_{k}" for k in range(4)],
+        ["tenant_id", "aad_object_id", "first_seen_at", "last_seen_at", "events", "recent_word", *RECENT_COLUMNS],
     ),
     "usage_features": (
         "SELECT tenant_id, aad_object_id, name, total, {first_at}, {last_at} FROM '{folder}/features.parquet'",

@@ -340,7 +340,8 @@ class UsageProfile(Base):
     recent_3: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
-RECENT_WORDS = 4  # UsageProfile.recent_0 … recent_3
+RECENT_WORDS = 4
+RECENT_COLUMNS = tuple(f"recent_{k}" for k in range(RECENT_WORDS))  # UsageProfile.recent_0 … recent_3
 
 
 class TenantUsageDaily(Base):

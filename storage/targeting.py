@@ -34,6 +34,7 @@ from bot.engagement.usage import WORD_DAYS, epoch_day
 from storage.campaigns import LIVE_SEND_STATUSES
 from storage.models import RECENT_WORDS, UtcDateTime
 from storage.repositories import driver_value, on_postgres
+from storage.usage import profile_word
 
 _PERSON_KINDS = (Onboarding, Adoption, Milestone, Legacy, Reengagement)
 
@@ -201,12 +202,8 @@ class AudienceQuery:
         else:
             shift_installed = shift_last = "coalesce(z.shift, 0)"
             span_joins = ""
-        words = [  # the person's bits of each word the windows reach, from the newest words in their profile
-            f"CASE p.recent_word - {self.first_word + i} "
-            + " ".join(f"WHEN {k} THEN p.recent_{k}" for k in range(RECENT_WORDS))
-            + " ELSE 0 END"
-            for i in range(self.words)
-        ]
+        # the person's bits of each word the windows reach, from the newest words in their profile
+        words = [profile_word("p", str(self.first_word + i)) for i in range(self.words)]
         numbers = [  # (expression, name): Candidate.numbers, in the order `active`, `total`, `since` … say
             (
                 " + ".join(

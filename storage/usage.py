@@ -36,6 +36,7 @@ from bot.engagement.usage import WORD_DAYS, ActiveDays, FeatureUse, UsageEvent, 
 from storage.models import (
     EVENT_NAME_LENGTH,
     ID_LENGTH,
+    RECENT_COLUMNS,
     RECENT_WORDS,
     TenantUsageDaily,
     UsageActivity,
@@ -66,6 +67,12 @@ FEATURES_CONFLICT = (
 )
 
 
+def profile_word(row: str, word: str) -> str:
+    """SQL for the bits a usage_profiles `row` holds of absolute `word` (0 outside its frame of newest words)."""
+    slots = " ".join(f"WHEN {k} THEN {row}.{column}" for k, column in enumerate(RECENT_COLUMNS))
+    return f"CASE {row}.recent_word - ({word}) {slots} ELSE 0 END"
+
+
 def _recent_words_merged() -> str:
     """SET clauses that fold a batch's newest words (`excluded`) into the profile's: both move into the frame of the
     newer `recent_word` and are ORed; a word that falls out of the frame is dropped (usage_activity keeps it). The
@@ -74,14 +81,10 @@ def _recent_words_merged() -> str:
         "CASE WHEN excluded.recent_word > usage_profiles.recent_word THEN excluded.recent_word "
         "ELSE usage_profiles.recent_word END"
     )
-
-    def moved(row: str, slot: int) -> str:  # the row's bits that land in `slot` of the new frame
-        shifts = " ".join(f"WHEN {slot - k} THEN {row}.recent_{k}" for k in range(slot, -1, -1))
-        return f"CASE ({top}) - {row}.recent_word {shifts} ELSE 0 END"
-
     clauses = [f"recent_word = {top}"]
-    for slot in range(RECENT_WORDS):
-        clauses.append(f"recent_{slot} = ({moved('usage_profiles', slot)}) | ({moved('excluded', slot)})")
+    for k, slot in enumerate(RECENT_COLUMNS):
+        word = f"({top}) - {k}"
+        clauses.append(f"{slot} = ({profile_word('usage_profiles', word)}) | ({profile_word('excluded', word)})")
     return ", ".join(clauses)
 
 
@@ -93,7 +96,7 @@ PROFILES_CONFLICT = (
     f"ELSE usage_profiles.last_seen_at END, {_recent_words_merged()}"
 )
 PROFILE_COLUMNS = "tenant_id, aad_object_id, first_seen_at, last_seen_at, events, recent_word, " + ", ".join(
-    f"recent_{k}" for k in range(RECENT_WORDS)
+    RECENT_COLUMNS
 )
 TENANT_DAYS_CONFLICT = (
     "ON CONFLICT (tenant_id, day) DO UPDATE SET active_users = tenant_usage_daily.active_users + "
@@ -115,7 +118,7 @@ FEATURES_SQL = (
 )
 PROFILES_SQL = (
     f"INSERT INTO usage_profiles ({PROFILE_COLUMNS}) VALUES (:tenant_id, :aad_object_id, :first_seen_at, "
-    f":last_seen_at, :events, :recent_word, {', '.join(f':recent_{k}' for k in range(RECENT_WORDS))}) "
+    f":last_seen_at, :events, :recent_word, {', '.join(f':{slot}' for slot in RECENT_COLUMNS)}) "
     f"{PROFILES_CONFLICT}"
 )
 TENANT_DAYS_SQL = (
@@ -129,7 +132,7 @@ _PROFILES = upsert_sql(
     PROFILES_SQL,
     first_seen_at=UtcDateTime(),
     last_seen_at=UtcDateTime(),
-    **{f"recent_{k}": BigInteger() for k in range(RECENT_WORDS)},
+    **dict.fromkeys(RECENT_COLUMNS, BigInteger()),
 )
 _TENANT_DAYS = upsert_sql(TENANT_DAYS_SQL, day=Date())
 
@@ -241,7 +244,7 @@ _PROFILES_STAGED_SQLITE = text(_PROFILES_STAGED.format(e=_SQLITE_EPOCH_DAY))
 def recent_words(words: dict[int, int]) -> dict[str, int]:
     """A profile's recent-word columns from some of a person's active-day words (word → bits; at least one)."""
     newest = max(words)
-    return {"recent_word": newest} | {f"recent_{k}": words.get(newest - k, 0) for k in range(RECENT_WORDS)}
+    return {"recent_word": newest} | {slot: words.get(newest - k, 0) for k, slot in enumerate(RECENT_COLUMNS)}
 
 
 @dataclass(frozen=True)
