@@ -61,7 +61,6 @@ class Candidate(NamedTuple):
     flags: int  # INSTALLED | UNINSTALLED | REFUSED | OPTED_OUT | HAS_CHAT | SEEN
     days_since_install: int | None  # local calendar days
     last_day: int | None  # epoch day, local: last seen, else installed
-    hits: int  # bit i: campaign i's condition held
     stopped: str | None  # "kind|kind"
     sends: str | None  # recent proactive messages: "moment,moment" (see moments)
     touches: str | None  # "campaign step moment,…"
@@ -223,9 +222,9 @@ class AudienceQuery:
             f"AND f{k}.name = :e{k} "
             for k in range(len(self.events))
         )
-        hits = " + ".join(
-            f"CASE WHEN {self._condition(i)} THEN {1 << i} ELSE 0 END" for i in range(len(self.campaigns))
-        )
+        # some campaign's condition holds (which ones, the rules work out per group: as a column, PostgreSQL would
+        # work every condition out twice a person, for the filter and for the result)
+        held = " OR ".join(f"({self._condition(i)})" for i in range(len(self.campaigns)))
         number_columns = "".join(f", c.{name}" for _, name in numbers)
         people_numbers = "".join(f", {expression} AS {name}" for expression, name in numbers)
         one = "tenant_id = :tenant_id"
@@ -255,7 +254,7 @@ people AS {"" if postgres else "MATERIALIZED "}(
     LEFT JOIN usage_profiles p ON p.tenant_id = u.tenant_id AND p.aad_object_id = u.aad_object_id
     {joins}{"" if every_tenant else "WHERE u." + one}
 ), candidates AS (
-    SELECT * FROM (SELECT people.*, {hits or "0"} AS hits FROM people) AS conditions WHERE hits > 0
+    SELECT * FROM people WHERE {held or "false"}
 ), tch AS (
     SELECT tenant_id, aad_object_id,
         {_joined(f"campaign_id || ' ' || step || ' ' || {_moment('decided_at', postgres)}", ",", postgres)} AS touches
@@ -267,13 +266,13 @@ people AS {"" if postgres else "MATERIALIZED "}(
     WHERE {"true" if every_tenant else one} AND user_id IS NOT NULL AND created_at > :sends_since
     AND status IN ({", ".join(f"'{s}'" for s in LIVE_SEND_STATUSES)}) GROUP BY user_id
 )
-SELECT c.tenant_id, c.locale, c.time_zone, c.flags, c.day, c.last_day, c.hits,
+SELECT c.tenant_id, c.locale, c.time_zone, c.flags, c.day, c.last_day,
     opt.kinds, snd.moments, tch.touches{number_columns}, {people}
 FROM candidates c
 LEFT JOIN tch ON tch.tenant_id = c.tenant_id AND tch.aad_object_id = c.aad_object_id
 LEFT JOIN opt ON opt.user_id = c.id
 LEFT JOIN snd ON snd.user_id = c.id
-GROUP BY {", ".join(str(n) for n in range(1, 11 + len(numbers)))}
+GROUP BY {", ".join(str(n) for n in range(1, 10 + len(numbers)))}
 """
         typed: list[BindParameter[Any]] = [bindparam("sends_since", type_=UtcDateTime())]
         for i, c in enumerate(self.campaigns):
@@ -419,7 +418,7 @@ _ZONES = (
 def _seconds(expression: str, postgres: bool) -> str:
     """Whole epoch seconds of a stored instant (floor: the fraction never moves a moment past midnight)."""
     if postgres:
-        return f"CAST(floor(extract(epoch FROM {expression})) AS BIGINT)"
+        return f"CAST(floor(date_part('epoch', {expression})) AS BIGINT)"  # extract() would compute in numeric
     return f"CAST(strftime('%s', substr({expression}, 1, 19)) AS INTEGER)"  # strftime would round the fraction
 
 

@@ -170,18 +170,24 @@ def decide_alike(
     aad_object_ids: Sequence[str],
     matched: Sequence[tuple[Campaign, Match]],
     refusal: Callable[[Campaign], Refusal | None],
-) -> list[list[Target]]:
+) -> list[Target]:
     """`decide` for people alike in everything the rules and the gates read: each person's targets, as `decide`
-    makes them. The gates are asked once for all; only the holdout share, drawn per person, is worked out for each."""
+    makes them, person after person (one per matched campaign each: no list per person, for hundreds of thousands
+    of people). The gates are asked once for all; only the holdout share, drawn per person, is worked out for each."""
     shape = decide(tenant_id, aad_object_ids[0], matched, refusal)
     fields = [(t.campaign_id, t.kind, t.step, t.reason, t.outcome, t.blocked_by, t.not_before, t.facts) for t in shape]
-    people = [[Target(tenant_id, aad_object_id, *f) for f in fields] for aad_object_id in aad_object_ids]
+    if len(fields) == 1:  # the usual case
+        only = fields[0]
+        targets = [Target(tenant_id, aad_object_id, *only) for aad_object_id in aad_object_ids]
+    else:
+        targets = [Target(tenant_id, aad_object_id, *f) for aad_object_id in aad_object_ids for f in fields]
+    count = len(fields)
     for i, (campaign, _) in enumerate(matched):
         if shape[i].outcome in (Outcome.SEND, Outcome.HOLDOUT) and campaign.holdout_percent > 0:
-            for aad_object_id, targets in zip(aad_object_ids, people, strict=True):
+            for aad_object_id, t in zip(aad_object_ids, targets[i::count], strict=True):
                 held = in_sample(f"{tenant_id}:{aad_object_id}", campaign.holdout_percent, salt=campaign.id)
-                targets[i].outcome = Outcome.HOLDOUT if held else Outcome.SEND
-    return people
+                t.outcome = Outcome.HOLDOUT if held else Outcome.SEND
+    return targets
 
 
 def _result(

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from itertools import repeat
 from operator import itemgetter
 
 from bot.engagement.asking import AskPolicy, local_time
@@ -89,7 +90,7 @@ class Audience:
         self.opening = opening
         self.now = now
         self.query = AudienceQuery(campaigns.active, now, now - timedelta(days=policy.budget.long_window_days))
-        self._rules = [(1 << i, c, self._rule(c)) for i, c in enumerate(self.query.campaigns)]
+        self._rules = [(c, self._rule(c)) for c in self.query.campaigns]
         self._todays: dict[str | None, date] = {}
 
     async def decisions(self, uow: UnitOfWork, tenant_id: str | None = None) -> list[Decision]:
@@ -164,22 +165,21 @@ class Audience:
                 group.time_zone,
             )
             refusal = functools.partial(gate, gates=gates, policy=self.policy, now=self.now)
-        people = decide_alike(group.tenant_id, group.aad_object_ids, matched, refusal)
-        locale = group.locale
-        found.setdefault(group.tenant_id, []).extend(
-            [(t, user_id, locale) for user_id, targets in zip(group.user_ids, people, strict=True) for t in targets]
-        )
+        targets = decide_alike(group.tenant_id, group.aad_object_ids, matched, refusal)
+        each = len(matched)  # targets a person, side by side
+        user_ids = group.user_ids if each == 1 else [user_id for user_id in group.user_ids for _ in range(each)]
+        found.setdefault(group.tenant_id, []).extend(zip(targets, user_ids, repeat(group.locale), strict=False))
 
     def matches(self, c: Candidate, touches: _Touches) -> list[tuple[Campaign, Match]]:
-        """The rules, on the numbers the query found, for the campaigns whose condition held (priority order)."""
+        """The rules, on the numbers the query found, in priority order (the query kept the group because some
+        campaign's condition held; which ones, the rules themselves say: a rule holds only where its condition does)."""
         matched: list[tuple[Campaign, Match]] = []
         steps = touches.steps
-        for bit, campaign, rule in self._rules:
-            if c.hits & bit:
-                done = steps.get(campaign.id, _NO_STEPS) if steps else _NO_STEPS
-                found = rule(c, done)
-                if found is not None and found.step not in done:
-                    matched.append((campaign, found))
+        for campaign, rule in self._rules:
+            done = steps.get(campaign.id, _NO_STEPS) if steps else _NO_STEPS
+            found = rule(c, done)
+            if found is not None and found.step not in done:
+                matched.append((campaign, found))
         return matched
 
     def _today(self, zone: str | None) -> date:

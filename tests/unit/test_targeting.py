@@ -386,8 +386,10 @@ def test_people_alike_are_decided_as_each_alone() -> None:
         asked.append(campaign.id)
         return ("cooldown", NOW) if campaign.id == "milestones" else None
 
-    grouped = list(decide_alike("tenant-a", people, matched, refusal))
+    flat = decide_alike("tenant-a", people, matched, refusal)
     assert asked == ["milestones", "whats-new"]  # once for all 300
+    assert len(flat) == 3 * len(people)  # person after person, one per matched campaign
+    grouped = [flat[n : n + 3] for n in range(0, len(flat), 3)]
     alone = [decide("tenant-a", aad, matched, refusal) for aad in people]
     assert grouped == alone
     assert all(not any(a is b for a, b in zip(x, y, strict=True)) for x, y in zip(grouped, alone, strict=True))
