@@ -228,11 +228,15 @@ class ConversationRepository:
         return {user_id for user_id in (await self.session.execute(stmt)).scalars() if user_id is not None}
 
     async def anchored(self, tenant_ids: Sequence[str]) -> set[str]:
-        """Which of these tenants have a live conversation of the bot (see `anchor`)."""
-        stmt = select(ConversationReference.tenant_id).where(
-            ConversationReference.tenant_id.in_(tenant_ids), ConversationReference.removed_at.is_(None)
+        """Which of these tenants have a live conversation of the bot (see `anchor`): a look-up per tenant that
+        stops at its first live conversation (DISTINCT over the conversations read a million personal chats: 130 ms)."""
+        live = (
+            select(ConversationReference.id)
+            .where(ConversationReference.tenant_id == Tenant.tenant_id, ConversationReference.removed_at.is_(None))
+            .exists()
         )
-        return set((await self.session.execute(stmt.distinct())).scalars())
+        stmt = select(Tenant.tenant_id).where(Tenant.tenant_id.in_(tenant_ids), live)
+        return set((await self.session.execute(stmt)).scalars())
 
     async def anchor(self, tenant_id: str) -> ConversationReference | None:
         """A live conversation of the bot in the tenant: the service URL and bot id a new chat is opened through."""

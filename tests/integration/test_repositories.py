@@ -125,6 +125,29 @@ async def test_conversation_upsert_keeps_user_for_channel_events(sessions) -> No
         assert reference.service_url.endswith("/amer/")
 
 
+async def test_a_tenant_is_anchored_only_by_a_live_conversation(sessions) -> None:
+    """Campaigns open chats only in tenants where the bot still has a conversation: a removed one does not count,
+    whatever the scope, and tenants not asked about are not answered."""
+    url = "https://smba.trafficmanager.net/emea/"
+    async with UnitOfWork(sessions) as uow:
+        for tenant in ("live", "removed", "none", "unasked"):
+            await uow.tenants.touch(tenant, NOW)
+        user_id = await uow.users.upsert(UserProfile("removed", "u1"), NOW)
+        await uow.conversations.upsert(ConversationTarget("19:team", "live", "team", "msteams", url, "28:bot"), NOW)
+        await uow.conversations.upsert(ConversationTarget("a:gone", "live", "personal", "msteams", url, "28:bot"), NOW)
+        await uow.conversations.mark_removed("a:gone", NOW)
+        personal = ConversationTarget("a:1", "removed", "personal", "msteams", url, "28:bot", user_id=user_id)
+        await uow.conversations.upsert(personal, NOW)
+        await uow.conversations.upsert(ConversationTarget("19:t2", "removed", "team", "msteams", url, "28:bot"), NOW)
+        await uow.conversations.upsert(ConversationTarget("19:t3", "unasked", "team", "msteams", url, "28:bot"), NOW)
+        for conversation_id in ("a:1", "19:t2"):
+            await uow.conversations.mark_removed(conversation_id, NOW)
+        await uow.commit()
+    async with UnitOfWork(sessions) as uow:
+        assert await uow.conversations.anchored(["live", "removed", "none", "nobody-knows"]) == {"live"}
+        assert await uow.conversations.anchored([]) == set()
+
+
 async def test_one_worker_at_a_time_holds_a_tenant(sessions) -> None:
     """Eight workers try to take two tenants at once: exactly one holds each. A holder keeps its tenant by renewing;
     released, the next holder may send once the last one's requests have left every window; a hold that ran out is

@@ -356,3 +356,27 @@ async def test_sql_targeting_decides_like_the_rules_person_by_person(
     assert len(first) > 40 and Outcome.BLOCKED in outcomes
     some_zone_awake = any(quiet_refusal(policy, now, zone) is None for zone in zones)
     assert Outcome.SEND in outcomes or not some_zone_awake, outcomes
+
+
+def test_sqlite_epoch_seconds_agree_with_and_without_unixepoch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite before 3.38 has no unixepoch(): the strftime form it falls back to reads every stored instant alike
+    (whole seconds, the fraction dropped, never rounded up into the next day)."""
+    import sqlite3
+
+    import storage.targeting as targeting
+
+    stored = ["2026-03-29 00:59:59.999999", "2026-12-31 23:59:59.500000", "1999-01-01 00:00:00.000000", None]
+    forms = []
+    for available in (True, False):
+        monkeypatch.setattr(targeting, "_UNIXEPOCH", available)
+        forms.append(targeting._seconds("moment", postgres=False))
+    assert forms[0] != forms[1]
+    connection = sqlite3.connect(":memory:")
+    try:
+        connection.execute("CREATE TABLE t (moment TEXT)")
+        connection.executemany("INSERT INTO t VALUES (?)", [(m,) for m in stored])
+        results = [[row[0] for row in connection.execute(f"SELECT {form} FROM t ORDER BY rowid")] for form in forms]
+    finally:
+        connection.close()
+    expected = [int(datetime.fromisoformat(m).replace(tzinfo=UTC).timestamp()) if m else None for m in stored]
+    assert results == [expected, expected]
