@@ -1,4 +1,5 @@
-"""CLI commands for usage and campaigns: ingest, targets, run-campaigns, campaigns report, tenant renewal.
+"""CLI commands for usage and campaigns: ingest, usage verify, targets, run-campaigns, campaigns report, tenant
+renewal.
 
 Registered on the `nurture` app by bot.cli; kept apart so each file stays readable.
 """
@@ -24,6 +25,8 @@ campaigns_app = typer.Typer(no_args_is_help=True, help="Campaign results.")
 app.add_typer(campaigns_app, name="campaigns")
 tenant_app = typer.Typer(no_args_is_help=True, help="Tenant settings.")
 app.add_typer(tenant_app, name="tenant")
+usage_app = typer.Typer(no_args_is_help=True, help="Usage rollups.")
+app.add_typer(usage_app, name="usage")
 
 INGEST_BATCH = 5000
 NOT_JSON = object()
@@ -152,6 +155,45 @@ def ingest(
         for rejection in result["rejections"][:20]:
             out.print(f"  line {rejection['line']}: {rejection['reason']}", markup=False, highlight=False)
     if result["rejected"]:
+        raise typer.Exit(1)
+
+
+@usage_app.command("verify")
+def usage_verify(
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Copy usage_activity's words into the drifted profiles.")
+    ] = False,
+    as_json: Annotated[bool, JSON_OUTPUT] = False,
+) -> None:
+    """Check that each person's profile holds their newest active-day words as usage_activity has them (what
+    campaigns read); exit 1 if some do not, unless --repair copied them (ingestion waits meanwhile)."""
+
+    async def work(uow_factory: Any) -> Any:
+        async with uow_factory() as uow:
+            if not repair:
+                return await uow.usage.drifted_profiles()
+            drifted = await uow.usage.repair_profiles()
+            await uow.commit()
+            return drifted
+
+    drifted = _run_in_uow(work)
+    result = {
+        "drifted": len(drifted),
+        "repaired": len(drifted) if repair else 0,
+        "people": [{"tenant": d.tenant_id, "user": d.aad_object_id} for d in drifted[:100]],
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+    else:
+        out = Console()
+        if not drifted:
+            out.print("every usage profile holds its person's newest active days")
+        else:
+            verb = "repaired" if repair else "differ from usage_activity (run again with --repair)"
+            out.print(f"{len(drifted)} usage profile(s) {verb}", highlight=False)
+            for d in drifted[:20]:
+                out.print(f"  tenant {d.tenant_id} user {d.aad_object_id}", markup=False, highlight=False)
+    if drifted and not repair:
         raise typer.Exit(1)
 
 

@@ -247,6 +247,35 @@ def recent_words(words: dict[int, int]) -> dict[str, int]:
     return {"recent_word": newest} | {slot: words.get(newest - k, 0) for k, slot in enumerate(RECENT_COLUMNS)}
 
 
+# each profile whose copy of the person's newest words differs from usage_activity, with what it should hold
+_PERSON_WORD = "a{k}.tenant_id = p.tenant_id AND a{k}.aad_object_id = p.aad_object_id AND a{k}.word = n.word - {k}"
+_EXPECTED = ", ".join(f"coalesce(a{k}.bits, 0) AS {slot}" for k, slot in enumerate(RECENT_COLUMNS))
+_DRIFTED_PROFILES = text(
+    "WITH newest AS (SELECT tenant_id, aad_object_id, max(word) AS word FROM usage_activity "
+    "GROUP BY tenant_id, aad_object_id) "
+    f"SELECT p.tenant_id, p.aad_object_id, coalesce(n.word, 0) AS recent_word, {_EXPECTED} FROM usage_profiles p "
+    "LEFT JOIN newest n ON n.tenant_id = p.tenant_id AND n.aad_object_id = p.aad_object_id "
+    + " ".join(f"LEFT JOIN usage_activity a{k} ON {_PERSON_WORD.format(k=k)}" for k in range(RECENT_WORDS))
+    + " WHERE p.recent_word <> coalesce(n.word, 0) OR "
+    + " OR ".join(f"p.{slot} <> coalesce(a{k}.bits, 0)" for k, slot in enumerate(RECENT_COLUMNS))
+    + " ORDER BY p.tenant_id, p.aad_object_id"
+)
+_REPAIR_PROFILE = text(
+    "UPDATE usage_profiles SET recent_word = :recent_word, "
+    + ", ".join(f"{slot} = :{slot}" for slot in RECENT_COLUMNS)
+    + " WHERE tenant_id = :tenant_id AND aad_object_id = :aad_object_id"
+).bindparams(*(bindparam(slot, type_=BigInteger()) for slot in RECENT_COLUMNS))
+
+
+@dataclass(frozen=True)
+class DriftedProfile:
+    """A profile whose newest words are not those in usage_activity, and the words it should hold."""
+
+    tenant_id: str
+    aad_object_id: str
+    words: tuple[int, ...]  # recent_word, then the bits of it and the three words before it
+
+
 @dataclass(frozen=True)
 class RecordResult:
     stored: int  # new events, folded into the rollups
@@ -378,6 +407,31 @@ class UsageRepository:
     async def purge_raw(self, received_before: datetime) -> int:
         result = await self.session.execute(delete(UsageEventRow).where(UsageEventRow.received_at < received_before))
         return _rowcount(result)
+
+    # -- the profiles' copies of the newest words: checked and repaired (nurture usage verify) --------------------
+
+    async def drifted_profiles(self) -> list[DriftedProfile]:
+        """Profiles whose newest words differ from usage_activity's. Every fold keeps the two alike; they drift only
+        if something else writes usage_activity (a version from before migration 0013 left running, a hand edit)."""
+        rows = (await self.session.execute(_DRIFTED_PROFILES)).all()
+        return [DriftedProfile(r[0], r[1], tuple(r[2:])) for r in rows]
+
+    async def repair_profiles(self) -> list[DriftedProfile]:
+        """Copy usage_activity's newest words into the profiles that drifted; returns them. Folds wait meanwhile, so
+        what is read is still true when it is written: on PostgreSQL behind a lock on usage_profiles that blocks
+        writers, not readers; on SQLite behind its one writer lock, which every transaction here takes from its
+        first statement (BEGIN IMMEDIATE: storage.engine)."""
+        if on_postgres(self.session):
+            await self.session.execute(text("LOCK TABLE usage_profiles IN SHARE ROW EXCLUSIVE MODE"))
+        drifted = await self.drifted_profiles()
+        if drifted:
+            columns = ("recent_word", *RECENT_COLUMNS)
+            rows = [
+                {"tenant_id": d.tenant_id, "aad_object_id": d.aad_object_id} | dict(zip(columns, d.words, strict=True))
+                for d in drifted
+            ]
+            await self.session.execute(_REPAIR_PROFILE, rows)
+        return drifted
 
     # -- reading (targeting and health read rollups, never raw events) ------------------------------------------
 

@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
+from sqlalchemy import text
 
 from storage.engine import create_engine, session_factory
 from storage.uow import UnitOfWork
 from tests.conftest import INGEST_TOKEN, Harness
 from tests.support.activities import OTHER_TENANT, TENANT, USER
+from tests.support.cli import nurture
 from tests.support.usage import event, rollups
 
 OTHER_USER = "aaaaaaaa-0000-0000-0000-000000000002"
@@ -295,3 +297,76 @@ async def test_profiles_keep_a_true_copy_of_the_newest_words_in_any_order(harnes
         assert all(r.status == 202 for r in responses)
     found = await rollups(harness.database_url)  # asserts every profile's words against usage_activity
     assert {aad for _, aad in found["profiles"]} == set(people)
+
+
+async def _execute(database_url: str, *statements: str) -> list[Any]:
+    """Statements run as something other than Nurture would (an old version, a hand edit); the last one's rows."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            result = None
+            for statement in statements:
+                result = await connection.execute(text(statement))
+            return list(result.all()) if result is not None and result.returns_rows else []
+    finally:
+        await engine.dispose()
+
+
+async def test_profiles_that_drifted_from_usage_activity_are_found_and_repaired(harness: Harness) -> None:
+    """Something that writes usage_activity but not the profiles' copy of the newest words (a version from before
+    migration 0013 left running, a hand edit) makes campaigns read stale windows: `nurture usage verify` names those
+    people and exits 1, `--repair` copies usage_activity's words in, and later folds keep the two alike."""
+    url = harness.database_url
+    newest = harness.clock.now.date()
+    people = [f"user-{i}" for i in range(6)]
+    batch = [event(at=f"{newest - timedelta(days=d)}T09:00:00+00:00", user=p) for p in people for d in (0, 3, 70, 150)]
+    assert (await post_events(harness, batch)).status == 202
+    code, out, err = await nurture(url, "usage", "verify", "--json")
+    assert (code, json.loads(out)["drifted"]) == (0, 0), err
+
+    person = "tenant_id = '{tenant}' AND aad_object_id = '{{user}}'".format(tenant=TENANT)
+    [(top,)] = await _execute(url, f"SELECT max(word) FROM usage_activity WHERE {person.format(user='user-0')}")
+    await _execute(
+        url,
+        f"INSERT INTO usage_activity (tenant_id, aad_object_id, word, bits, added) VALUES ('{TENANT}', 'user-0', "
+        f"{top + 1}, 1, 1)",  # a newer word the profile never saw
+        f"UPDATE usage_activity SET bits = bits | 4 WHERE {person.format(user='user-1')} AND word = {top}",
+        f"UPDATE usage_profiles SET recent_1 = 0 WHERE {person.format(user='user-2')}",
+        f"DELETE FROM usage_activity WHERE {person.format(user='user-3')}",
+    )
+    code, out, err = await nurture(url, "usage", "verify", "--json")
+    found = json.loads(out)
+    assert code == 1, err
+    assert found["drifted"] == 4 and found["repaired"] == 0
+    assert [p["user"] for p in found["people"]] == ["user-0", "user-1", "user-2", "user-3"]
+    code, out, err = await nurture(url, "usage", "verify")
+    assert code == 1 and "4 usage profile(s) differ" in out, err
+
+    code, out, err = await nurture(url, "usage", "verify", "--repair", "--json")
+    assert code == 0, err
+    assert json.loads(out)["repaired"] == 4
+    await rollups(url)  # asserts every profile's words against usage_activity
+    code, out, err = await nurture(url, "usage", "verify")
+    assert code == 0 and "every usage profile" in out, err
+    later = [event(at=f"{newest}T15:00:00+00:00", user=p) for p in ("user-0", "user-3")]
+    assert (await post_events(harness, later)).status == 202
+    await rollups(url)
+
+
+async def test_a_repair_holds_folds_back_until_it_commits(harness: Harness) -> None:
+    """What the repair reads stays true until it writes: a batch folded meanwhile waits for it (both databases)."""
+    first = harness.clock.now.date() - timedelta(days=1)
+    assert (await post_events(harness, [event(at=f"{first}T09:00:00+00:00")])).status == 202
+    engine = create_engine(harness.database_url)
+    try:
+        async with UnitOfWork(session_factory(engine)) as uow:
+            assert await uow.usage.repair_profiles() == []
+            fold = asyncio.create_task(post_events(harness, [event(at=f"{first + timedelta(days=1)}T09:00:00+00:00")]))
+            await asyncio.sleep(0.5)
+            assert not fold.done()
+            await uow.commit()
+        assert (await fold).status == 202
+    finally:
+        await engine.dispose()
+    found = await rollups(harness.database_url)
+    assert {day for _, _, day in found["active"]} == {first, first + timedelta(days=1)}
