@@ -80,14 +80,16 @@ class Campaigns:
         chosen: dict[str, list[Decision]] = {}
         async with self.uow_factory() as uow:  # decided for every tenant at once (one pass over the tables) …
             for decision in await self._audience(now).decisions(uow, tenant_id):
-                if decision[0].outcome in (Outcome.SEND, Outcome.HOLDOUT):
-                    chosen.setdefault(decision[0].tenant_id, []).append(decision)
+                target, _, _ = decision
+                if target.outcome in (Outcome.SEND, Outcome.HOLDOUT):
+                    chosen.setdefault(target.tenant_id, []).append(decision)
             await uow.commit()  # INSTALL mode: the app users it adopted
         for decisions in chosen.values():  # … and queued tenant by tenant
             async with self.uow_factory() as uow:
                 chats = await uow.campaigns.chats([user_id for _, user_id, _ in decisions])
                 for decision in decisions:
-                    await self._record(uow, decision, chats.get(decision[1]), now, report)
+                    _, user_id, _ = decision
+                    await self._record(uow, decision, chats.get(user_id), now, report)
                 await uow.commit()
         async with self.uow_factory() as uow:
             for renewal in await self._renewals(uow, now, tenant_id):
