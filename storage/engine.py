@@ -8,6 +8,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+# execution option for a transaction that only reads (UnitOfWork.reads_only)
+READS_ONLY = "nurture_reads_only"
+
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
@@ -19,9 +22,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         kwargs.setdefault("connect_args", {"timeout": 30})
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        # aiosqlite opens a deferred transaction lazily; BEGIN IMMEDIATE makes writers queue on the busy timeout
-        # instead of failing with "database is locked" when two transactions upgrade to write at once.
-        event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     # delivery workers run many sends at once, each with its own transactions: connections beyond the pool would be
@@ -48,8 +49,11 @@ def _popcount(value: int | None) -> int | None:
     return None if value is None else value.bit_count()
 
 
-def _sqlite_begin_immediate(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def _sqlite_begin(connection: Any) -> None:
+    """BEGIN IMMEDIATE: writers queue on the busy timeout instead of failing with "database is locked" when two
+    transactions upgrade to write at once. A transaction declared to only read (READS_ONLY) takes no writer lock:
+    in WAL mode readers and the one writer never wait for each other."""
+    connection.exec_driver_sql("BEGIN" if connection.get_execution_options().get(READS_ONLY) else "BEGIN IMMEDIATE")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

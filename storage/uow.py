@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.alerts import AlertRepository
 from storage.campaigns import CampaignRepository
+from storage.engine import READS_ONLY
 from storage.outbox import OutboxRepository
 from storage.repositories import ActivityLog, ConversationRepository, TenantRepository, UserRepository
 from storage.surveys import SurveyRepository
@@ -39,6 +41,15 @@ class UnitOfWork:
         # close() rolls back whatever was not committed and detaches loaded objects without expiring them,
         # so values read inside the unit of work stay readable after it
         await self.session.close()
+
+    async def reads_only(self) -> None:
+        """Declare, before anything else is done, that this unit of work only reads. On SQLite it then holds no
+        writer lock (a campaign run over many people would make every answer and usage batch wait); on PostgreSQL
+        the server refuses any write in it."""
+        options: dict[str, Any] = {READS_ONLY: True}
+        connection = await self.session.connection(execution_options=options)
+        if connection.dialect.name == "postgresql":
+            await connection.exec_driver_sql("SET TRANSACTION READ ONLY")
 
     async def commit(self) -> None:
         await self.session.commit()

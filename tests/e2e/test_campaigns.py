@@ -7,6 +7,9 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
+from sqlalchemy.exc import DBAPIError
+
 from bot.app import SESSIONS, campaign_config
 from bot.campaigns_file import parse_campaigns
 from bot.engagement.asking import AskPolicy, in_sample
@@ -256,3 +259,23 @@ async def test_the_server_runs_campaigns_on_its_own_schedule(database_url: str, 
         assert (queued.kind, queued.status) == ("onboarding", "queued")
     finally:
         await client.close()
+
+
+async def test_deciding_who_gets_what_holds_no_writer_back(harness: Harness) -> None:
+    """Deciding only reads (chats opened by creating them, the default): the dry run decides while another
+    transaction holds SQLite's one writer lock, so answers and usage batches never wait for a campaign run over many
+    people; on PostgreSQL its transaction is read-only."""
+    await install_user(harness, USER)
+    harness.clock.advance(days=20)
+    await active_on(harness, USER, -5, -4, -2, -1)
+    sessions = harness.app[SESSIONS]
+    async with UnitOfWork(sessions) as writer:
+        await writer.tenants.touch(TENANT, harness.clock())  # a write: the writer lock is held from here to commit
+        plan = await asyncio.wait_for(campaigns(harness, ADOPTION_ONLY).plan(harness.clock()), 10)
+        assert [(t.campaign_id, t.outcome.value) for t in plan.targets] == [("first-report", "send")]
+        await writer.commit()
+    async with UnitOfWork(sessions) as reader:
+        await reader.reads_only()
+        if harness.database_url.startswith("postgresql"):
+            with pytest.raises(DBAPIError, match="read-only transaction"):
+                await reader.tenants.touch(TENANT, harness.clock())
