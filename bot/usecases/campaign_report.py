@@ -41,6 +41,7 @@ async def campaign_report(
     """A touch counts once its window has ended; "returned" = active on any day in the `window_days` after it."""
     window = timedelta(days=window_days)
     async with uow_factory() as uow:
+        await uow.reads_only()  # usage and answers stored meanwhile need not wait for a report
         touches = await uow.campaigns.all_touches()
         tenants = {t.tenant_id for t in touches}
         earliest = min((t.decided_at for t in touches), default=now)

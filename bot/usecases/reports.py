@@ -45,6 +45,7 @@ async def nps_report(
     comments: int = 5,
 ) -> NpsReport:
     async with uow_factory() as uow:
+        await uow.reads_only()  # answers stored meanwhile need not wait for a report
         answers = await uow.surveys.scored_answers(tenant_id)
         asks = await uow.surveys.sent_instances(tenant_id)
     overall = summarize([a.score for a in answers], asks=len(asks), min_answers=min_answers)
