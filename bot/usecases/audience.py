@@ -105,9 +105,10 @@ class Audience:
         found: dict[str, list[Decision]] = {}
         with _collector_paused():  # arrays of hundreds of thousands of people, as many targets, no cycles among them
             groups = await self.query.run(uow.session, tenant_id)
-            if any(self._chat_matters(g.flags, g.tenant_id in anchored) for g in groups):
+            split = [self._chat_matters(g.flags, g.tenant_id in anchored) for g in groups]
+            if any(split):
                 owners = await chat_owners(uow.session, tenant_id)
-                groups = [part for g in groups for part in self._by_chat(g, anchored, owners)]
+                groups = [part for g, s in zip(groups, split, strict=True) for part in _by_chat(g, owners, s)]
             for group in groups:
                 self._decide(group, anchored, alike, found)
         ordered: list[Decision] = []
@@ -121,20 +122,6 @@ class Audience:
         return reachable(_reach_facts(flags | HAS_CHAT, anchored), self.opening) != reachable(
             _reach_facts(flags, anchored), self.opening
         )
-
-    def _by_chat(self, group: Candidate, anchored: set[str], owners: set[int]) -> list[Candidate]:
-        """The group split into those with a personal chat and those without, where that matters."""
-        if not self._chat_matters(group.flags, group.tenant_id in anchored):
-            return [group]
-        parts = []
-        everyone = list(zip(group.user_ids, group.aad_object_ids, strict=True))
-        for chat in (True, False):
-            people = [(user_id, aad) for user_id, aad in everyone if (user_id in owners) == chat]
-            if people:
-                user_ids, aad_object_ids = (list(column) for column in zip(*people, strict=True))
-                flags = group.flags | HAS_CHAT if chat else group.flags
-                parts.append(group._replace(flags=flags, user_ids=user_ids, aad_object_ids=aad_object_ids))
-        return parts
 
     def _decide(
         self,
@@ -242,6 +229,22 @@ class _Remembered:
         if campaign.id not in self.answers:
             self.answers[campaign.id] = gate(campaign, self.gates, self.policy, self.now)
         return self.answers[campaign.id]
+
+
+def _by_chat(group: Candidate, owners: set[int], matters: bool) -> list[Candidate]:
+    """The group split into those with a personal chat and those without, where that `matters`
+    (Audience._chat_matters)."""
+    if not matters:
+        return [group]
+    parts = []
+    everyone = list(zip(group.user_ids, group.aad_object_ids, strict=True))
+    for chat in (True, False):
+        people = [(user_id, aad) for user_id, aad in everyone if (user_id in owners) == chat]
+        if people:
+            user_ids, aad_object_ids = (list(column) for column in zip(*people, strict=True))
+            flags = group.flags | HAS_CHAT if chat else group.flags
+            parts.append(group._replace(flags=flags, user_ids=user_ids, aad_object_ids=aad_object_ids))
+    return parts
 
 
 @contextmanager
