@@ -477,3 +477,36 @@ def test_renewal_reminder_thresholds(days_left: int, reminder: int | None) -> No
         assert (
             renewal_targets({"t1": renewal}, Renewal(id="renewal", kind="renewal"), {found[0].cause_key}, TODAY) == []
         )
+
+
+def test_what_a_dry_run_makes_skips_the_young_collections_but_no_garbage_stays() -> None:
+    """While targets are made the collector is off; afterwards they sit in the oldest generation (no young pass walks
+    them), nothing stays frozen, the collector is as it was, and a cycle dropped meanwhile is still collected."""
+    import gc
+    import weakref
+
+    from bot.usecases.audience import _collector_paused
+
+    class Node:
+        def __init__(self) -> None:
+            self.other: Node | None = None
+
+    assert gc.isenabled()
+    with _collector_paused():
+        assert not gc.isenabled()
+        kept = Node()
+        first, second = Node(), Node()
+        first.other, second.other = second, first  # a cycle, dropped at once
+        dropped = weakref.ref(first)
+        del first, second
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    gc.disable()  # no collection of its own accord while this looks
+    try:
+        assert any(o is kept for o in gc.get_objects(generation=2))
+        assert not any(o is kept for o in gc.get_objects(generation=0))
+        gc.collect(0)
+        assert dropped() is not None  # a young pass does not look at it …
+        gc.collect()
+        assert dropped() is None  # … a full one frees it
+    finally:
+        gc.enable()
