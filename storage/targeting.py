@@ -70,6 +70,10 @@ class Candidate(NamedTuple):
     aad_object_ids: list[str]  # … and their AAD object ids, in the same order
 
 
+# the query's columns before Candidate.numbers: with the numbers, what people of a group are alike in
+_KEY_COLUMNS = len(Candidate._fields) - 3
+
+
 class AudienceQuery:
     """The query for one set of campaigns (in priority order) at one moment."""
 
@@ -140,7 +144,7 @@ class AudienceQuery:
             if postgres:
                 for setting in _ANALYTIC:
                     await session.execute(text(f"RESET {setting.split(' ')[0]}"))
-        fixed, numbers = len(Candidate._fields) - 3, -2
+        fixed, numbers = _KEY_COLUMNS, -2
         if postgres:  # arrays
             return [Candidate._make((*row[:fixed], tuple(row[fixed:numbers]), *row[numbers:])) for row in rows]
         return [  # JSON arrays
@@ -273,7 +277,7 @@ FROM candidates c
 LEFT JOIN tch ON tch.tenant_id = c.tenant_id AND tch.aad_object_id = c.aad_object_id
 LEFT JOIN opt ON opt.user_id = c.id
 LEFT JOIN snd ON snd.user_id = c.id
-GROUP BY {", ".join(str(n) for n in range(1, 10 + len(numbers)))}
+GROUP BY {", ".join(str(n) for n in range(1, _KEY_COLUMNS + len(numbers) + 1))}
 """
         typed: list[BindParameter[Any]] = [bindparam("sends_since", type_=UtcDateTime())]
         for i, c in enumerate(self.campaigns):

@@ -176,11 +176,7 @@ def decide_alike(
     of people). The gates are asked once for all; only the holdout share, drawn per person, is worked out for each."""
     shape = decide(tenant_id, aad_object_ids[0], matched, refusal)
     fields = [(t.campaign_id, t.kind, t.step, t.reason, t.outcome, t.blocked_by, t.not_before, t.facts) for t in shape]
-    if len(fields) == 1:  # the usual case
-        only = fields[0]
-        targets = [Target(tenant_id, aad_object_id, *only) for aad_object_id in aad_object_ids]
-    else:
-        targets = [Target(tenant_id, aad_object_id, *f) for aad_object_id in aad_object_ids for f in fields]
+    targets = [Target(tenant_id, aad_object_id, *f) for aad_object_id in aad_object_ids for f in fields]
     count = len(fields)
     for i, (campaign, _) in enumerate(matched):
         if shape[i].outcome in (Outcome.SEND, Outcome.HOLDOUT) and campaign.holdout_percent > 0:

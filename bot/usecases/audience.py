@@ -93,11 +93,17 @@ class Audience:
         self._rules = [(c, self._rule(c)) for c in self.query.campaigns]
         self._todays: dict[str | None, date] = {}
 
+    @property
+    def only_reads(self) -> bool:
+        """Whether deciding only reads (UnitOfWork.reads_only may say so): it writes only when chats are opened by
+        installing the app, since it then first adopts the app's users the bot has not met."""
+        return self.opening is not ChatOpening.INSTALL
+
     async def decisions(self, uow: UnitOfWork, tenant_id: str | None = None) -> list[Decision]:
         """Every match with its outcome, by tenant and person (the order of the person-by-person path). People
         alike are decided once (bot.engagement.targeting.decide_alike)."""
         tenants = [tenant_id] if tenant_id else await uow.tenants.ids()
-        if self.opening is ChatOpening.INSTALL:
+        if not self.only_reads:
             for tenant in tenants:
                 await uow.users.adopt_app_users(tenant, self.now)  # app users the bot has not met yet
         anchored = await uow.conversations.anchored(tenants) if tenants else set()

@@ -69,9 +69,11 @@ class Campaigns:
 
     async def plan(self, now: datetime, tenant_id: str | None = None) -> Plan:
         """Every match with its outcome and reason, and the renewal reminders due. Stores nothing."""
+        audience = self._audience(now)
         async with self.uow_factory() as uow:
-            await self._reading(uow)
-            targets = [target for target, _, _ in await self._audience(now).decisions(uow, tenant_id)]
+            if audience.only_reads:  # answers and usage batches arriving meanwhile need not wait for it
+                await uow.reads_only()
+            targets = [target for target, _, _ in await audience.decisions(uow, tenant_id)]
             renewals = await self._renewals(uow, now, tenant_id)
         return Plan(targets, renewals)
 
@@ -79,9 +81,11 @@ class Campaigns:
         """Evaluate once and queue: one transaction per tenant, so a failure never half-queues a tenant."""
         report = RunReport()
         chosen: dict[str, list[Decision]] = {}
+        audience = self._audience(now)
         async with self.uow_factory() as uow:  # decided for every tenant at once (one pass over the tables) …
-            await self._reading(uow)
-            for decision in await self._audience(now).decisions(uow, tenant_id):
+            if audience.only_reads:
+                await uow.reads_only()
+            for decision in await audience.decisions(uow, tenant_id):
                 target, _, _ = decision
                 if target.outcome in (Outcome.SEND, Outcome.HOLDOUT):
                     chosen.setdefault(target.tenant_id, []).append(decision)
@@ -100,12 +104,6 @@ class Campaigns:
                 )
             await uow.commit()
         return report
-
-    async def _reading(self, uow: UnitOfWork) -> None:
-        """Deciding only reads (the answers and usage batches that arrive meanwhile need not wait for it), unless
-        chats are opened by installing the app: then it first adopts the app's users the bot has not met."""
-        if self.config.opening is not ChatOpening.INSTALL:
-            await uow.reads_only()
 
     def _audience(self, now: datetime) -> Audience:
         return Audience(self.config.campaigns, self.config.policy, self.config.opening, now)

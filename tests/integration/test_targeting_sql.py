@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import sqlite3
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import insert
 
+import storage.targeting as targeting
 from bot.engagement.asking import AskPolicy, quiet_refusal
 from bot.engagement.budget import AttentionBudget
 from bot.engagement.campaigns import CampaignSet
@@ -361,10 +363,6 @@ async def test_sql_targeting_decides_like_the_rules_person_by_person(
 def test_sqlite_epoch_seconds_agree_with_and_without_unixepoch(monkeypatch: pytest.MonkeyPatch) -> None:
     """SQLite before 3.38 has no unixepoch(): the strftime form it falls back to reads every stored instant alike
     (whole seconds, the fraction dropped, never rounded up into the next day)."""
-    import sqlite3
-
-    import storage.targeting as targeting
-
     stored = ["2026-03-29 00:59:59.999999", "2026-12-31 23:59:59.500000", "1999-01-01 00:00:00.000000", None]
     forms = []
     for available in (True, False):
