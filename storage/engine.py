@@ -41,12 +41,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
-    # storage.targeting counts active days with it (PostgreSQL has bit_count)
-    dbapi_connection.create_function("popcount", 1, _popcount, deterministic=True)
-
-
-def _popcount(value: int | None) -> int | None:
-    return None if value is None else value.bit_count()
 
 
 def _sqlite_begin(connection: Any) -> None:

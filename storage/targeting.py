@@ -103,6 +103,12 @@ class AudienceQuery:
         self.words = (utc_day + 1) // WORD_DAYS - self.first_word + 1
         if self.words > RECENT_WORDS:  # campaign windows are at most 2 x 90 days: 4 words always reach
             raise ValueError(f"campaign windows reach {reach} days back, beyond a profile's {RECENT_WORDS} words")
+        # every bit a zone's mask may hold: local today is UTC's yesterday, today or tomorrow
+        self._utc_today = local_time(now, None).date()
+        self._reach: dict[str, int] = {}
+        for day in (-1, 0, 1):
+            for name, bits in self._masks(self._utc_today + timedelta(days=day)).items():
+                self._reach[name] = self._reach.get(name, 0) | bits
         self._built: dict[tuple[bool, bool, int, int], TextClause] = {}
 
     # -- where Candidate.numbers keeps what ---------------------------------------------------------------------
@@ -160,6 +166,8 @@ class AudienceQuery:
         zone_rows, span_rows = [], []
         for zone in zones:
             today = local_time(self.now, zone).date()
+            if abs(today - self._utc_today) > timedelta(days=1):  # SQLite counts only the bits in self._reach
+                raise ValueError(f"{zone}: local day {today} is more than a day from UTC's {self._utc_today}")
             spans = offset_spans(zone, TEAMS_BEGAN, last_day)
             fixed = spans[0][2] if len(spans) == 1 else None
             zone_rows.append({"zone": zone, "today": epoch_day(today), "shift": fixed} | self._masks(today))
@@ -191,7 +199,7 @@ class AudienceQuery:
         column itself (no zone: UTC's numbers are written in), so PostgreSQL estimates the joins right. SQLite
         materializes `people` (else it works every expression out twice, for the filter and for the result);
         PostgreSQL must not (a CTE it materializes is worked out by one process instead of all cores)."""
-        utc_today = local_time(self.now, None).date()
+        utc_today = self._utc_today
         utc = self._masks(utc_today)
         installed = _seconds("u.installed_at", postgres)
         last_moment = _seconds("coalesce(p.last_seen_at, u.installed_at)", postgres)
@@ -211,7 +219,9 @@ class AudienceQuery:
         numbers = [  # (expression, name): Candidate.numbers, in the order `active`, `total`, `since` … say
             (
                 " + ".join(
-                    _popcount(f"({words[i]}) & coalesce(z.m{j}_{i}, {utc[f'm{j}_{i}']})", postgres)
+                    _popcount(
+                        f"({words[i]}) & coalesce(z.m{j}_{i}, {utc[f'm{j}_{i}']})", self._reach[f"m{j}_{i}"], postgres
+                    )
                     for i in range(self.words)
                 ),
                 f"a{j}",
@@ -277,7 +287,7 @@ FROM candidates c
 LEFT JOIN tch ON tch.tenant_id = c.tenant_id AND tch.aad_object_id = c.aad_object_id
 LEFT JOIN opt ON opt.user_id = c.id
 LEFT JOIN snd ON snd.user_id = c.id
-GROUP BY {", ".join(str(n) for n in range(1, _KEY_COLUMNS + len(numbers) + 1))}
+GROUP BY {", ".join(map(str, _group_order(len(numbers))))}
 """
         typed: list[BindParameter[Any]] = [bindparam("sends_since", type_=UtcDateTime())]
         for i, c in enumerate(self.campaigns):
@@ -374,6 +384,15 @@ def moment(value: Any) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
+def _group_order(numbers: int) -> list[int]:
+    """The query's key columns, by position, in the order SQLite's sort compares them best: numbers that differ
+    from person to person first, the tenant's long id and the texts most people share last (0.5 s of the 2 s its
+    GROUP BY takes for 580,982 people; PostgreSQL groups by hashing, where the order is of no matter)."""
+    day, last_day, flags = (Candidate._fields.index(name) + 1 for name in ("days_since_install", "last_day", "flags"))
+    rest = [n for n in range(1, _KEY_COLUMNS + 1) if n not in (day, last_day, flags)]
+    return [day, last_day, *range(_KEY_COLUMNS + 1, _KEY_COLUMNS + numbers + 1), flags, *rest]
+
+
 def _mask(word: int, low: int, high: int) -> int:
     """The bits of `word` for epoch days `low`…`high`."""
     first, last = max(low - word * WORD_DAYS, 0), min(high - word * WORD_DAYS, WORD_DAYS - 1)
@@ -435,9 +454,26 @@ def _moment(expression: str, postgres: bool) -> str:
     return f"to_char({expression} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')" if postgres else expression
 
 
-def _popcount(expression: str, postgres: bool) -> str:
-    # SQLite has no popcount: storage.engine registers one on every SQLite connection
-    return f"bit_count(CAST({expression} AS bit(64)))" if postgres else f"popcount({expression})"
+def _popcount(expression: str, bits: int, postgres: bool) -> str:
+    """How many bits of `expression` (a value with no bits beyond `bits`, at most 62) are set. SQLite has no
+    popcount: a function of ours would call Python per person and word (0.4 µs each, a second a million people, and
+    the query would hold the GIL), so it adds up 12-bit chunks, each counted with one multiplication, a mask and a
+    modulo (Sean Anderson's "Bit Twiddling Hacks"; 4095 × 0x1001001001001 < 2^63: no overflow into a float), and
+    only the chunks `bits` reaches."""
+    if postgres:
+        return f"bit_count(CAST({expression} AS bit(64)))"
+    assert 0 <= bits < 1 << 62
+    chunks = [
+        f"((((({expression}) >> {shift}) & 4095) * {_COPIES} & {_ONE_IN_FIVE}) % 31)"
+        for shift in range(0, 62, 12)
+        if bits >> shift & 4095
+    ]
+    return " + ".join(chunks) or "0"
+
+
+# the chunk copied every 12 bits; of those, every fifth bit kept: each of the chunk's bits is kept once, at some 5m,
+# and 2^(5m) % 31 = 1, so the modulo adds them up
+_COPIES, _ONE_IN_FIVE = 0x1001001001001, 0x84210842108421
 
 
 def _joined(expression: str, separator: str, postgres: bool) -> str:

@@ -378,3 +378,26 @@ def test_sqlite_epoch_seconds_agree_with_and_without_unixepoch(monkeypatch: pyte
         connection.close()
     expected = [int(datetime.fromisoformat(m).replace(tzinfo=UTC).timestamp()) if m else None for m in stored]
     assert results == [expected, expected]
+
+
+def test_sqlite_counts_the_bits_of_any_masked_word_exactly() -> None:
+    """SQLite has no popcount: the query adds up 12-bit chunks in plain SQL, only those the masks can reach. Every
+    62-bit word (all ones, none, single bits, random), under masks of every shape the windows make, counts exactly."""
+    rng = random.Random(62)
+    full = (1 << 62) - 1
+    words = [0, full, 1, 1 << 61, 0x555555555555555, *(1 << rng.randrange(62) for _ in range(20))]
+    words += [rng.getrandbits(62) for _ in range(200)]
+    masks = [full, 0, 1, 1 << 61, (1 << 12) - 1 << 12, (1 << 40) - 1 << 11]
+    masks += [((1 << rng.randint(1, 62 - low)) - 1) << low for low in (rng.randrange(62) for _ in range(40))]
+    connection = sqlite3.connect(":memory:")
+    try:
+        connection.execute("CREATE TABLE t (word INTEGER, mask INTEGER)")
+        connection.executemany("INSERT INTO t VALUES (?, ?)", [(w, m) for w in words for m in masks])
+        for reach in (full, *masks[1:8]):  # what the query knows the masks can hold: here each mask within it
+            count = targeting._popcount(f"word & mask & {reach}", reach, postgres=False)
+            rows = connection.execute(f"SELECT word, mask, {count} FROM t").fetchall()
+            assert [n for _, _, n in rows] == [(w & m & reach).bit_count() for w, m, _ in rows]
+    finally:
+        connection.close()
+    assert targeting._popcount("x", 0, postgres=False) == "0"
+    assert targeting._popcount("x", 1, postgres=False).count("4095") == 1  # one chunk only
