@@ -139,7 +139,7 @@ _TENANT_DAYS = upsert_sql(TENANT_DAYS_SQL, day=Date())
 
 # -- the set-based fold of large batches ------------------------------------------------------------------------------
 # A temporary table (one per connection, emptied around every batch) holds the batch; every rollup is one
-# INSERT … SELECT … GROUP BY … ON CONFLICT in key order (the database's collation), so concurrent large batches lock
+# INSERT … SELECT … GROUP BY … ON CONFLICT in key order (code points, see _C), so concurrent large batches lock
 # rows alike; the bot's own signals are one event, one row per table, in the same table order.
 _STAGING = Table(
     "usage_batch",
@@ -150,7 +150,10 @@ _STAGING = Table(
     Column("occurred_at", UtcDateTime()),
     Column("day", Date()),
 )
-_COLUMNS = ("tenant_id", "aad_object_id", "name", "occurred_at", "day")
+_COLUMNS = UsageEvent._fields  # the staging table's columns, in an event's order
+# Rows are upserted in key order, so concurrent batches lock them alike: in code-point order, the order Python sorts
+# small batches in (COLLATE "C" on PostgreSQL, whose database may have another collation; SQLite's is this one)
+_C = 'COLLATE "C"'
 _EMPTY_STAGING = text("DELETE FROM usage_batch")
 _STAGING_COLUMNS = (
     f"tenant_id VARCHAR({ID_LENGTH}), aad_object_id VARCHAR({ID_LENGTH}), name VARCHAR({EVENT_NAME_LENGTH}), "
@@ -169,7 +172,7 @@ _STORE_NEW_PG = text(
     "SELECT *, CAST(:now AS timestamptz) FROM unnest(CAST(:tenant_id AS varchar[]), CAST(:aad_object_id AS varchar[]), "
     "CAST(:name AS varchar[]), CAST(:occurred_at AS timestamptz[]), CAST(:day AS date[])) "
     "AS batch (tenant_id, aad_object_id, name, occurred_at, day) "
-    "ORDER BY tenant_id, aad_object_id, name, occurred_at "
+    f"ORDER BY tenant_id {_C}, aad_object_id {_C}, name {_C}, occurred_at "
     f"{RAW_CONFLICT} RETURNING tenant_id, aad_object_id, name, occurred_at, day) "
     "INSERT INTO usage_batch (tenant_id, aad_object_id, name, occurred_at, day) SELECT * FROM stored"
 ).bindparams(bindparam("now", type_=UtcDateTime()))
@@ -190,8 +193,8 @@ _PEOPLE_DAYS = (
 _ACTIVITY_STAGED = (
     "INSERT INTO usage_activity (tenant_id, aad_object_id, word, bits, added) "
     "SELECT tenant_id, aad_object_id, e / 62, sum(CAST(1 AS BIGINT) << (e % 62)), sum(CAST(1 AS BIGINT) << (e % 62)) "
-    f"FROM ({_PEOPLE_DAYS}) AS days WHERE true GROUP BY tenant_id, aad_object_id, e / 62 "
-    f"ORDER BY tenant_id, aad_object_id, e / 62 {ACTIVITY_CONFLICT}"
+    "FROM {days} AS days WHERE true GROUP BY tenant_id, aad_object_id, e / 62 "
+    f"ORDER BY tenant_id {{c}}, aad_object_id {{c}}, e / 62 {ACTIVITY_CONFLICT}"
 )
 # (tenant, day, people whose day became active with this batch, events), from the words' `added` bits
 _TENANT_DAY_COUNTS = (
@@ -202,26 +205,31 @@ _TENANT_DAY_COUNTS = (
 )
 _NEW_AND_EVENTS = (
     "SELECT days.tenant_id, days.e, sum(CASE WHEN (up.added >> (days.e % 62)) & 1 = 1 THEN 1 ELSE 0 END), "
-    "sum(days.n) FROM ({people_days}) AS days JOIN {up} AS up ON up.tenant_id = days.tenant_id "
+    "sum(days.n) FROM {days} AS days JOIN {up} AS up ON up.tenant_id = days.tenant_id "
     "AND up.aad_object_id = days.aad_object_id AND up.word = days.e / 62 GROUP BY days.tenant_id, days.e"
 )
 _PG_EPOCH_DAY = "(day - DATE '1970-01-01')"
 _SQLITE_EPOCH_DAY = "CAST(julianday(day) - 2440587.5 AS INTEGER)"
-# PostgreSQL reads the new days off the upserted rows (the row lock orders concurrent batches) …
+# PostgreSQL reads the new days off the upserted rows (the row lock orders concurrent batches), the batch's days
+# worked out once for both …
 _ACTIVE_DAYS_PG = text(
-    f"WITH up AS ({_ACTIVITY_STAGED.format(e=_PG_EPOCH_DAY)} RETURNING tenant_id, aad_object_id, word, added) "
-    + _NEW_AND_EVENTS.format(people_days=_PEOPLE_DAYS.format(e=_PG_EPOCH_DAY), up="up")
+    f"WITH days AS MATERIALIZED ({_PEOPLE_DAYS.format(e=_PG_EPOCH_DAY)}), "
+    f"up AS ({_ACTIVITY_STAGED.format(days='days', c=_C)} RETURNING tenant_id, aad_object_id, word, added) "
+    + _NEW_AND_EVENTS.format(days="days", up="up")
 ).columns(*_TENANT_DAY_COUNTS)
 # … SQLite, the only writer, reads them back from the table after the upsert
-_ACTIVE_DAYS_SQLITE = text(_ACTIVITY_STAGED.format(e=_SQLITE_EPOCH_DAY))
-_NEW_ACTIVE_DAYS_SQLITE = text(
-    _NEW_AND_EVENTS.format(people_days=_PEOPLE_DAYS.format(e=_SQLITE_EPOCH_DAY), up="usage_activity")
-).columns(*_TENANT_DAY_COUNTS)
-_FEATURES_STAGED = text(
+_SQLITE_DAYS = f"({_PEOPLE_DAYS.format(e=_SQLITE_EPOCH_DAY)})"
+_ACTIVE_DAYS_SQLITE = text(_ACTIVITY_STAGED.format(days=_SQLITE_DAYS, c=""))
+_NEW_ACTIVE_DAYS_SQLITE = text(_NEW_AND_EVENTS.format(days=_SQLITE_DAYS, up="usage_activity")).columns(
+    *_TENANT_DAY_COUNTS
+)
+_FEATURES_STAGED = (
     "INSERT INTO usage_features (tenant_id, aad_object_id, name, total, first_at, last_at) "
     "SELECT tenant_id, aad_object_id, name, count(*), min(occurred_at), max(occurred_at) FROM usage_batch WHERE true "
-    f"GROUP BY tenant_id, aad_object_id, name ORDER BY tenant_id, aad_object_id, name {FEATURES_CONFLICT}"
+    f"GROUP BY tenant_id, aad_object_id, name ORDER BY tenant_id {{c}}, aad_object_id {{c}}, name {{c}} "
+    f"{FEATURES_CONFLICT}"
 )
+_FEATURES_STAGED_PG, _FEATURES_STAGED_SQLITE = text(_FEATURES_STAGED.format(c=_C)), text(_FEATURES_STAGED.format(c=""))
 # each person's events, their days (epoch days, distinct) and newest word: the words' bits are sums of distinct
 # powers of two
 _PROFILES_STAGED = (
@@ -235,10 +243,11 @@ _PROFILES_STAGED = (
         for k in range(RECENT_WORDS)
     )
     + " FROM days d JOIN tops t ON t.tenant_id = d.tenant_id AND t.aad_object_id = d.aad_object_id WHERE true "
-    f"GROUP BY d.tenant_id, d.aad_object_id, t.top ORDER BY d.tenant_id, d.aad_object_id {PROFILES_CONFLICT}"
+    f"GROUP BY d.tenant_id, d.aad_object_id, t.top ORDER BY d.tenant_id {{c}}, d.aad_object_id {{c}} "
+    f"{PROFILES_CONFLICT}"
 )
-_PROFILES_STAGED_PG = text(_PROFILES_STAGED.format(e=_PG_EPOCH_DAY))
-_PROFILES_STAGED_SQLITE = text(_PROFILES_STAGED.format(e=_SQLITE_EPOCH_DAY))
+_PROFILES_STAGED_PG = text(_PROFILES_STAGED.format(e=_PG_EPOCH_DAY, c=_C))
+_PROFILES_STAGED_SQLITE = text(_PROFILES_STAGED.format(e=_SQLITE_EPOCH_DAY, c=""))
 
 
 def recent_words(words: dict[int, int]) -> dict[str, int]:
@@ -375,12 +384,11 @@ class UsageRepository:
         postgres = on_postgres(self.session)
         await self.session.execute(_STAGING_DDL_PG if postgres else _STAGING_DDL_SQLITE)
         await self.session.execute(_EMPTY_STAGING)
-        rows = [(e.tenant_id, e.aad_object_id, e.name, e.occurred_at, e.day) for e in events]
-        if postgres:
-            arrays = {column: list(values) for column, values in zip(_COLUMNS, zip(*rows, strict=True), strict=True)}
+        if postgres:  # an event is a tuple in the columns' order
+            arrays = {column: list(values) for column, values in zip(_COLUMNS, zip(*events, strict=True), strict=True)}
             duplicates = len(events) - _rowcount(await self.session.execute(_STORE_NEW_PG, {"now": now, **arrays}))
         else:
-            await self.session.execute(insert(_STAGING), [dict(zip(_COLUMNS, row, strict=True)) for row in rows])
+            await self.session.execute(insert(_STAGING), [event._asdict() for event in events])
             duplicates = _rowcount(await self.session.execute(_DROP_KNOWN_SQLITE))
             await self.session.execute(_STORE_STAGED_SQLITE, {"now": now})
         stored = len(events) - duplicates
@@ -390,7 +398,7 @@ class UsageRepository:
             else:
                 await self.session.execute(_ACTIVE_DAYS_SQLITE)
                 tenant_days = (await self.session.execute(_NEW_ACTIVE_DAYS_SQLITE)).all()
-            await self.session.execute(_FEATURES_STAGED)
+            await self.session.execute(_FEATURES_STAGED_PG if postgres else _FEATURES_STAGED_SQLITE)
             await self.session.execute(_PROFILES_STAGED_PG if postgres else _PROFILES_STAGED_SQLITE)
             await self._add_tenant_days([(t, day_of(e), new, n) for t, e, new, n in tenant_days])
         await self.session.execute(_EMPTY_STAGING)

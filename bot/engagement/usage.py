@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 MAX_BATCH_EVENTS = 10_000
 MAX_PROPERTIES_BYTES = 4096
@@ -35,8 +35,10 @@ class BotSignal:
     CARD_ANSWER = "teams.card_answer"
 
 
-@dataclass(frozen=True)
-class UsageEvent:
+class UsageEvent(NamedTuple):
+    """One event, checked. A tuple: a batch makes ten thousand of them (a frozen dataclass took 1.3 µs each, a
+    third of checking an event), and its fields are the order the storage's columns take them in."""
+
     tenant_id: str
     aad_object_id: str
     name: str
@@ -150,21 +152,38 @@ def bot_signal(tenant_id: str, aad_object_id: str, name: str, at: datetime) -> U
     return UsageEvent(tenant_id.lower(), aad_object_id.lower(), name, at, at.date())
 
 
-def parse_event(raw: Any, now: datetime, *, allow_reserved: bool = False) -> UsageEvent | str:
+@dataclass
+class Checked:
+    """What a batch's events have already passed: ids and names repeat within a batch (a few tenants, some thousand
+    people, a handful of names), so each distinct one is checked once (10,000 events: 58 -> 50 ms)."""
+
+    ids: dict[str, str] = field(default_factory=dict)  # as sent -> as stored (lower case)
+    names: set[str] = field(default_factory=set)
+
+
+def parse_event(
+    raw: Any, now: datetime, *, allow_reserved: bool = False, checked: Checked | None = None
+) -> UsageEvent | str:
     """The event, or the reason it is refused."""
     if not isinstance(raw, dict):
         return "an event must be a JSON object"
     if not raw.keys() <= EVENT_FIELDS:
         unknown = sorted(raw.keys() - EVENT_FIELDS)
         return f"unknown field(s): {', '.join(unknown[:5])}"
+    known = checked or Checked()
     problems: list[str] = []
-    tenant_id = _directory_id(raw.get("tenant_id"), "tenant_id", problems)
-    user_id = _directory_id(raw.get("user_id"), "user_id", problems)
+    tenant_id = _directory_id(raw.get("tenant_id"), "tenant_id", problems, known.ids)
+    user_id = _directory_id(raw.get("user_id"), "user_id", problems, known.ids)
     name = raw.get("name")
-    if not isinstance(name, str) or not EVENT_NAME.fullmatch(name):
+    if isinstance(name, str) and name in known.names:
+        pass
+    elif not isinstance(name, str) or not EVENT_NAME.fullmatch(name):
         problems.append("name must be 1-100 characters: letters, digits, _ . : - (starting with a letter or digit)")
-    elif name.startswith(RESERVED_PREFIX) and not allow_reserved:
-        problems.append(f"names starting with {RESERVED_PREFIX!r} are reserved for the bot's own signals")
+    elif name.startswith(RESERVED_PREFIX):
+        if not allow_reserved:
+            problems.append(f"names starting with {RESERVED_PREFIX!r} are reserved for the bot's own signals")
+    else:
+        known.names.add(name)  # (a reserved name is checked each time: whether it passes depends on the caller)
     occurred = _timestamp(raw.get("timestamp"), now, problems)
     properties = raw.get("properties")
     if properties is not None:
@@ -184,9 +203,16 @@ def parse_batch(
     """Valid events and a reason for each refused one; `tenant_refusal` applies the tenant allow-list."""
     events: list[UsageEvent] = []
     rejections: list[Rejection] = []
+    checked = Checked()
+    refusals: dict[str, str | None] = {}  # by tenant
     for index, raw in enumerate(raws):
-        parsed = parse_event(raw, now)
-        refusal = parsed if isinstance(parsed, str) else tenant_refusal(parsed.tenant_id)
+        parsed = parse_event(raw, now, checked=checked)
+        if isinstance(parsed, str):
+            refusal: str | None = parsed
+        elif parsed.tenant_id in refusals:
+            refusal = refusals[parsed.tenant_id]
+        else:
+            refusal = refusals[parsed.tenant_id] = tenant_refusal(parsed.tenant_id)
         if refusal is not None:
             rejections.append(Rejection(index, refusal))
         elif not isinstance(parsed, str):
@@ -194,11 +220,16 @@ def parse_batch(
     return events, rejections
 
 
-def _directory_id(value: Any, field: str, problems: list[str]) -> str | None:
-    if not isinstance(value, str) or not DIRECTORY_ID.fullmatch(value):
-        problems.append(f"{field} must be an id (a GUID; at most 64 letters, digits, _ . -)")
-        return None
-    return value.lower()  # Teams sends GUIDs in lower case; events must match the people the bot knows
+def _directory_id(value: Any, name: str, problems: list[str], known: dict[str, str]) -> str | None:
+    if isinstance(value, str):
+        if value in known:
+            return known[value]
+        if DIRECTORY_ID.fullmatch(value):
+            # Teams sends GUIDs in lower case; events must match the people the bot knows
+            known[value] = stored = value.lower()
+            return stored
+    problems.append(f"{name} must be an id (a GUID; at most 64 letters, digits, _ . -)")
+    return None
 
 
 def _timestamp(value: Any, now: datetime, problems: list[str]) -> datetime | None:
