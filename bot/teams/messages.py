@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +18,8 @@ from msrest.exceptions import ClientRequestError, DeserializationError, HttpOper
 from sqlalchemy.exc import OperationalError
 
 from bot.config import Settings
+from bot.security.service_urls import ServiceUrlPolicy
+from bot.security.tenants import TenantPolicy
 from bot.security.tokens import AuthFailure, BotConnectorTokenValidator
 from bot.teams.adapter import NurtureAuthentication, ServiceUrlRefused
 from bot.teams.handler import NurtureBot
@@ -36,15 +38,22 @@ class MessagesEndpoint:
     authentication: NurtureAuthentication
     validator: BotConnectorTokenValidator | None  # None only in dev mode
     bot: NurtureBot
+    # the allow-lists, built once from the settings (not per request)
+    service_urls: ServiceUrlPolicy = field(init=False)
+    tenants: TenantPolicy = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "service_urls", self.settings.service_url_policy)
+        object.__setattr__(self, "tenants", self.settings.tenant_policy)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         activity = await _read_activity(request, self.settings.max_request_bytes)
         request[ACTIVITY] = activity
         claims = await self._authenticate(request, activity)
-        refusal = self.settings.service_url_policy.refusal(activity.service_url)
+        refusal = self.service_urls.refusal(activity.service_url)
         if refusal:
             return _refuse(403, refusal)
-        refusal = self.settings.tenant_policy.refusal(tenant_of(activity))
+        refusal = self.tenants.refusal(tenant_of(activity))
         if refusal:
             return _refuse(403, refusal)
         result = self.authentication.authenticated_result(claims)
