@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -120,6 +121,7 @@ async def run_once(
         await connector.close()
         if database != "sqlite":
             drop_postgres_database(url)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 async def main() -> None:

@@ -19,6 +19,7 @@ import dataclasses
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import statistics
@@ -256,13 +257,15 @@ async def profiled(pid: int, out: Path) -> asyncio.subprocess.Process:
 
 
 async def run_database(
-    database: str, rate: float, seconds: float, rounds: int, profile: Path | None = None
+    database: str, rate: float, seconds: float, rounds: int, profile: Path | None = None, saturation: int = 1500
 ) -> dict[str, Any]:
+    """One database's run: the fixed load (rate x seconds requests a path, in rounds), then `saturation` requests a
+    path with 8 in flight."""
     work = Path(tempfile.mkdtemp(prefix="nurture-inbound-"))
     url = f"sqlite+aiosqlite:///{work / 'bench.db'}" if database == "sqlite" else create_postgres_database("nurture_in")
     key = RsaKey("bench-key")
     keys = KeyServer([key]).start()
-    fixed, saturation = int(rate * seconds), 1500
+    fixed = int(rate * seconds)
     try:
         upgrade(url)
         pairs = await seed(url, 2 * (fixed + saturation) + 200)
@@ -322,6 +325,7 @@ async def run_database(
         keys.stop()
         if database != "sqlite":
             drop_postgres_database(url)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 async def wait_healthy(base: str) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -122,6 +123,7 @@ async def run(database: str, batches: int) -> dict[str, Any]:
         if database != "sqlite":
             for url in urls:
                 drop_postgres_database(url)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 async def main() -> None:

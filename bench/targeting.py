@@ -313,8 +313,12 @@ async def run_database(database: str, folder: Path, users: int, now: datetime) -
 
 
 async def main(args: argparse.Namespace) -> None:
-    now = bench_now()
-    folder = Path(tempfile.mkdtemp(prefix="nurture-targeting-"))
+    # the Parquet files (~100 MB a million people) go when the run ends
+    with tempfile.TemporaryDirectory(prefix="nurture-targeting-") as folder:
+        await compare(args, bench_now(), Path(folder))
+
+
+async def compare(args: argparse.Namespace, now: datetime, folder: Path) -> None:
     started = time.perf_counter()
     counts = generate(folder, args.users, now)
     took = time.perf_counter() - started
