@@ -229,7 +229,8 @@ _FEATURES_STAGED = (
     f"GROUP BY tenant_id, aad_object_id, name ORDER BY tenant_id {{c}}, aad_object_id {{c}}, name {{c}} "
     f"{FEATURES_CONFLICT}"
 )
-_FEATURES_STAGED_PG, _FEATURES_STAGED_SQLITE = text(_FEATURES_STAGED.format(c=_C)), text(_FEATURES_STAGED.format(c=""))
+_FEATURES_STAGED_PG = text(_FEATURES_STAGED.format(c=_C))
+_FEATURES_STAGED_SQLITE = text(_FEATURES_STAGED.format(c=""))
 # each person's events, their days (epoch days, distinct) and newest word: the words' bits are sums of distinct
 # powers of two
 _PROFILES_STAGED = (

@@ -174,16 +174,7 @@ def parse_event(
     problems: list[str] = []
     tenant_id = _directory_id(raw.get("tenant_id"), "tenant_id", problems, known.ids)
     user_id = _directory_id(raw.get("user_id"), "user_id", problems, known.ids)
-    name = raw.get("name")
-    if isinstance(name, str) and name in known.names:
-        pass
-    elif not isinstance(name, str) or not EVENT_NAME.fullmatch(name):
-        problems.append("name must be 1-100 characters: letters, digits, _ . : - (starting with a letter or digit)")
-    elif name.startswith(RESERVED_PREFIX):
-        if not allow_reserved:
-            problems.append(f"names starting with {RESERVED_PREFIX!r} are reserved for the bot's own signals")
-    else:
-        known.names.add(name)  # (a reserved name is checked each time: whether it passes depends on the caller)
+    name = _event_name(raw.get("name"), allow_reserved, problems, known.names)
     occurred = _timestamp(raw.get("timestamp"), now, problems)
     properties = raw.get("properties")
     if properties is not None:
@@ -191,9 +182,8 @@ def parse_event(
             problems.append("properties must be a JSON object")
         elif len(json.dumps(properties, ensure_ascii=False).encode()) > MAX_PROPERTIES_BYTES:
             problems.append(f"properties larger than {MAX_PROPERTIES_BYTES} bytes")
-    if problems or tenant_id is None or user_id is None or occurred is None:
+    if problems or tenant_id is None or user_id is None or name is None or occurred is None:
         return "; ".join(problems)
-    assert isinstance(name, str)
     return UsageEvent(tenant_id, user_id, name, occurred, occurred.date())
 
 
@@ -229,6 +219,22 @@ def _directory_id(value: Any, name: str, problems: list[str], known: dict[str, s
             known[value] = stored = value.lower()
             return stored
     problems.append(f"{name} must be an id (a GUID; at most 64 letters, digits, _ . -)")
+    return None
+
+
+def _event_name(value: Any, allow_reserved: bool, problems: list[str], known: set[str]) -> str | None:
+    if isinstance(value, str):
+        if value in known:
+            return value
+        if EVENT_NAME.fullmatch(value):
+            if not value.startswith(RESERVED_PREFIX):
+                known.add(value)  # (a reserved name is checked each time: whether it passes depends on the caller)
+                return value
+            if allow_reserved:
+                return value
+            problems.append(f"names starting with {RESERVED_PREFIX!r} are reserved for the bot's own signals")
+            return None
+    problems.append("name must be 1-100 characters: letters, digits, _ . : - (starting with a letter or digit)")
     return None
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import random
+import weakref
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -27,6 +29,7 @@ from bot.engagement.targeting import (
     target,
 )
 from bot.engagement.usage import WORD_DAYS, ActiveDays, FeatureUse, epoch_day
+from bot.usecases.audience import _collector_paused
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday, 10:00 UTC
 TODAY = NOW.date()
@@ -482,10 +485,6 @@ def test_renewal_reminder_thresholds(days_left: int, reminder: int | None) -> No
 def test_what_a_dry_run_makes_skips_the_young_collections_but_no_garbage_stays() -> None:
     """While targets are made the collector is off; afterwards they sit in the oldest generation (no young pass walks
     them), nothing stays frozen, the collector is as it was, and a cycle dropped meanwhile is still collected."""
-    import gc
-    import weakref
-
-    from bot.usecases.audience import _collector_paused
 
     class Node:
         def __init__(self) -> None:
