@@ -39,8 +39,11 @@ from storage.models import (
     UsageProfile,
     User,
 )
+from storage.sqlite_snapshot import SnapshotReaders
+from storage.targeting import _KEY_COLUMNS
 from storage.uow import UnitOfWork
 from storage.usage import recent_words
+from tests.support.database import empty_all_tables
 from tests.support.reference_targeting import reference_targets
 
 ZONES = [
@@ -401,3 +404,68 @@ def test_sqlite_counts_the_bits_of_any_masked_word_exactly() -> None:
         connection.close()
     assert targeting._popcount("x", 0, postgres=False) == "0"
     assert targeting._popcount("x", 1, postgres=False).count("4095") == 1  # one chunk only
+
+
+@pytest.mark.parametrize("seed", range(3))
+async def test_sqlite_decides_in_parts_exactly_as_in_one_query(
+    sqlite_database: str, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """A large SQLite audience is decided in parts (ranges of AAD object ids), on connections of their own, each on
+    its own thread, all reading one snapshot: for a tenant and for every tenant, the decisions are exactly those of
+    one query and of the rules person by person, and people alike in different ranges are one group."""
+    await empty_all_tables(sqlite_database)
+    rng = random.Random(f"parts-{seed}")
+    now = MOMENTS[seed]
+    tenants = ["aaaaaaaa-0000-0000-0000-00000000000a", "bbbbbbbb-0000-0000-0000-00000000000b"]
+    await _generate(sqlite_database, rng, now, tenants, people=120, zones=ZONES)
+    campaigns = CampaignSet.model_validate(CAMPAIGN_SETS["every kind"])
+    policy, opening = AskPolicy(skip_weekends=False), ChatOpening.CREATE
+    _, reference = await _both_ways(sqlite_database, tenants[0], campaigns, policy, now, opening)
+    assert await _touch_some(sqlite_database, rng, reference, now) > 0
+    # twins far apart, in the first range and the last: rows 500 + k and 9000 + k, their ids starting with 1 and f,
+    # installed 60 days ago and never seen (come-back's audience), untouched
+    installed = now - timedelta(days=60)
+    twins = [
+        {"id": first + k, "tenant_id": tenant, "aad_object_id": f"{digit}{k}000000-0000-0000-0000-000000000000"}
+        | {"time_zone": "UTC", "installed_at": installed, "created_at": now, "updated_at": now}
+        for first, digit in ((500, "1"), (9000, "f"))
+        for k, tenant in enumerate(tenants)
+    ]
+    engine = create_engine(sqlite_database)
+    async with engine.begin() as connection:
+        await connection.execute(insert(User), twins)
+    await engine.dispose()
+
+    monkeypatch.setattr(targeting, "PARTS", 3)
+    monkeypatch.setattr(targeting, "PARTS_FROM", 1)
+    parts: list[int] = []
+    fetch_parts = SnapshotReaders.fetch_parts
+
+    def counted(readers: SnapshotReaders, statements: Any, convert: Any) -> list[Any]:
+        parts.append(len(statements))
+        return fetch_parts(readers, statements, convert)
+
+    monkeypatch.setattr(SnapshotReaders, "fetch_parts", counted)
+    engine = create_engine(sqlite_database)
+    try:
+        for tenant in (tenants[0], None):
+            async with UnitOfWork(session_factory(engine)) as uow:  # a session that may write: one query
+                one = await Audience(campaigns, policy, opening, now).decisions(uow, tenant)
+                reference = []
+                for each in [tenant] if tenant else sorted(tenants):
+                    reference += await reference_targets(uow.session, each, campaigns, policy, now, opening)
+            assert parts == []
+            async with UnitOfWork(session_factory(engine)) as uow:
+                await uow.reads_only()
+                audience = Audience(campaigns, policy, opening, now)
+                parted = await audience.decisions(uow, tenant)
+                groups = await audience.query.run(uow.session, tenant)
+            assert parts == [3 * targeting.RANGES_PER_READER] * 2
+            parts.clear()
+            assert parted == one
+            assert [d[0] for d in parted] == reference
+            keys = [g[: _KEY_COLUMNS + 1] for g in groups]
+            assert len(set(keys)) == len(keys)  # people alike are one group, even in different parts
+            assert sorted(next(g.user_ids for g in groups if 500 in g.user_ids)) == [500, 9000]
+    finally:
+        await engine.dispose()
