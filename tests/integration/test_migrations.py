@@ -13,7 +13,7 @@ from sqlalchemy import Date, bindparam, inspect, text
 from bot.engagement.usage import ActiveDays
 from storage.engine import create_engine
 from storage.migrate import current_revision, downgrade, head_revision, upgrade
-from storage.models import Base
+from storage.models import Base, on_dialect
 from tests.support.database import create_postgres_database, drop_postgres_database
 
 
@@ -58,7 +58,12 @@ async def test_migrated_schema_matches_models(fresh_url: str) -> None:
     try:
         async with engine.connect() as connection:
             diff = await connection.run_sync(
-                lambda c: compare_metadata(MigrationContext.configure(c, opts={"compare_type": True}), Base.metadata)
+                lambda c: compare_metadata(
+                    MigrationContext.configure(
+                        c, opts={"compare_type": True, "include_object": on_dialect(c.dialect.name)}
+                    ),
+                    Base.metadata,
+                )
             )
     finally:
         await engine.dispose()
@@ -147,5 +152,58 @@ async def test_profiles_get_their_newest_four_words(fresh_url: str) -> None:
             ("u2", 100, 3, 0, 0, 0),
             ("u3", 0, 0, 0, 0, 0),
         ]
+    finally:
+        await engine.dispose()
+
+
+async def test_sqlite_profiles_and_features_move_into_their_keys_and_back(fresh_url: str) -> None:
+    """0014 rebuilds usage_profiles and usage_features on SQLite as WITHOUT ROWID tables and gives users the
+    audience's index (PostgreSQL: unchanged), every row kept, and downgrade puts them back as before; the upserts the
+    folds run work on the rebuilt tables."""
+    upgrade(fresh_url, "0013")
+    profile = "'t1', 'u1', '2026-01-01 00:00:00.000000', '2026-01-02 00:00:00.000000', 4, 300, 5, 6, 7, 8"
+    feature = "'t1', 'u1', 'export', 3, '2026-01-01 00:00:00.000000', '2026-01-02 00:00:00.000000'"
+    engine = create_engine(fresh_url)
+    sqlite = fresh_url.startswith("sqlite")
+
+    async def rows() -> list[tuple[str, ...]]:
+        async with engine.connect() as connection:
+            found = []
+            for table in ("usage_profiles", "usage_features"):
+                found += [tuple(map(str, r)) for r in await connection.execute(text(f"SELECT * FROM {table}"))]
+            return found
+
+    async def without_rowid() -> list[bool]:
+        """Whether each table keeps its rows in its key, and whether users have the audience's index."""
+        async with engine.connect() as connection:
+            sql = "SELECT name, sql FROM sqlite_master WHERE name IN ('usage_profiles', 'usage_features') ORDER BY name"
+            found = [s.rstrip().endswith("WITHOUT ROWID") for _, s in await connection.execute(text(sql))]
+            index = "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'ix_users_audience'"
+            return [*found, (await connection.execute(text(index))).scalar_one() == 1]
+
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text(f"INSERT INTO usage_profiles VALUES ({profile})"))
+            await connection.execute(text(f"INSERT INTO usage_features VALUES ({feature})"))
+        before = await rows()
+        assert len(before) == 2
+        if sqlite:
+            assert await without_rowid() == [False, False, False]
+        upgrade(fresh_url)
+        assert await rows() == before
+        if sqlite:
+            assert await without_rowid() == [True, True, True]
+        async with engine.begin() as connection:  # the key still refuses a second row for a person
+            await connection.execute(
+                text(
+                    f"INSERT INTO usage_profiles VALUES ({profile}) ON CONFLICT (tenant_id, aad_object_id) "
+                    "DO UPDATE SET events = usage_profiles.events + excluded.events"
+                )
+            )
+        assert (await rows())[0][4] == "8"
+        downgrade(fresh_url, "0013")
+        if sqlite:
+            assert await without_rowid() == [False, False, False]
+        assert len(await rows()) == 2
     finally:
         await engine.dispose()
