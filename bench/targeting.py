@@ -3,9 +3,11 @@
 the same data exported to Parquet — time and peak memory, side by side, on PostgreSQL and SQLite.
 
 The data is generated (deterministically) by DuckDB: people in 10 tenants and four behaviours (regular, fading,
-gone for 35+ days, light). It is written to Parquet for DuckDB and loaded into Nurture's tables (users, personal
-chats, usage_activity, usage_profiles, usage_features). Each side runs in its own process, so its peak memory
-(ru_maxrss) is its own; both must pick exactly the same (person, campaign) pairs, or the run says so.
+gone for 35+ days, light), their ids random-looking GUIDs as Entra's are (ids counted up in order shared long
+prefixes and kept each person's rows next to the one before, which flattered look-ups by key). It is written to
+Parquet for DuckDB and loaded into Nurture's tables (users, personal chats, usage_activity, usage_profiles,
+usage_features). Each side runs in its own process, so its peak memory (ru_maxrss) is its own; both must pick
+exactly the same (person, campaign) pairs, or the run says so.
 Run: `python -m bench.targeting [--users 1000000] [--database both|postgresql|sqlite]` (a run of one database keeps
 the other's figures in bench/results/targeting.json).
 """
@@ -84,6 +86,14 @@ def bench_now() -> datetime:
     return now - timedelta(days=(now.weekday() - 1) % 7)
 
 
+def _guid(seed: str) -> str:
+    """SQL for a GUID drawn from `seed` (an MD5 digest in the 8-4-4-4-12 form): Entra's ids are random, so people
+    share no long prefixes and sit in no particular order."""
+    digest = f"md5({seed})"
+    parts = [(1, 8), (9, 12), (13, 16), (17, 20), (21, 32)]
+    return "concat_ws('-', " + ", ".join(f"{digest}[{a}:{b}]" for a, b in parts) + ")"
+
+
 def generate(folder: Path, users: int, now: datetime) -> dict[str, int]:
     """The people and their rollups, as Parquet (for DuckDB) and CSV (for loading into Nurture's tables)."""
     db = duckdb.connect()
@@ -91,8 +101,8 @@ def generate(folder: Path, users: int, now: datetime) -> dict[str, int]:
     today = now.date()
     db.execute(
         f"""
-        CREATE TABLE people AS SELECT i AS uid, printf('%08d-0000-0000-0000-000000000000', i % {TENANTS}) AS tenant_id,
-            printf('%08d-1111-2222-3333-%012d', i % {TENANTS}, i) AS aad_object_id,
+        CREATE TABLE people AS SELECT i AS uid, {_guid(f"'tenant' || i % {TENANTS}")} AS tenant_id,
+            {_guid("'person' || i")} AS aad_object_id,
             TIMESTAMPTZ '{(now - timedelta(days=200)).isoformat()}' AS installed_at, i % 20 AS segment
         FROM range({users}) t(i)
         """
