@@ -92,9 +92,9 @@ class User(Base):
     __tablename__ = "users"
     __table_args__ = (
         UniqueConstraint("tenant_id", "aad_object_id", name="uq_users_tenant_aad"),
-        # SQLite only: its audience query reads people in ranges of AAD object ids, all it reads of them from here
-        # alone (storage.targeting), so its look-ups of their profile rows go in the order those are stored;
-        # PostgreSQL hashes the tables and does without
+        # SQLite only: its audience query reads people in ranges of AAD object ids from this index alone (it holds
+        # all the query reads of a user row), so their profile look-ups go in the order profiles are stored
+        # (storage.targeting); PostgreSQL hashes the tables and does without
         Index(
             "ix_users_audience",
             *("aad_object_id", "tenant_id", "locale", "time_zone", "installed_at"),
