@@ -142,28 +142,21 @@ class AudienceQuery:
         postgres = on_postgres(session)
         if not postgres and (parts := await _parts(session, tenant_id)) is not None:
             dialect = session.get_bind().dialect
-            readers = SnapshotReaders(*parts)
-            return await readers.within(lambda readers: self._in_parts(readers, dialect, tenant_id))
-        scope = {"tenant_id": tenant_id}
-        zones = [row[0] for row in await session.execute(_ZONES[tenant_id is None], scope) if row[0] is not None]
-        zone_rows, span_rows = self._zones(zones, epoch_day(self.now.date()) + 2)
+            return await SnapshotReaders(*parts).within(lambda opened: self._in_parts(opened, dialect, tenant_id))
+        zones = [row[0] for row in await session.execute(_ZONES[tenant_id is None], {"tenant_id": tenant_id})]
         if postgres:
             for setting in _ANALYTIC:
                 await session.execute(text(f"SET LOCAL {setting}"))
         try:
-            sql = self._sql(postgres, tenant_id is None, len(zone_rows), len(span_rows), False)
-            parameters = self._parameters(tenant_id) | _numbered("z", zone_rows) | _numbered("s", span_rows)
+            sql, parameters = self._statement(zones, tenant_id, postgres, parted=False)
             rows = await _fetch(session, sql, parameters, postgres)
         finally:
             if postgres:
                 for setting in _ANALYTIC:
                     await session.execute(text(f"RESET {setting.split(' ')[0]}"))
-        fixed, numbers = _KEY_COLUMNS, -2
         if postgres:  # arrays
-            return [Candidate._make((*row[:fixed], tuple(row[fixed:numbers]), *row[numbers:])) for row in rows]
-        return [  # JSON arrays
-            Candidate._make((*row[:fixed], tuple(row[fixed:numbers]), *map(json.loads, row[numbers:]))) for row in rows
-        ]
+            return [_candidate(row[:-2], (row[-2], row[-1])) for row in rows]
+        return [_candidate(key, people) for key, people in _decoded(rows)]  # JSON arrays
 
     def _in_parts(self, readers: SnapshotReaders, dialect: Dialect, tenant_id: str | None) -> list[Candidate]:
         """`run` on SQLite in ranges of people's AAD object ids, a few per reader, all reading one snapshot (on a
@@ -177,15 +170,11 @@ class AudienceQuery:
         ix_users_audience). The ranges split the ids' first two hexadecimal digits evenly; ids of any other form are
         still each in exactly one range."""
         scope = {"tenant_id": tenant_id}
-        every_tenant = tenant_id is None
-        named = readers.fetch(_positional(_ZONES[every_tenant], scope, dialect))
-        zones = [row[0] for row in named if row[0] is not None]
-        [(last,)] = readers.fetch(_positional(_LAST_AAD[every_tenant], scope, dialect))
+        zones = [row[0] for row in readers.fetch(_positional(_ZONES[tenant_id is None], scope, dialect))]
+        [(last,)] = readers.fetch(_positional(_LAST_AAD[tenant_id is None], scope, dialect))
         if last is None:
             return []
-        zone_rows, span_rows = self._zones(zones, epoch_day(self.now.date()) + 2)
-        sql = self._sql(False, every_tenant, len(zone_rows), len(span_rows), True)
-        parameters = self._parameters(tenant_id) | _numbered("z", zone_rows) | _numbered("s", span_rows)
+        sql, parameters = self._statement(zones, tenant_id, postgres=False, parted=True)
         ranges = readers.count * RANGES_PER_READER
         # every text is >= "", and the longest id is below itself with anything added
         edges = ["", *(f"{256 * i // ranges:02x}" for i in range(1, ranges)), last + " "]
@@ -199,8 +188,15 @@ class AudienceQuery:
                 if found is not people:
                     found[0].extend(people[0])
                     found[1].extend(people[1])
-        fixed = _KEY_COLUMNS
-        return [Candidate._make((*key[:fixed], tuple(key[fixed:]), *people)) for key, people in groups.items()]
+        return [_candidate(key, people) for key, people in groups.items()]
+
+    def _statement(
+        self, zones: list[str | None], tenant_id: str | None, postgres: bool, parted: bool
+    ) -> tuple[TextClause, dict[str, Any]]:
+        """The query for these zones (people without one: UTC's numbers), with its parameters but :low and :high."""
+        zone_rows, span_rows = self._zones([z for z in zones if z is not None], epoch_day(self.now.date()) + 2)
+        sql = self._sql(postgres, tenant_id is None, len(zone_rows), len(span_rows), parted)
+        return sql, self._parameters(tenant_id) | _numbered("z", zone_rows) | _numbered("s", span_rows)
 
     # -- the zones' numbers ------------------------------------------------------------------------------------
 
@@ -410,8 +406,13 @@ async def _fetch(session: AsyncSession, sql: TextClause, parameters: dict[str, A
 
 
 def _decoded(rows: list[Any]) -> list[tuple[tuple[Any, ...], tuple[list[int], list[str]]]]:
-    """A part's groups: what their people are alike in, and the people (their JSON arrays decoded)."""
+    """SQLite's groups: what their people are alike in, and the people (their JSON arrays decoded)."""
     return [(row[:-2], (json.loads(row[-2]), json.loads(row[-1]))) for row in rows]
+
+
+def _candidate(key: Sequence[Any], people: tuple[list[int], list[str]]) -> Candidate:
+    """A group of the query: its key columns, its numbers, and its people (user rows, AAD object ids)."""
+    return Candidate._make((*key[:_KEY_COLUMNS], tuple(key[_KEY_COLUMNS:]), *people))
 
 
 def _positional(sql: TextClause, parameters: dict[str, Any], dialect: Dialect) -> tuple[str, list[Any]]:

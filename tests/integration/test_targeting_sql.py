@@ -41,7 +41,6 @@ from storage.models import (
     User,
 )
 from storage.sqlite_snapshot import SnapshotReaders
-from storage.targeting import _KEY_COLUMNS
 from storage.uow import UnitOfWork
 from storage.usage import recent_words
 from tests.support.database import empty_all_tables
@@ -479,7 +478,7 @@ async def test_sqlite_decides_in_parts_exactly_as_in_one_query(
             groups_in.clear()
             assert parted == one
             assert [d[0] for d in parted] == reference
-            keys = [g[: _KEY_COLUMNS + 1] for g in groups]
+            keys = [g[: targeting._KEY_COLUMNS + 1] for g in groups]
             assert len(set(keys)) == len(keys)  # people alike are one group, even in different parts
             assert sorted(next(g.user_ids for g in groups if 500 in g.user_ids)) == [500, 9000]
     finally:
