@@ -107,13 +107,8 @@ class AudienceQuery:
         self.words = (utc_day + 1) // WORD_DAYS - self.first_word + 1
         if self.words > RECENT_WORDS:  # campaign windows are at most 2 x 90 days: 4 words always reach
             raise ValueError(f"campaign windows reach {reach} days back, beyond a profile's {RECENT_WORDS} words")
-        # every bit a zone's mask may hold: local today is UTC's yesterday, today or tomorrow
         self._utc_today = local_time(now, None).date()
-        self._reach: dict[str, int] = {}
-        for day in (-1, 0, 1):
-            for name, bits in self._masks(self._utc_today + timedelta(days=day)).items():
-                self._reach[name] = self._reach.get(name, 0) | bits
-        self._built: dict[tuple[bool, bool, int, int, bool], TextClause] = {}
+        self._built: dict[tuple[Any, ...], TextClause] = {}
 
     # -- where Candidate.numbers keeps what ---------------------------------------------------------------------
 
@@ -195,7 +190,11 @@ class AudienceQuery:
     ) -> tuple[TextClause, dict[str, Any]]:
         """The query for these zones (people without one: UTC's numbers), with its parameters but :low and :high."""
         zone_rows, span_rows = self._zones([z for z in zones if z is not None], epoch_day(self.now.date()) + 2)
-        sql = self._sql(postgres, tenant_id is None, len(zone_rows), len(span_rows), parted)
+        # every bit a mask may hold, UTC's (people without a zone) and these zones': SQLite counts no others
+        reach = self._masks(self._utc_today)
+        for row in zone_rows:
+            reach = {name: bits | row[name] for name, bits in reach.items()}
+        sql = self._sql(postgres, tenant_id is None, len(zone_rows), len(span_rows), parted, tuple(reach.values()))
         return sql, self._parameters(tenant_id) | _numbered("z", zone_rows) | _numbered("s", span_rows)
 
     # -- the zones' numbers ------------------------------------------------------------------------------------
@@ -207,7 +206,7 @@ class AudienceQuery:
         zone_rows, span_rows = [], []
         for zone in zones:
             today = local_time(self.now, zone).date()
-            if abs(today - self._utc_today) > timedelta(days=1):  # SQLite counts only the bits in self._reach
+            if abs(today - self._utc_today) > timedelta(days=1):  # the profile's words reach a day either way
                 raise ValueError(f"{zone}: local day {today} is more than a day from UTC's {self._utc_today}")
             spans = offset_spans(zone, TEAMS_BEGAN, last_day)
             fixed = spans[0][2] if len(spans) == 1 else None
@@ -228,21 +227,27 @@ class AudienceQuery:
 
     # -- the query -------------------------------------------------------------------------------------------
 
-    def _sql(self, postgres: bool, every_tenant: bool, zones: int, spans: int, parted: bool) -> TextClause:
-        shape = (postgres, every_tenant, zones, spans, parted)
+    def _sql(
+        self, postgres: bool, every_tenant: bool, zones: int, spans: int, parted: bool, reach: tuple[int, ...]
+    ) -> TextClause:
+        shape = (postgres, every_tenant, zones, spans, parted, reach)
         if shape not in self._built:
             self._built[shape] = self._build(*shape)
         return self._built[shape]
 
-    def _build(self, postgres: bool, every_tenant: bool, zones: int, spans: int, parted: bool) -> TextClause:
+    def _build(
+        self, postgres: bool, every_tenant: bool, zones: int, spans: int, parted: bool, reach: tuple[int, ...]
+    ) -> TextClause:
         """`people`: what the conditions read (users, their words, profile and feature rows, their zone's numbers);
         the conditions keep the candidates, and only then are the gates' facts joined. The zone is joined on the
         column itself (no zone: UTC's numbers are written in), so PostgreSQL estimates the joins right. SQLite
         materializes `people` (else it works every expression out twice, for the filter and for the result);
         PostgreSQL must not (a CTE it materializes is worked out by one process instead of all cores). `parted`: only
-        the people whose AAD object id is from :low up to :high (SQLite's ranges)."""
+        the people whose AAD object id is from :low up to :high (SQLite's ranges). `reach`: every bit each window's
+        masks hold, in the order of `_masks`."""
         utc_today = self._utc_today
         utc = self._masks(utc_today)
+        bits = dict(zip(utc, reach, strict=True))
         installed = _seconds("u.installed_at", postgres)
         last_moment = _seconds("coalesce(p.last_seen_at, u.installed_at)", postgres)
         if spans:  # a zone's offset by moment: the span the moment falls in
@@ -261,11 +266,11 @@ class AudienceQuery:
         numbers = [  # (expression, name): Candidate.numbers, in the order `active`, `total`, `since` … say
             (
                 " + ".join(
-                    _popcount(
-                        f"({words[i]}) & coalesce(z.m{j}_{i}, {utc[f'm{j}_{i}']})", self._reach[f"m{j}_{i}"], postgres
-                    )
+                    _popcount(f"({words[i]}) & coalesce(z.m{j}_{i}, {utc[f'm{j}_{i}']})", bits[f"m{j}_{i}"], postgres)
                     for i in range(self.words)
-                ),
+                    if bits[f"m{j}_{i}"]  # else no mask holds a day of this word
+                )
+                or "0",
                 f"a{j}",
             )
             for j in range(len(self.windows))
@@ -556,23 +561,26 @@ def _moment(expression: str, postgres: bool) -> str:
 def _popcount(expression: str, bits: int, postgres: bool) -> str:
     """How many bits of `expression` (a value with no bits beyond `bits`, at most 62) are set. SQLite has no
     popcount: a function of ours would call Python per person and word (0.4 µs each, a second a million people, and
-    the query would hold the GIL), so it adds up 12-bit chunks, each counted with one multiplication, a mask and a
-    modulo (Sean Anderson's "Bit Twiddling Hacks"; 4095 × 0x1001001001001 < 2^63: no overflow into a float), and
-    only the chunks `bits` reaches."""
+    the query would hold the GIL), so it adds up 14-bit chunks, each counted with one multiplication, a mask and a
+    modulo (Sean Anderson's "Bit Twiddling Hacks": four copies 15 bits apart, every fourth bit kept, and 16^k % 15 =
+    1 adds them up; at most 14 < 15 bits are set, and 16383 × 0x200040008001 < 2^60: no overflow into a float). The
+    chunks start at the lowest bit `bits` holds and cover only its span: a window of 14 days in one word is one
+    chunk."""
     if postgres:
         return f"bit_count(CAST({expression} AS bit(64)))"
     assert 0 <= bits < 1 << 62
-    chunks = [
-        f"((((({expression}) >> {shift}) & 4095) * {_COPIES} & {_ONE_IN_FIVE}) % 31)"
-        for shift in range(0, 62, 12)
-        if bits >> shift & 4095
-    ]
+    chunks = []
+    while bits:
+        low = (bits & -bits).bit_length() - 1
+        rest = bits >> low
+        cut = "" if rest < 1 << 14 else " & 16383"  # no bits above the chunk: nothing to cut off
+        chunks.append(f"((((({expression}) >> {low}){cut}) * {_COPIES} & {_EVERY_FOURTH}) % 15)")
+        bits &= ~((1 << 14) - 1 << low)
     return " + ".join(chunks) or "0"
 
 
-# the chunk copied every 12 bits; of those, every fifth bit kept: each of the chunk's bits is kept once, at some 5m,
-# and 2^(5m) % 31 = 1, so the modulo adds them up
-_COPIES, _ONE_IN_FIVE = 0x1001001001001, 0x84210842108421
+# each 14-bit chunk copied four times, 15 bits apart; of those, every fourth bit kept: each of the chunk's bits once
+_COPIES, _EVERY_FOURTH = 0x200040008001, 0x111111111111111
 
 
 def _joined(expression: str, separator: str, postgres: bool) -> str:

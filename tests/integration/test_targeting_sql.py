@@ -394,7 +394,7 @@ def test_sqlite_epoch_seconds_agree_with_and_without_unixepoch(monkeypatch: pyte
 
 
 def test_sqlite_counts_the_bits_of_any_masked_word_exactly() -> None:
-    """SQLite has no popcount: the query adds up 12-bit chunks in plain SQL, only those the masks can reach. Every
+    """SQLite has no popcount: the query adds up 14-bit chunks in plain SQL, only those the masks can reach. Every
     62-bit word (all ones, none, single bits, random), under masks of every shape the windows make, counts exactly."""
     rng = random.Random(62)
     full = (1 << 62) - 1
@@ -413,7 +413,10 @@ def test_sqlite_counts_the_bits_of_any_masked_word_exactly() -> None:
     finally:
         connection.close()
     assert targeting._popcount("x", 0, postgres=False) == "0"
-    assert targeting._popcount("x", 1, postgres=False).count("4095") == 1  # one chunk only
+    assert targeting._popcount("x", 1, postgres=False).count("% 15") == 1  # one chunk only
+    assert targeting._popcount("x", (1 << 14) - 1 << 40, postgres=False).count("% 15") == 1  # 14 bits: one chunk
+    assert targeting._popcount("x", (1 << 15) - 1 << 40, postgres=False).count("% 15") == 2
+    assert targeting._popcount("x", 1 | 1 << 61, postgres=False).count("% 15") == 2  # the span between: none
 
 
 @pytest.mark.parametrize("seed", range(3))
