@@ -6,14 +6,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import Boolean, and_, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import CampaignOptOut, CampaignTouch, ConversationReference, OutboxMessage, PendingAlert
-from storage.repositories import insert_for
+from storage.models import (
+    CampaignOptOut,
+    CampaignTouch,
+    ConversationReference,
+    OutboxMessage,
+    PendingAlert,
+    UtcDateTime,
+)
+from storage.repositories import insert_for, upsert_sql
 
 LIVE_SEND_STATUSES = ("queued", "sending", "sent", "unknown")  # what counts against the attention budget
 _CHUNK = 1000  # ids per IN list
+# a touch per decision of a run, hundreds of thousands at a time: SQL compiled once (storage.repositories.upsert_sql)
+_ADD_TOUCH = upsert_sql(
+    "INSERT INTO campaign_touches (campaign_id, kind, step, tenant_id, aad_object_id, holdout, reason, decided_at) "
+    "VALUES (:campaign_id, :kind, :step, :tenant_id, :aad_object_id, :holdout, :reason, :decided_at) "
+    "ON CONFLICT (campaign_id, tenant_id, aad_object_id, step) DO NOTHING RETURNING id",
+    holdout=Boolean(),
+    decided_at=UtcDateTime(),
+)
 
 
 @dataclass(frozen=True)
@@ -56,22 +71,17 @@ class CampaignRepository:
 
     async def add_touch(self, touch: NewTouch, now: datetime) -> int | None:
         """The touch's id; None when the same step was recorded already (a concurrent run got there first)."""
-        stmt = (
-            insert_for(self.session, CampaignTouch)
-            .values(
-                campaign_id=touch.campaign_id,
-                kind=touch.kind,
-                step=touch.step,
-                tenant_id=touch.tenant_id,
-                aad_object_id=touch.aad_object_id,
-                holdout=touch.holdout,
-                reason=touch.reason[:300],
-                decided_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["campaign_id", "tenant_id", "aad_object_id", "step"])
-            .returning(CampaignTouch.id)
-        )
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        values = {
+            "campaign_id": touch.campaign_id,
+            "kind": touch.kind,
+            "step": touch.step,
+            "tenant_id": touch.tenant_id,
+            "aad_object_id": touch.aad_object_id,
+            "holdout": touch.holdout,
+            "reason": touch.reason[:300],
+            "decided_at": now,
+        }
+        return (await self.session.execute(_ADD_TOUCH, values)).scalar_one_or_none()
 
     async def link_outbox(self, touch_id: int, outbox_id: int) -> None:
         await self.session.execute(

@@ -20,7 +20,7 @@ from sqlalchemy.orm import aliased
 
 from bot.engagement.delivery import window_wait
 from storage.models import OutboxMessage, TenantRate, User, UtcDateTime
-from storage.repositories import insert_for, on_postgres
+from storage.repositories import insert_for, on_postgres, upsert_sql
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,14 @@ _HELD_ELSEWHERE = (
     .exists()
 )
 _SENT = cast(Table, OutboxMessage.__table__)
+# a card queued: by the hundred thousand in a campaign run, so SQL compiled once (storage.repositories.upsert_sql)
+_ENQUEUE = upsert_sql(
+    "INSERT INTO outbox (dedupe_key, kind, tenant_id, user_id, conversation_id, survey_instance_id, operation, "
+    "target_activity_id, payload, status, attempts, next_attempt_at, created_at) "
+    "VALUES (:dedupe_key, :kind, :tenant_id, :user_id, :conversation_id, :survey_instance_id, :operation, "
+    ":target_activity_id, :payload, 'queued', 0, :now, :now) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+    now=UtcDateTime(),
+)
 _when, _lease_until = bindparam("now", type_=UtcDateTime()), bindparam("lease_until", type_=UtcDateTime())
 _QUEUED_DUE = and_(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= _when)
 _LEASE_EXPIRED = and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < _when)  # a worker died mid-send
@@ -183,23 +191,19 @@ class OutboxRepository:
 
     async def enqueue(self, message: NewMessage, now: datetime) -> int | None:
         """The new row's id; None when a message with the same dedupe key was queued before (never queued twice)."""
-        stmt = insert_for(self.session, OutboxMessage).values(
-            dedupe_key=message.dedupe_key,
-            kind=message.kind,
-            tenant_id=message.tenant_id,
-            user_id=message.user_id,
-            conversation_id=message.conversation_id,
-            survey_instance_id=message.survey_instance_id,
-            operation=message.operation,
-            target_activity_id=message.target_activity_id,
-            payload=json.dumps({"card": message.card, "summary": message.summary}, ensure_ascii=False),
-            status="queued",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        stmt = stmt.on_conflict_do_nothing(index_elements=[OutboxMessage.dedupe_key])
-        return (await self.session.execute(stmt.returning(OutboxMessage.id))).scalar_one_or_none()
+        values = {
+            "dedupe_key": message.dedupe_key,
+            "kind": message.kind,
+            "tenant_id": message.tenant_id,
+            "user_id": message.user_id,
+            "conversation_id": message.conversation_id,
+            "survey_instance_id": message.survey_instance_id,
+            "operation": message.operation,
+            "target_activity_id": message.target_activity_id,
+            "payload": json.dumps({"card": message.card, "summary": message.summary}, ensure_ascii=False),
+            "now": now,
+        }
+        return (await self.session.execute(_ENQUEUE, values)).scalar_one_or_none()
 
     async def exists(self, dedupe_key: str) -> bool:
         """Whether a message with this dedupe key was queued before (so building its card again can be skipped)."""
