@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Boolean, and_, delete, select, update
+from sqlalchemy import Boolean, TextClause, and_, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -21,14 +22,21 @@ from storage.repositories import insert_for, upsert_sql
 
 LIVE_SEND_STATUSES = ("queued", "sending", "sent", "unknown")  # what counts against the attention budget
 _CHUNK = 1000  # ids per IN list
-# a touch per decision of a run, hundreds of thousands at a time: SQL compiled once (storage.repositories.upsert_sql)
-_ADD_TOUCH = upsert_sql(
-    "INSERT INTO campaign_touches (campaign_id, kind, step, tenant_id, aad_object_id, holdout, reason, decided_at) "
-    "VALUES (:campaign_id, :kind, :step, :tenant_id, :aad_object_id, :holdout, :reason, :decided_at) "
-    "ON CONFLICT (campaign_id, tenant_id, aad_object_id, step) DO NOTHING RETURNING id",
-    holdout=Boolean(),
-    decided_at=UtcDateTime(),
-)
+ROWS = 500  # rows per multi-row INSERT (8 parameters each: far below either database's limit)
+
+
+@functools.lru_cache(maxsize=8)
+def _add_touches(rows: int) -> TextClause:
+    """`rows` touches in one INSERT: a run records one per decision, hundreds of thousands at a time. SQL written
+    once for both databases (storage.repositories.upsert_sql), so it is compiled once per size."""
+    values = ", ".join(f"(:c{i}, :k{i}, :s{i}, :t{i}, :a{i}, :h{i}, :r{i}, :now)" for i in range(rows))
+    return upsert_sql(
+        "INSERT INTO campaign_touches (campaign_id, kind, step, tenant_id, aad_object_id, holdout, reason, decided_at) "
+        f"VALUES {values} ON CONFLICT (campaign_id, tenant_id, aad_object_id, step) DO NOTHING "
+        "RETURNING id, campaign_id, tenant_id, aad_object_id, step",
+        now=UtcDateTime(),
+        **{f"h{i}": Boolean() for i in range(rows)},
+    )
 
 
 @dataclass(frozen=True)
@@ -69,24 +77,34 @@ class CampaignRepository:
 
     # -- writing -------------------------------------------------------------------------------------------
 
-    async def add_touch(self, touch: NewTouch, now: datetime) -> int | None:
-        """The touch's id; None when the same step was recorded already (a concurrent run got there first)."""
-        values = {
-            "campaign_id": touch.campaign_id,
-            "kind": touch.kind,
-            "step": touch.step,
-            "tenant_id": touch.tenant_id,
-            "aad_object_id": touch.aad_object_id,
-            "holdout": touch.holdout,
-            "reason": touch.reason[:300],
-            "decided_at": now,
-        }
-        return (await self.session.execute(_ADD_TOUCH, values)).scalar_one_or_none()
+    async def add_touches(self, touches: Sequence[NewTouch], now: datetime) -> list[int | None]:
+        """Each touch's id, in order; None where the same step was recorded already (by a concurrent run, or earlier
+        in `touches`)."""
+        found: dict[tuple[str, str, str, str], int] = {}
+        for start in range(0, len(touches), ROWS):
+            part = touches[start : start + ROWS]
+            values: dict[str, object] = {"now": now}
+            for i, t in enumerate(part):
+                values |= {
+                    f"c{i}": t.campaign_id,
+                    f"k{i}": t.kind,
+                    f"s{i}": t.step,
+                    f"t{i}": t.tenant_id,
+                    f"a{i}": t.aad_object_id,
+                    f"h{i}": t.holdout,
+                    f"r{i}": t.reason[:300],
+                }
+            for row in await self.session.execute(_add_touches(len(part)), values):
+                found[(row.campaign_id, row.tenant_id, row.aad_object_id, row.step)] = row.id
+        # RETURNING gives no order: each id goes back to its touch by the step's key (the first, if one came twice)
+        return [found.pop((t.campaign_id, t.tenant_id, t.aad_object_id, t.step), None) for t in touches]
 
-    async def link_outbox(self, touch_id: int, outbox_id: int) -> None:
-        await self.session.execute(
-            update(CampaignTouch).where(CampaignTouch.id == touch_id).values(outbox_id=outbox_id)
-        )
+    async def link_outbox(self, links: Sequence[tuple[int, int]]) -> None:
+        """Each (touch, outbox row) pair: the card queued for the touch."""
+        if links:
+            await self.session.execute(
+                update(CampaignTouch), [{"id": touch_id, "outbox_id": outbox_id} for touch_id, outbox_id in links]
+            )
 
     async def touch(self, touch_id: int) -> CampaignTouch | None:
         return await self.session.get(CampaignTouch, touch_id)

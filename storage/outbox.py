@@ -7,6 +7,7 @@ SKIP LOCKED there silently) but runs every transaction as BEGIN IMMEDIATE (stora
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from collections.abc import Collection, Sequence
@@ -14,7 +15,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Float, Integer, String, Table, and_, bindparam, case, func, literal, or_, select, update
+from sqlalchemy import (
+    Float,
+    Integer,
+    String,
+    Table,
+    TextClause,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -107,14 +122,27 @@ _HELD_ELSEWHERE = (
     .exists()
 )
 _SENT = cast(Table, OutboxMessage.__table__)
-# a card queued: by the hundred thousand in a campaign run, so SQL compiled once (storage.repositories.upsert_sql)
-_ENQUEUE = upsert_sql(
-    "INSERT INTO outbox (dedupe_key, kind, tenant_id, user_id, conversation_id, survey_instance_id, operation, "
-    "target_activity_id, payload, status, attempts, next_attempt_at, created_at) "
-    "VALUES (:dedupe_key, :kind, :tenant_id, :user_id, :conversation_id, :survey_instance_id, :operation, "
-    ":target_activity_id, :payload, 'queued', 0, :now, :now) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-    now=UtcDateTime(),
-)
+# a card queued; SQL written once for both databases (storage.repositories.upsert_sql), so compiled once
+_ENQUEUE_COLUMNS = (
+    "dedupe_key", "kind", "tenant_id", "user_id", "conversation_id", "survey_instance_id", "operation",
+    "target_activity_id", "payload",
+)  # fmt: skip
+ENQUEUE_ROWS = 500  # rows per multi-row INSERT (9 parameters each: far below either database's limit)
+
+
+@functools.lru_cache(maxsize=8)
+def _enqueue(rows: int) -> TextClause:
+    values = ", ".join(
+        "(" + ", ".join(f":{column}{i}" for column in _ENQUEUE_COLUMNS) + ", 'queued', 0, :now, :now)"
+        for i in range(rows)
+    )
+    return upsert_sql(
+        f"INSERT INTO outbox ({', '.join(_ENQUEUE_COLUMNS)}, status, attempts, next_attempt_at, created_at) "
+        f"VALUES {values} ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key",
+        now=UtcDateTime(),
+    )
+
+
 _when, _lease_until = bindparam("now", type_=UtcDateTime()), bindparam("lease_until", type_=UtcDateTime())
 _QUEUED_DUE = and_(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= _when)
 _LEASE_EXPIRED = and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < _when)  # a worker died mid-send
@@ -191,19 +219,32 @@ class OutboxRepository:
 
     async def enqueue(self, message: NewMessage, now: datetime) -> int | None:
         """The new row's id; None when a message with the same dedupe key was queued before (never queued twice)."""
-        values = {
-            "dedupe_key": message.dedupe_key,
-            "kind": message.kind,
-            "tenant_id": message.tenant_id,
-            "user_id": message.user_id,
-            "conversation_id": message.conversation_id,
-            "survey_instance_id": message.survey_instance_id,
-            "operation": message.operation,
-            "target_activity_id": message.target_activity_id,
-            "payload": json.dumps({"card": message.card, "summary": message.summary}, ensure_ascii=False),
-            "now": now,
-        }
-        return (await self.session.execute(_ENQUEUE, values)).scalar_one_or_none()
+        [found] = await self.enqueue_many([message], now)
+        return found
+
+    async def enqueue_many(self, messages: Sequence[NewMessage], now: datetime) -> list[int | None]:
+        """Each new row's id, in order; None where a message with the same dedupe key was queued before (or earlier in
+        `messages`). Many rows a statement: a campaign run queues hundreds of thousands."""
+        found: dict[str, int] = {}
+        for start in range(0, len(messages), ENQUEUE_ROWS):
+            part = messages[start : start + ENQUEUE_ROWS]
+            values: dict[str, object] = {"now": now}
+            for i, m in enumerate(part):
+                values |= {
+                    f"dedupe_key{i}": m.dedupe_key,
+                    f"kind{i}": m.kind,
+                    f"tenant_id{i}": m.tenant_id,
+                    f"user_id{i}": m.user_id,
+                    f"conversation_id{i}": m.conversation_id,
+                    f"survey_instance_id{i}": m.survey_instance_id,
+                    f"operation{i}": m.operation,
+                    f"target_activity_id{i}": m.target_activity_id,
+                    f"payload{i}": json.dumps({"card": m.card, "summary": m.summary}, ensure_ascii=False),
+                }
+            for row in await self.session.execute(_enqueue(len(part)), values):
+                found[row.dedupe_key] = row.id
+        # RETURNING gives no order: each id goes back to its message by the dedupe key (the first, if one came twice)
+        return [found.pop(m.dedupe_key, None) for m in messages]
 
     async def exists(self, dedupe_key: str) -> bool:
         """Whether a message with this dedupe key was queued before (so building its card again can be skipped)."""

@@ -58,6 +58,7 @@ class _TouchData(BaseModel):
 
 
 CAMPAIGN_VERBS = frozenset({Verb.NURTURE_STOP, Verb.NURTURE_RESUME})
+_BATCH = 500  # decisions recorded together: their touches, then their cards, each a statement or a few
 
 
 @dataclass
@@ -90,12 +91,11 @@ class Campaigns:
                 if target.outcome in (Outcome.SEND, Outcome.HOLDOUT):
                     chosen.setdefault(target.tenant_id, []).append(decision)
             await uow.commit()  # INSTALL mode: the app users it adopted
-        for decisions in chosen.values():  # … and queued tenant by tenant
+        for decisions in chosen.values():  # … and queued tenant by tenant, many rows a statement
             async with self.uow_factory() as uow:
                 chats = await uow.campaigns.chats([user_id for _, user_id, _ in decisions])
-                for decision in decisions:
-                    _, user_id, _ = decision
-                    await self._record(uow, decision, chats.get(user_id), now, report)
+                for start in range(0, len(decisions), _BATCH):
+                    await self._record(uow, decisions[start : start + _BATCH], chats, now, report)
                 await uow.commit()
         async with self.uow_factory() as uow:
             for renewal in await self._renewals(uow, now, tenant_id):
@@ -109,37 +109,38 @@ class Campaigns:
         return Audience(self.config.campaigns, self.config.policy, self.config.opening, now)
 
     async def _record(
-        self, uow: UnitOfWork, decision: Decision, chat_id: str | None, now: datetime, report: RunReport
+        self, uow: UnitOfWork, decisions: list[Decision], chats: dict[int, str], now: datetime, report: RunReport
     ) -> None:
-        decided, user_id, locale = decision
-        held = decided.outcome is Outcome.HOLDOUT
-        # targeting only picks reachable people: one without a chat gets it opened by the delivery worker first
-        chat_id = chat_id or pending_chat(user_id)
-        touch = NewTouch(
-            decided.campaign_id,
-            decided.kind,
-            decided.step,
-            decided.tenant_id,
-            decided.aad_object_id,
-            held,
-            decided.reason,
-        )
-        touch_id = await uow.campaigns.add_touch(touch, now)
-        if touch_id is None:
-            report.already_done += 1
-            return
-        if held:
-            report.held_out += 1
-            return
-        card = build_nurture_card(self._view(touch_id, decided, locale))
-        message = NewMessage.of_card(
-            f"campaign-touch:{touch_id}", decided.kind, decided.tenant_id, user_id, chat_id, card
-        )
-        message_id = await uow.outbox.enqueue(message, now)
-        if message_id is not None:
-            await uow.campaigns.link_outbox(touch_id, message_id)
-            report.queued += 1
-            report.by_campaign[decided.campaign_id] = report.by_campaign.get(decided.campaign_id, 0) + 1
+        """A touch per decision; for each one sent, its card queued and linked to the touch."""
+        touches = [
+            NewTouch(
+                t.campaign_id, t.kind, t.step, t.tenant_id, t.aad_object_id, t.outcome is Outcome.HOLDOUT, t.reason
+            )
+            for t, _, _ in decisions
+        ]
+        messages: list[NewMessage] = []
+        sent: list[tuple[int, str]] = []  # (touch, campaign) of each message
+        ids = await uow.campaigns.add_touches(touches, now)
+        for (decided, user_id, locale), touch_id in zip(decisions, ids, strict=True):
+            if touch_id is None:
+                report.already_done += 1
+            elif decided.outcome is Outcome.HOLDOUT:
+                report.held_out += 1
+            else:
+                # targeting only picks reachable people: one without a chat gets it opened by the delivery worker first
+                chat_id = chats.get(user_id) or pending_chat(user_id)
+                card = build_nurture_card(self._view(touch_id, decided, locale))
+                key = f"campaign-touch:{touch_id}"
+                messages.append(NewMessage.of_card(key, decided.kind, decided.tenant_id, user_id, chat_id, card))
+                sent.append((touch_id, decided.campaign_id))
+        links = []
+        queued = await uow.outbox.enqueue_many(messages, now)
+        for (touch_id, campaign_id), message_id in zip(sent, queued, strict=True):
+            if message_id is not None:
+                links.append((touch_id, message_id))
+                report.queued += 1
+                report.by_campaign[campaign_id] = report.by_campaign.get(campaign_id, 0) + 1
+        await uow.campaigns.link_outbox(links)
 
     async def _renewals(self, uow: UnitOfWork, now: datetime, tenant_id: str | None) -> list[RenewalTarget]:
         found: list[RenewalTarget] = []

@@ -9,9 +9,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+import storage.campaigns
+from storage.campaigns import NewTouch
 from storage.engine import create_engine, session_factory
-from storage.models import TenantRate, User
-from storage.outbox import TenantHold
+from storage.models import OutboxMessage, TenantRate, User
+from storage.outbox import NewMessage, TenantHold
 from storage.repositories import ConversationTarget, UserProfile
 from storage.uow import UnitOfWork
 
@@ -184,3 +186,57 @@ async def test_one_worker_at_a_time_holds_a_tenant(sessions) -> None:
 
     # the holder goes silent: after its hold ran out another takes over, and waits until its requests left the windows
     assert (await take(owner, now + 26))["tenant-a"] == TenantHold(now + 25 + quiet, now + 30)
+
+
+async def test_many_touches_and_cards_in_few_statements_each_get_their_own_id(sessions) -> None:
+    """A campaign run records touches and queues cards hundreds at a statement: each comes back with its own id in
+    the order given (RETURNING has no order), across batches; one recorded before, or twice in the same call, gets
+    None — and the first of two the id; the links reach the touches."""
+    count = storage.campaigns.ROWS + 7  # two statements each
+    async with UnitOfWork(sessions) as uow:
+        await uow.tenants.touch("t1", NOW)
+        [before] = await uow.campaigns.add_touches([_touch("p-0003")], NOW)
+        touches = [_touch(f"p-{i:04d}", holdout=i % 3 == 0) for i in reversed(range(count))]
+        touches.insert(100, _touch("p-0042"))  # the same step twice in one call
+        ids = await uow.campaigns.add_touches(touches, NOW)
+        await uow.commit()
+    assert before is not None
+    people = [t.aad_object_id for t in touches]
+    twice = [i for i, aad in enumerate(people) if aad == "p-0042"]
+    assert [i for i, found in enumerate(ids) if found is None] == sorted([people.index("p-0003"), twice[1]])
+    assert ids[twice[0]] is not None
+    async with UnitOfWork(sessions) as uow:
+        stored = {t.id: t for t in await uow.campaigns.all_touches()}
+    assert len(stored) == count
+    for t, found in zip(touches, ids, strict=True):
+        if found is not None:
+            assert (stored[found].aad_object_id, stored[found].holdout) == (t.aad_object_id, t.holdout)
+
+    card = {"type": "AdaptiveCard", "version": "1.5", "body": []}
+    keys = [f"campaign-touch:{i}" for i in sorted(stored)]
+    async with UnitOfWork(sessions) as uow:
+        [early] = await uow.outbox.enqueue_many([NewMessage.of_card(keys[5], "legacy", "t1", None, "a:1", card)], NOW)
+        messages = [NewMessage.of_card(k, "legacy", "t1", None, f"a:{k}", card) for k in reversed(keys)]
+        queued = await uow.outbox.enqueue_many(messages, NOW)
+        links = [(int(m.dedupe_key.split(":")[1]), q) for m, q in zip(messages, queued, strict=True) if q is not None]
+        await uow.campaigns.link_outbox(links)
+        await uow.commit()
+    assert early is not None
+    assert [m.dedupe_key for m, q in zip(messages, queued, strict=True) if q is None] == [keys[5]]
+    async with UnitOfWork(sessions) as uow:
+        rows = {m.id: m for m in (await uow.session.execute(select(OutboxMessage))).scalars()}
+        touched = {t.id: t.outbox_id for t in await uow.campaigns.all_touches()}
+    assert len(rows) == count
+    for m, q in zip(messages, queued, strict=True):
+        if q is not None:
+            assert (rows[q].dedupe_key, rows[q].conversation_id, rows[q].status) == (
+                m.dedupe_key,
+                m.conversation_id,
+                "queued",
+            )
+    assert {t: o for t, o in touched.items() if o is not None} == dict(links)
+    assert len(links) == count - 1
+
+
+def _touch(aad: str, holdout: bool = False) -> NewTouch:
+    return NewTouch("fading", "legacy", "drop", "t1", aad, holdout, "why")
