@@ -18,24 +18,23 @@ from storage.models import (
     PendingAlert,
     UtcDateTime,
 )
-from storage.repositories import insert_for, upsert_sql
+from storage.repositories import insert_for, insert_many, numbered_rows, upsert_sql
 
 LIVE_SEND_STATUSES = ("queued", "sending", "sent", "unknown")  # what counts against the attention budget
 _CHUNK = 1000  # ids per IN list
-ROWS = 500  # rows per multi-row INSERT (8 parameters each: far below either database's limit)
+_TOUCH_COLUMNS = ("campaign_id", "kind", "step", "tenant_id", "aad_object_id", "holdout", "reason")
 
 
 @functools.lru_cache(maxsize=8)
 def _add_touches(rows: int) -> TextClause:
-    """`rows` touches in one INSERT: a run records one per decision, hundreds of thousands at a time. SQL written
-    once for both databases (storage.repositories.upsert_sql), so it is compiled once per size."""
-    values = ", ".join(f"(:c{i}, :k{i}, :s{i}, :t{i}, :a{i}, :h{i}, :r{i}, :now)" for i in range(rows))
+    """`rows` touches in one INSERT, SQL written once for both databases (storage.repositories.upsert_sql)."""
     return upsert_sql(
-        "INSERT INTO campaign_touches (campaign_id, kind, step, tenant_id, aad_object_id, holdout, reason, decided_at) "
-        f"VALUES {values} ON CONFLICT (campaign_id, tenant_id, aad_object_id, step) DO NOTHING "
+        f"INSERT INTO campaign_touches ({', '.join(_TOUCH_COLUMNS)}, decided_at) "
+        f"VALUES {numbered_rows(_TOUCH_COLUMNS, rows, ':now')} "
+        "ON CONFLICT (campaign_id, tenant_id, aad_object_id, step) DO NOTHING "
         "RETURNING id, campaign_id, tenant_id, aad_object_id, step",
         now=UtcDateTime(),
-        **{f"h{i}": Boolean() for i in range(rows)},
+        **{f"holdout{i}": Boolean() for i in range(rows)},
     )
 
 
@@ -80,22 +79,11 @@ class CampaignRepository:
     async def add_touches(self, touches: Sequence[NewTouch], now: datetime) -> list[int | None]:
         """Each touch's id, in order; None where the same step was recorded already (by a concurrent run, or earlier
         in `touches`)."""
-        found: dict[tuple[str, str, str, str], int] = {}
-        for start in range(0, len(touches), ROWS):
-            part = touches[start : start + ROWS]
-            values: dict[str, object] = {"now": now}
-            for i, t in enumerate(part):
-                values |= {
-                    f"c{i}": t.campaign_id,
-                    f"k{i}": t.kind,
-                    f"s{i}": t.step,
-                    f"t{i}": t.tenant_id,
-                    f"a{i}": t.aad_object_id,
-                    f"h{i}": t.holdout,
-                    f"r{i}": t.reason[:300],
-                }
-            for row in await self.session.execute(_add_touches(len(part)), values):
-                found[(row.campaign_id, row.tenant_id, row.aad_object_id, row.step)] = row.id
+        rows = [dict(vars(t), reason=t.reason[:300]) for t in touches]
+        found = {
+            (r.campaign_id, r.tenant_id, r.aad_object_id, r.step): r.id
+            for r in await insert_many(self.session, _add_touches, rows, now=now)
+        }
         # RETURNING gives no order: each id goes back to its touch by the step's key (the first, if one came twice)
         return [found.pop((t.campaign_id, t.tenant_id, t.aad_object_id, t.step), None) for t in touches]
 

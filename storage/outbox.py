@@ -35,7 +35,7 @@ from sqlalchemy.orm import aliased
 
 from bot.engagement.delivery import window_wait
 from storage.models import OutboxMessage, TenantRate, User, UtcDateTime
-from storage.repositories import insert_for, on_postgres, upsert_sql
+from storage.repositories import insert_for, insert_many, numbered_rows, on_postgres, upsert_sql
 
 
 @dataclass(frozen=True)
@@ -127,18 +127,16 @@ _ENQUEUE_COLUMNS = (
     "dedupe_key", "kind", "tenant_id", "user_id", "conversation_id", "survey_instance_id", "operation",
     "target_activity_id", "payload",
 )  # fmt: skip
-ENQUEUE_ROWS = 500  # rows per multi-row INSERT (9 parameters each: far below either database's limit)
+
+_NEW_ROW = ("'queued'", "0", ":now", ":now")  # status, attempts, next_attempt_at, created_at
 
 
 @functools.lru_cache(maxsize=8)
 def _enqueue(rows: int) -> TextClause:
-    values = ", ".join(
-        "(" + ", ".join(f":{column}{i}" for column in _ENQUEUE_COLUMNS) + ", 'queued', 0, :now, :now)"
-        for i in range(rows)
-    )
     return upsert_sql(
         f"INSERT INTO outbox ({', '.join(_ENQUEUE_COLUMNS)}, status, attempts, next_attempt_at, created_at) "
-        f"VALUES {values} ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key",
+        f"VALUES {numbered_rows(_ENQUEUE_COLUMNS, rows, *_NEW_ROW)} "
+        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key",
         now=UtcDateTime(),
     )
 
@@ -225,24 +223,21 @@ class OutboxRepository:
     async def enqueue_many(self, messages: Sequence[NewMessage], now: datetime) -> list[int | None]:
         """Each new row's id, in order; None where a message with the same dedupe key was queued before (or earlier in
         `messages`). Many rows a statement: a campaign run queues hundreds of thousands."""
-        found: dict[str, int] = {}
-        for start in range(0, len(messages), ENQUEUE_ROWS):
-            part = messages[start : start + ENQUEUE_ROWS]
-            values: dict[str, object] = {"now": now}
-            for i, m in enumerate(part):
-                values |= {
-                    f"dedupe_key{i}": m.dedupe_key,
-                    f"kind{i}": m.kind,
-                    f"tenant_id{i}": m.tenant_id,
-                    f"user_id{i}": m.user_id,
-                    f"conversation_id{i}": m.conversation_id,
-                    f"survey_instance_id{i}": m.survey_instance_id,
-                    f"operation{i}": m.operation,
-                    f"target_activity_id{i}": m.target_activity_id,
-                    f"payload{i}": json.dumps({"card": m.card, "summary": m.summary}, ensure_ascii=False),
-                }
-            for row in await self.session.execute(_enqueue(len(part)), values):
-                found[row.dedupe_key] = row.id
+        rows = [
+            {
+                "dedupe_key": m.dedupe_key,
+                "kind": m.kind,
+                "tenant_id": m.tenant_id,
+                "user_id": m.user_id,
+                "conversation_id": m.conversation_id,
+                "survey_instance_id": m.survey_instance_id,
+                "operation": m.operation,
+                "target_activity_id": m.target_activity_id,
+                "payload": json.dumps({"card": m.card, "summary": m.summary}, ensure_ascii=False),
+            }
+            for m in messages
+        ]
+        found = {r.dedupe_key: r.id for r in await insert_many(self.session, _enqueue, rows, now=now)}
         # RETURNING gives no order: each id goes back to its message by the dedupe key (the first, if one came twice)
         return [found.pop(m.dedupe_key, None) for m in messages]
 

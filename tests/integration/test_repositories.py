@@ -9,12 +9,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-import storage.campaigns
 from storage.campaigns import NewTouch
 from storage.engine import create_engine, session_factory
 from storage.models import OutboxMessage, TenantRate, User
 from storage.outbox import NewMessage, TenantHold
-from storage.repositories import ConversationTarget, UserProfile
+from storage.repositories import ROWS_PER_INSERT, ConversationTarget, UserProfile
 from storage.uow import UnitOfWork
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
@@ -192,7 +191,7 @@ async def test_many_touches_and_cards_in_few_statements_each_get_their_own_id(se
     """A campaign run records touches and queues cards hundreds at a statement: each comes back with its own id in
     the order given (RETURNING has no order), across batches; one recorded before, or twice in the same call, gets
     None — and the first of two the id; the links reach the touches."""
-    count = storage.campaigns.ROWS + 7  # two statements each
+    count = ROWS_PER_INSERT + 7  # two statements each
     async with UnitOfWork(sessions) as uow:
         await uow.tenants.touch("t1", NOW)
         [before] = await uow.campaigns.add_touches([_touch("p-0003")], NOW)
