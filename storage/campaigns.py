@@ -79,7 +79,7 @@ class CampaignRepository:
     async def add_touches(self, touches: Sequence[NewTouch], now: datetime) -> list[int | None]:
         """Each touch's id, in order; None where the same step was recorded already (by a concurrent run, or earlier
         in `touches`)."""
-        rows = [dict(vars(t), reason=t.reason[:300]) for t in touches]
+        rows = [{c: getattr(t, c) for c in _TOUCH_COLUMNS} | {"reason": t.reason[:300]} for t in touches]
         found = {
             (r.campaign_id, r.tenant_id, r.aad_object_id, r.step): r.id
             for r in await insert_many(self.session, _add_touches, rows, now=now)

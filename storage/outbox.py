@@ -122,12 +122,12 @@ _HELD_ELSEWHERE = (
     .exists()
 )
 _SENT = cast(Table, OutboxMessage.__table__)
-# a card queued; SQL written once for both databases (storage.repositories.upsert_sql), so compiled once
+# a card queued; SQL written once for both databases (storage.repositories.upsert_sql), so compiled once. All
+# columns but the payload are NewMessage's fields of the same name
 _ENQUEUE_COLUMNS = (
     "dedupe_key", "kind", "tenant_id", "user_id", "conversation_id", "survey_instance_id", "operation",
     "target_activity_id", "payload",
 )  # fmt: skip
-
 _NEW_ROW = ("'queued'", "0", ":now", ":now")  # status, attempts, next_attempt_at, created_at
 
 
@@ -224,17 +224,8 @@ class OutboxRepository:
         """Each new row's id, in order; None where a message with the same dedupe key was queued before (or earlier in
         `messages`). Many rows a statement: a campaign run queues hundreds of thousands."""
         rows = [
-            {
-                "dedupe_key": m.dedupe_key,
-                "kind": m.kind,
-                "tenant_id": m.tenant_id,
-                "user_id": m.user_id,
-                "conversation_id": m.conversation_id,
-                "survey_instance_id": m.survey_instance_id,
-                "operation": m.operation,
-                "target_activity_id": m.target_activity_id,
-                "payload": json.dumps({"card": m.card, "summary": m.summary}, ensure_ascii=False),
-            }
+            {c: getattr(m, c) for c in _ENQUEUE_COLUMNS[:-1]}
+            | {"payload": json.dumps({"card": m.card, "summary": m.summary}, ensure_ascii=False)}
             for m in messages
         ]
         found = {r.dedupe_key: r.id for r in await insert_many(self.session, _enqueue, rows, now=now)}

@@ -26,6 +26,7 @@ from cards.nurture import NurtureCardView, NurtureState, build_nurture_card
 from cards.verbs import Verb
 from storage.campaigns import NewTouch
 from storage.outbox import NewMessage
+from storage.repositories import ROWS_PER_INSERT
 from storage.uow import UnitOfWork
 
 
@@ -58,7 +59,7 @@ class _TouchData(BaseModel):
 
 
 CAMPAIGN_VERBS = frozenset({Verb.NURTURE_STOP, Verb.NURTURE_RESUME})
-_BATCH = 500  # decisions recorded together: their touches, then their cards, each a statement or a few
+_BATCH = ROWS_PER_INSERT  # decisions recorded together: their touches in one statement, their cards in another
 
 
 @dataclass
