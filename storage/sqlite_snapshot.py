@@ -10,11 +10,12 @@ is held only while the readers begin (milliseconds); writers wait that long on t
 from __future__ import annotations
 
 import asyncio
+import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import URL, make_url
 
@@ -99,32 +100,43 @@ class SnapshotReaders:
         finally:
             cursor.close()
 
-    def fetch_parts(self, statements: Sequence[Statement], convert: Callable[[list[Any]], T]) -> list[T]:
-        """Each statement's rows, `convert`ed, in the statements' order. Every reader runs one statement after
-        another, taking the next one not yet begun, each on its own thread (the first in the calling thread): with
-        more statements than readers, a reader that is given less of the CPU takes fewer of them. `convert` runs on
-        the same thread, while the other readers go on."""
-        results: list[T | None] = [None] * len(statements)
-        errors: list[BaseException] = []
+    def each_part(self, statements: Sequence[Statement], convert: Callable[[list[Any]], T]) -> Iterator[tuple[int, T]]:
+        """Each statement's rows, `convert`ed, with the statement's index, as soon as they are ready (in the order
+        the statements finish). Every reader runs on a thread of its own, one statement after another, taking the
+        next one not yet begun: with more statements than readers, a reader given less of the CPU takes fewer.
+        `convert` runs on the reader's thread; the caller works on each result on its own thread while the readers
+        go on. Left early (an error, or the caller stops), the statements still running are interrupted."""
+        finished: queue.SimpleQueue[tuple[int, T] | BaseException | None] = queue.SimpleQueue()
         taken = iter(range(len(statements)))  # next() on it is atomic under the GIL
 
         def read(reader: int) -> None:
             try:
                 for i in taken:
-                    results[i] = convert(self.fetch(statements[i], reader))
+                    finished.put((i, convert(self.fetch(statements[i], reader))))
             except BaseException as exc:  # handed to the caller below
-                errors.append(exc)
-                self.interrupt()  # the other statements are of no use now
+                finished.put(exc)
+            finally:
+                finished.put(None)  # this reader is through
 
-        threads = [threading.Thread(target=read, args=(r,), daemon=True) for r in range(1, len(self.connections))]
+        threads = [threading.Thread(target=read, args=(r,), daemon=True) for r in range(len(self.connections))]
         for thread in threads:
             thread.start()
-        read(0)
-        for thread in threads:
-            thread.join()
-        if errors:
-            raise errors[0]
-        return cast(list[T], results)  # every one was set, or an error was raised
+        running, complete = len(threads), False
+        try:
+            while running:
+                item = finished.get()
+                if item is None:
+                    running -= 1
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    yield item
+            complete = True
+        finally:
+            if not complete:
+                self.interrupt()  # the other statements are of no use now
+            for thread in threads:
+                thread.join()
 
     def _stopping(self) -> bool:
         return self._interrupted

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -131,13 +131,34 @@ class AudienceQuery:
     # -- running --------------------------------------------------------------------------------------------------
 
     async def run(self, session: AsyncSession, tenant_id: str | None = None) -> list[Candidate]:
-        """The candidates of one tenant, or of every tenant, in groups of people alike (in no particular order).
-        Every tenant at once is one pass over each table: PostgreSQL answers a query per tenant with scans of whole
-        tables. A large SQLite audience is decided in parts, one per core (`_parts`)."""
+        """The candidates of one tenant, or of every tenant, in groups of people alike (in no particular order; people
+        alike are one group)."""
+        groups: dict[tuple[Any, ...], Candidate] = {}
+
+        def merge(batch: list[Candidate]) -> None:
+            for group in batch:
+                found = groups.setdefault(group[:-2], group)
+                if found is not group:
+                    found.user_ids.extend(group.user_ids)
+                    found.aad_object_ids.extend(group.aad_object_ids)
+
+        await self.each(session, merge, tenant_id)
+        return list(groups.values())
+
+    async def each(
+        self, session: AsyncSession, take: Callable[[list[Candidate]], None], tenant_id: str | None = None
+    ) -> None:
+        """The candidates of one tenant, or of every tenant, in groups of people alike, handed to `take` a batch at a
+        time. Every tenant at once is one pass over each table: PostgreSQL answers a query per tenant with scans of
+        whole tables. A large SQLite audience is decided in parts, one per core (`_parts`): each part's groups are
+        handed over as soon as they are found, on a worker thread, while the other parts are still worked out (so the
+        caller's work on them fills the time a core would wait for the last part); people alike in two parts then
+        come as two groups."""
         postgres = on_postgres(session)
         if not postgres and (parts := await _parts(session, tenant_id)) is not None:
             dialect = session.get_bind().dialect
-            return await SnapshotReaders(*parts).within(lambda opened: self._in_parts(opened, dialect, tenant_id))
+            await SnapshotReaders(*parts).within(lambda opened: self._in_parts(opened, dialect, tenant_id, take))
+            return
         zones = [row[0] for row in await session.execute(_ZONES[tenant_id is None], {"tenant_id": tenant_id})]
         if postgres:
             for setting in _ANALYTIC:
@@ -149,14 +170,18 @@ class AudienceQuery:
             if postgres:
                 for setting in _ANALYTIC:
                     await session.execute(text(f"RESET {setting.split(' ')[0]}"))
-        if postgres:  # arrays
-            return [_candidate(row[:-2], (row[-2], row[-1])) for row in rows]
-        return [_candidate(key, people) for key, people in _decoded(rows)]  # JSON arrays
+        # PostgreSQL hands over arrays, SQLite JSON arrays
+        take([_candidate(row[:-2], (row[-2], row[-1])) for row in rows] if postgres else _decoded(rows))
 
-    def _in_parts(self, readers: SnapshotReaders, dialect: Dialect, tenant_id: str | None) -> list[Candidate]:
-        """`run` on SQLite in ranges of people's AAD object ids, a few per reader, all reading one snapshot (on a
-        worker thread). The zones are read in that snapshot too. People alike in two ranges are two groups there, one
-        group here.
+    def _in_parts(
+        self,
+        readers: SnapshotReaders,
+        dialect: Dialect,
+        tenant_id: str | None,
+        take: Callable[[list[Candidate]], None],
+    ) -> None:
+        """`each` on SQLite in ranges of people's AAD object ids, a few per reader, all reading one snapshot (on a
+        worker thread). The zones are read in that snapshot too.
 
         A range's people are read in the order of their ids from ix_users_audience (which holds all the query reads
         of a user row), so their profile and feature rows are looked up in the order they are stored. Entra's ids are
@@ -168,7 +193,7 @@ class AudienceQuery:
         zones = [row[0] for row in readers.fetch(_positional(_ZONES[tenant_id is None], scope, dialect))]
         [(last,)] = readers.fetch(_positional(_LAST_AAD[tenant_id is None], scope, dialect))
         if last is None:
-            return []
+            return
         sql, parameters = self._statement(zones, tenant_id, postgres=False, parted=True)
         ranges = readers.count * RANGES_PER_READER
         # every text is >= "", and the longest id is below itself with anything added
@@ -176,14 +201,8 @@ class AudienceQuery:
         statements = [
             _positional(sql, parameters | {"low": edges[i], "high": edges[i + 1]}, dialect) for i in range(ranges)
         ]
-        groups: dict[tuple[Any, ...], tuple[list[int], list[str]]] = {}
-        for decoded in readers.fetch_parts(statements, _decoded):
-            for key, people in decoded:
-                found = groups.setdefault(key, people)
-                if found is not people:
-                    found[0].extend(people[0])
-                    found[1].extend(people[1])
-        return [_candidate(key, people) for key, people in groups.items()]
+        for _, groups in readers.each_part(statements, _decoded):
+            take(groups)
 
     def _statement(
         self, zones: list[str | None], tenant_id: str | None, postgres: bool, parted: bool
@@ -413,9 +432,9 @@ async def _fetch(session: AsyncSession, sql: TextClause, parameters: dict[str, A
         await cursor.close()
 
 
-def _decoded(rows: list[Any]) -> list[tuple[tuple[Any, ...], tuple[list[int], list[str]]]]:
-    """SQLite's groups: what their people are alike in, and the people (their JSON arrays decoded)."""
-    return [(row[:-2], (json.loads(row[-2]), json.loads(row[-1]))) for row in rows]
+def _decoded(rows: list[Any]) -> list[Candidate]:
+    """SQLite's groups, their people's JSON arrays decoded."""
+    return [_candidate(row[:-2], (json.loads(row[-2]), json.loads(row[-1]))) for row in rows]
 
 
 def _candidate(key: Sequence[Any], people: tuple[list[int], list[str]]) -> Candidate:

@@ -103,6 +103,10 @@ class Target:
     blocked_by: str | None = None
     not_before: datetime | None = None
     facts: Mapping[str, str | int] = field(default_factory=dict)
+    # where the card goes, when decided from storage (bot.usecases.audience): the person's user row and language;
+    # not part of what was decided, so not compared
+    user_id: int | None = field(default=None, compare=False)
+    locale: str | None = field(default=None, compare=False)
 
 
 Refusal = tuple[str, datetime | None]  # why a gate holds a message back, and when it could go
@@ -170,13 +174,21 @@ def decide_alike(
     aad_object_ids: Sequence[str],
     matched: Sequence[tuple[Campaign, Match]],
     refusal: Callable[[Campaign], Refusal | None],
+    user_ids: Sequence[int] | None = None,
+    locale: str | None = None,
 ) -> list[Target]:
     """`decide` for people alike in everything the rules and the gates read: each person's targets, as `decide`
     makes them, person after person (one per matched campaign each: no list per person, for hundreds of thousands
-    of people). The gates are asked once for all; only the holdout share, drawn per person, is worked out for each."""
+    of people). The gates are asked once for all; only the holdout share, drawn per person, is worked out for each.
+    `user_ids` (beside `aad_object_ids`) and `locale`: where their cards go, set on their targets."""
     shape = decide(tenant_id, aad_object_ids[0], matched, refusal)
     fields = [(t.campaign_id, t.kind, t.step, t.reason, t.outcome, t.blocked_by, t.not_before, t.facts) for t in shape]
-    targets = [Target(tenant_id, aad_object_id, *f) for aad_object_id in aad_object_ids for f in fields]
+    rows: Sequence[int | None] = [None] * len(aad_object_ids) if user_ids is None else user_ids
+    targets = [
+        Target(tenant_id, aad_object_id, *f, user_id, locale)
+        for aad_object_id, user_id in zip(aad_object_ids, rows, strict=True)
+        for f in fields
+    ]
     count = len(fields)
     for i, (campaign, _) in enumerate(matched):
         if shape[i].outcome in (Outcome.SEND, Outcome.HOLDOUT) and campaign.holdout_percent > 0:

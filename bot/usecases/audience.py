@@ -12,10 +12,10 @@ import functools
 import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from itertools import repeat
-from operator import itemgetter
+from operator import attrgetter
+from typing import Any
 
 from bot.engagement.asking import AskPolicy, local_time
 from bot.engagement.campaigns import Adoption, Campaign, CampaignSet, Legacy, Milestone, Onboarding, Reengagement
@@ -51,12 +51,7 @@ from storage.targeting import (
 from storage.uow import UnitOfWork
 
 _NO_STEPS: frozenset[str] = frozenset()
-_BY_USER = itemgetter(1)
-
-
-# A target, whom it is about (their user row) and the language of their card: a plain tuple, made by the hundred
-# thousand (a NamedTuple costs ten times as much to make).
-Decision = tuple[Target, int, str | None]
+_BY_USER = attrgetter("user_id")
 
 
 @dataclass(frozen=True)
@@ -81,6 +76,19 @@ class _Touches:
 
 _NO_TOUCHES = _Touches({}, {})
 
+# what the rules and the gates make of a group: the campaigns that match, in priority order, and the gates' answers
+_Shape = tuple[list[tuple[Campaign, Match]], Callable[[Campaign], Refusal | None]]
+
+
+@dataclass
+class _Run:
+    """What one `Audience.decisions` keeps while the groups come in."""
+
+    anchored: set[str]  # tenants where the bot has a live conversation (chats can be opened there)
+    found: dict[str, list[Target]] = field(default_factory=dict)  # by tenant
+    alike: dict[tuple[int, bool, str | None], _Remembered] = field(default_factory=dict)  # people whose gates agree
+    shapes: dict[tuple[Any, ...], _Shape | None] = field(default_factory=dict)  # by group key (Candidate[:-2])
+
 
 class Audience:
     """Decisions for one run (one moment): for a tenant, or for every tenant at once."""
@@ -99,27 +107,34 @@ class Audience:
         installing the app, since it then first adopts the app's users the bot has not met."""
         return self.opening is not ChatOpening.INSTALL
 
-    async def decisions(self, uow: UnitOfWork, tenant_id: str | None = None) -> list[Decision]:
-        """Every match with its outcome, by tenant and person (the order of the person-by-person path). People
-        alike are decided once (bot.engagement.targeting.decide_alike)."""
+    async def decisions(self, uow: UnitOfWork, tenant_id: str | None = None) -> list[Target]:
+        """Every match with its outcome, by tenant and person (the order of the person-by-person path), each with the
+        person's user row and language. People alike are decided once (bot.engagement.targeting.decide_alike)."""
         tenants = [tenant_id] if tenant_id else await uow.tenants.ids()
         if not self.only_reads:
             for tenant in tenants:
                 await uow.users.adopt_app_users(tenant, self.now)  # app users the bot has not met yet
         anchored = await uow.conversations.anchored(tenants) if tenants else set()
-        alike: dict[tuple[int, bool, str | None], _Remembered] = {}  # most people: no touches, opt-outs or sends
-        found: dict[str, list[Decision]] = {}
-        with _collector_paused():  # arrays of hundreds of thousands of people, as many targets, no cycles among them
-            groups = await self.query.run(uow.session, tenant_id)
-            split = [self._chat_matters(g.flags, g.tenant_id in anchored) for g in groups]
-            if any(split):
-                owners = await chat_owners(uow.session, tenant_id)
-                groups = [part for g, s in zip(groups, split, strict=True) for part in _by_chat(g, owners, s)]
+        run = _Run(anchored)
+        later: list[Candidate] = []  # groups whose chats matter: decided once the chats are known
+
+        def take(groups: list[Candidate]) -> None:  # a large SQLite audience: on a worker thread, as parts are found
             for group in groups:
-                self._decide(group, anchored, alike, found)
-        ordered: list[Decision] = []
-        for tenant in sorted(found):  # a person's decisions are side by side in priority order: a stable sort keeps it
-            ordered += sorted(found[tenant], key=_BY_USER)
+                if self._chat_matters(group.flags, group.tenant_id in anchored):
+                    later.append(group)
+                else:
+                    self._decide(group, run)
+
+        with _collector_paused():  # arrays of hundreds of thousands of people, as many targets, no cycles among them
+            await self.query.each(uow.session, take, tenant_id)
+            if later:
+                owners = await chat_owners(uow.session, tenant_id)
+                for group in later:
+                    for part in _by_chat(group, owners):
+                        self._decide(part, run)
+        ordered: list[Target] = []
+        for tenant in sorted(run.found):  # a person's decisions are side by side in priority order: a stable sort
+            ordered += sorted(run.found[tenant], key=_BY_USER)  # keeps it
         return ordered
 
     def _chat_matters(self, flags: int, anchored: bool) -> bool:
@@ -129,39 +144,43 @@ class Audience:
             _reach_facts(flags, anchored), self.opening
         )
 
-    def _decide(
-        self,
-        group: Candidate,
-        anchored: set[str],
-        alike: dict[tuple[int, bool, str | None], _Remembered],
-        found: dict[str, list[Decision]],
-    ) -> None:
-        """The decisions of a group of people alike, added to their tenant's."""
+    def _decide(self, group: Candidate, run: _Run) -> None:
+        """The decisions of a group of people alike, added to their tenant's. What the rules and the gates make of
+        the group is remembered for people alike in another part of the audience."""
+        key = group[:-2]
+        if key in run.shapes:
+            shape = run.shapes[key]
+        else:
+            shape = run.shapes[key] = self._shape(group, run)
+        if shape is None:
+            return
+        matched, refusal = shape
+        targets = decide_alike(group.tenant_id, group.aad_object_ids, matched, refusal, group.user_ids, group.locale)
+        run.found.setdefault(group.tenant_id, []).extend(targets)
+
+    def _shape(self, group: Candidate, run: _Run) -> _Shape | None:
+        """The campaigns that match people like these (None: none), and what the gates say of each."""
         touches = _Touches.of(group.touches) if group.touches else _NO_TOUCHES
         matched = self.matches(group, touches)
         if not matched:
-            return
-        key = (group.flags, group.tenant_id in anchored, group.time_zone)
-        remembered = alike.get(key)
+            return None
+        key = (group.flags, group.tenant_id in run.anchored, group.time_zone)
+        remembered = run.alike.get(key)
         if remembered is None:
             gates = Gates(reachable(_reach_facts(*key[:2]), self.opening), bool(key[0] & OPTED_OUT), time_zone=key[2])
-            remembered = alike[key] = _Remembered(gates, self.policy, self.now)
-        refusal: Callable[[Campaign], Refusal | None] = remembered
-        if group.stopped or group.sends or group.touches:
-            base = remembered.gates
-            gates = Gates(
-                base.reachable,
-                base.opted_out,
-                frozenset(group.stopped.split("|")) if group.stopped else _NO_STEPS,
-                touches.last,
-                moments(group.sends),
-                group.time_zone,
-            )
-            refusal = functools.partial(gate, gates=gates, policy=self.policy, now=self.now)
-        targets = decide_alike(group.tenant_id, group.aad_object_ids, matched, refusal)
-        each = len(matched)  # targets a person, side by side
-        user_ids = group.user_ids if each == 1 else [user_id for user_id in group.user_ids for _ in range(each)]
-        found.setdefault(group.tenant_id, []).extend(zip(targets, user_ids, repeat(group.locale), strict=False))
+            remembered = run.alike[key] = _Remembered(gates, self.policy, self.now)
+        if not (group.stopped or group.sends or group.touches):
+            return matched, remembered
+        base = remembered.gates
+        gates = Gates(
+            base.reachable,
+            base.opted_out,
+            frozenset(group.stopped.split("|")) if group.stopped else _NO_STEPS,
+            touches.last,
+            moments(group.sends),
+            group.time_zone,
+        )
+        return matched, functools.partial(gate, gates=gates, policy=self.policy, now=self.now)
 
     def matches(self, c: Candidate, touches: _Touches) -> list[tuple[Campaign, Match]]:
         """The rules, on the numbers the query found, in priority order (the query kept the group because some
@@ -237,11 +256,9 @@ class _Remembered:
         return self.answers[campaign.id]
 
 
-def _by_chat(group: Candidate, owners: set[int], matters: bool) -> list[Candidate]:
-    """The group split into those with a personal chat and those without, where that `matters`
-    (Audience._chat_matters)."""
-    if not matters:
-        return [group]
+def _by_chat(group: Candidate, owners: set[int]) -> list[Candidate]:
+    """The group split into those with a personal chat and those without (where that matters:
+    Audience._chat_matters)."""
     parts = []
     everyone = list(zip(group.user_ids, group.aad_object_ids, strict=True))
     for chat in (True, False):

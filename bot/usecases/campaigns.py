@@ -19,7 +19,7 @@ from bot.engagement.asking import AskPolicy
 from bot.engagement.campaigns import Adoption, Campaign, CampaignSet, Legacy, Milestone, Onboarding, Renewal
 from bot.engagement.reach import ChatOpening, pending_chat
 from bot.engagement.targeting import Outcome, RenewalTarget, Target, renewal_targets
-from bot.usecases.audience import Audience, Decision
+from bot.usecases.audience import Audience
 from cards.i18n import negotiate, phrase_json
 from cards.nps import ErrorCardView, build_error_card
 from cards.nurture import NurtureCardView, NurtureState, build_nurture_card
@@ -75,28 +75,27 @@ class Campaigns:
         async with self.uow_factory() as uow:
             if audience.only_reads:  # answers and usage batches arriving meanwhile need not wait for it
                 await uow.reads_only()
-            targets = [target for target, _, _ in await audience.decisions(uow, tenant_id)]
+            targets = await audience.decisions(uow, tenant_id)
             renewals = await self._renewals(uow, now, tenant_id)
         return Plan(targets, renewals)
 
     async def run(self, now: datetime, tenant_id: str | None = None) -> RunReport:
         """Evaluate once and queue: one transaction per tenant, so a failure never half-queues a tenant."""
         report = RunReport()
-        chosen: dict[str, list[Decision]] = {}
+        chosen: dict[str, list[Target]] = {}
         audience = self._audience(now)
         async with self.uow_factory() as uow:  # decided for every tenant at once (one pass over the tables) …
             if audience.only_reads:
                 await uow.reads_only()
-            for decision in await audience.decisions(uow, tenant_id):
-                target, _, _ = decision
+            for target in await audience.decisions(uow, tenant_id):
                 if target.outcome in (Outcome.SEND, Outcome.HOLDOUT):
-                    chosen.setdefault(target.tenant_id, []).append(decision)
+                    chosen.setdefault(target.tenant_id, []).append(target)
             await uow.commit()  # INSTALL mode: the app users it adopted
-        for decisions in chosen.values():  # … and queued tenant by tenant, many rows a statement
+        for targets in chosen.values():  # … and queued tenant by tenant, many rows a statement
             async with self.uow_factory() as uow:
-                chats = await uow.campaigns.chats([user_id for _, user_id, _ in decisions])
-                for start in range(0, len(decisions), _BATCH):
-                    await self._record(uow, decisions[start : start + _BATCH], chats, now, report)
+                chats = await uow.campaigns.chats([_user_row(t) for t in targets])
+                for start in range(0, len(targets), _BATCH):
+                    await self._record(uow, targets[start : start + _BATCH], chats, now, report)
                 await uow.commit()
         async with self.uow_factory() as uow:
             for renewal in await self._renewals(uow, now, tenant_id):
@@ -110,27 +109,28 @@ class Campaigns:
         return Audience(self.config.campaigns, self.config.policy, self.config.opening, now)
 
     async def _record(
-        self, uow: UnitOfWork, decisions: list[Decision], chats: dict[int, str], now: datetime, report: RunReport
+        self, uow: UnitOfWork, targets: list[Target], chats: dict[int, str], now: datetime, report: RunReport
     ) -> None:
         """A touch per decision; for each one sent, its card queued and linked to the touch."""
         touches = [
             NewTouch(
                 t.campaign_id, t.kind, t.step, t.tenant_id, t.aad_object_id, t.outcome is Outcome.HOLDOUT, t.reason
             )
-            for t, _, _ in decisions
+            for t in targets
         ]
         messages: list[NewMessage] = []
         sent: list[tuple[int, str]] = []  # (touch, campaign) of each message
         ids = await uow.campaigns.add_touches(touches, now)
-        for (decided, user_id, locale), touch_id in zip(decisions, ids, strict=True):
+        for decided, touch_id in zip(targets, ids, strict=True):
             if touch_id is None:
                 report.already_done += 1
             elif decided.outcome is Outcome.HOLDOUT:
                 report.held_out += 1
             else:
                 # targeting only picks reachable people: one without a chat gets it opened by the delivery worker first
+                user_id = _user_row(decided)
                 chat_id = chats.get(user_id) or pending_chat(user_id)
-                card = build_nurture_card(self._view(touch_id, decided, locale))
+                card = build_nurture_card(self._view(touch_id, decided, decided.locale))
                 key = f"campaign-touch:{touch_id}"
                 messages.append(NewMessage.of_card(key, decided.kind, decided.tenant_id, user_id, chat_id, card))
                 sent.append((touch_id, decided.campaign_id))
@@ -214,6 +214,13 @@ class Campaigns:
             await uow.commit()
         view = NurtureCardView(touch_id, touch.kind, touch.step, self.config.product_name, locale, state=state)
         return build_nurture_card(view)
+
+
+def _user_row(target: Target) -> int:
+    """The user row of a target the audience decided (it always names one)."""
+    if target.user_id is None:
+        raise ValueError(f"{target.tenant_id}:{target.aad_object_id}: a campaign target without a user row")
+    return target.user_id
 
 
 def _campaign_event(campaign: Campaign) -> str | None:

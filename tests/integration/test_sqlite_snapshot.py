@@ -7,6 +7,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,7 +67,7 @@ def _counts(readers: SnapshotReaders) -> list[int]:
 
 def test_parts_run_at_once_and_an_error_stops_the_others(tmp_path: Path) -> None:
     """Seven statements on three readers: each reader takes the next statement not yet begun, on a thread of its own,
-    and converts its rows there; the results come back in the statements' order."""
+    and converts its rows there; each result comes back with its statement's index, on the caller's thread."""
     path = _database(tmp_path)
     threads: dict[int, set[int]] = {}
 
@@ -74,23 +75,41 @@ def test_parts_run_at_once_and_an_error_stops_the_others(tmp_path: Path) -> None
         threads.setdefault(threading.get_ident(), set()).add(rows[0][0])
         return rows[0][0] * 10
 
-    def work(readers: SnapshotReaders) -> list[int]:
+    def work(readers: SnapshotReaders) -> tuple[list[tuple[int, int]], int]:
         counting = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000)"
         statements = [(f"{counting} SELECT {n} FROM (SELECT max(i) FROM n)", []) for n in range(7)]  # ~0.15 s each
-        return readers.fetch_parts(statements, converted)
+        return list(readers.each_part(statements, converted)), threading.get_ident()
 
-    assert asyncio.run(SnapshotReaders(path, 3).within(work)) == [0, 10, 20, 30, 40, 50, 60]
+    results, caller = asyncio.run(SnapshotReaders(path, 3).within(work))
+    assert sorted(results) == [(n, n * 10) for n in range(7)]
     assert sorted(n for taken in threads.values() for n in taken) == list(range(7))
     assert len(threads) == 3  # every reader took some: none waited for another
+    assert caller not in threads  # the caller only took the results
 
     started = time.perf_counter()
     with pytest.raises(sqlite3.OperationalError, match="no such table"):
         asyncio.run(
             SnapshotReaders(path, 2).within(
-                lambda r: r.fetch_parts([(ENDLESS, []), ("SELECT * FROM missing_table", [])], list)
+                lambda r: list(r.each_part([(ENDLESS, []), ("SELECT * FROM missing_table", [])], list))
             )
         )
     assert time.perf_counter() - started < 5  # the endless part was interrupted, not waited for
+
+
+def test_a_part_comes_back_as_soon_as_it_is_ready_and_stopping_early_interrupts_the_rest(tmp_path: Path) -> None:
+    """The caller works on a finished part while another still runs; when it stops taking them, the statements still
+    running are interrupted, not waited for."""
+    path = _database(tmp_path)
+
+    def work(readers: SnapshotReaders) -> tuple[int, list[Any]]:
+        parts = readers.each_part([(ENDLESS, []), ("SELECT 42", [])], list)
+        first = next(parts)  # the endless statement is still running
+        parts.close()
+        return first
+
+    started = time.perf_counter()
+    assert asyncio.run(SnapshotReaders(path, 2).within(work)) == (1, [(42,)])
+    assert time.perf_counter() - started < 5
 
 
 def test_cancelling_interrupts_the_readers_and_closes_them(tmp_path: Path) -> None:
@@ -98,7 +117,7 @@ def test_cancelling_interrupts_the_readers_and_closes_them(tmp_path: Path) -> No
     readers = SnapshotReaders(path, 2)
 
     async def cancel_soon() -> None:
-        task = asyncio.create_task(readers.within(lambda r: r.fetch_parts([(ENDLESS, []), (ENDLESS, [])], list)))
+        task = asyncio.create_task(readers.within(lambda r: list(r.each_part([(ENDLESS, []), (ENDLESS, [])], list))))
         await asyncio.sleep(0.3)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

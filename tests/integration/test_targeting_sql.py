@@ -13,12 +13,13 @@ import json
 import random
 import sqlite3
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 import storage.targeting as targeting
 from bot.engagement.asking import AskPolicy, quiet_refusal
@@ -320,10 +321,14 @@ async def _both_ways(
     engine = create_engine(url)
     try:
         async with UnitOfWork(session_factory(engine)) as uow:
-            sql = [d[0] for d in await Audience(campaigns, policy, opening, now).decisions(uow, tenant)]
+            sql = await Audience(campaigns, policy, opening, now).decisions(uow, tenant)
             reference = await reference_targets(uow.session, tenant, campaigns, policy, now, opening)
+            people = select(User.aad_object_id, User.id, User.locale).where(User.tenant_id == tenant)
+            rows = {aad: (user_id, locale) for aad, user_id, locale in await uow.session.execute(people)}
     finally:
         await engine.dispose()
+    # each target names where its card goes: the person's user row and language
+    assert [(t.user_id, t.locale) for t in sql] == [rows[t.aad_object_id] for t in sql]
     return sql, reference
 
 
@@ -359,7 +364,7 @@ async def test_sql_targeting_decides_like_the_rules_person_by_person(
     try:
         async with UnitOfWork(session_factory(engine)) as uow:  # every tenant in one query: the same, tenant by tenant
             audience = Audience(campaigns, policy, opening, now)
-            assert [d[0] for d in await audience.decisions(uow)] == every
+            assert await audience.decisions(uow) == every
             groups = await audience.query.run(uow.session)
         # people alike were decided together, each group being people of one tenant
         assert any(len(g.user_ids) > 1 for g in groups)
@@ -452,15 +457,15 @@ async def test_sqlite_decides_in_parts_exactly_as_in_one_query(
     monkeypatch.setattr(targeting, "PARTS", 3)
     monkeypatch.setattr(targeting, "PARTS_FROM", 1)
     parts: list[int] = []
-    fetch_parts = SnapshotReaders.fetch_parts
+    each_part = SnapshotReaders.each_part
 
     groups_in: list[int] = []  # each range's groups, of every range run
 
-    def counted(readers: SnapshotReaders, statements: Any, convert: Any) -> list[Any]:
+    def counted(readers: SnapshotReaders, statements: Any, convert: Any) -> Iterator[Any]:
         parts.append(len(statements))
-        return fetch_parts(readers, statements, lambda rows: groups_in.append(len(rows)) or convert(rows))
+        return each_part(readers, statements, lambda rows: groups_in.append(len(rows)) or convert(rows))
 
-    monkeypatch.setattr(SnapshotReaders, "fetch_parts", counted)
+    monkeypatch.setattr(SnapshotReaders, "each_part", counted)
     engine = create_engine(sqlite_database)
     try:
         for tenant in (tenants[0], None):
@@ -480,7 +485,8 @@ async def test_sqlite_decides_in_parts_exactly_as_in_one_query(
             parts.clear()
             groups_in.clear()
             assert parted == one
-            assert [d[0] for d in parted] == reference
+            assert [(t.user_id, t.locale) for t in parted] == [(t.user_id, t.locale) for t in one]  # not compared
+            assert parted == reference
             keys = [g[: targeting._KEY_COLUMNS + 1] for g in groups]
             assert len(set(keys)) == len(keys)  # people alike are one group, even in different parts
             assert sorted(next(g.user_ids for g in groups if 500 in g.user_ids)) == [500, 9000]

@@ -389,7 +389,8 @@ def test_people_alike_are_decided_as_each_alone() -> None:
         asked.append(campaign.id)
         return ("cooldown", NOW) if campaign.id == "milestones" else None
 
-    flat = decide_alike("tenant-a", people, matched, refusal)
+    user_ids = [1000 + n for n in range(300)]
+    flat = decide_alike("tenant-a", people, matched, refusal, user_ids, "de-DE")
     assert asked == ["milestones", "whats-new"]  # once for all 300
     assert len(flat) == 3 * len(people)  # person after person, one per matched campaign
     grouped = [flat[n : n + 3] for n in range(0, len(flat), 3)]
@@ -401,6 +402,9 @@ def test_people_alike_are_decided_as_each_alone() -> None:
     assert {targets[0].outcome for targets in grouped} == {Outcome.BLOCKED}  # … after the gates
     assert {targets[2].outcome for targets in grouped} == {Outcome.DEFERRED}
     assert [t.aad_object_id for targets in grouped for t in targets[:1]] == people
+    # each target says where its card goes: the person's own user row, the group's language
+    assert [{(t.user_id, t.locale) for t in targets} for targets in grouped] == [{(u, "de-DE")} for u in user_ids]
+    assert {(t.user_id, t.locale) for targets in alone for t in targets} == {(None, None)}
 
 
 def test_holdout_is_decided_after_the_gates() -> None:
