@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Text,
@@ -330,11 +331,16 @@ class UsageFeature(Base):
     """Lifetime per-person count of one event: milestones and never-used features are read from here."""
 
     __tablename__ = "usage_features"
-    __table_args__ = {"sqlite_with_rowid": False}  # one B-tree search a look-up (migration 0014)
+    __table_args__ = (
+        # keyed by the person's AAD object id first, as usage_profiles (migration 0015)
+        PrimaryKeyConstraint("aad_object_id", "tenant_id", "name"),
+        Index("ix_usage_features_tenant_name", "tenant_id", "name"),  # a tenant's use of some features (health)
+        {"sqlite_with_rowid": False},  # one B-tree search a look-up (migration 0014)
+    )
 
-    tenant_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    aad_object_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    name: Mapped[str] = mapped_column(String(EVENT_NAME_LENGTH), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    aad_object_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    name: Mapped[str] = mapped_column(String(EVENT_NAME_LENGTH))
     total: Mapped[int] = mapped_column(Integer)
     first_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_at: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -350,10 +356,17 @@ class UsageProfile(Base):
     """
 
     __tablename__ = "usage_profiles"
-    __table_args__ = {"sqlite_with_rowid": False}  # one B-tree search a look-up (migration 0014)
+    __table_args__ = (
+        # keyed by the person's AAD object id first (migration 0015): SQLite's audience query looks people up in
+        # the order of their ids, random as Entra's are, so each look-up lands next to the one before and its key
+        # differs from its neighbours' in its first bytes, not after a tenant id everyone in the tenant shares
+        PrimaryKeyConstraint("aad_object_id", "tenant_id"),
+        Index("ix_usage_profiles_tenant_id", "tenant_id"),  # a tenant's people (adopting the app's users)
+        {"sqlite_with_rowid": False},  # one B-tree search a look-up (migration 0014)
+    )
 
-    tenant_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
-    aad_object_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    aad_object_id: Mapped[str] = mapped_column(String(ID_LENGTH))
     first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
     events: Mapped[int] = mapped_column(Integer)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -205,5 +206,78 @@ async def test_sqlite_profiles_and_features_move_into_their_keys_and_back(fresh_
         if sqlite:
             assert await without_rowid() == [False, False, False]
         assert len(await rows()) == 2
+    finally:
+        await engine.dispose()
+
+
+async def test_usage_rows_are_keyed_by_person_first_and_back(fresh_url: str) -> None:
+    """0015 keys usage_profiles and usage_features by the AAD object id first (then the tenant), as the models do,
+    with an index for a tenant's rows; every row is kept, the folds' upserts find their rows by the new keys (and
+    still refuse a second row for a person), SQLite keeps the rows in their keys, and downgrade puts the old keys
+    back."""
+    upgrade(fresh_url, "0014")
+    profile = "'t1', 'u1', '2026-01-01 00:00:00.000000', '2026-01-02 00:00:00.000000', 4, 300, 5, 6, 7, 8"
+    features = [
+        f"'{t}', '{u}', '{n}', 3, '2026-01-01 00:00:00.000000', '2026-01-02 00:00:00.000000'"
+        for t, u, n in (("t1", "u1", "export"), ("t1", "u1", "share"), ("t2", "u1", "export"))
+    ]
+    engine = create_engine(fresh_url)
+    sqlite = fresh_url.startswith("sqlite")
+
+    async def layout() -> dict[str, tuple[list[str], list[str], int]]:
+        """Each table's primary key, its indexes and its rows (and on SQLite, that it is still WITHOUT ROWID)."""
+        async with engine.connect() as connection:
+
+            def read(c: Any) -> dict[str, tuple[list[str], list[str], int]]:
+                found = {}
+                for table in ("usage_profiles", "usage_features"):
+                    key = inspect(c).get_pk_constraint(table)["constrained_columns"]
+                    indexes = sorted(i["name"] for i in inspect(c).get_indexes(table))
+                    found[table] = (key, indexes, c.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+                    if sqlite:
+                        ddl = c.execute(text(f"SELECT sql FROM sqlite_master WHERE name = '{table}'")).scalar_one()
+                        assert ddl.rstrip().endswith("WITHOUT ROWID")
+                return found
+
+            return await connection.run_sync(read)
+
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text(f"INSERT INTO usage_profiles VALUES ({profile})"))
+            for feature in features:
+                await connection.execute(text(f"INSERT INTO usage_features VALUES ({feature})"))
+        assert await layout() == {
+            "usage_profiles": (["tenant_id", "aad_object_id"], [], 1),
+            "usage_features": (["tenant_id", "aad_object_id", "name"], [], 3),
+        }
+        upgrade(fresh_url)
+        assert await layout() == {
+            "usage_profiles": (["aad_object_id", "tenant_id"], ["ix_usage_profiles_tenant_id"], 1),
+            "usage_features": (["aad_object_id", "tenant_id", "name"], ["ix_usage_features_tenant_name"], 3),
+        }
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    f"INSERT INTO usage_profiles VALUES ({profile}) ON CONFLICT (tenant_id, aad_object_id) "
+                    "DO UPDATE SET events = usage_profiles.events + excluded.events"
+                )
+            )
+            await connection.execute(
+                text(
+                    f"INSERT INTO usage_features VALUES ({features[0]}) ON CONFLICT (tenant_id, aad_object_id, name) "
+                    "DO UPDATE SET total = usage_features.total + excluded.total"
+                )
+            )
+            events = (await connection.execute(text("SELECT events FROM usage_profiles"))).scalar_one()
+            totals = await connection.execute(text("SELECT tenant_id, name, total FROM usage_features ORDER BY 1, 2"))
+            assert (events, [tuple(r) for r in totals]) == (
+                8,
+                [("t1", "export", 6), ("t1", "share", 3), ("t2", "export", 3)],
+            )
+        downgrade(fresh_url, "0014")
+        assert await layout() == {
+            "usage_profiles": (["tenant_id", "aad_object_id"], [], 1),
+            "usage_features": (["tenant_id", "aad_object_id", "name"], [], 3),
+        }
     finally:
         await engine.dispose()
