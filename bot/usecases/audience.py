@@ -89,6 +89,15 @@ class _Run:
     alike: dict[tuple[int, bool, str | None], _Remembered] = field(default_factory=dict)  # people whose gates agree
     shapes: dict[tuple[Any, ...], _Shape | None] = field(default_factory=dict)  # by group key (Candidate[:-2])
 
+    def add(self, found: dict[str, list[Target]]) -> None:
+        """A batch's targets, by tenant, after those of earlier batches, each tenant's sorted by person (a stable
+        sort: a person's targets stay side by side in priority order). Sorted here, on the thread that decided them
+        while the other parts are still worked out, the runs need only merging at the end (0.15 s for 600,000
+        targets sorted at once)."""
+        for tenant, targets in found.items():
+            targets.sort(key=_BY_USER)
+            self.found.setdefault(tenant, []).extend(targets)
+
 
 class Audience:
     """Decisions for one run (one moment): for a tenant, or for every tenant at once."""
@@ -119,22 +128,26 @@ class Audience:
         later: list[Candidate] = []  # groups whose chats matter: decided once the chats are known
 
         def take(groups: list[Candidate]) -> None:  # a large SQLite audience: on a worker thread, as parts are found
+            found: dict[str, list[Target]] = {}
             for group in groups:
                 if self._chat_matters(group.flags, group.tenant_id in anchored):
                     later.append(group)
                 else:
-                    self._decide(group, run)
+                    self._decide(group, run, found)
+            run.add(found)
 
         with _collector_paused():  # arrays of hundreds of thousands of people, as many targets, no cycles among them
             await self.query.each(uow.session, take, tenant_id)
             if later:
                 owners = await chat_owners(uow.session, tenant_id)
+                found: dict[str, list[Target]] = {}
                 for group in later:
                     for part in _by_chat(group, owners):
-                        self._decide(part, run)
+                        self._decide(part, run, found)
+                run.add(found)
         ordered: list[Target] = []
-        for tenant in sorted(run.found):  # a person's decisions are side by side in priority order: a stable sort
-            ordered += sorted(run.found[tenant], key=_BY_USER)  # keeps it
+        for tenant in sorted(run.found):  # runs of targets in person order, one a batch: a sort merges them
+            ordered += sorted(run.found[tenant], key=_BY_USER)
         return ordered
 
     def _chat_matters(self, flags: int, anchored: bool) -> bool:
@@ -144,9 +157,9 @@ class Audience:
             _reach_facts(flags, anchored), self.opening
         )
 
-    def _decide(self, group: Candidate, run: _Run) -> None:
-        """The decisions of a group of people alike, added to their tenant's. What the rules and the gates make of
-        the group is remembered for people alike in another part of the audience."""
+    def _decide(self, group: Candidate, run: _Run, found: dict[str, list[Target]]) -> None:
+        """The decisions of a group of people alike, added to their tenant's `found`. What the rules and the gates
+        make of the group is remembered for people alike in another part of the audience."""
         key = group[:-2]
         if key in run.shapes:
             shape = run.shapes[key]
@@ -156,7 +169,7 @@ class Audience:
             return
         matched, refusal = shape
         targets = decide_alike(group.tenant_id, group.aad_object_ids, matched, refusal, group.user_ids, group.locale)
-        run.found.setdefault(group.tenant_id, []).extend(targets)
+        found.setdefault(group.tenant_id, []).extend(targets)
 
     def _shape(self, group: Candidate, run: _Run) -> _Shape | None:
         """The campaigns that match people like these (None: none), and what the gates say of each."""
