@@ -36,7 +36,7 @@ from bot.engagement.local_days import DAY_SECONDS, offset_spans
 from bot.engagement.usage import WORD_DAYS, epoch_day
 from storage.campaigns import LIVE_SEND_STATUSES
 from storage.engine import READS_ONLY
-from storage.models import RECENT_WORDS, UtcDateTime
+from storage.models import RECENT_WORDS, UtcDateTime, sqlite_seconds
 from storage.repositories import driver_value, on_postgres
 from storage.sqlite_snapshot import SnapshotReaders, database_file
 from storage.usage import profile_word
@@ -188,8 +188,8 @@ class AudienceQuery:
         they are stored. Entra's ids are random: in the order of the user rows, each look-up lands on a page of its
         own (a million people, one query on one core: 11.7 s in the order of the user rows, 8.7 s in id order from
         the ids' index, 6.0 s from ix_users_audience; then keying profiles and features by the id first, not the
-        tenant: a dry run 4.0 → 3.4 s). The ranges split the ids' first two hexadecimal digits evenly; ids of any other form are
-        still each in exactly one range."""
+        tenant: a dry run 4.0 → 3.4 s). The ranges split the ids' first two hexadecimal digits evenly; ids of any
+        other form are still each in exactly one range."""
         scope = {"tenant_id": tenant_id}
         zones = [row[0] for row in readers.fetch(_positional(_ZONES[tenant_id is None], scope, dialect))]
         [(last,)] = readers.fetch(_positional(_LAST_AAD[tenant_id is None], scope, dialect))
@@ -271,8 +271,9 @@ class AudienceQuery:
         utc_today = self._utc_today
         utc = self._masks(utc_today)
         bits = dict(zip(utc, reach, strict=True))
-        installed = _seconds("u.installed_at", postgres)
-        last_moment = _seconds("coalesce(p.last_seen_at, u.installed_at)", postgres)
+        # SQLite reads the install's seconds from ix_users_audience, which holds this very expression (migration 0016)
+        installed = _seconds("u.installed_at", postgres) if postgres else sqlite_seconds("u.installed_at")
+        last_moment = f"coalesce({_seconds('p.last_seen_at', postgres)}, {installed})"
         if spans:  # a zone's offset by moment: the span the moment falls in
             shift_installed, shift_last = "coalesce(z.shift, si.shift, 0)", "coalesce(z.shift, sb.shift, 0)"
             span_joins = (
@@ -573,7 +574,7 @@ def _seconds(expression: str, postgres: bool) -> str:
         return f"CAST(floor(date_part('epoch', {expression})) AS BIGINT)"  # extract() would compute in numeric
     if _UNIXEPOCH:  # a third of strftime's time: 0.35 s a million people
         return f"unixepoch(substr({expression}, 1, 19))"  # whole seconds (the fraction would be rounded)
-    return f"CAST(strftime('%s', substr({expression}, 1, 19)) AS INTEGER)"
+    return sqlite_seconds(expression)
 
 
 def _moment(expression: str, postgres: bool) -> str:

@@ -15,11 +15,13 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import insert, select
+from sqlalchemy.dialects import sqlite
 
 import storage.targeting as targeting
 from bot.engagement.asking import AskPolicy, quiet_refusal
@@ -30,6 +32,7 @@ from bot.engagement.targeting import Outcome, Target
 from bot.engagement.usage import WORD_DAYS, epoch_day
 from bot.usecases.audience import Audience
 from storage.engine import create_engine, session_factory
+from storage.migrate import downgrade, upgrade
 from storage.models import (
     CampaignOptOut,
     CampaignTouch,
@@ -492,3 +495,35 @@ async def test_sqlite_decides_in_parts_exactly_as_in_one_query(
             assert sorted(next(g.user_ids for g in groups if 500 in g.user_ids)) == [500, 9000]
     finally:
         await engine.dispose()
+
+
+def test_sqlite_reads_each_install_s_seconds_from_the_audience_index(tmp_path: Path) -> None:
+    """ix_users_audience holds the install's epoch seconds in the very form SQLite's audience query works them out
+    (migration 0016): the query reads them from the index, in zones of fixed and of changing offsets alike, and
+    parses only the profiles' last-seen instants; with the index of before, it parses the installs too."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'audience.db'}"
+    now = MOMENTS[0]
+    campaigns = CampaignSet.model_validate(CAMPAIGN_SETS["every kind"]).active
+    query = targeting.AudienceQuery(campaigns, now, now - timedelta(days=30))
+
+    def parses(zones: list[str | None]) -> int:
+        """How many instants the parted statement parses a person (each a call of strftime or unixepoch)."""
+        sql, parameters = query._statement(zones, None, postgres=False, parted=True)
+        statement, arguments = targeting._positional(sql, parameters | {"low": "", "high": "g"}, sqlite.dialect())
+        connection = sqlite3.connect(tmp_path / "audience.db")
+        try:
+            plan = " ".join(row[3] for row in connection.execute(f"EXPLAIN QUERY PLAN {statement}", arguments))
+            assert "SEARCH u USING COVERING INDEX ix_users_audience" in plan
+            program = connection.execute(f"EXPLAIN {statement}", arguments).fetchall()
+        finally:
+            connection.close()
+        return sum(1 for row in program if "Func" in row[1] and str(row[5]).startswith(("strftime", "unixepoch")))
+
+    upgrade(url)
+    # only the last-seen instant: for the local day of the last moment, and where offsets change, in the span's
+    # join on it (twice)
+    assert [parses(["UTC"]), parses(ZONES)] == [1, 3]
+    downgrade(url, "0015")
+    # and the install's seconds wherever it appears: the local day of the install and the last moment of people
+    # never seen; where offsets change, also in the joins on their spans
+    assert [parses(["UTC"]), parses(ZONES)] == [1 + 2, 3 + 6]
