@@ -17,9 +17,10 @@ pytestmark = pytest.mark.parametrize("database", BACKENDS)
 async def test_targeting_chooses_what_the_duckdb_query_chooses(database: str, tmp_path: Path) -> None:
     now = targeting.bench_now()
     counts = targeting.generate(tmp_path, 3_000, now)
-    run = await targeting.run_database(database, tmp_path, 3_000, now)
+    run = await targeting.run_database(database, tmp_path, 3_000, now, pairs=2)
     assert counts["people"] == 3_000 and counts["daily"] > 3_000 * 10
-    assert run["same_targets"] is True
+    assert run["same_targets"] is True  # in both pairs
+    assert len(run["pairs"]) == 2 and run["time_ratio"] > 0
     assert 1_000 < run["nurture"]["targets"] == run["duckdb"]["targets"] < 3_000  # some people, not everyone
     assert run["nurture"]["peak_rss_mb"] > 0 and run["duckdb"]["peak_rss_mb"] > 0
 
