@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.engagement.asking import local_time
 from bot.engagement.campaigns import Adoption, Campaign, Legacy, Milestone, Onboarding, Reengagement
-from bot.engagement.local_days import DAY_SECONDS, offset_spans
+from bot.engagement.local_days import DAY_SECONDS, FOREVER, offset_spans
 from bot.engagement.usage import WORD_DAYS, epoch_day
 from storage.campaigns import LIVE_SEND_STATUSES
 from storage.engine import READS_ONLY
@@ -232,7 +232,10 @@ class AudienceQuery:
             fixed = spans[0][2] if len(spans) == 1 else None
             zone_rows.append({"zone": zone, "today": epoch_day(today), "shift": fixed} | self._masks(today))
             if fixed is None:
-                span_rows += [{"zone": zone, "low": low, "high": high, "shift": shift} for low, high, shift in spans]
+                span_rows += [
+                    {"zone": zone, "low": low, "high": high, "shift": shift, "low_at": _at(low), "high_at": _at(high)}
+                    for low, high, shift in spans
+                ]
         return zone_rows, span_rows
 
     def _masks(self, today: date) -> dict[str, int]:
@@ -276,11 +279,20 @@ class AudienceQuery:
         last_moment = f"coalesce({_seconds('p.last_seen_at', postgres)}, {installed})"
         if spans:  # a zone's offset by moment: the span the moment falls in
             shift_installed, shift_last = "coalesce(z.shift, si.shift, 0)", "coalesce(z.shift, sb.shift, 0)"
+            # SQLite tries each span of the person's zone in turn (a dozen or more since Teams began where clocks
+            # change) and would parse the last moment twice for each: it compares the stored text with the span's
+            # bounds as text instead (the same order; a bound is a whole second, so an instant within that second is
+            # past it, as its whole seconds are)
+            last_text = "coalesce(p.last_seen_at, u.installed_at)"
+            last_span = (
+                f"sb.low <= {last_moment} AND {last_moment} < sb.high"
+                if postgres
+                else f"sb.low_at <= {last_text} AND {last_text} < sb.high_at"
+            )
             span_joins = (
                 f"LEFT JOIN target_spans si ON si.zone = u.time_zone AND si.low <= {installed} "
                 f"AND {installed} < si.high "
-                f"LEFT JOIN target_spans sb ON sb.zone = u.time_zone AND sb.low <= {last_moment} "
-                f"AND {last_moment} < sb.high "
+                f"LEFT JOIN target_spans sb ON sb.zone = u.time_zone AND {last_span} "
             )
         else:
             shift_installed = shift_last = "coalesce(z.shift, 0)"
@@ -526,7 +538,14 @@ def _numbered(prefix: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 _UNIXEPOCH = sqlite3.sqlite_version_info >= (3, 38)  # SQLite's unixepoch()
 _PERSONAL = "scope = 'personal' AND removed_at IS NULL AND user_id IS NOT NULL"
-_SPAN_COLUMNS = {"zone": "VARCHAR(64)", "low": "BIGINT", "high": "BIGINT", "shift": "INTEGER"}
+_SPAN_COLUMNS = {
+    "zone": "VARCHAR(64)",
+    "low": "BIGINT",
+    "high": "BIGINT",
+    "shift": "INTEGER",
+    "low_at": "VARCHAR(32)",  # low and high as SQLite stores instants, to the second
+    "high_at": "VARCHAR(32)",
+}
 # an analytic query: memory for its hashes, both cores, no JIT compilation; and groups made by hashing (PostgreSQL
 # estimates a group per person and would sort every row by the whole group key first: 1.5 s more)
 _ANALYTIC = (
@@ -575,6 +594,16 @@ def _seconds(expression: str, postgres: bool) -> str:
     if _UNIXEPOCH:  # a third of strftime's time: 0.35 s a million people
         return f"unixepoch(substr({expression}, 1, 19))"  # whole seconds (the fraction would be rounded)
     return sqlite_seconds(expression)
+
+
+def _at(second: int) -> str:
+    """An epoch second as the text SQLite keeps instants in, to the second ("YYYY-MM-DD HH:MM:SS": a stored instant
+    within that second sorts after it); the spans' open ends: below and above any stored instant."""
+    if second <= -FOREVER:
+        return ""
+    if second >= FOREVER:
+        return "~"
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _moment(expression: str, postgres: bool) -> str:

@@ -27,6 +27,7 @@ import storage.targeting as targeting
 from bot.engagement.asking import AskPolicy, quiet_refusal
 from bot.engagement.budget import AttentionBudget
 from bot.engagement.campaigns import CampaignSet
+from bot.engagement.local_days import FOREVER
 from bot.engagement.reach import ChatOpening
 from bot.engagement.targeting import Outcome, Target
 from bot.engagement.usage import WORD_DAYS, epoch_day
@@ -500,7 +501,8 @@ async def test_sqlite_decides_in_parts_exactly_as_in_one_query(
 def test_sqlite_reads_each_install_s_seconds_from_the_audience_index(tmp_path: Path) -> None:
     """ix_users_audience holds the install's epoch seconds in the very form SQLite's audience query works them out
     (migration 0016): the query reads them from the index, in zones of fixed and of changing offsets alike, and
-    parses only the profiles' last-seen instants; with the index of before, it parses the installs too."""
+    parses only the profiles' last-seen instants, once a person; with the index of before, it parses the installs
+    too."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'audience.db'}"
     now = MOMENTS[0]
     campaigns = CampaignSet.model_validate(CAMPAIGN_SETS["every kind"]).active
@@ -520,10 +522,36 @@ def test_sqlite_reads_each_install_s_seconds_from_the_audience_index(tmp_path: P
         return sum(1 for row in program if "Func" in row[1] and str(row[5]).startswith(("strftime", "unixepoch")))
 
     upgrade(url)
-    # only the last-seen instant: for the local day of the last moment, and where offsets change, in the span's
-    # join on it (twice)
-    assert [parses(["UTC"]), parses(ZONES)] == [1, 3]
+    # only the last-seen instant, once, for the local day of the last moment (where offsets change, the span it
+    # falls in is found by comparing its stored text: a parse there would run for each span of the zone)
+    assert [parses(["UTC"]), parses(ZONES)] == [1, 1]
     downgrade(url, "0015")
     # and the install's seconds wherever it appears: the local day of the install and the last moment of people
-    # never seen; where offsets change, also in the joins on their spans
-    assert [parses(["UTC"]), parses(ZONES)] == [1 + 2, 3 + 6]
+    # never seen; where offsets change, also in the join on the install's span (twice)
+    assert [parses(["UTC"]), parses(ZONES)] == [1 + 2, 1 + 4]
+
+
+def test_sqlite_finds_an_instant_s_span_by_its_stored_text_as_by_its_seconds() -> None:
+    """Where a zone's offset changes, SQLite finds the span a last-seen instant falls in by comparing the stored text
+    with the span's bounds as text: for instants at, just before and within a bound's second, and for the open
+    ends, the answer is the one whole seconds give (low <= seconds < high)."""
+    bound = int(datetime(2026, 3, 29, 1, 0, tzinfo=UTC).timestamp())  # Europe's clocks went forward then
+    spans = [(-FOREVER, bound, 3600), (bound, bound + 86400 * 210, 7200), (bound + 86400 * 210, FOREVER, 3600)]
+    instants = [
+        datetime.fromtimestamp(bound, UTC) + timedelta(microseconds=m)
+        for m in (-1_000_001, -1, 0, 1, 500_000, 999_999, 1_000_000, 86400 * 210 * 1_000_000 - 1)
+    ] + [datetime(1999, 1, 1, tzinfo=UTC), datetime(2099, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)]
+    connection = sqlite3.connect(":memory:")
+    try:
+        for instant in instants:
+            stored = instant.strftime("%Y-%m-%d %H:%M:%S.%f")  # as UtcDateTime keeps it on SQLite
+            by_text = [
+                connection.execute(
+                    "SELECT ? <= ? AND ? < ?", (targeting._at(low), stored, stored, targeting._at(high))
+                ).fetchone()[0]
+                for low, high, _ in spans
+            ]
+            seconds = int(instant.timestamp() // 1)
+            assert by_text == [int(low <= seconds < high) for low, high, _ in spans], stored
+    finally:
+        connection.close()
