@@ -38,8 +38,10 @@ _COLUMNS = {
 }
 _BY_PERSON = {"usage_profiles": ["aad_object_id", "tenant_id"], "usage_features": ["aad_object_id", "tenant_id", "name"]}
 _BY_TENANT = {"usage_profiles": ["tenant_id", "aad_object_id"], "usage_features": ["tenant_id", "aad_object_id", "name"]}
-_INDEXES = {"usage_profiles": ("ix_usage_profiles_tenant_id", ["tenant_id"])}
-_INDEXES["usage_features"] = ("ix_usage_features_tenant_name", ["tenant_id", "name"])
+_INDEXES = {
+    "usage_profiles": ("ix_usage_profiles_tenant_id", ["tenant_id"]),
+    "usage_features": ("ix_usage_features_tenant_name", ["tenant_id", "name"]),
+}
 
 
 def _rekey(keys: dict[str, list[str]]) -> None:
