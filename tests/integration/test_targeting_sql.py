@@ -428,6 +428,25 @@ def test_sqlite_counts_the_bits_of_any_masked_word_exactly() -> None:
     assert targeting._popcount("x", 1 | 1 << 61, postgres=False).count("% 15") == 2  # the span between: none
 
 
+@pytest.mark.parametrize("readers", [1, 2, 3, 4])
+def test_id_ranges_shrink_round_by_round_and_hold_every_id_once(readers: int) -> None:
+    """The SQLite audience's ranges: each round of `readers` ranges holds fewer people than the one before (random
+    ids, as Entra's are, spread over them by the rounds' shares), and every id, of any form, is in exactly one."""
+    rng = random.Random(readers)
+    ids = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(20_000)]
+    ids += ["", "0", "F0000000-0000-0000-0000-000000000000", "not-a-guid", "~"]
+    edges = targeting.range_edges(readers, max(ids))
+    assert len(edges) == readers * len(targeting.ROUNDS) + 1
+    assert edges == sorted(edges) and len(set(edges)) == len(edges)
+    counts = [sum(low <= i < high for i in ids) for low, high in zip(edges, edges[1:], strict=False)]
+    assert sum(counts) == len(ids)  # the ranges meet: each id is in exactly one
+    shares = [w / sum(targeting.ROUNDS) / readers for w in targeting.ROUNDS for _ in range(readers)]
+    for count, share in zip(counts, shares, strict=True):
+        assert abs(count / 20_000 - share) < 0.01
+    rounds = [sum(counts[r * readers : (r + 1) * readers]) for r in range(len(targeting.ROUNDS))]
+    assert rounds == sorted(rounds, reverse=True)
+
+
 @pytest.mark.parametrize("seed", range(3))
 async def test_sqlite_decides_in_parts_exactly_as_in_one_query(
     sqlite_database: str, monkeypatch: pytest.MonkeyPatch, seed: int
@@ -444,8 +463,8 @@ async def test_sqlite_decides_in_parts_exactly_as_in_one_query(
     policy, opening = AskPolicy(skip_weekends=False), ChatOpening.CREATE
     _, reference = await _both_ways(sqlite_database, tenants[0], campaigns, policy, now, opening)
     assert await _touch_some(sqlite_database, rng, reference, now) > 0
-    # twins far apart, in the first range and the last: rows 500 + k and 9000 + k, their ids starting with 1 and f,
-    # installed 60 days ago and never seen (come-back's audience), untouched
+    # twins far apart, in the first range and one of the last: rows 500 + k and 9000 + k, their ids starting with 1
+    # and f, installed 60 days ago and never seen (come-back's audience), untouched
     installed = now - timedelta(days=60)
     twins = [
         {"id": first + k, "tenant_id": tenant, "aad_object_id": f"{digit}{k}000000-0000-0000-0000-000000000000"}
@@ -484,7 +503,7 @@ async def test_sqlite_decides_in_parts_exactly_as_in_one_query(
                 audience = Audience(campaigns, policy, opening, now)
                 parted = await audience.decisions(uow, tenant)
                 groups = await audience.query.run(uow.session, tenant)
-            assert parts == [3 * targeting.RANGES_PER_READER] * 2
+            assert parts == [3 * len(targeting.ROUNDS)] * 2
             assert sum(n > 0 for n in groups_in) >= len(groups_in) - 2  # the random ids spread over the ranges
             parts.clear()
             groups_in.clear()
