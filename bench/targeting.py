@@ -9,8 +9,8 @@ Parquet for DuckDB and loaded into Nurture's tables (users, personal chats, usag
 usage_features). Each side runs in its own process, so its peak memory (ru_maxrss) is its own; both must pick
 exactly the same (person, campaign) pairs, or the run says so.
 Each database's two sides run five times, taking turns; the figures are the medians. Run: `python -m bench.targeting
-[--users 1000000] [--database both|postgresql|sqlite] [--pairs 5]` (a run of one database keeps the other's figures
-in bench/results/targeting.json).
+[run [--users 1000000] [--database both|postgresql|sqlite] [--pairs 5]]` (a run of one database keeps the other's
+figures in bench/results/targeting.json).
 """
 
 from __future__ import annotations

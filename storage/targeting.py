@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -271,8 +270,9 @@ class AudienceQuery:
         utc = self._masks(utc_today)
         bits = dict(zip(utc, reach, strict=True))
         # SQLite reads the install's seconds from ix_users_audience, which holds this very expression (migration 0016)
-        installed = _seconds("u.installed_at", postgres) if postgres else sqlite_seconds("u.installed_at")
-        last_moment = f"coalesce({_seconds('p.last_seen_at', postgres)}, {installed})"
+        installed = _postgres_seconds("u.installed_at") if postgres else sqlite_seconds("u.installed_at")
+        # a profile keeps its last use in seconds too, worked out when it was written (migration 0017)
+        last_moment = f"coalesce(p.last_seen_second, {installed})"
         if spans:  # a zone's offset by moment: the span the moment falls in
             shift_installed, shift_last = "coalesce(z.shift, si.shift, 0)", "coalesce(z.shift, sb.shift, 0)"
             # SQLite tries each span of the person's zone in turn (a dozen or more since Teams began where clocks
@@ -546,7 +546,6 @@ def _numbered(prefix: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {f"{prefix}{r}_{name}": value for r, row in enumerate(rows) for name, value in row.items()}
 
 
-_UNIXEPOCH = sqlite3.sqlite_version_info >= (3, 38)  # SQLite's unixepoch()
 _PERSONAL = "scope = 'personal' AND removed_at IS NULL AND user_id IS NOT NULL"
 _SPAN_COLUMNS = {
     "zone": "VARCHAR(64)",
@@ -602,13 +601,9 @@ _ID_RANGE = (
 )
 
 
-def _seconds(expression: str, postgres: bool) -> str:
+def _postgres_seconds(expression: str) -> str:
     """Whole epoch seconds of a stored instant (floor: the fraction never moves a moment past midnight)."""
-    if postgres:
-        return f"CAST(floor(date_part('epoch', {expression})) AS BIGINT)"  # extract() would compute in numeric
-    if _UNIXEPOCH:  # a third of strftime's time: 0.35 s a million people
-        return f"unixepoch(substr({expression}, 1, 19))"  # whole seconds (the fraction would be rounded)
-    return sqlite_seconds(expression)
+    return f"CAST(floor(date_part('epoch', {expression})) AS BIGINT)"  # extract() would compute in numeric
 
 
 def _at(second: int) -> str:

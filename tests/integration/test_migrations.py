@@ -19,6 +19,7 @@ from bot.engagement.usage import ActiveDays
 from storage.engine import create_engine
 from storage.migrate import current_revision, downgrade, head_revision, upgrade
 from storage.models import Base, User, on_dialect
+from storage.usage import PROFILE_COLUMNS
 from tests.support.database import create_postgres_database, drop_postgres_database
 
 
@@ -197,7 +198,7 @@ async def test_sqlite_profiles_and_features_move_into_their_keys_and_back(fresh_
         assert len(before) == 2
         if sqlite:
             assert await without_rowid() == [False, False, False]
-        upgrade(fresh_url)
+        upgrade(fresh_url, "0014")
         assert await rows() == before
         if sqlite:
             assert await without_rowid() == [True, True, True]
@@ -257,7 +258,7 @@ async def test_usage_rows_are_keyed_by_person_first_and_back(fresh_url: str) -> 
             "usage_profiles": (["tenant_id", "aad_object_id"], [], 1),
             "usage_features": (["tenant_id", "aad_object_id", "name"], [], 3),
         }
-        upgrade(fresh_url)
+        upgrade(fresh_url, "0015")
         assert await layout() == {
             "usage_profiles": (["aad_object_id", "tenant_id"], ["ix_usage_profiles_tenant_id"], 1),
             "usage_features": (["aad_object_id", "tenant_id", "name"], ["ix_usage_features_tenant_name"], 3),
@@ -286,6 +287,55 @@ async def test_usage_rows_are_keyed_by_person_first_and_back(fresh_url: str) -> 
             "usage_profiles": (["tenant_id", "aad_object_id"], [], 1),
             "usage_features": (["tenant_id", "aad_object_id", "name"], [], 3),
         }
+    finally:
+        await engine.dispose()
+
+
+async def test_profiles_get_their_last_use_in_seconds_and_back(fresh_url: str) -> None:
+    """0017 gives usage_profiles last_seen_second, worked out by the database from last_seen_at: for the rows there
+    (SQLite rebuilds the table, keeping it WITHOUT ROWID with its tenant index) and whenever a row is written again;
+    downgrade takes the column away and keeps the rows."""
+    upgrade(fresh_url, "0016")
+    profiles = [
+        f"'t1', '{u}', '2026-01-01 00:00:00.000000', '{at}', 4, 300, 5, 6, 7, 8"
+        for u, at in (("u1", "2026-01-02 23:59:59.999999"), ("u2", "2026-03-29 01:00:00.000000"))
+    ]
+    engine = create_engine(fresh_url)
+    sqlite = fresh_url.startswith("sqlite")
+
+    async def seconds() -> list[tuple[str, int | None]]:
+        async with engine.connect() as connection:
+
+            def read(c: Any) -> list[tuple[str, int | None]]:
+                if sqlite:
+                    ddl = c.execute(text("SELECT sql FROM sqlite_master WHERE name = 'usage_profiles'")).scalar_one()
+                    assert ddl.rstrip().endswith("WITHOUT ROWID")
+                assert [i["name"] for i in inspect(c).get_indexes("usage_profiles")] == ["ix_usage_profiles_tenant_id"]
+                held = {col["name"] for col in inspect(c).get_columns("usage_profiles")}
+                second = "last_seen_second" if "last_seen_second" in held else "NULL"
+                sql = f"SELECT aad_object_id, {second} FROM usage_profiles ORDER BY 1"
+                return [(u, n) for u, n in c.execute(text(sql))]
+
+            return await connection.run_sync(read)
+
+    try:
+        async with engine.begin() as connection:
+            for profile in profiles:
+                await connection.execute(text(f"INSERT INTO usage_profiles VALUES ({profile})"))
+        assert await seconds() == [("u1", None), ("u2", None)]
+        upgrade(fresh_url, "0017")
+        assert await seconds() == [("u1", 1767398399), ("u2", 1774746000)]
+        async with engine.begin() as connection:  # written again: a later last use, and the seconds follow
+            await connection.execute(
+                text(
+                    f"INSERT INTO usage_profiles ({PROFILE_COLUMNS}) "
+                    f"VALUES ({profiles[0].replace('2026-01-02 23:59:59.999999', '2026-01-03 00:00:00.000001')}) "
+                    "ON CONFLICT (tenant_id, aad_object_id) DO UPDATE SET last_seen_at = excluded.last_seen_at"
+                )
+            )
+        assert await seconds() == [("u1", 1767398400), ("u2", 1774746000)]
+        downgrade(fresh_url, "0016")
+        assert await seconds() == [("u1", None), ("u2", None)]
     finally:
         await engine.dispose()
 

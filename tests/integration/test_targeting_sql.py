@@ -30,10 +30,10 @@ from bot.engagement.campaigns import CampaignSet
 from bot.engagement.local_days import FOREVER
 from bot.engagement.reach import ChatOpening
 from bot.engagement.targeting import Outcome, Target
-from bot.engagement.usage import WORD_DAYS, epoch_day
+from bot.engagement.usage import WORD_DAYS, UsageEvent, epoch_day
 from bot.usecases.audience import Audience
 from storage.engine import create_engine, session_factory
-from storage.migrate import downgrade, upgrade
+from storage.migrate import upgrade
 from storage.models import (
     CampaignOptOut,
     CampaignTouch,
@@ -382,24 +382,46 @@ async def test_sql_targeting_decides_like_the_rules_person_by_person(
     assert Outcome.SEND in outcomes or not some_zone_awake, outcomes
 
 
-def test_sqlite_epoch_seconds_agree_with_and_without_unixepoch(monkeypatch: pytest.MonkeyPatch) -> None:
-    """SQLite before 3.38 has no unixepoch(): the strftime form it falls back to reads every stored instant alike
-    (whole seconds, the fraction dropped, never rounded up into the next day)."""
-    stored = ["2026-03-29 00:59:59.999999", "2026-12-31 23:59:59.500000", "1999-01-01 00:00:00.000000", None]
-    forms = []
-    for available in (True, False):
-        monkeypatch.setattr(targeting, "_UNIXEPOCH", available)
-        forms.append(targeting._seconds("moment", postgres=False))
-    assert forms[0] != forms[1]
-    connection = sqlite3.connect(":memory:")
+async def test_profiles_keep_last_use_in_whole_seconds_through_every_write(database_url: str) -> None:
+    """usage_profiles.last_seen_second, which the audience query reads, is worked out by the database on every write
+    of a profile: new and updated, by the row-by-row fold and the set-based one, with a later instant (it moves) and
+    an earlier one (it stays); the fraction is dropped, never rounded up into the next second or day."""
+    await empty_all_tables(database_url)
+    tenant = "aaaaaaaa-0000-0000-0000-00000000000a"
+    last = {
+        "u-small": datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        "u-bulk": datetime(2026, 3, 29, 0, 59, 59, 500000, tzinfo=UTC),
+        "u-both": datetime(2026, 11, 30, 10, 0, 0, 1, tzinfo=UTC),
+    }
+
+    def used(person: str, at: datetime, name: str = "report_created") -> UsageEvent:
+        return UsageEvent(tenant, person, name, at, at.date())
+
+    earlier = {person: at - timedelta(days=3, microseconds=1) for person, at in last.items()}
+    batches = [
+        [used("u-small", earlier["u-small"]), used("u-both", earlier["u-both"])],  # row by row: new profiles
+        [used("u-bulk", earlier["u-bulk"] + timedelta(minutes=i)) for i in range(12)],  # set-based: a new one
+        [used("u-small", last["u-small"]), used("u-both", last["u-both"], "other")],  # row by row: later
+        [used(p, last[p] - timedelta(hours=i), f"n{i}") for p in ("u-bulk", "u-both") for i in range(6)],  # set-based
+        [used("u-small", earlier["u-small"] - timedelta(days=1))],  # earlier than the last: nothing moves
+    ]
+    engine = create_engine(database_url)
     try:
-        connection.execute("CREATE TABLE t (moment TEXT)")
-        connection.executemany("INSERT INTO t VALUES (?)", [(m,) for m in stored])
-        results = [[row[0] for row in connection.execute(f"SELECT {form} FROM t ORDER BY rowid")] for form in forms]
+        for batch in batches:
+            async with UnitOfWork(session_factory(engine)) as uow:
+                await uow.usage.record(batch, last["u-small"])
+                await uow.commit()
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(UsageProfile.aad_object_id, UsageProfile.last_seen_at, UsageProfile.last_seen_second)
+                )
+            ).all()
     finally:
-        connection.close()
-    expected = [int(datetime.fromisoformat(m).replace(tzinfo=UTC).timestamp()) if m else None for m in stored]
-    assert results == [expected, expected]
+        await engine.dispose()
+    assert {person: (at, second) for person, at, second in rows} == {
+        person: (at, int(at.timestamp())) for person, at in last.items()
+    }
 
 
 def test_sqlite_counts_the_bits_of_any_masked_word_exactly() -> None:
@@ -519,9 +541,8 @@ async def test_sqlite_decides_in_parts_exactly_as_in_one_query(
 
 def test_sqlite_reads_each_install_s_seconds_from_the_audience_index(tmp_path: Path) -> None:
     """ix_users_audience holds the install's epoch seconds in the very form SQLite's audience query works them out
-    (migration 0016): the query reads them from the index, in zones of fixed and of changing offsets alike, and
-    parses only the profiles' last-seen instants, once a person; with the index of before, it parses the installs
-    too."""
+    (migration 0016), and a profile its last use's (0017): the query reads both, in zones of fixed and of changing
+    offsets alike, and parses no instant at all; with the index of before 0016, it parses the installs."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'audience.db'}"
     now = MOMENTS[0]
     campaigns = CampaignSet.model_validate(CAMPAIGN_SETS["every kind"]).active
@@ -541,13 +562,21 @@ def test_sqlite_reads_each_install_s_seconds_from_the_audience_index(tmp_path: P
         return sum(1 for row in program if "Func" in row[1] and str(row[5]).startswith(("strftime", "unixepoch")))
 
     upgrade(url)
-    # only the last-seen instant, once, for the local day of the last moment (where offsets change, the span it
-    # falls in is found by comparing its stored text: a parse there would run for each span of the zone)
-    assert [parses(["UTC"]), parses(ZONES)] == [1, 1]
-    downgrade(url, "0015")
-    # and the install's seconds wherever it appears: the local day of the install and the last moment of people
-    # never seen; where offsets change, also in the join on the install's span (twice)
-    assert [parses(["UTC"]), parses(ZONES)] == [1 + 2, 1 + 4]
+    # where offsets change, the span the last moment falls in is found by comparing its stored text: a parse there
+    # would run for each span of the zone
+    assert [parses(["UTC"]), parses(ZONES)] == [0, 0]
+    connection = sqlite3.connect(tmp_path / "audience.db")
+    try:  # the index as it was before 0016
+        connection.execute("DROP INDEX ix_users_audience")
+        columns = (
+            "aad_object_id, tenant_id, locale, time_zone, installed_at, uninstalled_at, unreachable_at, opted_out_at"
+        )
+        connection.execute(f"CREATE INDEX ix_users_audience ON users ({columns})")
+    finally:
+        connection.close()
+    # the install's seconds wherever they appear: the local day of the install and the last moment of people never
+    # seen; where offsets change, also in the join on the install's span (twice)
+    assert [parses(["UTC"]), parses(ZONES)] == [2, 4]
 
 
 def test_sqlite_finds_an_instant_s_span_by_its_stored_text_as_by_its_seconds() -> None:
