@@ -322,9 +322,8 @@ class AudienceQuery:
         number_columns = "".join(f", c.{name}" for _, name in numbers)
         people_numbers = "".join(f", {expression} AS {name}" for expression, name in numbers)
         one = "tenant_id = :tenant_id"
-        part = "{0}aad_object_id >= :low AND {0}aad_object_id < :high"
-        whom = ([] if every_tenant else ["u." + one]) + ([part.format("u.")] if parted else [])
-        touched = ([] if every_tenant else [one]) + ([part.format("")] if parted else [])
+        part = "u.aad_object_id >= :low AND u.aad_object_id < :high"
+        whom = ([] if every_tenant else ["u." + one]) + ([part] if parted else [])
         # the people of each group: arrays on PostgreSQL, JSON arrays on SQLite (any text survives them)
         people = (
             "array_agg(c.id), array_agg(c.aad_object_id)"
@@ -332,6 +331,41 @@ class AudienceQuery:
             else "json_group_array(c.id), json_group_array(c.aad_object_id)"
         )
         zone_columns = {"zone": "VARCHAR(64)", "today": "INTEGER", "shift": "INTEGER"} | dict.fromkeys(utc, "BIGINT")
+        # the gates' facts, for the candidates only: opt-outs, recent sends, touches
+        statuses = ", ".join(f"'{s}'" for s in LIVE_SEND_STATUSES)
+        live = f"status IN ({statuses})"
+        touch = f"campaign_id || ' ' || step || ' ' || {_moment('decided_at', postgres)}"
+        if postgres:  # each aggregated once and hashed
+            facts_ctes = f""", tch AS (
+    SELECT tenant_id, aad_object_id, {_joined(touch, ",", postgres)} AS touches
+    FROM campaign_touches {"" if every_tenant else "WHERE " + one} GROUP BY tenant_id, aad_object_id
+), opt AS (
+    SELECT user_id, {_joined("kind", "|", postgres)} AS kinds FROM campaign_optouts GROUP BY user_id
+), snd AS (
+    SELECT user_id, {_joined(_moment("created_at", postgres), ",", postgres)} AS moments FROM outbox
+    WHERE {"true" if every_tenant else one} AND user_id IS NOT NULL AND created_at > :sends_since AND {live}
+    GROUP BY user_id
+)"""
+            facts = "opt.kinds, snd.moments, tch.touches"
+            facts_joins = (
+                "LEFT JOIN tch ON tch.tenant_id = c.tenant_id AND tch.aad_object_id = c.aad_object_id\n"
+                "LEFT JOIN opt ON opt.user_id = c.id\nLEFT JOIN snd ON snd.user_id = c.id\n"
+            )
+        else:
+            # SQLite looks each candidate's up by its key: aggregated, every range of a parted audience would
+            # aggregate every tenant's sends again (a million people the day after 580,982 cards were queued: 1.6 s
+            # a range for the sends, 1.0 s for the touches, whose index does not begin with the id; the dry run
+            # 15.3–16.9 → 9.1–10.0 s. The first day, with nothing to find, the look-ups cost 3.8 % more
+            # instructions a person)
+            facts_ctes = ""
+            facts = (
+                "(SELECT group_concat(kind, '|') FROM campaign_optouts o WHERE o.user_id = c.id), "
+                "(SELECT group_concat(created_at, ',') FROM outbox s WHERE s.user_id = c.id "
+                f"AND s.created_at > :sends_since AND s.{live}), "
+                f"(SELECT group_concat({touch}, ',') FROM campaign_touches t "
+                "WHERE t.tenant_id = c.tenant_id AND t.aad_object_id = c.aad_object_id)"
+            )
+            facts_joins = ""
         sql = f"""
 WITH target_zones ({", ".join(zone_columns)}) AS (VALUES {_values("z", zone_columns, zones)}),
 target_spans ({", ".join(_SPAN_COLUMNS)}) AS (VALUES {_values("s", _SPAN_COLUMNS, spans)}),
@@ -352,24 +386,11 @@ people AS (
     {joins}{"WHERE " + " AND ".join(whom) if whom else ""}
 ), candidates AS (
     SELECT * FROM {"people" if postgres else "(SELECT * FROM people LIMIT -1)"} WHERE {held or "false"}
-), tch AS (
-    SELECT tenant_id, aad_object_id,
-        {_joined(f"campaign_id || ' ' || step || ' ' || {_moment('decided_at', postgres)}", ",", postgres)} AS touches
-    FROM campaign_touches {"WHERE " + " AND ".join(touched) if touched else ""} GROUP BY tenant_id, aad_object_id
-), opt AS (
-    SELECT user_id, {_joined("kind", "|", postgres)} AS kinds FROM campaign_optouts GROUP BY user_id
-), snd AS (
-    SELECT user_id, {_joined(_moment("created_at", postgres), ",", postgres)} AS moments FROM outbox
-    WHERE {"true" if every_tenant else one} AND user_id IS NOT NULL AND created_at > :sends_since
-    AND status IN ({", ".join(f"'{s}'" for s in LIVE_SEND_STATUSES)}) GROUP BY user_id
-)
+){facts_ctes}
 SELECT c.tenant_id, c.locale, c.time_zone, c.flags, c.day, c.last_day,
-    opt.kinds, snd.moments, tch.touches{number_columns}, {people}
+    {facts}{number_columns}, {people}
 FROM candidates c
-LEFT JOIN tch ON tch.tenant_id = c.tenant_id AND tch.aad_object_id = c.aad_object_id
-LEFT JOIN opt ON opt.user_id = c.id
-LEFT JOIN snd ON snd.user_id = c.id
-GROUP BY {", ".join(map(str, _group_order(len(numbers))))}
+{facts_joins}GROUP BY {", ".join(map(str, _group_order(len(numbers))))}
 """
         typed: list[BindParameter[Any]] = [bindparam("sends_since", type_=UtcDateTime())]
         for i, c in enumerate(self.campaigns):
