@@ -23,6 +23,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -195,8 +196,9 @@ class AudienceQuery:
             return
         sql, parameters = self._statement(zones, tenant_id, postgres=False, parted=True)
         edges = range_edges(readers.count, last)
-        bounds = zip(edges, edges[1:], strict=False)
-        statements = [_positional(sql, parameters | {"low": low, "high": high}, dialect) for low, high in bounds]
+        statements = [
+            _positional(sql, parameters | {"low": low, "high": high}, dialect) for low, high in pairwise(edges)
+        ]
         for _, groups in readers.each_part(statements, _decoded):
             take(groups)
 
@@ -321,9 +323,8 @@ class AudienceQuery:
         held = " OR ".join(f"({self._condition(i)})" for i in range(len(self.campaigns)))
         number_columns = "".join(f", c.{name}" for _, name in numbers)
         people_numbers = "".join(f", {expression} AS {name}" for expression, name in numbers)
-        one = "tenant_id = :tenant_id"
         part = "u.aad_object_id >= :low AND u.aad_object_id < :high"
-        whom = ([] if every_tenant else ["u." + one]) + ([part] if parted else [])
+        whom = ([] if every_tenant else ["u." + _ONE_TENANT]) + ([part] if parted else [])
         # the people of each group: arrays on PostgreSQL, JSON arrays on SQLite (any text survives them)
         people = (
             "array_agg(c.id), array_agg(c.aad_object_id)"
@@ -331,41 +332,7 @@ class AudienceQuery:
             else "json_group_array(c.id), json_group_array(c.aad_object_id)"
         )
         zone_columns = {"zone": "VARCHAR(64)", "today": "INTEGER", "shift": "INTEGER"} | dict.fromkeys(utc, "BIGINT")
-        # the gates' facts, for the candidates only: opt-outs, recent sends, touches
-        statuses = ", ".join(f"'{s}'" for s in LIVE_SEND_STATUSES)
-        live = f"status IN ({statuses})"
-        touch = f"campaign_id || ' ' || step || ' ' || {_moment('decided_at', postgres)}"
-        if postgres:  # each aggregated once and hashed
-            facts_ctes = f""", tch AS (
-    SELECT tenant_id, aad_object_id, {_joined(touch, ",", postgres)} AS touches
-    FROM campaign_touches {"" if every_tenant else "WHERE " + one} GROUP BY tenant_id, aad_object_id
-), opt AS (
-    SELECT user_id, {_joined("kind", "|", postgres)} AS kinds FROM campaign_optouts GROUP BY user_id
-), snd AS (
-    SELECT user_id, {_joined(_moment("created_at", postgres), ",", postgres)} AS moments FROM outbox
-    WHERE {"true" if every_tenant else one} AND user_id IS NOT NULL AND created_at > :sends_since AND {live}
-    GROUP BY user_id
-)"""
-            facts = "opt.kinds, snd.moments, tch.touches"
-            facts_joins = (
-                "LEFT JOIN tch ON tch.tenant_id = c.tenant_id AND tch.aad_object_id = c.aad_object_id\n"
-                "LEFT JOIN opt ON opt.user_id = c.id\nLEFT JOIN snd ON snd.user_id = c.id\n"
-            )
-        else:
-            # SQLite looks each candidate's up by its key: aggregated, every range of a parted audience would
-            # aggregate every tenant's sends again (a million people the day after 580,982 cards were queued: 1.6 s
-            # a range for the sends, 1.0 s for the touches, whose index does not begin with the id; the dry run
-            # 15.3–16.9 → 9.1–10.0 s. The first day, with nothing to find, the look-ups cost 3.8 % more
-            # instructions a person)
-            facts_ctes = ""
-            facts = (
-                "(SELECT group_concat(kind, '|') FROM campaign_optouts o WHERE o.user_id = c.id), "
-                "(SELECT group_concat(created_at, ',') FROM outbox s WHERE s.user_id = c.id "
-                f"AND s.created_at > :sends_since AND s.{live}), "
-                f"(SELECT group_concat({touch}, ',') FROM campaign_touches t "
-                "WHERE t.tenant_id = c.tenant_id AND t.aad_object_id = c.aad_object_id)"
-            )
-            facts_joins = ""
+        facts_ctes, facts, facts_joins = _gates_facts(postgres, every_tenant)
         sql = f"""
 WITH target_zones ({", ".join(zone_columns)}) AS (VALUES {_values("z", zone_columns, zones)}),
 target_spans ({", ".join(_SPAN_COLUMNS)}) AS (VALUES {_values("s", _SPAN_COLUMNS, spans)}),
@@ -445,6 +412,46 @@ FROM candidates c
             if isinstance(c, Legacy):
                 values[f"c{i}_factor"] = 1 - c.min_drop_percent / 100
         return values
+
+
+def _gates_facts(postgres: bool, every_tenant: bool) -> tuple[str, str, str]:
+    """The gates' facts for the candidates only (opt-outs, recent sends, touches): the audience query's CTEs for
+    them, its three columns and its joins."""
+    statuses = ", ".join(f"'{s}'" for s in LIVE_SEND_STATUSES)
+    live = f"status IN ({statuses})"
+    touch = f"campaign_id || ' ' || step || ' ' || {_moment('decided_at', postgres)}"
+    if postgres:  # each aggregated once and hashed
+        facts_ctes = f""", tch AS (
+    SELECT tenant_id, aad_object_id, {_joined(touch, ",", postgres)} AS touches
+    FROM campaign_touches {"" if every_tenant else "WHERE " + _ONE_TENANT} GROUP BY tenant_id, aad_object_id
+), opt AS (
+    SELECT user_id, {_joined("kind", "|", postgres)} AS kinds FROM campaign_optouts GROUP BY user_id
+), snd AS (
+    SELECT user_id, {_joined(_moment("created_at", postgres), ",", postgres)} AS moments FROM outbox
+    WHERE {"true" if every_tenant else _ONE_TENANT} AND user_id IS NOT NULL AND created_at > :sends_since AND {live}
+    GROUP BY user_id
+)"""
+        facts = "opt.kinds, snd.moments, tch.touches"
+        facts_joins = (
+            "LEFT JOIN tch ON tch.tenant_id = c.tenant_id AND tch.aad_object_id = c.aad_object_id\n"
+            "LEFT JOIN opt ON opt.user_id = c.id\nLEFT JOIN snd ON snd.user_id = c.id\n"
+        )
+    else:
+        # SQLite looks each candidate's up by its key: aggregated, every range of a parted audience would
+        # aggregate every tenant's sends again (a million people the day after 580,982 cards were queued: 1.6 s
+        # a range for the sends, 1.0 s for the touches, whose index does not begin with the id; the dry run
+        # 15.3–16.9 → 9.1–10.0 s. The first day, with nothing to find, the look-ups cost 3.8 % more
+        # instructions a person)
+        facts_ctes = ""
+        facts = (
+            "(SELECT group_concat(kind, '|') FROM campaign_optouts o WHERE o.user_id = c.id), "
+            "(SELECT group_concat(created_at, ',') FROM outbox s WHERE s.user_id = c.id "
+            f"AND s.created_at > :sends_since AND s.{live}), "
+            f"(SELECT group_concat({touch}, ',') FROM campaign_touches t "
+            "WHERE t.tenant_id = c.tenant_id AND t.aad_object_id = c.aad_object_id)"
+        )
+        facts_joins = ""
+    return facts_ctes, facts, facts_joins
 
 
 def range_edges(readers: int, last: str) -> list[str]:
@@ -567,6 +574,7 @@ def _numbered(prefix: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {f"{prefix}{r}_{name}": value for r, row in enumerate(rows) for name, value in row.items()}
 
 
+_ONE_TENANT = "tenant_id = :tenant_id"
 _PERSONAL = "scope = 'personal' AND removed_at IS NULL AND user_id IS NOT NULL"
 _SPAN_COLUMNS = {
     "zone": "VARCHAR(64)",
