@@ -240,6 +240,7 @@ class SqliteFirstAnswers:
         self.path = path
         self.connection: sqlite3.Connection | None = None
         self.checkpoints = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nurture-checkpoint")
+        self.checkpointer: sqlite3.Connection | None = None  # used on the checkpoint thread only
         self.checkpointing: asyncio.Future[None] | None = None
         self.since_checkpoint = 0
 
@@ -257,6 +258,9 @@ class SqliteFirstAnswers:
         if self.checkpointing is not None:
             await self.checkpointing
         self.checkpoints.shutdown(wait=True)
+        if self.checkpointer is not None:
+            self.checkpointer.close()
+            self.checkpointer = None
         if self.connection is not None:
             self.connection.close()
             self.connection = None
@@ -288,12 +292,14 @@ class SqliteFirstAnswers:
                 connection.execute("ROLLBACK")
 
     def _checkpoint(self) -> None:
-        """On the checkpoint thread: copy what the log holds into the database file, waiting for nobody."""
-        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        finally:
-            connection.close()
+        """On the checkpoint thread: copy what the log holds into the database file, waiting for nobody.
+
+        The connection stays open from one checkpoint to the next: opening one reads and parses the whole schema,
+        which cost 0.6 ms of CPU against a few µs for the checkpoint's own statement."""
+        if self.checkpointer is None:
+            # one thread only (the executor's single worker); sqlite3 cannot tell that it is the same one each time
+            self.checkpointer = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self.checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def _checkpointed(self, done: asyncio.Future[None]) -> None:
         self.checkpointing = None
@@ -336,20 +342,23 @@ def _parameters(answer: FirstAnswer, *, sqlite: bool = False) -> dict[str, Any]:
     """Named values for either database, as its driver takes them."""
     signal = answer.signal
     day = epoch_day(signal.day)
-    values: dict[str, Any] = {
+    postgres = not sqlite
+    now = driver_value(answer.now, postgres)
+    # the answer's own signal is usually stamped with the answer's instant: converted once
+    signal_at = now if signal.occurred_at is answer.now else driver_value(signal.occurred_at, postgres)
+    return {
         "instance_id": answer.instance_id,
         "tenant_id": answer.tenant_id,
         "aad_object_id": answer.aad_object_id,
         "score": answer.score,
         "comment": answer.comment,
         "detractor": answer.detractor,
-        "now": answer.now,
+        "now": now,
         "signal_tenant": signal.tenant_id,
         "signal_user": signal.aad_object_id,
         "signal_name": signal.name,
-        "signal_at": signal.occurred_at,
-        "signal_day": signal.day,
+        "signal_at": signal_at,
+        "signal_day": driver_value(signal.day, postgres),
         "word": day // WORD_DAYS,
         "bit": 1 << day % WORD_DAYS,
     }
-    return {name: driver_value(value, postgres=not sqlite) for name, value in values.items()}

@@ -363,11 +363,16 @@ async def test_sqlite_checkpoints_run_on_a_thread_not_in_the_answer(sqlite_datab
     assert isinstance(fast, SqliteFirstAnswers)
     fast.CHECKPOINT_EVERY = 3
     threads: list[str] = []
+    connections: set[int] = set()
+    logs: list[tuple[int, int, int]] = []  # (busy, frames in the log, frames copied) just after each checkpoint
     checkpoint = fast._checkpoint
 
     def recorded() -> None:
         threads.append(threading.current_thread().name)
         checkpoint()
+        if fast.checkpointer is not None:
+            connections.add(id(fast.checkpointer))
+            logs.append(fast.checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone())
 
     fast._checkpoint = recorded  # type: ignore[method-assign]
     try:
@@ -380,6 +385,9 @@ async def test_sqlite_checkpoints_run_on_a_thread_not_in_the_answer(sqlite_datab
         assert fast.connection is not None
         assert fast.connection.execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
         assert len(threads) == 2 and all(name.startswith("nurture-checkpoint") for name in threads)
+        assert len(connections) == 1  # one connection, kept from one checkpoint to the next
+        assert len(logs) == 2 and all(busy == 0 and 0 < copied == logged for busy, logged, copied in logs)
     finally:
         await fast.close()
         await engine.dispose()
+    assert fast.checkpointer is None and fast.connection is None
