@@ -7,7 +7,7 @@ recipient shows the current state. Cards are built from models, never by substit
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import lru_cache
@@ -89,31 +89,40 @@ def build_nps_card(view: NpsCardView) -> dict[str, Any]:
     if view.comment is not None:
         return _build(view)
     shape = _shape(replace(view, instance_id="", aad_object_id=""))
-    return _addressed(json.loads(shape), view)
-
-
-@lru_cache(maxsize=1024)
-def _shape(view: NpsCardView) -> str:
-    return json.dumps(_build(view))
-
-
-def _addressed(card: dict[str, Any], view: NpsCardView) -> dict[str, Any]:
-    """The card for this ask and person: the refresh's user, and the data of every Action.Execute (all of which name
-    the ask, and only the ask: see the builders)."""
+    card: dict[str, Any] = json.loads(shape.text)
     card["refresh"]["userIds"] = [_user_id(view.aad_object_id)]
-    _name_instance(card, view.instance_id)
+    for path in shape.executes:
+        node: Any = card
+        for step in path:
+            node = node[step]
+        node["data"] = {"instance": view.instance_id}
     return card
 
 
-def _name_instance(node: Any, instance_id: str) -> None:
+@dataclass(frozen=True)
+class _Shape:
+    """A card built for nobody, as JSON, and where its Action.Execute objects are: all of them name the ask, and only
+    the ask (see the builders), so a person's card is this with the ask set at each and the person in the refresh."""
+
+    text: str
+    executes: tuple[tuple[str | int, ...], ...]  # the keys and indexes from the card down to each Action.Execute
+
+
+@lru_cache(maxsize=1024)
+def _shape(view: NpsCardView) -> _Shape:
+    card = _build(view)
+    return _Shape(json.dumps(card), tuple(_executes(card, ())))
+
+
+def _executes(node: Any, path: tuple[str | int, ...]) -> Iterator[tuple[str | int, ...]]:
     if isinstance(node, dict):
         if node.get("type") == "Action.Execute":
-            node["data"] = {"instance": instance_id}
-        for value in node.values():
-            _name_instance(value, instance_id)
+            yield path
+        for key, value in node.items():
+            yield from _executes(value, (*path, key))
     elif isinstance(node, list):
-        for item in node:
-            _name_instance(item, instance_id)
+        for index, item in enumerate(node):
+            yield from _executes(item, (*path, index))
 
 
 def _user_id(aad_object_id: str) -> str:
