@@ -7,7 +7,7 @@ scheduled time, so a stall is not hidden), echo and NPS taking turns in rounds s
 and downs, and then finds the saturation throughput (closed loop, 8 in flight). The server's CPU time per request is
 read from /proc. Every NPS request must have written exactly one answer. Prints both paths and their ratios side by
 side, on SQLite and PostgreSQL; writes bench/results/inbound.json (a run of one database keeps the other's figures).
-Run: `python -m bench.inbound [--rate 100] [--seconds 15] [--rounds 3] [--database both|sqlite|postgresql]
+Run: `python -m bench.inbound [--rate 100] [--seconds 15] [--rounds 15] [--database both|sqlite|postgresql]
 [--profile DIR]`.
 """
 
@@ -384,7 +384,9 @@ if __name__ == "__main__":
     run = sub.add_parser("run")
     run.add_argument("--rate", type=float, default=100.0)
     run.add_argument("--seconds", type=float, default=15.0, help="of fixed load per path, over all rounds")
-    run.add_argument("--rounds", type=int, default=3, help="echo and NPS take turns this many times")
+    run.add_argument(  # 15 turns of one second each: three of five seconds left 1.28-1.56x between runs of one code
+        "--rounds", type=int, default=15, help="echo and NPS take turns this many times"
+    )
     run.add_argument("--database", choices=("both", "sqlite", "postgresql"), default="both")
     run.add_argument("--profile", type=Path, help="folder for py-spy's samples of the server's saturation runs")
     server = sub.add_parser("serve")
