@@ -22,7 +22,9 @@ def test_botbuilders_copy_of_the_answer_keeps_the_body_itself() -> None:
     """TurnContext.send_activities deep-copies each activity and applies the conversation to the copy; the answer's
     body rides along as the same object, so its card is never walked and copied."""
     activity, body = answer_activity()
-    sent = TurnContext.apply_conversation_reference(copy.deepcopy(activity), ConversationReference(channel_id="msteams"))
+    sent = TurnContext.apply_conversation_reference(
+        copy.deepcopy(activity), ConversationReference(channel_id="msteams")
+    )
     assert sent is not activity and sent.value is not activity.value  # the activity and InvokeResponse are copies
     assert sent.value.body is body
     assert sent.channel_id == "msteams" and activity.channel_id is None

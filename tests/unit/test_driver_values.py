@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy.dialects import sqlite
 
+from bot.engagement.usage import BotSignal, bot_signal
+from storage.first_answers import FirstAnswer, _parameters
 from storage.models import UtcDateTime
 from storage.repositories import driver_value
 
@@ -38,3 +40,16 @@ def test_a_day_for_sqlite_is_iso_text_and_other_values_pass_as_they_are() -> Non
     assert driver_value(date(2026, 12, 4), postgres=False) == "2026-12-04"
     assert driver_value(date(2026, 12, 4), postgres=True) == date(2026, 12, 4)
     assert driver_value(7, postgres=False) == 7 and driver_value(None, postgres=True) is None
+
+
+def test_a_first_answer_hands_over_its_own_instant_and_its_signals_each_as_text_for_sqlite() -> None:
+    now = datetime(2026, 12, 4, 22, 0, 0, 1, tzinfo=UTC)
+    earlier = now - timedelta(hours=3)
+    for signal_at in (now, earlier):  # the answer's own instant (converted once), or another one
+        signal = bot_signal("T", "A", BotSignal.CARD_ANSWER, signal_at)
+        answer = FirstAnswer("i", "t", "a", 3, None, True, signal, now)
+        values = _parameters(answer, sqlite=True)
+        assert values["now"] == "2026-12-04 22:00:00.000001"
+        assert values["signal_at"] == _SQLITE_TEXT(signal_at)
+        assert values["signal_day"] == signal_at.date().isoformat()
+        assert _parameters(answer)["signal_at"] == signal_at  # PostgreSQL: the instant itself
