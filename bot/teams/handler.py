@@ -106,7 +106,7 @@ class CardAnswer(dict[str, Any]):
     botbuilder deep-copies every activity a turn sends, the invoke response among them. That keeps middleware from
     changing the bot's own objects. Nurture has no such middleware, and nothing changes this body once it is built:
     the web layer only writes it out. Copying the card cost more CPU than building it (about 30 µs for the thanks
-    card, bench/inbound.py), so a copy of this body is the body itself.
+    card, timed alone; docs/performance.md), so a copy of this body is the body itself.
     """
 
     def __deepcopy__(self, memo: dict[int, Any]) -> CardAnswer:
