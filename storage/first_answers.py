@@ -343,9 +343,6 @@ def _parameters(answer: FirstAnswer, *, sqlite: bool = False) -> dict[str, Any]:
     signal = answer.signal
     day = epoch_day(signal.day)
     postgres = not sqlite
-    now = driver_value(answer.now, postgres)
-    # the answer's own signal is usually stamped with the answer's instant: converted once
-    signal_at = now if signal.occurred_at is answer.now else driver_value(signal.occurred_at, postgres)
     return {
         "instance_id": answer.instance_id,
         "tenant_id": answer.tenant_id,
@@ -353,11 +350,11 @@ def _parameters(answer: FirstAnswer, *, sqlite: bool = False) -> dict[str, Any]:
         "score": answer.score,
         "comment": answer.comment,
         "detractor": answer.detractor,
-        "now": now,
+        "now": driver_value(answer.now, postgres),
         "signal_tenant": signal.tenant_id,
         "signal_user": signal.aad_object_id,
         "signal_name": signal.name,
-        "signal_at": signal_at,
+        "signal_at": driver_value(signal.occurred_at, postgres),
         "signal_day": driver_value(signal.day, postgres),
         "word": day // WORD_DAYS,
         "bit": 1 << day % WORD_DAYS,

@@ -419,15 +419,18 @@ def _gates_facts(postgres: bool, every_tenant: bool) -> tuple[str, str, str]:
     them, its three columns and its joins."""
     statuses = ", ".join(f"'{s}'" for s in LIVE_SEND_STATUSES)
     live = f"status IN ({statuses})"
-    touch = f"campaign_id || ' ' || step || ' ' || {_moment('decided_at', postgres)}"
+    # each person's opt-out kinds, recent sends' instants and touches, as text both databases write alike
+    kinds = _joined("kind", "|", postgres)
+    moments = _joined(_moment("created_at", postgres), ",", postgres)
+    touches = _joined(f"campaign_id || ' ' || step || ' ' || {_moment('decided_at', postgres)}", ",", postgres)
     if postgres:  # each aggregated once and hashed
         facts_ctes = f""", tch AS (
-    SELECT tenant_id, aad_object_id, {_joined(touch, ",", postgres)} AS touches
+    SELECT tenant_id, aad_object_id, {touches} AS touches
     FROM campaign_touches {"" if every_tenant else "WHERE " + _ONE_TENANT} GROUP BY tenant_id, aad_object_id
 ), opt AS (
-    SELECT user_id, {_joined("kind", "|", postgres)} AS kinds FROM campaign_optouts GROUP BY user_id
+    SELECT user_id, {kinds} AS kinds FROM campaign_optouts GROUP BY user_id
 ), snd AS (
-    SELECT user_id, {_joined(_moment("created_at", postgres), ",", postgres)} AS moments FROM outbox
+    SELECT user_id, {moments} AS moments FROM outbox
     WHERE {"true" if every_tenant else _ONE_TENANT} AND user_id IS NOT NULL AND created_at > :sends_since AND {live}
     GROUP BY user_id
 )"""
@@ -444,10 +447,9 @@ def _gates_facts(postgres: bool, every_tenant: bool) -> tuple[str, str, str]:
         # instructions a person)
         facts_ctes = ""
         facts = (
-            "(SELECT group_concat(kind, '|') FROM campaign_optouts o WHERE o.user_id = c.id), "
-            "(SELECT group_concat(created_at, ',') FROM outbox s WHERE s.user_id = c.id "
-            f"AND s.created_at > :sends_since AND s.{live}), "
-            f"(SELECT group_concat({touch}, ',') FROM campaign_touches t "
+            f"(SELECT {kinds} FROM campaign_optouts o WHERE o.user_id = c.id), "
+            f"(SELECT {moments} FROM outbox s WHERE s.user_id = c.id AND s.created_at > :sends_since AND s.{live}), "
+            f"(SELECT {touches} FROM campaign_touches t "
             "WHERE t.tenant_id = c.tenant_id AND t.aad_object_id = c.aad_object_id)"
         )
         facts_joins = ""

@@ -45,7 +45,7 @@ def test_a_day_for_sqlite_is_iso_text_and_other_values_pass_as_they_are() -> Non
 def test_a_first_answer_hands_over_its_own_instant_and_its_signals_each_as_text_for_sqlite() -> None:
     now = datetime(2026, 12, 4, 22, 0, 0, 1, tzinfo=UTC)
     earlier = now - timedelta(hours=3)
-    for signal_at in (now, earlier):  # the answer's own instant (converted once), or another one
+    for signal_at in (now, earlier):  # the answer's own instant, or another one
         signal = bot_signal("T", "A", BotSignal.CARD_ANSWER, signal_at)
         answer = FirstAnswer("i", "t", "a", 3, None, True, signal, now)
         values = _parameters(answer, sqlite=True)
