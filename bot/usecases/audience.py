@@ -88,6 +88,7 @@ class _Run:
     found: dict[str, list[Target]] = field(default_factory=dict)  # by tenant
     alike: dict[tuple[int, bool, str | None], _Remembered] = field(default_factory=dict)  # people whose gates agree
     shapes: dict[tuple[Any, ...], _Shape | None] = field(default_factory=dict)  # by group key (Candidate[:-2])
+    merge: set[str] = field(default_factory=set)  # tenants whose targets came in more than one batch
 
     def add(self, found: dict[str, list[Target]]) -> None:
         """A batch's targets, by tenant, after those of earlier batches, each tenant's sorted by person (a stable
@@ -96,7 +97,19 @@ class _Run:
         against 0.23 s sorted at once)."""
         for tenant, targets in found.items():
             targets.sort(key=_BY_USER)
+            if tenant in self.found:
+                self.merge.add(tenant)
             self.found.setdefault(tenant, []).extend(targets)
+
+    def ordered(self) -> list[Target]:
+        """Every target, by tenant and person. A tenant's targets that came in one batch (all of them, on
+        PostgreSQL) are in order already: sorting them again cost 0.09 s for 580,982 targets, every comparison
+        reaching into a target somewhere in memory."""
+        ordered: list[Target] = []
+        for tenant in sorted(self.found):  # runs of targets in person order, one a batch: a sort merges them
+            targets = self.found[tenant]
+            ordered += sorted(targets, key=_BY_USER) if tenant in self.merge else targets
+        return ordered
 
 
 class Audience:
@@ -146,10 +159,7 @@ class Audience:
                     for part in _by_chat(group, owners):
                         self._decide(part, run, found)
                 run.add(found)
-        ordered: list[Target] = []
-        for tenant in sorted(run.found):  # runs of targets in person order, one a batch: a sort merges them
-            ordered += sorted(run.found[tenant], key=_BY_USER)
-        return ordered
+        return run.ordered()
 
     def _chat_matters(self, flags: int, anchored: bool) -> bool:
         """Whether having a personal chat changes whether people with these flags can be reached (mostly not: the

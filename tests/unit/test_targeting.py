@@ -29,7 +29,7 @@ from bot.engagement.targeting import (
     target,
 )
 from bot.engagement.usage import WORD_DAYS, ActiveDays, FeatureUse, epoch_day
-from bot.usecases.audience import _collector_paused
+from bot.usecases.audience import _collector_paused, _Run
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday, 10:00 UTC
 TODAY = NOW.date()
@@ -513,3 +513,28 @@ def test_what_a_dry_run_makes_skips_the_young_collections_but_no_garbage_stays()
         assert dropped() is None  # … a full one frees it
     finally:
         gc.enable()
+
+
+def test_targets_come_out_by_tenant_and_person_however_the_batches_came() -> None:
+    """A tenant's targets that came in several batches are merged by person; one that came in one batch (as all do
+    on PostgreSQL) keeps its batch's order, which is that order already. A person's targets stay in priority order."""
+
+    def made(tenant: str, user_id: int, campaign: str) -> Target:
+        return Target(tenant, f"aad-{user_id}", campaign, "adoption", "s", "r", Outcome.SEND, user_id=user_id)
+
+    run = _Run(anchored=set())
+    run.add({"b": [made("b", 7, "first"), made("b", 3, "first"), made("b", 7, "second")]})
+    run.add({"a": [made("a", 9, "first"), made("a", 2, "first")]})
+    run.add({"b": [made("b", 5, "first"), made("b", 1, "first"), made("b", 5, "second")]})
+    ordered = [(t.tenant_id, t.user_id, t.campaign_id) for t in run.ordered()]
+    assert ordered == [
+        ("a", 2, "first"),
+        ("a", 9, "first"),
+        ("b", 1, "first"),
+        ("b", 3, "first"),
+        ("b", 5, "first"),
+        ("b", 5, "second"),
+        ("b", 7, "first"),
+        ("b", 7, "second"),
+    ]
+    assert run.merge == {"b"}
