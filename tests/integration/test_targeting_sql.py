@@ -603,3 +603,42 @@ def test_sqlite_finds_an_instant_s_span_by_its_stored_text_as_by_its_seconds() -
             assert by_text == [int(low <= seconds < high) for low, high, _ in spans], stored
     finally:
         connection.close()
+
+
+async def test_groups_keep_every_text_exactly_and_tell_empty_from_none(database_url: str) -> None:
+    """The groups' keys survive the trip whatever their texts hold (SQLite groups by the key's JSON text): quotes,
+    backslashes, commas, brackets, other scripts; an empty locale and none are two groups, and people alike in all
+    of it are one."""
+    tenant = "cccccccc-0000-0000-0000-00000000000c"
+    now = MOMENTS[0]
+    installed = now - timedelta(days=60)  # installed 60 days ago and never seen: come-back's audience
+    locales = ["en-US", 'a"b', "c\\d", "ü,[x]", "{}:null", "", None]
+    people = [
+        {"id": 100 + 2 * k + twin, "tenant_id": tenant, "aad_object_id": f"{k}{twin}000000-0000-0000-0000-000000000000"}
+        | {"locale": locale, "time_zone": "UTC", "installed_at": installed, "created_at": now, "updated_at": now}
+        for k, locale in enumerate(locales)
+        for twin in (0, 1)
+    ]
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(insert(Tenant), [{"tenant_id": tenant, "first_seen_at": now, "last_seen_at": now}])
+            await connection.execute(insert(User), people)
+        campaigns = CampaignSet.model_validate(CAMPAIGN_SETS["every kind"])
+        async with UnitOfWork(session_factory(engine)) as uow:
+            groups = await Audience(campaigns, AskPolicy(), ChatOpening.CREATE, now).query.run(uow.session, tenant)
+    finally:
+        await engine.dispose()
+    found = {(g.locale, tuple(sorted(g.user_ids)), tuple(sorted(g.aad_object_ids))) for g in groups}
+    assert len(groups) == len(locales)
+    assert found == {
+        (
+            locale,
+            (100 + 2 * k, 101 + 2 * k),
+            (f"{k}0000000-0000-0000-0000-000000000000", f"{k}1000000-0000-0000-0000-000000000000"),
+        )
+        for k, locale in enumerate(locales)
+    }
+    assert {(g.tenant_id, g.time_zone, g.days_since_install, g.stopped, g.sends, g.touches) for g in groups} == {
+        (tenant, "UTC", 60, None, None, None)
+    }
