@@ -175,6 +175,7 @@ def delivery_config(settings: Settings) -> DeliveryConfig:
         tenants_per_worker=settings.tenants_per_worker,
         lease=timedelta(seconds=settings.delivery_lease_seconds),
         retry=RetryPolicy(resend_unknown=settings.resend_unknown),
+        quiet=settings.ask_policy,
     )
 
 

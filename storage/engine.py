@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 # execution option for a transaction that only reads (UnitOfWork.reads_only)
 READS_ONLY = "nurture_reads_only"
+
+# What a lost or unavailable database raises: SQLAlchemy's wrapped driver errors, the network's, and the errors
+# asyncpg raises while connecting, which SQLAlchemy passes on unwrapped ("the database system is shutting down").
+DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    DBAPIError,
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.InterfaceError,
+)
 
 
 def is_sqlite(url: str) -> bool:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.ext.compiler import compiles
@@ -299,6 +300,11 @@ class OutboxMessage(Base):
     # send a new card, or change (update) / take back (delete) one sent before, named by target_activity_id
     operation: Mapped[str] = mapped_column(String(16), default="send", server_default="send")
     target_activity_id: Mapped[str | None] = mapped_column(String(256))
+    # set (and committed) right before the current attempt's request leaves, cleared with its outcome: a row a dead
+    # worker left in `sending` with it may have reached Teams, so it becomes `unknown` instead of being sent again
+    attempt_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # the message must not arrive in the recipient's quiet hours or weekend: checked again when it is about to leave
+    quiet_hours: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class TenantRate(Base):

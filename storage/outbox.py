@@ -28,6 +28,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,6 +59,7 @@ class NewMessage:
     survey_instance_id: str | None = None
     operation: str = "send"  # send | update | delete
     target_activity_id: str | None = None  # the card to update or delete
+    quiet_hours: bool = False  # held while it is night or weekend where the recipient is, also when about to leave
 
     @classmethod
     def of_card(
@@ -71,7 +73,7 @@ class NewMessage:
         **options: Any,
     ) -> NewMessage:
         """A card message, its notification text taken from the card's fallback text; `options` are the other fields
-        (survey_instance_id, operation, target_activity_id)."""
+        (survey_instance_id, operation, target_activity_id, quiet_hours)."""
         summary = str(card.get("fallbackText", ""))[:200]
         return cls(dedupe_key[:200], kind, tenant_id, user_id, conversation_id, card, summary, **options)
 
@@ -126,7 +128,7 @@ _SENT = cast(Table, OutboxMessage.__table__)
 # columns but the payload are NewMessage's fields of the same name
 _ENQUEUE_COLUMNS = (
     "dedupe_key", "kind", "tenant_id", "user_id", "conversation_id", "survey_instance_id", "operation",
-    "target_activity_id", "payload",
+    "target_activity_id", "quiet_hours", "payload",
 )  # fmt: skip
 _NEW_ROW = ("'queued'", "0", ":now", ":now")  # status, attempts, next_attempt_at, created_at
 
@@ -143,7 +145,15 @@ def _enqueue(rows: int) -> TextClause:
 
 _when, _lease_until = bindparam("now", type_=UtcDateTime()), bindparam("lease_until", type_=UtcDateTime())
 _QUEUED_DUE = and_(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= _when)
-_LEASE_EXPIRED = and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < _when)  # a worker died mid-send
+# a worker died (or lost the database) holding the row before its request left: it goes out normally
+_LEASE_EXPIRED = and_(
+    OutboxMessage.status == "sending", OutboxMessage.lease_until < _when, OutboxMessage.attempt_started_at.is_(None)
+)
+# … after its request may have left: Teams may have it, so it is not sent again (OutboxRepository.settle_abandoned)
+_ABANDONED_IN_FLIGHT = and_(
+    OutboxMessage.status == "sending", OutboxMessage.lease_until < _when, OutboxMessage.attempt_started_at.is_not(None)
+)
+ABANDONED_REASON = "the worker stopped while the request may have been on its way: delivery unknown, not resent"
 _DUE_TENANTS = select(OutboxMessage.tenant_id).where(_QUEUED_DUE, ~_HELD_ELSEWHERE).distinct().limit(_limit)
 
 
@@ -187,12 +197,16 @@ _CLAIM_QUEUED = _claim_statement(_QUEUED_DUE, of_tenant=False)
 _CLAIM_QUEUED_OF_TENANT = _claim_statement(_QUEUED_DUE, of_tenant=True)
 
 
+# what every change that ends a claim clears: the lease, its holder, and the mark of a request leaving
+_LET_GO: dict[str, Any] = {"lease_until": None, "leased_by": None, "attempt_started_at": None}
+
+
 def _finish_statement(retry: bool, sent: bool) -> Any:
-    """Record an outcome if `holder` still holds the lease; Core, no ORM pass. Keyed by (retry later?, sent?)."""
+    """Record an outcome if `holder` still holds the lease of claim number `attempt`; Core, no ORM pass. Keyed by
+    (retry later?, sent?)."""
     values: dict[str, Any] = {
         "status": bindparam("new_status"),
-        "lease_until": None,
-        "leased_by": None,
+        **_LET_GO,
         "last_status_code": bindparam("code", type_=Integer()),
         "last_error": bindparam("error", type_=String()),
     }
@@ -201,7 +215,13 @@ def _finish_statement(retry: bool, sent: bool) -> Any:
     if sent:
         values |= {"sent_at": bindparam("now", type_=UtcDateTime()), "activity_id": bindparam("activity", String())}
     return (
-        update(_SENT).where(_SENT.c.id == bindparam("message"), _SENT.c.leased_by == bindparam("holder")).values(values)
+        update(_SENT)
+        .where(
+            _SENT.c.id == bindparam("message"),
+            _SENT.c.leased_by == bindparam("holder"),
+            _SENT.c.attempts == bindparam("attempt", type_=Integer()),
+        )
+        .values(values)
     )
 
 
@@ -271,14 +291,86 @@ class OutboxRepository:
             claimed += (await self.session.scalars(_CLAIM_QUEUED, values)).all()
         return claimed
 
+    async def begin(
+        self, worker: str, claims: Collection[tuple[int, int]], now: datetime, lease: timedelta
+    ) -> set[int]:
+        """Mark rows as about to leave, each (id, claim number) still leased by `worker`; their leases restart now, so
+        the outcome has a whole lease to be written. Returns the ids marked: a row missing was claimed again since
+        (its lease had run out) and must not be sent by this claim."""
+        return await self._extend(worker, claims, now + lease, attempt_started_at=now)
+
+    async def renew(self, worker: str, claims: Collection[tuple[int, int]], lease_until: datetime) -> set[int]:
+        """Extend the leases of rows `worker` holds and has not sent yet (each (id, claim number)); the ids renewed."""
+        return await self._extend(worker, claims, lease_until)
+
+    async def _extend(
+        self, worker: str, claims: Collection[tuple[int, int]], lease_until: datetime, **values: Any
+    ) -> set[int]:
+        if not claims:
+            return set()
+        stmt = (
+            update(OutboxMessage)
+            .where(
+                tuple_(OutboxMessage.id, OutboxMessage.attempts).in_(list(claims)),
+                OutboxMessage.leased_by == worker,
+                OutboxMessage.status == "sending",
+            )
+            .values(lease_until=lease_until, **values)
+            .returning(OutboxMessage.id)
+            .execution_options(synchronize_session=False)
+        )
+        return set((await self.session.scalars(stmt)).all())
+
+    async def give_back(self, worker: str, message_id: int, attempt: int, due: datetime) -> bool:
+        """Return a claimed row to the queue, due at `due`, as if this claim had not happened (nothing was sent: the
+        recipient's quiet hours, or the tenant paused after a 429 while it waited)."""
+        result = await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.leased_by == worker, OutboxMessage.attempts == attempt)
+            .values(
+                status="queued",
+                next_attempt_at=due,
+                **_LET_GO,
+                attempts=OutboxMessage.attempts - 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def settle_abandoned(self, now: datetime, *, resend: bool = False) -> list[tuple[int, str | None]]:
+        """Rows a worker left in `sending` after their request may have left (it died, or lost the database for a
+        whole lease): new cards become `unknown` — Teams may have them — unless `resend` (NURTURE_RESEND_UNKNOWN);
+        updates and deletions, which Teams applies once however often they arrive, are queued again. Returns the
+        (id, survey instance) of the rows made `unknown`."""
+        settled = "queued" if resend else case((OutboxMessage.operation == "send", "unknown"), else_="queued")
+        stmt = (
+            update(OutboxMessage)
+            .where(_ABANDONED_IN_FLIGHT)
+            .values(
+                status=settled,
+                next_attempt_at=_when,
+                **_LET_GO,
+                last_status_code=None,
+                last_error=ABANDONED_REASON,
+            )
+            .returning(OutboxMessage.id, OutboxMessage.survey_instance_id, OutboxMessage.status)
+            .execution_options(synchronize_session=False)
+        )
+        rows = (await self.session.execute(stmt, {"now": now})).tuples()
+        return [(row_id, survey) for row_id, survey, status in rows if status == "unknown"]
+
     async def unclaim(self, worker: str, message_ids: Collection[int]) -> None:
-        """Give claimed rows back untouched (their tenant turned out to be another worker's)."""
+        """Give claimed rows back untouched (their tenant turned out to be another worker's): not sent, not started."""
         if not message_ids:
             return
         await self.session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(list(message_ids)), OutboxMessage.leased_by == worker)
-            .values(status="queued", lease_until=None, leased_by=None, attempts=OutboxMessage.attempts - 1)
+            .values(
+                status="queued",
+                **_LET_GO,
+                attempts=OutboxMessage.attempts - 1,
+            )
             .execution_options(synchronize_session=False)
         )
 
@@ -293,12 +385,14 @@ class OutboxRepository:
         status_code: int | None,
         error: str | None,
         activity_id: str | None,
+        attempt: int,
     ) -> bool:
-        """Record an attempt's outcome, only if this worker still holds the lease."""
+        """Record an attempt's outcome, only if this worker still holds the lease of claim number `attempt`."""
         sent = status == "sent"
         values = {
             "message": message_id,
             "holder": worker,
+            "attempt": attempt,
             "new_status": status,
             "code": status_code,
             "error": (error or None) and error[:300],

@@ -162,6 +162,13 @@ class UserRepository:
     async def set_nps_declined(self, user_id: int, now: datetime) -> None:
         await self.session.execute(update(User).where(User.id == user_id).values(nps_declined_at=now, updated_at=now))
 
+    async def time_zones(self, user_ids: Collection[int]) -> dict[int, str | None]:
+        """Each person's time zone (IANA name, None when Teams never said)."""
+        if not user_ids:
+            return {}
+        stmt = select(User.id, User.time_zone).where(User.id.in_(list(user_ids)))
+        return {user_id: zone for user_id, zone in (await self.session.execute(stmt)).tuples()}
+
     async def get_by_id(self, user_id: int) -> User | None:
         return await self.session.get(User, user_id)
 

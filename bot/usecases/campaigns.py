@@ -132,7 +132,9 @@ class Campaigns:
                 chat_id = chats.get(user_id) or pending_chat(user_id)
                 card = build_nurture_card(self._view(touch_id, decided, decided.locale))
                 key = f"campaign-touch:{touch_id}"
-                messages.append(NewMessage.of_card(key, decided.kind, decided.tenant_id, user_id, chat_id, card))
+                messages.append(
+                    NewMessage.of_card(key, decided.kind, decided.tenant_id, user_id, chat_id, card, quiet_hours=True)
+                )
                 sent.append((touch_id, decided.campaign_id))
         links = []
         queued = await uow.outbox.enqueue_many(messages, now)

@@ -22,13 +22,13 @@ import random
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, Protocol, TypeVar
 
 from aiolimiter import AsyncLimiter
-from sqlalchemy.exc import DBAPIError
 
 from bot import telemetry
+from bot.engagement.asking import AskPolicy, quiet_refusal
 from bot.engagement.delivery import (
     TEAMS_TENANT_LIMIT,
     AttemptResult,
@@ -42,12 +42,14 @@ from bot.engagement.delivery import (
     window_wait,
 )
 from bot.engagement.reach import pending_user
+from storage.engine import DATABASE_UNAVAILABLE
 from storage.models import ConversationReference, OutboxMessage
 from storage.outbox import TenantHold
 from storage.repositories import ConversationTarget
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
+Item = TypeVar("Item")
 
 CONVERSATION_LIMITS = ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0))  # Teams, per bot per conversation
 
@@ -95,6 +97,8 @@ class AppInstaller(Protocol):
 # Graph: at most 30 installs per second per tenant; 25 on average leaves 200 ms for jitter on the way (send_window)
 GRAPH_INSTALL_LIMIT = 30
 MOST_IN_HAND = 1024  # rows one worker keeps in hand, however many tenants it may hold
+# a request is marked as leaving (in SQL) this long before its moment, the mark's round trip hidden in the wait
+MARK_AHEAD = 0.05
 GRAPH_INSTALLS_PER_SECOND = 25.0
 
 
@@ -130,6 +134,14 @@ class _Outcome:
     bucket: str | None
 
 
+@dataclass(frozen=True)
+class _Start:
+    """A row whose request is about to leave, waiting for that to be written (DeliveryWorker._start)."""
+
+    row: OutboxMessage
+    now: datetime
+
+
 @dataclass
 class _Known:
     """What the claim's transaction looked up about a batch's conversations: each one's stored reference (a live
@@ -157,6 +169,41 @@ class _Known:
         return self.conversations[conversation_id], self.sent.get(conversation_id, [])
 
 
+class GroupCommit(Generic[Item]):
+    """Writes that arrive while one is under way wait and go together in the next transaction: one transaction for
+    many sends instead of one each (the per-send database round trips were most of a send's CPU).
+
+    `write_many` writes a batch in one transaction and returns a result for each item; if it raises, every item of
+    the batch gets the exception (its caller decides whether to try again)."""
+
+    def __init__(self, write_many: Callable[[Sequence[Item]], Awaitable[list[bool]]]) -> None:
+        self._write_many = write_many
+        self._waiting: list[tuple[Item, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Future[None] | None = None
+
+    async def write(self, item: Item) -> bool:
+        """The item's result, once its transaction is committed."""
+        written: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, written))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write_all())
+        return await written
+
+    async def _write_all(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                results = await self._write_many([item for item, _ in batch])
+            except Exception as exc:
+                for _, written in batch:
+                    if not written.done():
+                        written.set_exception(exc)
+            else:
+                for (_, written), result in zip(batch, results, strict=True):
+                    if not written.done():
+                        written.set_result(result)
+
+
 @dataclass(frozen=True)
 class DeliveryConfig:
     tenant_rate_per_second: float = 45.0  # on average; Microsoft: 50 requests/s per app per tenant
@@ -174,6 +221,9 @@ class DeliveryConfig:
     concurrency: int | None = None  # rows in hand at once; by default rows_per_tenant for each tenant it may hold
     idle_poll_seconds: float = 0.5
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # quiet hours and weekends, checked again for messages marked quiet_hours when they are claimed for sending;
+    # None: not checked
+    quiet: AskPolicy | None = None
 
     @property
     def in_hand(self) -> int:
@@ -234,10 +284,18 @@ class DeliveryWorker:
     _quiet: dict[str, float] = field(default_factory=dict)  # tenant → no sends before (the previous holder's)
     _rows_of: Counter[str] = field(default_factory=Counter)  # rows in hand per tenant
     _paused_until: dict[str, float] = field(default_factory=dict)  # pauses (429) this worker was told about
-    _unwritten: list[tuple[_Outcome, asyncio.Future[None]]] = field(default_factory=list)
-    _writer: asyncio.Future[None] | None = None
+    # writes that arrive while one is under way go together in the next transaction (GroupCommit); the marks of
+    # requests about to leave have a queue of their own, so they never wait behind a batch of outcomes
+    _outcomes: GroupCommit[_Outcome] = field(init=False)
+    _starts: GroupCommit[_Start] = field(init=False)
     _in_hand: set[asyncio.Task[None]] = field(default_factory=set)  # deliveries under way
+    # rows in hand not yet leaving: id → (claim number, lease end as epoch seconds), renewed while they wait
+    _leases: dict[int, tuple[int, float]] = field(default_factory=dict)
     _failures: list[BaseException] = field(default_factory=list)  # of deliveries that ended in an exception
+
+    def __post_init__(self) -> None:
+        self._outcomes = GroupCommit(self._write_outcomes)
+        self._starts = GroupCommit(self._write_starts)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop` is set: claim, deliver, repeat. Rows in hand are finished before returning (drain).
@@ -251,7 +309,7 @@ class DeliveryWorker:
             try:
                 await self._pump(stop)
                 outage = 0
-            except (DBAPIError, OSError) as exc:
+            except DATABASE_UNAVAILABLE as exc:
                 outage += 1
                 wait = min(5.0, 0.2 * 2**outage)
                 log.warning(
@@ -282,6 +340,7 @@ class DeliveryWorker:
         enough = max(1, min(self.config.batch_size, self.config.in_hand) // 2)  # room worth a claim
         misses = 0  # claims in a row that found nothing with nothing in hand
         while stop is None or not stop.is_set():
+            await self._renew_leases()
             room = self.config.in_hand - len(self._in_hand)
             idle = not self._in_hand
             claimed = await self._claim_and_start(min(room, self.config.batch_size)) if room >= enough else 0
@@ -306,8 +365,9 @@ class DeliveryWorker:
                 except TimeoutError:
                     pass
             elif claimed == 0 or room - claimed < enough:
-                # full, or nothing due now: wait for a send to finish (and look for new rows now and then)
-                timeout = None if claimed else self.config.idle_poll_seconds
+                # full, or nothing due now: wait for a send to finish (and look for new rows now and then, and keep
+                # the leases of rows that wait long, behind a 429's pause, say)
+                timeout = self.config.lease.total_seconds() / 4 if claimed else self.config.idle_poll_seconds
                 await asyncio.wait(self._in_hand, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             if self._failures:
                 raise self._failures.pop(0)
@@ -321,9 +381,32 @@ class DeliveryWorker:
             task.add_done_callback(functools.partial(self._delivered, row.tenant_id))
         return len(rows)
 
+    async def _renew_leases(self) -> None:
+        """Rows that have waited in hand for half their lease keep it: otherwise the lease would run out while they
+        wait for their tenant's turn, and the row would be claimed again (by this worker or another) and wait anew."""
+        now = self.clock()
+        soon = now.timestamp() + self.config.lease.total_seconds() / 2
+        due = [(row_id, attempt) for row_id, (attempt, ends) in self._leases.items() if ends < soon]
+        if not due:
+            return
+        until = now + self.config.lease
+        try:
+            async with self.uow_factory() as uow:
+                kept = await uow.outbox.renew(self.worker_id, due, until)
+                await uow.commit()
+        except DATABASE_UNAVAILABLE as exc:
+            log.warning("database unavailable (%s); leases of rows in hand not renewed", type(exc).__name__)
+            return
+        for row_id, attempt in due:
+            if row_id in kept:
+                self._leases[row_id] = (attempt, until.timestamp())
+            else:  # claimed again elsewhere: starting it will fail, and it is not renewed again
+                self._leases.pop(row_id, None)
+
     async def _claim(self, count: int) -> tuple[Sequence[OutboxMessage], _Known | None]:
-        """One transaction: lease due rows, take or renew their tenants (rows of a tenant another worker took first go
-        back), let go of held tenants with nothing in hand, and look up the rows' conversations."""
+        """One transaction: settle rows dead workers left in flight, lease due rows, take or renew their tenants (rows
+        of a tenant another worker took first go back), let go of held tenants with nothing in hand, hold rows that
+        would arrive in their recipient's night until morning, and look up the rows' conversations."""
         cap = max(1, self.config.tenants_per_worker)
         async with self.uow_factory() as uow:
             now = self.clock()
@@ -331,6 +414,8 @@ class DeliveryWorker:
             # with nothing in hand go unless this claim brings rows of theirs (so a drain never stops early)
             busy = {t for t in self._held if self._rows_of[t] > 0}
             only = busy if len(busy) >= cap else None
+            if only is None:
+                await self._settle_abandoned(uow, now)
             rows = await uow.outbox.claim(self.worker_id, now, self.config.lease, count, only=only)
             tenants = {row.tenant_id for row in rows}
             kept = busy | (tenants & self._held.keys())
@@ -343,6 +428,7 @@ class DeliveryWorker:
             if len(held) < len(tenants):
                 await uow.outbox.unclaim(self.worker_id, [row.id for row in rows if row.tenant_id not in held])
                 rows = [row for row in rows if row.tenant_id in held]
+            rows = await self._outside_quiet_hours(uow, rows, now)
             idle = [t for t in self._held if t not in held and self._rows_of[t] == 0]
             if idle:
                 await uow.outbox.release_tenants(self.worker_id, {t: self._quiet_after(t) for t in idle})
@@ -357,8 +443,37 @@ class DeliveryWorker:
                 self._forget_tenant(tenant)  # another worker took it over: our hold had run out
         self._note_holds(held, epoch)
         for bucket, until in graph_pauses.items():
-            self._paused_until[bucket] = max(self._paused_until.get(bucket, 0.0), until)
+            self._pause(bucket, until)
+        lease_ends = epoch + self.config.lease.total_seconds()
+        self._leases.update((row.id, (row.attempts, lease_ends)) for row in rows)
         return rows, known
+
+    async def _settle_abandoned(self, uow: UnitOfWork, now: datetime) -> None:
+        """Rows a dead worker left after their request may have left are not sent again (OutboxRepository)."""
+        abandoned = await uow.outbox.settle_abandoned(now, resend=self.config.retry.resend_unknown)
+        for row_id, survey in abandoned:
+            log.warning("outbox row %s: its worker stopped mid-send; delivery unknown, not resent", row_id)
+            if survey is not None:
+                await uow.surveys.delivered(survey, Status.UNKNOWN.value, None, now)
+
+    async def _outside_quiet_hours(
+        self, uow: UnitOfWork, rows: Sequence[OutboxMessage], now: datetime
+    ) -> Sequence[OutboxMessage]:
+        """The rows that may leave now; a row marked quiet_hours whose recipient is in their quiet hours or weekend
+        goes back to the queue until their morning (it was queued in their day, but waited)."""
+        policy = self.config.quiet
+        waiting = [row for row in rows if row.quiet_hours and row.user_id is not None]
+        if policy is None or not waiting:
+            return rows
+        zones = await uow.users.time_zones({row.user_id for row in waiting if row.user_id is not None})
+        held = set()
+        for row in waiting:
+            refusal = quiet_refusal(policy, now, zones.get(row.user_id or 0))
+            if refusal is not None and refusal.not_before is not None:
+                await uow.outbox.give_back(self.worker_id, row.id, row.attempts, refusal.not_before)
+                log.info("outbox row %s waits for its recipient's morning: %s", row.id, refusal.reason)
+                held.add(row.id)
+        return [row for row in rows if row.id not in held] if held else rows
 
     def _note_holds(self, held: dict[str, TenantHold], epoch: float) -> None:
         """What taking or renewing tenants at `epoch` told this worker: each hold's end, the tenant's pause, and for a
@@ -393,7 +508,7 @@ class DeliveryWorker:
             async with self.uow_factory() as uow:
                 await uow.outbox.release_tenants(self.worker_id, {t: self._quiet_after(t) for t in idle})
                 await uow.commit()
-        except (DBAPIError, OSError) as exc:
+        except DATABASE_UNAVAILABLE as exc:
             log.warning("worker %s could not let go of its tenants (%s); their holds run out", self.worker_id, exc)
             return
         for tenant in idle:
@@ -436,6 +551,8 @@ class DeliveryWorker:
             async with self.uow_factory() as uow:
                 await uow.outbox.unclaim(self.worker_id, [row.id])
                 await uow.commit()
+        finally:
+            self._leases.pop(row.id, None)
 
     async def _deliver(self, row: OutboxMessage, known: _Known | None) -> None:
         conversation_id = row.conversation_id
@@ -450,29 +567,28 @@ class DeliveryWorker:
         target = await self._clearance(row, conversation_id, known)
         if target is None:
             return
+        failure: Exception | None = None
         try:
-            payload = json.loads(row.payload)
-            card, summary = payload.get("card", {}), payload.get("summary", "")
-            if row.operation == "update" and row.target_activity_id:
-                outcome = await self.sender.attempt_update(target, row.target_activity_id, card, summary)
-            elif row.operation == "delete" and row.target_activity_id:
-                outcome = await self.sender.attempt_delete(target, row.target_activity_id)
-            else:
-                outcome = await self.sender.attempt(target, card, summary)
+            outcome = await self._attempt(row, target)
+        except Exception as exc:  # a fault of ours: the request may have left, so it is as unknown as a timeout
+            failure = exc
+            outcome = SendOutcome(AttemptResult(None, f"the sender failed ({type(exc).__name__})"))
         finally:
             self._answered(row.tenant_id)
         now = self.clock()
         verdict = judge(outcome.result, row.attempts, now, self.config.retry, self.rng)
+        if verdict.pause_tenant_until is not None:  # at once: requests cleared but not yet gone wait for it too
+            self._pause(row.tenant_id, verdict.pause_tenant_until.timestamp())
         # a success's exact 2xx is not reported by the SDK: only codes actually seen are stored
         code = None if verdict.status is Status.SENT else outcome.result.status_code
-        # Teams has answered: the outcome must be written down, or the row would be sent again when its lease ends.
+        # Teams has answered: the outcome must be written down, or the row would end `unknown` when its lease ends.
         # If the database is briefly gone (a restart), keep the outcome in hand and retry within the lease.
         deadline = asyncio.get_running_loop().time() + self.config.lease.total_seconds() * 0.8
         while True:
             try:
                 await self._record(row, verdict, code, outcome, now)
                 break
-            except (DBAPIError, OSError) as exc:
+            except DATABASE_UNAVAILABLE as exc:
                 if asyncio.get_running_loop().time() > deadline:
                     log.error("outbox row %s: outcome %s could not be recorded (%s)", row.id, verdict.status, exc)
                     raise
@@ -481,6 +597,49 @@ class DeliveryWorker:
                 )
                 await asyncio.sleep(0.5)
         telemetry.sends.add(1, {"kind": row.kind, "outcome": verdict.status.value})
+        if failure is not None:
+            raise failure  # the worker logs it with its traceback and goes on
+
+    async def _attempt(self, row: OutboxMessage, target: ConversationReference) -> SendOutcome:
+        payload = json.loads(row.payload)
+        card, summary = payload.get("card", {}), payload.get("summary", "")
+        if row.operation == "update" and row.target_activity_id:
+            return await self.sender.attempt_update(target, row.target_activity_id, card, summary)
+        if row.operation == "delete" and row.target_activity_id:
+            return await self.sender.attempt_delete(target, row.target_activity_id)
+        return await self.sender.attempt(target, card, summary)
+
+    async def _start(self, row: OutboxMessage) -> bool:
+        """Write down that the row's request is about to leave, before it does: a crash from here on leaves the row
+        `unknown`, never sent twice. False when the row must not be sent: this claim lost it (its lease ran out and
+        it was claimed again), or the database stayed away for most of a lease."""
+        self._leases.pop(row.id, None)  # starting renews the lease itself
+        deadline = asyncio.get_running_loop().time() + self.config.lease.total_seconds() * 0.8
+        while True:
+            try:
+                started = await self._starts.write(_Start(row, self.clock()))
+                break
+            except DATABASE_UNAVAILABLE as exc:
+                if asyncio.get_running_loop().time() > deadline:
+                    log.error("outbox row %s: could not be marked as leaving (%s); not sent", row.id, exc)
+                    return False
+                log.warning("database unavailable (%s); outbox row %s waits to be sent", type(exc).__name__, row.id)
+                await asyncio.sleep(0.5)
+        if not started:
+            log.warning("outbox row %s: lease lost before sending; its new holder sends it", row.id)
+        return started
+
+    async def _unstart(self, row: OutboxMessage, started: asyncio.Future[bool], due: float) -> bool:
+        """The row was marked as leaving, but its tenant was paused (a 429) before it left: back to the queue until
+        the pause ends, as if it had not been claimed. Returns False (the request does not leave)."""
+        if await started:
+            async with self.uow_factory() as uow:
+                await uow.outbox.give_back(self.worker_id, row.id, row.attempts, datetime.fromtimestamp(due, UTC))
+                await uow.commit()
+        return False
+
+    def _pause(self, bucket: str, until: float) -> None:
+        self._paused_until[bucket] = max(self._paused_until.get(bucket, 0.0), until)
 
     async def _record(
         self,
@@ -496,31 +655,26 @@ class DeliveryWorker:
         Outcomes that arrive while a write is under way go together in the next one: one transaction for many sends
         instead of one each (and the per-send database round trips were most of a send's CPU).
         """
-        written = asyncio.get_running_loop().create_future()
-        self._unwritten.append((_Outcome(row, verdict, code, outcome, now, bucket), written))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.ensure_future(self._write_outcomes())
-        await written
+        await self._outcomes.write(_Outcome(row, verdict, code, outcome, now, bucket))
 
-    async def _write_outcomes(self) -> None:
-        while self._unwritten:
-            batch, self._unwritten = self._unwritten, []
-            try:
-                async with self.uow_factory() as uow:
-                    pauses: dict[str, list[float]] = {}  # bucket → the end of each 429's pause
-                    for item, _ in batch:
-                        await self._apply(uow, item, pauses)
-                    for paused in sorted(pauses):  # in one order: two writers pausing two tenants cannot deadlock
-                        await uow.outbox.pause_tenant(paused, max(pauses[paused]), throttled=len(pauses[paused]))
-                    await uow.commit()
-            except Exception as exc:  # every waiter sees it (and retries within its lease, see deliver)
-                for _, written in batch:
-                    if not written.done():
-                        written.set_exception(exc)
-            else:
-                for _, written in batch:
-                    if not written.done():
-                        written.set_result(None)
+    async def _write_outcomes(self, items: Sequence[_Outcome]) -> list[bool]:
+        """One transaction for the outcomes that came in together, with the tenants' pauses after 429s."""
+        async with self.uow_factory() as uow:
+            pauses: dict[str, list[float]] = {}  # bucket → the end of each 429's pause
+            for item in items:
+                await self._apply(uow, item, pauses)
+            for paused in sorted(pauses):  # in one order: two writers pausing two tenants cannot deadlock
+                await uow.outbox.pause_tenant(paused, max(pauses[paused]), throttled=len(pauses[paused]))
+            await uow.commit()
+        return [True] * len(items)
+
+    async def _write_starts(self, items: Sequence[_Start]) -> list[bool]:
+        """One statement for the rows about to leave that came in together: whether each is still this claim's."""
+        async with self.uow_factory() as uow:
+            claims = [(item.row.id, item.row.attempts) for item in items]
+            started = await uow.outbox.begin(self.worker_id, claims, items[0].now, self.config.lease)
+            await uow.commit()
+        return [item.row.id in started for item in items]
 
     async def _apply(self, uow: UnitOfWork, item: _Outcome, pauses: dict[str, list[float]]) -> None:
         row, verdict = item.row, item.verdict
@@ -530,7 +684,7 @@ class DeliveryWorker:
         if verdict.pause_tenant_until is not None:
             paused = item.bucket or row.tenant_id
             until = verdict.pause_tenant_until.timestamp()
-            self._paused_until[paused] = max(self._paused_until.get(paused, 0.0), until)
+            self._pause(paused, until)
             pauses.setdefault(paused, []).append(until)
         if verdict.unreachable and row.user_id is not None:
             await uow.outbox.mark_unreachable(row.user_id, verdict.reason, item.now)
@@ -558,6 +712,7 @@ class DeliveryWorker:
             status_code=code,
             error=None if status is Status.SENT else reason,
             activity_id=activity_id,
+            attempt=row.attempts,
         )
         if not kept:
             log.warning("outbox row %s: lease lost before its result was recorded", row.id)
@@ -644,8 +799,8 @@ class DeliveryWorker:
     async def _clearance(
         self, row: OutboxMessage, conversation_id: str, known: _Known | None
     ) -> ConversationReference | None:
-        """Wait until the conversation may take one more message, then for room in the tenant's send log; the
-        conversation, or None when it is gone (the row is then cancelled).
+        """Wait until the conversation may take one more message, then for the tenant's turn; the conversation, or
+        None when the row must not be sent now (the conversation is gone and the row cancelled; or see `_turn`).
 
         The first send into a conversation in a batch uses what the claim's transaction looked up; later ones (and
         any after a wait) look again, since this batch's own sends have changed the windows.
@@ -663,8 +818,7 @@ class DeliveryWorker:
             if conversation_wait <= 0:
                 break
             await self.sleep(min(conversation_wait, 5.0))
-        await self._turn(row.tenant_id, row.tenant_id)
-        return target
+        return target if await self._turn(row.tenant_id, row.tenant_id, leaving=row) else None
 
     async def _conversation_check(
         self, row: OutboxMessage, conversation_id: str
@@ -679,7 +833,14 @@ class DeliveryWorker:
                 return None, 0.0
             return target, await uow.outbox.conversation_wait(conversation_id, self.clock(), CONVERSATION_LIMITS)
 
-    async def _turn(self, bucket: str, tenant: str, limit: int | None = None, rate: float | None = None) -> None:
+    async def _turn(
+        self,
+        bucket: str,
+        tenant: str,
+        limit: int | None = None,
+        rate: float | None = None,
+        leaving: OutboxMessage | None = None,
+    ) -> bool:
         """Wait until one more request to the bucket (the tenant, or its Graph installs) keeps it within `limit` in any
         limit/rate seconds, and outside the tenant's pause; then count the request as leaving now.
 
@@ -689,6 +850,11 @@ class DeliveryWorker:
         their answers, so a late one never crowds Teams' second, and the time lost is made up by the requests after
         it (`_answered` is called once the request is answered). Raises _TenantMoved when the hold ran
         out and another worker took the tenant.
+
+        `leaving`: the row whose request this is, marked as leaving (`_start`) once it is next in line and its moment
+        is at most MARK_AHEAD seconds away, so that the database round trip overlaps the wait for that moment instead
+        of adding to every request's time in the tenant's window. Returns False when it must not leave after all:
+        the mark says so, or the tenant was paused since (the row goes back to the queue until the pause ends).
         """
         limit = limit or self.config.tenant_limit_per_second
         rate = rate or self.config.tenant_rate_per_second
@@ -698,21 +864,35 @@ class DeliveryWorker:
         async with self._tenant_locks.setdefault(bucket, asyncio.Lock()):
             planned: float | None = None
             slept_until = float("-inf")  # a sleep of d seconds counts as d seconds, whatever the clock says after it
+            started: asyncio.Future[bool] | None = None  # the mark of `leaving`, once asked for
             while True:
                 now = max(self.clock().timestamp(), slept_until)
                 at = max(sends.next_free(now), self._quiet.get(tenant, 0.0), self._paused_until.get(bucket, 0.0))
+                if leaving is not None and started is not None and at - now > MARK_AHEAD:  # paused since the mark
+                    return await self._unstart(leaving, started, at)
                 if at == math.inf:  # `limit` requests in flight: the next answer makes room
                     answer = self._answers.setdefault(bucket, asyncio.Event())
                     answer.clear()
                     await answer.wait()
                     continue
+                if leaving is not None and started is None:
+                    if at - now > MARK_AHEAD:  # wake up a little ahead of the moment, to mark the row then
+                        slept_until = at - MARK_AHEAD
+                        await self.sleep(at - MARK_AHEAD - now)
+                        continue
+                    started = asyncio.ensure_future(self._start(leaving))
                 if at > now:  # a microsecond more: clocks with microsecond steps (datetime) must pass `at`
                     planned = slept_until = at
                     await self.sleep(at - now + 1e-6)
                     continue
+                if started is not None and not started.done():  # then look again: a 429 may have come meanwhile
+                    await asyncio.wait([started])
+                    continue
+                if started is not None and not started.result():
+                    return False
                 if await self._keep(tenant):
                     sends.record(max(self.clock().timestamp(), slept_until), planned)
-                    return
+                    return True
 
     def _answered(self, bucket: str) -> None:
         """The request `_turn` let go to the bucket has its answer (or was given up): it counts until a window after
@@ -738,7 +918,7 @@ class DeliveryWorker:
                 now = self.clock().timestamp()
                 held = await uow.outbox.hold_tenants(self.worker_id, [tenant], now, hold, self.config.quiet_seconds)
                 await uow.commit()
-        except (DBAPIError, OSError) as exc:
+        except DATABASE_UNAVAILABLE as exc:
             if left > hold / 4:
                 return True
             log.warning("database unavailable (%s); sends to tenant %s wait for it", type(exc).__name__, tenant)

@@ -173,6 +173,7 @@ class Surveys:
                 conversation_id,
                 card,
                 survey_instance_id=instance_id,
+                quiet_hours=not force,  # an operator's forced ask goes now; others wait for the person's day
             )
             await uow.outbox.enqueue(message, now)
             await uow.commit()

@@ -279,48 +279,6 @@ async def test_survey_instance_follows_its_delivery(harness: Harness, answer: di
     assert instance is not None and instance.status == "sent" and instance.activity_id == row.activity_id
 
 
-async def test_kill_9_mid_campaign_loses_nothing_and_never_resends_what_was_sent(harness: Harness) -> None:
-    harness.connector.delay_seconds = 0.2  # sends take a while, so the kill lands mid-campaign
-    conversations = await seed_recipients(harness, 30)
-    await enqueue(harness, conversations)
-    environment = clean_env(
-        NURTURE_DATABASE_URL=harness.database_url,
-        NURTURE_DEV_MODE="1",
-        NURTURE_DELIVERY_LEASE="3",
-        NURTURE_SEND_TIMEOUT="2",
-        NURTURE_TENANT_LIMIT="10",  # 10 requests every 1.25 s: 30 sends take 2.5 s
-        NURTURE_TENANT_RATE="8",
-    )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "deliver",
-        "--workers",
-        "1",
-        env=environment,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    for _ in range(200):
-        if any(row.status == "sent" for row in await table(harness, OutboxMessage)):
-            break
-        await asyncio.sleep(0.05)
-    process.kill()  # SIGKILL: no drain, leases left behind
-    await process.wait()
-    sent_before = {row.conversation_id for row in await table(harness, OutboxMessage) if row.status == "sent"}
-    assert 0 < len(sent_before) < len(conversations)
-
-    await asyncio.sleep(3.2)  # the dead worker's leases expire
-    code, _, err = await nurture(harness.database_url, "deliver", "--once", NURTURE_DEV_MODE="1")
-    assert code == 0, err
-    left = len(conversations) - len(sent_before)
-    assert "sending" in err and f"{left}/{left}" in err  # the progress bar, finished
-    assert set((await statuses(harness)).values()) == {"sent"}  # nothing lost
-    assert all(harness.connector.delivered_to(c) == 1 for c in sent_before)  # known sent: never resent
-    assert all(harness.connector.delivered_to(c) >= 1 for c in conversations)
-
-
 async def _until(condition: Callable[[], bool], seconds: float = 4.0) -> None:
     """Wait (real time) until `condition` holds or `seconds` pass; the test's assertions say what should hold."""
     for _ in range(int(seconds / 0.02)):
@@ -332,8 +290,9 @@ async def _until(condition: Callable[[], bool], seconds: float = 4.0) -> None:
 async def test_an_unforeseen_error_does_not_end_the_worker(
     harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The sender raises something nobody planned for, once: the worker logs it and goes on; the row it broke is
-    sent when its lease ends, the other one right away, each exactly once."""
+    """The sender raises something nobody planned for, once: the worker logs it and goes on. The row it broke may or
+    may not have reached Teams, like a send that timed out: it is `unknown`, never sent again; the other row is sent
+    right away, once."""
     broken, fine = await seed_recipients(harness, 2)
     await enqueue(harness, [broken])
     worker = harness.worker(**BIG_BUCKET)
@@ -354,14 +313,16 @@ async def test_an_unforeseen_error_does_not_end_the_worker(
         await enqueue(harness, [fine])
         await _until(lambda: harness.connector.delivered_to(fine) > 0)
         assert not running.done()  # still working after the error
-        harness.clock.advance(seconds=61)  # the broken row's lease ends
-        await _until(lambda: harness.connector.delivered_to(broken) > 0)
+        harness.clock.advance(seconds=61)  # the broken row's lease would have ended: it is not claimed again
+        await asyncio.sleep(0.3)
     finally:
         stop.set()
         await running
     assert failures == [broken] and "delivery worker test-worker failed" in caplog.text
-    assert {c: harness.connector.delivered_to(c) for c in (broken, fine)} == {broken: 1, fine: 1}
-    assert set((await statuses(harness)).values()) == {"sent"}
+    assert {c: harness.connector.delivered_to(c) for c in (broken, fine)} == {broken: 0, fine: 1}
+    assert await statuses(harness) == {broken: "unknown", fine: "sent"}
+    rows = {r.conversation_id: r for r in await table(harness, OutboxMessage)}
+    assert rows[broken].last_error == "no answer after the request was sent: delivery unknown, not resent"
 
 
 async def test_a_send_that_times_out_is_unknown_and_never_sent_again(harness: Harness) -> None:

@@ -6,7 +6,9 @@ import asyncio
 import bisect
 import itertools
 import json
+import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +22,10 @@ class Call:
     path: str
     authorization: str | None
     body: dict[str, Any] | None
+    arrived: float = 0.0  # time.monotonic() when the request arrived …
+    answered: float | None = None  # … and when its answer was written (None: not yet)
+    status: int | None = None  # the answer's status code
+    accepted: bool = False  # a send Teams took (whether or not its answer reached the bot)
 
 
 @dataclass
@@ -44,6 +50,7 @@ class FakeConnector:
     calls: list[Call] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     delay_seconds: float = 0.0
+    jitter_seconds: float = 0.0  # each answer takes delay_seconds plus up to this much more, at random
     updated: list[tuple[str, str]] = field(default_factory=list)  # (conversation, activity) of each card replaced
     deleted: list[tuple[str, str]] = field(default_factory=list)
     enforce_limits: bool = False
@@ -63,6 +70,24 @@ class FakeConnector:
     _per_tenant: dict[str, list[float]] = field(default_factory=dict)
     _hangs: dict[str, float] = field(default_factory=dict)
     _scripted: dict[str, list[Failure]] = field(default_factory=dict)
+    # awaited with each call (its status set) before its answer goes out: a test acts at that moment
+    before_answer: Callable[[Call], Awaitable[None]] | None = None
+    _thawed: asyncio.Event = field(default_factory=asyncio.Event)
+    _calls_of: dict[int, Call] = field(default_factory=dict)  # the call of each request being answered
+
+    def __post_init__(self) -> None:
+        self._thawed.set()
+
+    def freeze(self) -> None:
+        """Take requests in but answer none until `thaw()`: Teams has the messages, the bot waits for its answers."""
+        self._thawed.clear()
+
+    def thaw(self) -> None:
+        self._thawed.set()
+
+    def held(self) -> list[Call]:
+        """Requests taken in and not answered yet (while frozen: those the bot is waiting on)."""
+        return [c for c in self.calls if c.answered is None]
 
     def fail_next(self, status: int, code: str = "", retry_after: int | None = None) -> None:
         """Queue a failure answered to the next send (429 with Retry-After, 403 ConversationBlockedByUser, 404 …)."""
@@ -112,7 +137,7 @@ class FakeConnector:
         return [c.body for c in self.calls if c.method == "POST" and "/activities" in c.path and c.body is not None]
 
     async def start(self) -> FakeConnector:
-        app = web.Application()
+        app = web.Application(middlewares=[self._stamp])
         app.router.add_post("/v3/conversations", self._create_conversation)
         app.router.add_post("/v3/conversations/{conversation_id}/activities", self._send)
         app.router.add_post("/v3/conversations/{conversation_id}/activities/{activity_id}", self._send)
@@ -124,15 +149,32 @@ class FakeConnector:
         return self
 
     async def close(self) -> None:
+        self.thaw()
         if self._server:
             await self._server.close()
+
+    @web.middleware
+    async def _stamp(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Each call's arrival, its answer (held while frozen) and when the answer went out."""
+        arrived = time.monotonic()
+        response: web.StreamResponse = await handler(request)
+        await self._thawed.wait()
+        call = self._calls_of.pop(id(request), None)
+        if call is not None:
+            call.arrived, call.status = arrived, response.status
+            if self.before_answer is not None:
+                await self.before_answer(call)
+            call.answered = time.monotonic()
+        return response
 
     async def _record(self, request: web.Request) -> web.Response | None:
         body = await request.json() if request.can_read_body else None
         kept = body if self.keep_bodies or request.path == "/v3/conversations" else None
-        self.calls.append(Call(request.method, request.path, request.headers.get("Authorization"), kept))
-        if self.delay_seconds:
-            await asyncio.sleep(self.delay_seconds)
+        call = Call(request.method, request.path, request.headers.get("Authorization"), kept, time.monotonic())
+        self.calls.append(call)
+        self._calls_of[id(request)] = call
+        if self.delay_seconds or self.jitter_seconds:
+            await asyncio.sleep(self.delay_seconds + random.uniform(0, self.jitter_seconds))
         conversation_id = request.match_info.get("conversation_id", "")
         if self.enforce_limits and request.method == "POST" and conversation_id:
             conversation = (body or {}).get("conversation") or {}
@@ -157,7 +199,7 @@ class FakeConnector:
         failed = await self._record(request)
         if failed:
             return failed
-        body = self.calls[-1].body or {}
+        body = self._calls_of[id(request)].body or {}
         # botbuilder writes "tenantID"; Teams (.NET) reads keys case-insensitively. channelData.tenant.id also counts.
         tenant = (
             body.get("tenantId")
@@ -186,6 +228,7 @@ class FakeConnector:
         if failed:
             return failed
         self.accepted.append(request.match_info["conversation_id"])
+        self._calls_of[id(request)].accepted = True
         hang = self._hangs.pop(request.match_info["conversation_id"], None)
         if hang:  # Teams has the message; only its answer is late
             await asyncio.sleep(hang)

@@ -91,7 +91,8 @@ async def seed_outbox(
 ) -> list[str]:
     """Installed people with personal chats and queued cards, inserted in bulk (thousands in a second).
 
-    Returns the conversation ids; each gets `messages_per_conversation` queued cards.
+    Returns the conversation ids; each gets `messages_per_conversation` queued cards, whose notification text
+    (the activity's `summary`) is the message's dedupe key, so a test can tell every message that arrives apart.
     """
     now = datetime.now(UTC)
     engine = create_engine(database_url)
@@ -148,7 +149,7 @@ async def seed_outbox(
                             "tenant_id": user["tenant_id"],
                             "user_id": ids[user["aad_object_id"]],
                             "conversation_id": conversation,
-                            "payload": json.dumps({"card": CARD, "summary": "Hello"}),
+                            "payload": json.dumps({"card": CARD, "summary": f"{conversation}:{n}"}),
                             "status": "queued",
                             "attempts": 0,
                             "next_attempt_at": now,
