@@ -37,6 +37,17 @@ def _settings() -> Settings:
         raise typer.Exit(EXIT_CONFIG) from None
 
 
+def check_id(value: str, what: str) -> str:
+    """A tenant or person id from the command line, in the form Nurture stores (lower case); exit 2 with a reason
+    when it is not an id."""
+    from bot.engagement.ids import DIRECTORY_ID, stored_id
+
+    if not DIRECTORY_ID.fullmatch(value.strip()):
+        typer.echo(f"nurture: {what} must be a GUID", err=True)
+        raise typer.Exit(EXIT_CONFIG)
+    return stored_id(value)
+
+
 def _bot_settings() -> Settings:
     """Settings for commands that talk to Teams: the bot identity must be usable (exit 2 otherwise); JSON logs on."""
     from bot.logging_setup import configure_logging
@@ -148,6 +159,7 @@ def nps(
     from storage.uow import UnitOfWork
 
     settings = _settings()
+    tenant = check_id(tenant, "--tenant") if tenant else None
     try:
         period = Period(by) if by else None
     except ValueError:
@@ -196,11 +208,13 @@ def survey_send(
     if not user and not tenant:
         typer.echo("nurture: name --user AAD_ID or --tenant TENANT_ID", err=True)
         raise typer.Exit(EXIT_CONFIG)
+    people = [check_id(aad, "--user") for aad in user or []]
+    tenant = check_id(tenant, "--tenant") if tenant else None
 
     async def work(uow_factory: Any) -> list[AskResult]:
         targets: list[User] = []
         async with uow_factory() as uow:
-            for aad in user or []:
+            for aad in people:
                 targets += await uow.users.find_by_aad(aad)
             if tenant:
                 targets += await uow.users.in_tenant(tenant)
@@ -273,6 +287,8 @@ def recall_messages(
     """Take messages of one kind back: cancel those still queued, delete delivered cards from people's chats."""
     from bot.app import utc_now
     from bot.usecases.recall import recall
+
+    tenant = check_id(tenant, "--tenant") if tenant else None
 
     async def work(uow_factory: Any) -> Any:
         return await recall(uow_factory, kind, utc_now(), tenant_id=tenant)
@@ -401,20 +417,26 @@ def forget(
     aad_object_id: Annotated[str, typer.Argument(help="The person's Microsoft Entra (AAD) object id.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Delete everything stored about one person, in every tenant."""
+    """Delete everything stored about one person, in every tenant (exit 1 when nothing was stored about them)."""
     from bot.usecases.privacy import forget_user
+
+    person = check_id(aad_object_id, "the object id")
 
     async def work(uow_factory: Any) -> dict[str, int]:
         async with uow_factory() as uow:
-            counts = await forget_user(uow, aad_object_id)
+            counts = await forget_user(uow, person)
             await uow.commit()
         return counts
 
     counts = _run_in_uow(work)
+    found = any(counts.values())
     if as_json:
-        sys.stdout.write(json.dumps({"forgotten": aad_object_id, "deleted": counts}) + "\n")
-    else:
-        Console().print(f"forgot {aad_object_id}: " + ", ".join(f"{n} {t}" for t, n in counts.items()))
+        sys.stdout.write(json.dumps({"forgotten": person, "found": found, "deleted": counts}) + "\n")
+    elif found:
+        Console().print(f"forgot {person}: " + ", ".join(f"{n} {t}" for t, n in counts.items() if n))
+    if not found:
+        typer.echo(f"nurture: nothing is stored about {person}", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from bot.cli import EXIT_CONFIG, _run_in_uow, _settings, app
+from bot.cli import EXIT_CONFIG, _run_in_uow, _settings, app, check_id
 from bot.config import ConfigError, Settings
 
 campaigns_app = typer.Typer(no_args_is_help=True, help="Campaign results.")
@@ -32,16 +32,6 @@ INGEST_BATCH = 5000
 NOT_JSON = object()
 CSV_COLUMNS = ("tenant_id", "user_id", "name", "timestamp")
 JSON_OUTPUT = typer.Option("--json", help="Print one JSON document.")
-
-
-def _check_id(value: str, what: str) -> str:
-    """A tenant or directory id from the command line, lower-cased; exit 2 with a reason when it is not one."""
-    from bot.engagement.usage import DIRECTORY_ID
-
-    if not DIRECTORY_ID.fullmatch(value):
-        typer.echo(f"nurture: {what} must be a GUID", err=True)
-        raise typer.Exit(EXIT_CONFIG)
-    return value.lower()
 
 
 def _campaign_config(settings: Settings) -> Any:
@@ -211,6 +201,7 @@ def targets(
     from bot.engagement.targeting import Outcome
     from bot.usecases.campaigns import Campaigns
 
+    tenant = check_id(tenant, "--tenant") if tenant else None
     settings = _settings()
     config = _campaign_config(settings)
 
@@ -274,6 +265,7 @@ def run_campaigns(
     from bot.app import utc_now
     from bot.usecases.campaigns import Campaigns
 
+    tenant = check_id(tenant, "--tenant") if tenant else None
     settings = _settings()
     config = _campaign_config(settings)
 
@@ -349,7 +341,7 @@ def tenant_renewal(
     """Set a tenant's renewal date (CSMs get reminders 90/60/30 days before), or --clear it."""
     from bot.app import utc_now
 
-    tenant = _check_id(tenant_id, "the tenant id")
+    tenant = check_id(tenant_id, "the tenant id")
     if clear == (renewal is not None):
         typer.echo("nurture: give a date (YYYY-MM-DD) or --clear", err=True)
         raise typer.Exit(EXIT_CONFIG)

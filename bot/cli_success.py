@@ -12,8 +12,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from bot.cli import EXIT_CONFIG, _run_in_uow, _settings, app
-from bot.cli_campaigns import JSON_OUTPUT, _campaign_config, _check_id, tenant_app
+from bot.cli import EXIT_CONFIG, _run_in_uow, _settings, app, check_id
+from bot.cli_campaigns import JSON_OUTPUT, _campaign_config, tenant_app
 from cards.i18n import Strings, stored_phrases
 
 ENGLISH = Strings("en")  # the command line speaks English; cards speak each reader's language
@@ -38,6 +38,7 @@ def health(
     """Account health per tenant: score 0–100, trend arrow, each component's contribution and reason."""
     from bot.app import utc_now
 
+    tenant = check_id(tenant, "--tenant") if tenant else None
     _campaign_config(_settings())  # a bad campaigns file stops here with its reason
 
     async def work(uow_factory: Any) -> Any:
@@ -158,7 +159,7 @@ def csm_assign(
     """Assign a CSM to a tenant: they get its alerts and may see it (and only the tenants they are assigned)."""
     from bot.app import utc_now
 
-    tenant, csm = _check_id(tenant_id, "the tenant id"), _check_id(aad_object_id, "the CSM's object id")
+    tenant, csm = check_id(tenant_id, "the tenant id"), check_id(aad_object_id, "the CSM's object id")
 
     async def work(uow_factory: Any) -> None:
         async with uow_factory() as uow:
@@ -176,7 +177,7 @@ def csm_unassign(
     aad_object_id: Annotated[str, typer.Argument(help="The CSM's Entra object id.")],
 ) -> None:
     """Remove a CSM from a tenant."""
-    tenant, csm = _check_id(tenant_id, "the tenant id"), _check_id(aad_object_id, "the CSM's object id")
+    tenant, csm = check_id(tenant_id, "the tenant id"), check_id(aad_object_id, "the CSM's object id")
 
     async def work(uow_factory: Any) -> int:
         async with uow_factory() as uow:
@@ -198,7 +199,7 @@ def tenant_name(
     """Name a tenant for CSMs' cards and commands (`account <name>` then works too)."""
     from bot.app import utc_now
 
-    tenant = _check_id(tenant_id, "the tenant id")
+    tenant = check_id(tenant_id, "the tenant id")
     cleaned = " ".join(name.split())
     if not cleaned or len(cleaned) > 200:
         typer.echo("nurture: the name must be 1 to 200 characters", err=True)

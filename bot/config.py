@@ -15,6 +15,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.engagement.asking import AskPolicy
+from bot.engagement.ids import stored_id
 from bot.engagement.reach import ChatOpening
 from bot.security.service_urls import ServiceUrlPolicy
 from bot.security.tenants import TenantPolicy
@@ -203,6 +204,11 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("allowed_tenants", "csm_ids")
+    @classmethod
+    def _stored_ids(cls, value: list[str]) -> list[str]:
+        return [stored_id(v) for v in value]  # Entra ids are compared in one case (bot.engagement.ids)
 
     @field_validator("open_chats", mode="before")
     @classmethod

@@ -18,7 +18,8 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.exc import OperationalError
 
-from bot.engagement.usage import DIRECTORY_ID, MAX_BATCH_EVENTS
+from bot.engagement.ids import DIRECTORY_ID
+from bot.engagement.usage import MAX_BATCH_EVENTS
 from bot.usecases.ingest import UsageIngest
 from storage.uow import UnitOfWork
 

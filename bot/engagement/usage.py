@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
+from bot.engagement.ids import DIRECTORY_ID, stored_id
+
 MAX_BATCH_EVENTS = 10_000
 MAX_PROPERTIES_BYTES = 4096
 FUTURE_TOLERANCE = timedelta(minutes=5)  # clock skew between the vendor's servers and ours
@@ -22,7 +24,6 @@ MAX_EVENT_AGE = timedelta(days=400)  # backfills of a year of history are fine; 
 # Names: letters, digits and _ . : - ; they start with a letter or digit.
 EVENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,99}")
 # Tenant ids and AAD object ids are GUIDs; other directory ids are accepted if they look like ids.
-DIRECTORY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 EVENT_FIELDS = frozenset({"tenant_id", "user_id", "name", "timestamp", "properties"})
 RESERVED_PREFIX = "teams."  # the bot's own signals (install, message, card answer)
 
@@ -149,7 +150,7 @@ class Rejection:
 
 def bot_signal(tenant_id: str, aad_object_id: str, name: str, at: datetime) -> UsageEvent:
     """One of the bot's own signals, already trusted (it comes from an authenticated Teams activity)."""
-    return UsageEvent(tenant_id.lower(), aad_object_id.lower(), name, at, at.date())
+    return UsageEvent(stored_id(tenant_id), stored_id(aad_object_id), name, at, at.date())
 
 
 @dataclass
@@ -215,8 +216,7 @@ def _directory_id(value: Any, name: str, problems: list[str], known: dict[str, s
         if value in known:
             return known[value]
         if DIRECTORY_ID.fullmatch(value):
-            # Teams sends GUIDs in lower case; events must match the people the bot knows
-            known[value] = stored = value.lower()
+            known[value] = stored = stored_id(value)  # events must match the people the bot knows
             return stored
     problems.append(f"{name} must be an id (a GUID; at most 64 letters, digits, _ . -)")
     return None

@@ -10,7 +10,7 @@ from typing import Any
 from botbuilder.core import ActivityHandler, CardFactory, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.schema import ActivityTypes
 
-from bot.teams.inbound import tenant_of, to_inbound
+from bot.teams.inbound import aad_object_id_of, tenant_of, to_inbound
 from bot.usecases.alerts import ALERT_VERBS, Alerts
 from bot.usecases.campaigns import CAMPAIGN_VERBS, Campaigns
 from bot.usecases.lifecycle import Lifecycle, Reply
@@ -79,12 +79,7 @@ class NurtureBot(ActivityHandler):
         value = activity.value if isinstance(activity.value, dict) else {}
         raw_action = value.get("action")
         action: dict[str, Any] = raw_action if isinstance(raw_action, dict) else {}
-        sender = activity.from_property
-        actor = Actor(
-            tenant_id=tenant_of(activity),
-            aad_object_id=getattr(sender, "aad_object_id", None) if sender else None,
-            locale=activity.locale,
-        )
+        actor = Actor(tenant_id=tenant_of(activity), aad_object_id=aad_object_id_of(activity), locale=activity.locale)
         verb = str(action.get("verb") or "")
         if verb in ALERT_VERBS:
             card = await self.alerts.handle_action(

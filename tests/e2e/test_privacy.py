@@ -34,7 +34,7 @@ from tests.conftest import Harness
 from tests.e2e.test_campaigns import campaigns, install_user
 from tests.e2e.test_nps_flow import OTHER, ask, invoke, post_invoke, submit, table
 from tests.e2e.test_usage_ingest import AUTH, post_events
-from tests.support.activities import CSM, OTHER_TENANT, TENANT, USER, message
+from tests.support.activities import CSM, OTHER_TENANT, TENANT, USER, install, message
 from tests.support.cli import clean_env, nurture
 from tests.support.usage import event
 
@@ -139,6 +139,39 @@ async def test_nurture_forget_command(harness: Harness) -> None:
     assert touches and report["deleted"]["campaign_touches"] == len(touches)
     assert await _traces_of(harness.database_url, USER, user_ids) == []
     assert (await harness.rows())["users"] == 1
+
+
+async def test_an_id_in_upper_case_is_the_same_person_and_forget_finds_them(harness: Harness) -> None:
+    """Entra ids are GUIDs, which are case-insensitive. A person whose activities, card answers and usage arrive
+    with their ids in upper case is the one person stored in lower case; `nurture forget` with the id in upper case
+    forgets every row; forgetting an id nothing is stored about says so and exits 1."""
+    shouting, tenant = USER.upper(), TENANT.upper()
+    chat = {"service_url": harness.connector.service_url, "conversation_id": f"a:personal-{USER}"}  # the one chat
+    assert (await harness.post(install("add", aad_object_id=shouting, tenant_id=tenant, **chat))).status == 200
+    instance = await ask(harness, aad=USER)  # installs again, in lower case: the same person
+    answer = invoke(harness, "nps.submit", submit(instance, "3", "Slow"), aad=shouting)
+    answer["conversation"]["id"] = chat["conversation_id"]
+    await post_invoke(harness, answer)
+    response = await harness.post(message("help", aad_object_id=shouting, tenant_id=tenant, **chat))
+    assert response.status == 200
+    assert (await post_events(harness, [event("report_created", harness.clock(), user=shouting)])).status == 202
+    assert [(u.tenant_id, u.aad_object_id) for u in await table(harness, User)] == [(TENANT, USER)]
+    assert [(a.aad_object_id, a.score) for a in await table(harness, NpsAnswer)] == [(USER, 3)]
+    assert {t.tenant_id for t in await table(harness, Tenant)} == {TENANT}
+    user_ids = {u.id for u in await table(harness, User)}
+    assert await _traces_of(harness.database_url, shouting, set()) == []  # nothing stored in upper case …
+    assert await _traces_of(harness.database_url, USER, user_ids)  # … all of it in lower case
+
+    code, out, err = await nurture(harness.database_url, "forget", shouting, "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert (report["forgotten"], report["found"], report["deleted"]["users"]) == (USER, True, 1)
+    assert await _traces_of(harness.database_url, USER, user_ids) == []
+
+    code, out, err = await nurture(harness.database_url, "forget", shouting)
+    assert code == 1 and f"nothing is stored about {USER}" in err
+    code, out, err = await nurture(harness.database_url, "forget", "not an id!")
+    assert code == 2 and "must be a GUID" in err
 
 
 async def test_forgetting_reaches_usage_in_tenants_the_bot_never_met(harness: Harness) -> None:

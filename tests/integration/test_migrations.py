@@ -340,6 +340,45 @@ async def test_profiles_get_their_last_use_in_seconds_and_back(fresh_url: str) -
         await engine.dispose()
 
 
+async def test_object_ids_stored_in_upper_case_become_lower_case(fresh_url: str) -> None:
+    """0019 turns every stored Entra object id into lower case, except a row whose lower-case twin exists (the same
+    person under two spellings, left for a person to merge); downgrade keeps them."""
+    upgrade(fresh_url, "0018")
+    engine = create_engine(fresh_url)
+    at = "'2026-01-01 00:00:00.000000'"
+    profile = "INSERT INTO usage_profiles (tenant_id, aad_object_id, first_seen_at, last_seen_at, events) VALUES "
+    statements = [
+        f"INSERT INTO tenants (tenant_id, first_seen_at, last_seen_at) VALUES ('t1', {at}, {at})",
+        f"INSERT INTO users (tenant_id, aad_object_id, created_at, updated_at) VALUES ('t1', 'AB-1', {at}, {at})",
+        "INSERT INTO csm_assignments (tenant_id, aad_object_id, position) VALUES ('t1', 'CD-2', 0)",
+        *(f"{profile} ('t1', '{person}', {at}, {at}, 1)" for person in ("EF-3", "GH-4", "gh-4")),
+    ]
+
+    async def ids() -> dict[str, list[str]]:
+        async with engine.connect() as connection:
+            found = {}
+            for table in ("users", "csm_assignments", "usage_profiles"):
+                rows = await connection.execute(text(f"SELECT aad_object_id FROM {table}"))
+                found[table] = sorted(value for (value,) in rows)
+            return found
+
+    try:
+        async with engine.begin() as connection:
+            for statement in statements:
+                await connection.execute(text(statement))
+        upgrade(fresh_url, "0019")
+        expected = {
+            "users": ["ab-1"],
+            "csm_assignments": ["cd-2"],
+            "usage_profiles": ["GH-4", "ef-3", "gh-4"],  # GH-4 has a lower-case twin: left as it was
+        }
+        assert await ids() == expected
+        downgrade(fresh_url, "0018")
+        assert await ids() == expected
+    finally:
+        await engine.dispose()
+
+
 def test_sqlite_audience_index_is_the_models(tmp_path: Path) -> None:
     """Alembic cannot compare SQLite's expression indexes: the audience index the migrations leave (0016: with the
     install's epoch seconds) is the one the models declare, and downgrade takes the seconds out again."""

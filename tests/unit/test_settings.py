@@ -112,3 +112,13 @@ async def test_app_types_reach_botbuilder(app_type: str, extra: dict[str, str], 
         assert factory._inner.tenant_id == "home"
     if app_type != "UserAssignedMSI":
         assert await factory.is_valid_app_id("app") and not await factory.is_authentication_disabled()
+
+
+def test_entra_ids_in_settings_are_kept_in_lower_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ids pasted in upper case (NURTURE_CSM_IDS, NURTURE_ALLOWED_TENANTS) match the lower-case ids Teams sends."""
+    monkeypatch.setenv("NURTURE_CSM_IDS", " DDDDDDDD-0000-0000-0000-00000000C5A1 ,eeee")
+    monkeypatch.setenv("NURTURE_ALLOWED_TENANTS", "11111111-AAAA-1111-1111-111111111111")
+    settings = load_settings(_env_file=None)
+    assert settings.csm_ids == ["dddddddd-0000-0000-0000-00000000c5a1", "eeee"]
+    assert settings.allowed_tenants == ["11111111-aaaa-1111-1111-111111111111"]
+    assert settings.tenant_policy.refusal("11111111-aaaa-1111-1111-111111111111") is None
