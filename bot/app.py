@@ -42,7 +42,7 @@ from bot.usecases.ingest import UsageIngest
 from bot.usecases.lifecycle import Lifecycle
 from bot.usecases.privacy import Retention, purge
 from bot.usecases.surveys import SurveyConfig, Surveys
-from storage.engine import create_engine, session_factory
+from storage.engine import READS_ONLY, create_engine, session_factory
 from storage.first_answers import FirstAnswers, first_answers_for
 from storage.uow import UnitOfWork
 
@@ -309,7 +309,9 @@ async def healthz(request: web.Request) -> web.Response:
     try:
         async with asyncio.timeout(HEALTH_DB_TIMEOUT_SECONDS):
             async with app[ENGINE].connect() as connection:
-                await connection.execute(text("SELECT 1"))
+                # a read-only transaction: on SQLite it takes no write lock, so a writer holding it never delays this
+                reader = await connection.execution_options(**{READS_ONLY: True})
+                await reader.execute(text("SELECT 1"))
         database: dict[str, Any] = {"reachable": True}
     except (TimeoutError, SQLAlchemyError, OSError) as exc:
         database = {"reachable": False, "error": type(exc).__name__}

@@ -7,6 +7,7 @@ reason and the rest are stored (202).
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -16,14 +17,20 @@ from datetime import date, datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy.exc import OperationalError
 
 from bot.engagement.ids import DIRECTORY_ID
 from bot.engagement.usage import MAX_BATCH_EVENTS
 from bot.usecases.ingest import UsageIngest
+from storage.engine import DATABASE_UNAVAILABLE, lock_wait
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+# A request answers within STORE_SECONDS, waiting at most LOCK_WAIT_SECONDS of it for the database's write lock: a
+# sender with a timeout of its own (often 10-30 s) gets a 503 to retry instead of a hung connection.
+STORE_SECONDS, LOCK_WAIT_SECONDS = 10.0, 8.0
+RETRY_AFTER_SECONDS = 5
+NOT_IN_TIME: tuple[type[BaseException], ...] = (TimeoutError, *DATABASE_UNAVAILABLE)
 
 
 @dataclass(frozen=True)
@@ -43,10 +50,12 @@ class UsageApi:
         if len(events) > MAX_BATCH_EVENTS:
             return _error(413, f"at most {MAX_BATCH_EVENTS} events per batch (got {len(events)}): split the batch")
         try:
-            report = await self.ingest.ingest(events, self.clock())
-        except OperationalError:
-            log.exception("database unavailable while storing usage events")
-            return _error(503, "database unavailable: nothing was stored, send the batch again")
+            async with asyncio.timeout(STORE_SECONDS):
+                with lock_wait(LOCK_WAIT_SECONDS):
+                    report = await self.ingest.ingest(events, self.clock())
+        except NOT_IN_TIME as exc:  # one transaction, rolled back
+            log.warning("usage batch not stored in time: %s", type(exc).__name__)
+            return _unavailable("nothing was stored, send the batch again")
         log.info(
             "usage batch: %s accepted, %s stored, %s rejected", report.accepted, report.stored, len(report.rejections)
         )
@@ -66,9 +75,15 @@ class UsageApi:
             renewal = None if raw is None else date.fromisoformat(str(raw))
         except ValueError:
             return _error(400, f"renewal_date {str(raw)[:20]!r} is not a date (YYYY-MM-DD)")
-        async with self.uow_factory() as uow:
-            await uow.tenants.set_renewal(tenant_id.lower(), renewal, self.clock())
-            await uow.commit()
+        try:
+            async with asyncio.timeout(STORE_SECONDS):
+                with lock_wait(LOCK_WAIT_SECONDS):
+                    async with self.uow_factory() as uow:
+                        await uow.tenants.set_renewal(tenant_id.lower(), renewal, self.clock())
+                        await uow.commit()
+        except NOT_IN_TIME as exc:
+            log.warning("renewal date not stored in time: %s", type(exc).__name__)
+            return _unavailable("the renewal date was not stored, send it again")
         return web.json_response({"tenant_id": tenant_id.lower(), "renewal_date": renewal and renewal.isoformat()})
 
     def _authorize(self, request: web.Request) -> None:
@@ -102,6 +117,11 @@ async def _read_json(request: web.Request, limit: int) -> Any:
 
 def _error(status: int, reason: str) -> web.Response:
     return web.json_response({"error": reason}, status=status)
+
+
+def _unavailable(what_to_do: str) -> web.Response:
+    reason = f"the database is busy or unavailable: {what_to_do}"
+    return web.json_response({"error": reason}, status=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def _http_error(status: int, reason: str) -> web.HTTPException:

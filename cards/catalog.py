@@ -19,9 +19,18 @@ from cards.alerts import (
 )
 from cards.i18n import SUPPORTED_LOCALES, Phrase, Strings
 from cards.notice import NoticeKind, NoticeView, build_notice_card
-from cards.nps import ErrorCardView, NpsCardView, NpsState, build_error_card, build_nps_card
+from cards.nps import (
+    ErrorCardView,
+    NotSavedView,
+    NpsCardView,
+    NpsState,
+    build_error_card,
+    build_not_saved_card,
+    build_nps_card,
+)
 from cards.nps_report import NpsReportView, ReportComment, TrendPoint, build_nps_report_card
 from cards.nurture import NurtureCardView, NurtureState, build_nurture_card
+from cards.verbs import Verb
 from cards.welcome import WelcomeView, build_welcome_card
 
 SAMPLE_INSTANCE = "5f0c2b8e-1d3a-4c55-9e61-3b2f6a7d8c90"
@@ -185,6 +194,8 @@ def sample_cards() -> dict[str, dict[str, Any]]:
             NpsCardView(SAMPLE_INSTANCE, SAMPLE_USER, SAMPLE_PRODUCT, locale, error="error.score_invalid")
         )
         cards[f"error-not_yours.{locale}"] = build_error_card(ErrorCardView(locale, "error.not_yours"))
+        answer = {"instance": SAMPLE_INSTANCE, "score": "3", "comment": "Exports time out"}
+        cards[f"not-saved.{locale}"] = build_not_saved_card(NotSavedView(locale, Verb.NPS_SUBMIT, answer))
         cards[f"nps-report.{locale}"] = _report(locale, True)
         cards[f"nps-report-too-few.{locale}"] = _report(locale, False)
         cards.update(_nurture_cards(locale))

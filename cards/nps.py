@@ -272,6 +272,31 @@ class ErrorCardView:
     message_key: str  # a card-string key: "error.not_yours", "error.unknown_survey" …
 
 
+@dataclass(frozen=True)
+class NotSavedView:
+    locale: str | None
+    verb: Verb  # the action that could not be saved …
+    data: dict[str, Any]  # … and all it carried (the card's inputs too)
+
+
+def build_not_saved_card(view: NotSavedView) -> dict[str, Any]:
+    """In place of a card whose action was not saved because the service was too busy to answer in time: says so,
+    and "Try again" sends the very same action once more (storing an answer twice is harmless: it is keyed)."""
+    t = Strings(view.locale)
+    title, text = t("error.title"), t("error.not_saved")
+    again = ExecuteAction(title=t("error.try_again"), verb=view.verb, data=view.data, associated_inputs="none")
+    card = AdaptiveCard(
+        version=CARD_VERSION,
+        fallback_text=f"{title} {text}",
+        body=[
+            TextBlock(text=title, weight="Bolder", color="Attention", wrap=True),
+            TextBlock(text=text, wrap=True),
+            ActionSet(actions=[again]),
+        ],
+    )
+    return card.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
 def build_error_card(view: ErrorCardView) -> dict[str, Any]:
     """Shown in place of a card when an action cannot be accepted at all (not for fixable input: see ASK + error)."""
     t = Strings(view.locale)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -13,9 +14,11 @@ from botbuilder.schema import ActivityTypes
 from bot.teams.inbound import aad_object_id_of, tenant_of, to_inbound
 from bot.usecases.alerts import ALERT_VERBS, Alerts
 from bot.usecases.campaigns import CAMPAIGN_VERBS, Campaigns
-from bot.usecases.lifecycle import Lifecycle, Reply
+from bot.usecases.lifecycle import Inbound, Lifecycle, Reply
 from bot.usecases.surveys import Actor, Surveys
+from cards.nps import ErrorCardView, NotSavedView, build_error_card, build_not_saved_card
 from cards.verbs import Verb
+from storage.engine import LOCK_WAIT_MS, lock_wait
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,7 @@ class NurtureBot(ActivityHandler):
         self.campaigns = campaigns
         self.alerts = alerts
         self.clock = clock
+        self._releasing: set[asyncio.Future[None]] = set()  # claims being dropped (strong references until done)
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
@@ -51,8 +55,24 @@ class NurtureBot(ActivityHandler):
         try:
             await super().on_turn(turn_context)
         except BaseException:
-            await self.lifecycle.release(inbound)
+            self._release(inbound)
             raise
+
+    def _release(self, inbound: Inbound) -> None:
+        """Drop the claim of a turn that failed, so Teams' retry is processed. In a task of its own, with the usual
+        patience for the database: the turn may have failed because the database was busy, and the answer to Teams
+        must not wait for it."""
+
+        async def release() -> None:
+            try:
+                with lock_wait(LOCK_WAIT_MS / 1000):
+                    await self.lifecycle.release(inbound)
+            except Exception:
+                log.exception("the claim of a failed %s activity could not be dropped", inbound.activity_type)
+
+        task = asyncio.ensure_future(release())
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         reply = await self.lifecycle.message(to_inbound(turn_context.activity), self.clock())
@@ -93,6 +113,19 @@ class NurtureBot(ActivityHandler):
             card = await self.surveys.handle_action(verb, action.get("data"), actor, self.clock())
         body = CardAnswer(statusCode=200, type="application/vnd.microsoft.card.adaptive", value=card)
         return InvokeResponse(status=200, body=body)
+
+
+def not_saved_answer(activity: Any) -> dict[str, Any]:
+    """The answer to an Action.Execute that could not be saved in time (a busy or locked database): a card that says
+    nothing was saved, whose "Try again" sends the same action again; for an action we do not know, the error card."""
+    value = activity.value if isinstance(activity.value, dict) else {}
+    action = value.get("action")
+    verb, data = (str(action.get("verb") or ""), action.get("data")) if isinstance(action, dict) else ("", None)
+    if verb in Verb.__members__.values() and isinstance(data, dict):
+        card = build_not_saved_card(NotSavedView(activity.locale, Verb(verb), data))
+    else:
+        card = build_error_card(ErrorCardView(activity.locale, "error.not_saved"))
+    return {"statusCode": 200, "type": "application/vnd.microsoft.card.adaptive", "value": card}
 
 
 class CardAnswer(dict[str, Any]):

@@ -5,6 +5,7 @@ Every refusal is decided here, before any handler runs, so a refused activity st
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
@@ -13,22 +14,30 @@ from typing import Any
 from aiohttp import web
 from botbuilder.core import serializer_helper
 from botbuilder.integration.aiohttp import CloudAdapter
-from botbuilder.schema import Activity
+from botbuilder.schema import Activity, ActivityTypes
 from msrest.exceptions import ClientRequestError, DeserializationError, HttpOperationError
-from sqlalchemy.exc import OperationalError
 
 from bot.config import Settings
 from bot.security.service_urls import ServiceUrlPolicy
 from bot.security.tenants import TenantPolicy
 from bot.security.tokens import AuthFailure, BotConnectorTokenValidator
 from bot.teams.adapter import NurtureAuthentication, ServiceUrlRefused
-from bot.teams.handler import NurtureBot
+from bot.teams.handler import NurtureBot, not_saved_answer
 from bot.teams.inbound import tenant_of
+from storage.engine import DATABASE_UNAVAILABLE, lock_wait
 from storage.models import CONVERSATION_ID_LENGTH, ID_LENGTH
 
 log = logging.getLogger(__name__)
 
 ACTIVITY = web.RequestKey("activity", Activity)  # read by the access log: type and id only, never text
+
+# How long a turn may take, counted from the request's arrival, and how much of it may go waiting for the database's
+# write lock. Teams gives a card action about 5 s (then the person sees an error), and an activity 15 s before it
+# sends it again: past these, the person gets "nothing was saved, try again", and Teams a 503 it retries.
+INVOKE_SECONDS, INVOKE_LOCK_WAIT = 4.0, 3.0
+TURN_SECONDS, TURN_LOCK_WAIT = 10.0, 8.0
+RETRY_AFTER_SECONDS = 5
+NOT_IN_TIME: tuple[type[BaseException], ...] = (TimeoutError, *DATABASE_UNAVAILABLE)
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,7 @@ class MessagesEndpoint:
         object.__setattr__(self, "tenants", self.settings.tenant_policy)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        arrived = asyncio.get_running_loop().time()
         activity = await _read_activity(request, self.settings.max_request_bytes)
         request[ACTIVITY] = activity
         claims = await self._authenticate(request, activity)
@@ -57,8 +67,12 @@ class MessagesEndpoint:
         if refusal:
             return _refuse(403, refusal)
         result = self.authentication.authenticated_result(claims)
+        invoke = activity.type == ActivityTypes.invoke
+        seconds, lock_seconds = (INVOKE_SECONDS, INVOKE_LOCK_WAIT) if invoke else (TURN_SECONDS, TURN_LOCK_WAIT)
         try:
-            invoke_response = await self.adapter.process_activity(result, activity, self.bot.on_turn)
+            async with asyncio.timeout_at(arrived + seconds):
+                with lock_wait(lock_seconds):
+                    invoke_response = await self.adapter.process_activity(result, activity, self.bot.on_turn)
         except ServiceUrlRefused as exc:
             return _refuse(403, str(exc))
         except HttpOperationError as exc:
@@ -68,9 +82,11 @@ class MessagesEndpoint:
         except ClientRequestError as exc:
             log.error("the Bot Connector could not be reached: %s", type(exc).__name__)
             return _refuse(502, "the Bot Connector could not be reached")
-        except OperationalError:
-            log.exception("database unavailable while processing an activity")
-            return _refuse(503, "database unavailable")
+        except NOT_IN_TIME as exc:  # its transaction was rolled back: nothing is kept
+            log.warning("%s activity not processed in time: %s", activity.type, type(exc).__name__)
+            if invoke:
+                return web.json_response(not_saved_answer(activity))
+            return _unavailable()
         if invoke_response:
             body = invoke_response.body
             if body is not None and not isinstance(body, (dict, list)):
@@ -177,3 +193,13 @@ def _http_error(status: int, reason: str) -> web.HTTPException:
 
 def _refuse(status: int, reason: str) -> web.Response:
     return web.json_response({"error": reason}, status=status)
+
+
+def _unavailable() -> web.Response:
+    """Teams sends the activity again: the next try may find the database free (it is processed once, see
+    NurtureBot.on_turn)."""
+    return web.json_response(
+        {"error": "the database is busy or unavailable: nothing was stored, send it again"},
+        status=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
