@@ -8,7 +8,6 @@ reason and the rest are stored (202).
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from aiohttp import web
 from sqlalchemy.exc import OperationalError
 
 from bot.engagement.usage import DIRECTORY_ID, MAX_BATCH_EVENTS
+from bot.json_body import json_error, read_json
 from bot.usecases.ingest import UsageIngest
 from storage.uow import UnitOfWork
 
@@ -83,20 +83,7 @@ class UsageApi:
 
 
 async def _read_json(request: web.Request, limit: int) -> Any:
-    if request.content_type != "application/json":
-        raise _http_error(415, "Content-Type must be application/json")
-    if request.content_length is not None and request.content_length > limit:
-        raise _http_error(413, f"body larger than {limit} bytes: send smaller batches")
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise _http_error(413, f"body larger than {limit} bytes: send smaller batches") from None
-    if len(body) > limit:
-        raise _http_error(413, f"body larger than {limit} bytes: send smaller batches")
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise _http_error(400, "body is not valid JSON") from None
+    return await read_json(request, limit, f"body larger than {limit} bytes: send smaller batches")
 
 
 def _error(status: int, reason: str) -> web.Response:
@@ -104,9 +91,4 @@ def _error(status: int, reason: str) -> web.Response:
 
 
 def _http_error(status: int, reason: str) -> web.HTTPException:
-    body = json.dumps({"error": reason})
-    if status == 413:
-        return web.HTTPRequestEntityTooLarge(max_size=0, actual_size=0, text=body, content_type="application/json")
-    error_class = {400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 415: web.HTTPUnsupportedMediaType}[status]
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return error_class(text=body, content_type="application/json", headers=headers)
+    return json_error(status, reason, {"WWW-Authenticate": "Bearer"} if status == 401 else None)
