@@ -132,6 +132,7 @@ def create_app(
         ingest=UsageIngest(lambda: UnitOfWork(sessions), settings.tenant_policy),
         uow_factory=lambda: UnitOfWork(sessions),
         clock=clock,
+        tenants=settings.tenant_policy,
     )
 
     app.cleanup_ctx.append(_resources)

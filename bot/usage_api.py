@@ -1,8 +1,9 @@
 """The vendor-facing HTTP API: usage events in (`POST /api/usage/events`) and tenants' renewal dates.
 
-Both take a bearer token from NURTURE_INGEST_TOKENS (compared in constant time). A body that cannot be read as a
-batch is refused whole (400/413/415) and stores nothing; inside a readable batch each bad event is refused with its
-reason and the rest are stored (202).
+Both take a bearer token from NURTURE_INGEST_TOKENS (compared in constant time) and serve only tenants on
+NURTURE_ALLOWED_TENANTS: another tenant's event is refused with its reason, its renewal date with 403. A body that
+cannot be read as a batch is refused whole (400/413/415) and stores nothing; inside a readable batch each bad event
+is refused with its reason and the rest are stored (202).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot.engagement.usage import DIRECTORY_ID, MAX_BATCH_EVENTS
 from bot.json_body import json_error, read_json
+from bot.security.tenants import TenantPolicy
 from bot.usecases.ingest import UsageIngest
 from storage.uow import UnitOfWork
 
@@ -32,6 +34,7 @@ class UsageApi:
     ingest: UsageIngest
     uow_factory: Callable[[], UnitOfWork]
     clock: Callable[[], datetime]
+    tenants: TenantPolicy
 
     async def events(self, request: web.Request) -> web.Response:
         self._authorize(request)
@@ -57,6 +60,9 @@ class UsageApi:
         tenant_id = request.match_info["tenant_id"]
         if not DIRECTORY_ID.fullmatch(tenant_id):
             return _error(400, "tenant id must be a GUID")
+        refusal = self.tenants.refusal(tenant_id)
+        if refusal:  # a renewal date would create the tenant, and CSMs would be reminded of an account not served
+            return _error(403, f"{refusal} (NURTURE_ALLOWED_TENANTS): nothing was stored")
         payload = await _read_json(request, 4096)
         if not isinstance(payload, dict) or "renewal_date" not in payload:
             return _error(400, 'body must be {"renewal_date": "YYYY-MM-DD"} or {"renewal_date": null}')
