@@ -69,3 +69,13 @@ async def test_sigterm_finishes_the_turn_in_flight(tmp_path: Path, slow_connecto
     assert access[0]["status"] == 200 and access[0]["latency_ms"] >= 1000
     assert any("DEV MODE" in line.get("msg", "") for line in lines)
     assert "Bearer" not in stderr and "zebra-quartz" not in stderr
+
+
+async def test_dev_mode_listens_on_this_machine_only_unless_told(tmp_path: Path) -> None:
+    """Dev mode checks no tokens: without --host it must not be reachable from the network."""
+    async with dev_serve(tmp_path, host=None) as (process, port):
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+    stderr, lines = await stderr_of(process)
+    running = [line["msg"].splitlines()[0] for line in lines if "Running on" in line.get("msg", "")]
+    assert running == [f"======== Running on http://127.0.0.1:{port} ========"], stderr

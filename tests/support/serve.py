@@ -36,17 +36,18 @@ async def wait_for_health(port: int) -> None:
 
 
 @asynccontextmanager
-async def dev_serve(folder: Path) -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
-    """`nurture serve --host 127.0.0.1` on a free port, its database in `folder`, healthy: (process, port).
-    Killed on the way out if the test has not stopped it."""
+async def dev_serve(
+    folder: Path, host: str | None = "127.0.0.1"
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
+    """`nurture serve --host HOST` (None: no --host) on a free port, its database in `folder`, healthy:
+    (process, port). Killed on the way out if the test has not stopped it."""
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
         "serve",
-        "--host",
-        "127.0.0.1",
+        *(["--host", host] if host else []),
         "--port",
         str(port),
         cwd=folder,
