@@ -70,7 +70,7 @@ def _finite_float(text: str) -> float:
 
 async def read_json(request: web.Request, limit: int, too_large: str) -> Any:
     """The request's body parsed by `parse_json`; 415 for another content type, 413 (saying `too_large`) above
-    `limit` bytes, 400 for anything that is not JSON it takes."""
+    `limit` bytes (decompressed: aiohttp inflates gzip and deflate bodies), 400 for anything else it does not take."""
     if request.content_type != "application/json":
         raise json_error(415, "Content-Type must be application/json")
     if request.content_length is not None and request.content_length > limit:
@@ -79,6 +79,8 @@ async def read_json(request: web.Request, limit: int, too_large: str) -> Any:
         body = await request.read()  # aiohttp enforces the app-wide client_max_size (413) …
     except web.HTTPRequestEntityTooLarge:
         raise json_error(413, too_large) from None
+    except web.RequestPayloadError:  # a gzip or deflate body that does not decompress, or a broken chunked body
+        raise json_error(400, "body could not be read: its Content-Encoding or chunked transfer is broken") from None
     if len(body) > limit:  # … and this route's own, smaller limit
         raise json_error(413, too_large)
     try:

@@ -6,6 +6,7 @@ before any token check). Bodies nested up to the bound are read as usual; one le
 
 from __future__ import annotations
 
+import gzip
 import json
 from typing import Any
 
@@ -143,6 +144,25 @@ async def test_odd_json_never_gets_a_5xx(harness: Harness, endpoint: str, case: 
     assert 400 <= response.status < 500 or response.status in (200, 202), await response.text()
     if response.status >= 400:
         assert (await response.json())["error"]
+
+
+COMPRESSED = {
+    "gzip that is not gzip": ("gzip", b"not gzip at all", 400, "Content-Encoding"),
+    "deflate that is not deflate": ("deflate", b"not deflate", 400, "Content-Encoding"),
+    "gzip of a deep body": ("gzip", gzip.compress(deep_text(2000, "arrays")), 400, TOO_DEEP),
+    "gzip of 50 MB of spaces": ("gzip", gzip.compress(b" " * 50_000_000), 413, ""),
+}
+
+
+@pytest.mark.parametrize("case", list(COMPRESSED))
+@pytest.mark.parametrize("endpoint", list(ENDPOINTS))
+async def test_a_compressed_body_is_held_to_the_same_checks(harness: Harness, endpoint: str, case: str) -> None:
+    """aiohttp inflates gzip and deflate bodies before the route reads them."""
+    method, path, headers = ENDPOINTS[endpoint]
+    encoding, body, status, reason = COMPRESSED[case]
+    response = await post_json(harness, method, path, body, {**headers, "Content-Encoding": encoding})
+    assert response.status == status, await response.text()
+    assert reason in (await response.json())["error"]
 
 
 # -- property: random JSON-ish bodies never get a 5xx --------------------------------------------------------------
