@@ -204,8 +204,12 @@ PROPERTY = settings(
 )
 
 
-def _server_error(response: ClientResponse, body: str) -> str | None:
-    return f"{response.status}: {body[:300]}" if response.status >= 500 else None
+def _server_error(response: ClientResponse, body: str, upstream_may_fail: bool = False) -> str | None:
+    """The status and body of a 5xx; with `upstream_may_fail`, 502 is an answer: the Bot Connector failed (here the
+    fake, whose router answers ids it cannot route, such as "{", with a plain-text 404)."""
+    if response.status < 500 or (upstream_may_fail and response.status == 502):
+        return None
+    return f"{response.status}: {body[:300]}"
 
 
 @PROPERTY
@@ -227,7 +231,7 @@ async def test_signed_activities_with_random_fields_never_get_a_5xx(
     response = await post_json(
         harness, "POST", "/api/messages", json.dumps(activity).encode(), {"Authorization": f"Bearer {token}"}
     )
-    assert _server_error(response, await response.text()) is None
+    assert _server_error(response, await response.text(), upstream_may_fail=True) is None
 
 
 @PROPERTY
