@@ -27,6 +27,7 @@ from bot.engagement.campaigns import CampaignSet
 from bot.engagement.delivery import RetryPolicy
 from bot.engagement.reach import ChatOpening
 from bot.graph_install import GraphAppInstaller, GraphToken, MsalGraphTokens
+from bot.logging_setup import install_redaction
 from bot.packaging.manifest import default_teams_app_id
 from bot.security.tokens import BotConnectorTokenValidator, OpenIdKeyStore
 from bot.teams.adapter import CredentialsFactory, NurtureAuthentication, build_adapter
@@ -84,6 +85,9 @@ def create_app(
 
     `campaigns` defaults to NURTURE_CAMPAIGNS (or the packaged file); a bad file raises ConfigError here, at start-up.
     """
+    # aiohttp logs the start of a header it refuses as too long, which for an Authorization header is the token;
+    # `nurture serve` redacts every line it writes, this covers servers started without configure_logging (tests)
+    install_redaction()
     # each route checks its own limit; this is the largest of them
     body_limit = max(settings.max_request_bytes, settings.max_ingest_bytes)
     app = web.Application(client_max_size=body_limit, middlewares=[access_log_middleware])
@@ -128,6 +132,7 @@ def create_app(
         ingest=UsageIngest(lambda: UnitOfWork(sessions), settings.tenant_policy),
         uow_factory=lambda: UnitOfWork(sessions),
         clock=clock,
+        tenants=settings.tenant_policy,
     )
 
     app.cleanup_ctx.append(_resources)

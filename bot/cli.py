@@ -62,9 +62,19 @@ def _bot_settings() -> Settings:
     return settings
 
 
+def listen_host(requested: str | None, *, dev_mode: bool) -> str:
+    """The interface `serve` listens on: the one asked for; else, in dev mode, where tokens are not checked, this
+    machine only; else every interface (a container or App Service must be reachable from outside)."""
+    if requested:
+        return requested
+    return "127.0.0.1" if dev_mode else "0.0.0.0"
+
+
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",
+    host: Annotated[
+        str | None, typer.Option(help="Interface to listen on (127.0.0.1 in dev mode, 0.0.0.0 otherwise).")
+    ] = None,
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 3978,
 ) -> None:
     """Run the web app (Bot Framework endpoint, usage ingestion, health check)."""
@@ -88,7 +98,7 @@ def serve(
     upgrade(settings.database_url)
     web.run_app(
         create_app(settings, campaigns=campaigns),
-        host=host,
+        host=listen_host(host, dev_mode=settings.dev_mode),
         port=port,
         shutdown_timeout=settings.shutdown_timeout_seconds,
         access_log=None,

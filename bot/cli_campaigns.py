@@ -338,10 +338,17 @@ def tenant_renewal(
     renewal: Annotated[str | None, typer.Argument(help="Renewal date, YYYY-MM-DD.")] = None,
     clear: Annotated[bool, typer.Option("--clear", help="Remove the renewal date.")] = False,
 ) -> None:
-    """Set a tenant's renewal date (CSMs get reminders 90/60/30 days before), or --clear it."""
+    """Set a tenant's renewal date (CSMs get reminders 90/60/30 days before), or --clear it; exit 1 for a tenant
+    outside NURTURE_ALLOWED_TENANTS."""
     from bot.app import utc_now
 
     tenant = check_id(tenant_id, "the tenant id")
+    # held to the same list as the server and `nurture ingest`: a typo would otherwise create a tenant that CSMs get
+    # renewal reminders for, and nothing from it would ever be accepted
+    refusal = _settings().tenant_policy.refusal(tenant)
+    if refusal:
+        typer.echo(f"nurture: tenant {tenant}: {refusal} (NURTURE_ALLOWED_TENANTS): nothing was stored", err=True)
+        raise typer.Exit(1)
     if clear == (renewal is not None):
         typer.echo("nurture: give a date (YYYY-MM-DD) or --clear", err=True)
         raise typer.Exit(EXIT_CONFIG)

@@ -1,15 +1,15 @@
 """The vendor-facing HTTP API: usage events in (`POST /api/usage/events`) and tenants' renewal dates.
 
-Both take a bearer token from NURTURE_INGEST_TOKENS (compared in constant time). A body that cannot be read as a
-batch is refused whole (400/413/415) and stores nothing; inside a readable batch each bad event is refused with its
-reason and the rest are stored (202).
+Both take a bearer token from NURTURE_INGEST_TOKENS (compared in constant time) and serve only tenants on
+NURTURE_ALLOWED_TENANTS: another tenant's event is refused with its reason, its renewal date with 403. A body that
+cannot be read as a batch is refused whole (400/413/415) and stores nothing; inside a readable batch each bad event
+is refused with its reason and the rest are stored (202).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,8 +18,10 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.engagement.ids import DIRECTORY_ID
+from bot.engagement.ids import DIRECTORY_ID, stored_id
 from bot.engagement.usage import MAX_BATCH_EVENTS
+from bot.json_body import json_error, read_json
+from bot.security.tenants import TenantPolicy
 from bot.usecases.ingest import UsageIngest
 from storage.engine import DATABASE_UNAVAILABLE, lock_wait
 from storage.uow import UnitOfWork
@@ -40,6 +42,7 @@ class UsageApi:
     ingest: UsageIngest
     uow_factory: Callable[[], UnitOfWork]
     clock: Callable[[], datetime]
+    tenants: TenantPolicy
 
     async def events(self, request: web.Request) -> web.Response:
         self._authorize(request)
@@ -64,9 +67,12 @@ class UsageApi:
     async def renewal(self, request: web.Request) -> web.Response:
         """PUT /api/tenants/{tenant_id}/renewal {"renewal_date": "2027-03-31"} (null clears it)."""
         self._authorize(request)
-        tenant_id = request.match_info["tenant_id"]
-        if not DIRECTORY_ID.fullmatch(tenant_id):
+        if not DIRECTORY_ID.fullmatch(request.match_info["tenant_id"]):
             return _error(400, "tenant id must be a GUID")
+        tenant_id = stored_id(request.match_info["tenant_id"])
+        refusal = self.tenants.refusal(tenant_id)
+        if refusal:  # a renewal date would create the tenant, and CSMs would be reminded of an account not served
+            return _error(403, f"{refusal} (NURTURE_ALLOWED_TENANTS): nothing was stored")
         payload = await _read_json(request, 4096)
         if not isinstance(payload, dict) or "renewal_date" not in payload:
             return _error(400, 'body must be {"renewal_date": "YYYY-MM-DD"} or {"renewal_date": null}')
@@ -79,12 +85,12 @@ class UsageApi:
             async with asyncio.timeout(STORE_SECONDS):
                 with lock_wait(LOCK_WAIT_SECONDS):
                     async with self.uow_factory() as uow:
-                        await uow.tenants.set_renewal(tenant_id.lower(), renewal, self.clock())
+                        await uow.tenants.set_renewal(tenant_id, renewal, self.clock())
                         await uow.commit()
         except NOT_IN_TIME as exc:
             log.warning("renewal date not stored in time: %s", type(exc).__name__)
             return _unavailable("the renewal date was not stored, send it again")
-        return web.json_response({"tenant_id": tenant_id.lower(), "renewal_date": renewal and renewal.isoformat()})
+        return web.json_response({"tenant_id": tenant_id, "renewal_date": renewal and renewal.isoformat()})
 
     def _authorize(self, request: web.Request) -> None:
         header = request.headers.get("Authorization", "")
@@ -99,20 +105,7 @@ class UsageApi:
 
 
 async def _read_json(request: web.Request, limit: int) -> Any:
-    if request.content_type != "application/json":
-        raise _http_error(415, "Content-Type must be application/json")
-    if request.content_length is not None and request.content_length > limit:
-        raise _http_error(413, f"body larger than {limit} bytes: send smaller batches")
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise _http_error(413, f"body larger than {limit} bytes: send smaller batches") from None
-    if len(body) > limit:
-        raise _http_error(413, f"body larger than {limit} bytes: send smaller batches")
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise _http_error(400, "body is not valid JSON") from None
+    return await read_json(request, limit, f"body larger than {limit} bytes: send smaller batches")
 
 
 def _error(status: int, reason: str) -> web.Response:
@@ -125,9 +118,4 @@ def _unavailable(what_to_do: str) -> web.Response:
 
 
 def _http_error(status: int, reason: str) -> web.HTTPException:
-    body = json.dumps({"error": reason})
-    if status == 413:
-        return web.HTTPRequestEntityTooLarge(max_size=0, actual_size=0, text=body, content_type="application/json")
-    error_class = {400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 415: web.HTTPUnsupportedMediaType}[status]
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return error_class(text=body, content_type="application/json", headers=headers)
+    return json_error(status, reason, {"WWW-Authenticate": "Bearer"} if status == 401 else None)

@@ -25,6 +25,7 @@ from tests.support.connector import FakeConnector
 from tests.support.credentials import FixedTokenCredentialsFactory
 from tests.support.database import create_postgres_database, drop_postgres_database, empty_all_tables, row_counts
 from tests.support.keys import KeyServer, RsaKey, claims
+from tests.support.trap import Trap
 
 APP_ID = "00000000-aaaa-bbbb-cccc-000000000001"
 INGEST_TOKEN = "ingest-secret-for-tests"
@@ -82,6 +83,14 @@ async def connector() -> AsyncIterator[FakeConnector]:
     fake = await FakeConnector().start()
     yield fake
     await fake.close()
+
+
+@pytest.fixture
+async def trap() -> AsyncIterator[Trap]:
+    """A listener where a leaked token would land: it must see no connection."""
+    listener = await Trap().start()
+    yield listener
+    await listener.close()
 
 
 # -- the application ------------------------------------------------------------------------------
@@ -176,8 +185,16 @@ def make_settings(database_url: str, metadata_url: str, **overrides: Any) -> Set
 
 
 @pytest.fixture
-async def harness(database_url: str, keys: Keys, connector: FakeConnector) -> AsyncIterator[Harness]:
-    settings = make_settings(database_url, keys.server.metadata_url)
+def harness_settings() -> dict[str, Any]:
+    """Settings the harness overrides; a test module redefines this fixture to run the app with other settings."""
+    return {}
+
+
+@pytest.fixture
+async def harness(
+    database_url: str, keys: Keys, connector: FakeConnector, harness_settings: dict[str, Any]
+) -> AsyncIterator[Harness]:
+    settings = make_settings(database_url, keys.server.metadata_url, **harness_settings)
     clock = Clock()
     app = create_app(settings, credentials_factory=FixedTokenCredentialsFactory(APP_ID), clock=clock)
     client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))

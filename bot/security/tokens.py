@@ -187,7 +187,7 @@ class BotConnectorTokenValidator:
         token = _bearer_token(authorization)
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError:
+        except jwt.InvalidTokenError:  # not only DecodeError: a key id that is not a string is refused here too
             raise AuthFailure(401, "malformed token") from None
         algorithm = header.get("alg")
         if algorithm not in ALLOWED_ALGORITHMS:

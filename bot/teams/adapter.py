@@ -2,7 +2,8 @@
 
 Inbound tokens are validated by `bot.security.tokens` before an activity reaches the adapter; the adapter only gets
 an already-authenticated `AuthenticateRequestResult`. Outbound, every connector the SDK creates (replies, proactive
-sends, create-conversation) goes through `GuardedConnectorFactory`, which refuses hosts not on the allow-list.
+sends, create-conversation) goes through `GuardedConnectorFactory`, which refuses hosts not on the allow-list, and
+every request such a connector makes passes `TokenDestinationGuard` before the bot's token is attached to it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
 
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import CallerIdConstants
@@ -24,6 +26,8 @@ from botframework.connector.auth import (
     ServiceClientCredentialsFactory,
     UserTokenClient,
 )
+from msrest.pipeline import AsyncHTTPPolicy, AsyncPipeline
+from requests import PreparedRequest, RequestException
 from urllib3.util.retry import Retry
 
 from bot.config import Settings
@@ -55,9 +59,47 @@ class BotIdentity:
 ConnectorCache = dict[tuple[str, str | None], ConnectorClient]
 
 
+class TokenDestinationGuard(AsyncHTTPPolicy):
+    """First in a connector client's pipeline, before the credentials policy signs the session with the bot's token:
+    refuses a request whose URL `requests` would send to a host off the allow-list."""
+
+    def __init__(self, policy: ServiceUrlPolicy) -> None:
+        super().__init__()
+        self._policy = policy
+
+    async def send(self, request: Any, **kwargs: Any) -> Any:
+        refusal = requests_destination_refusal(self._policy, request.http_request.url)
+        if refusal:
+            log.warning("refused to send the bot's token: %s", refusal)
+            raise ServiceUrlRefused(refusal)
+        return await self.next.send(request, **kwargs)
+
+
+def requests_destination_refusal(policy: ServiceUrlPolicy, url: str) -> str | None:
+    """Judges `url` where requests will connect: prepared as requests prepares it (IDNA, re-quoting), then split with
+    `urlparse`, as its HTTPAdapter does to pick the connection."""
+    prepared = PreparedRequest()
+    try:
+        prepared.prepare_url(url, None)
+        parts = urlparse(prepared.url or "")
+        port = parts.port
+    except (RequestException, ValueError):
+        return "serviceUrl is not a URL requests can send to"
+    return policy.endpoint_refusal(parts.scheme, parts.hostname, port)
+
+
+def guard_connector(client: ConnectorClient, policy: ServiceUrlPolicy) -> None:
+    """Puts TokenDestinationGuard in front of the SDK's policies, and turns redirects off: a redirect would take the
+    request to a host that was never checked."""
+    pipeline = client.config.pipeline  # msrest has no public way to add a policy to a client it has built
+    client.config.pipeline = AsyncPipeline([TokenDestinationGuard(policy), *pipeline._impl_policies], pipeline._sender)
+    client.config.redirect_policy.allow = False
+
+
 class GuardedConnectorFactory(ConnectorFactory):
     """Refuses hosts off the allow-list; configures and reuses one connector client per service URL.
 
+    - Each client checks every request's URL again where the token is attached (`guard_connector`).
     - Every call is bounded by `timeout_seconds`. msrest's default is 100 s — longer than an outbox lease, so a hung
       send could be claimed again by another worker and sent twice; with a shorter timeout it ends as `unknown`.
     - msrest installs a urllib3 retry policy (3 tries on 5xx for PUT and DELETE, on connection errors for all):
@@ -86,6 +128,7 @@ class GuardedConnectorFactory(ConnectorFactory):
             client.config.retry_policy.policy = Retry(
                 total=0, connect=0, read=0, redirect=0, status=0, raise_on_status=False
             )
+            guard_connector(client, self._policy)
             self._cache[(service_url, audience)] = client
         return client
 

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from yarl import URL
 
 from bot.security.service_urls import ServiceUrlPolicy
 
@@ -130,6 +131,7 @@ class BotConnectorClient:
         if refusal:
             log.warning("refused to call the Bot Connector: %s", refusal)
             raise ConnectorRefused(refusal)
+        url = self._destination(service_url, path)
         headers = {"Content-Type": "application/json; charset=utf-8"}
         try:
             token = await self._token()
@@ -139,9 +141,11 @@ class BotConnectorClient:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode() if body is not None else None
-        url = f"{service_url.rstrip('/')}/{path}"
         try:
-            async with self._client().request(method, url, data=data, headers=headers, timeout=self._timeout) as got:
+            request = self._client().request(
+                method, url, data=data, headers=headers, timeout=self._timeout, allow_redirects=False
+            )
+            async with request as got:
                 answer = ConnectorAnswer(got.status, await _json_object(got), got.headers.get("Retry-After"))
         except aiohttp.ClientConnectorError as exc:  # no connection: the request never left
             return ConnectorAnswer(None, request_sent=False, failure=type(exc).__name__)
@@ -150,6 +154,19 @@ class BotConnectorClient:
         if answer.status == 401:
             self._token.forget()
         return answer
+
+    def _destination(self, service_url: str, path: str) -> URL:
+        """The URL as aiohttp reads it (yarl), checked again where the token is attached: the host, port and scheme
+        it will connect to. The request is given this same URL object, so nothing parses it differently later."""
+        try:
+            url = URL(f"{service_url.rstrip('/')}/{path}")
+            refusal = self._policy.endpoint_refusal(url.scheme, url.raw_host, url.port)
+        except ValueError:
+            refusal = "serviceUrl is not a URL aiohttp can send to"
+        if refusal:
+            log.warning("refused to send the bot's token: %s", refusal)
+            raise ConnectorRefused(refusal)
+        return url
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:  # made on first use: a session belongs to the running event loop

@@ -6,8 +6,8 @@ Every refusal is decided here, before any handler runs, so a refused activity st
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from botbuilder.schema import Activity, ActivityTypes
 from msrest.exceptions import ClientRequestError, DeserializationError, HttpOperationError
 
 from bot.config import Settings
+from bot.json_body import json_error, read_json
 from bot.security.service_urls import ServiceUrlPolicy
 from bot.security.tenants import TenantPolicy
 from bot.security.tokens import AuthFailure, BotConnectorTokenValidator
@@ -82,6 +83,9 @@ class MessagesEndpoint:
         except ClientRequestError as exc:
             log.error("the Bot Connector could not be reached: %s", type(exc).__name__)
             return _refuse(502, "the Bot Connector could not be reached")
+        except DeserializationError:  # not JSON: an error page from a gateway in front of the connector
+            log.error("the Bot Connector's answer could not be read")
+            return _refuse(502, "the Bot Connector's answer could not be read")
         except NOT_IN_TIME as exc:  # its transaction was rolled back: nothing is kept
             log.warning("%s activity not processed in time: %s", activity.type, type(exc).__name__)
             if invoke:
@@ -109,37 +113,17 @@ class MessagesEndpoint:
 
 
 async def _read_activity(request: web.Request, limit: int) -> Activity:
-    if request.content_type != "application/json":
-        raise _http_error(415, "Content-Type must be application/json")
-    if request.content_length is not None and request.content_length > limit:
-        raise _http_error(413, "request body too large")
-    try:
-        body = await request.read()  # aiohttp enforces the app-wide client_max_size (413) …
-        if len(body) > limit:  # … and this route's own, smaller limit
-            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
-        payload = json.loads(body)
-    except web.HTTPRequestEntityTooLarge:
-        raise _http_error(413, "request body too large") from None
-    except (ValueError, UnicodeDecodeError):
-        raise _http_error(400, "body is not valid JSON") from None
+    payload = await read_json(request, limit, "request body too large")
     if not isinstance(payload, dict):
         raise _http_error(400, "body must be a JSON object (an activity)")
-    conversation = payload.get("conversation")
-    missing = [
-        name
-        for name, value in (
-            ("type", payload.get("type")),
-            ("serviceUrl", payload.get("serviceUrl")),
-            ("channelId", payload.get("channelId")),
-            ("conversation.id", conversation.get("id") if isinstance(conversation, dict) else None),
-        )
-        if not isinstance(value, str) or not value
-    ]
+    missing = [name for name in _REQUIRED_TEXT if not _is_text(_at(payload, name.split(".")))]
+    if isinstance(payload.get("recipient"), dict) and not _is_text(_at(payload, ["recipient", "id"])):
+        missing.append("recipient.id")  # no recipient is fine (dev clients); one without an id is not
     if missing:
         raise _http_error(400, f"activity lacks a valid {', '.join(missing)}")
-    too_long = _overlong_fields(payload)
-    if too_long:
-        raise _http_error(400, f"activity field too long: {', '.join(too_long)}")
+    refused = _refused_fields(payload)
+    if refused:
+        raise _http_error(400, f"activity field too long or not text: {', '.join(refused)}")
     try:
         activity = Activity().deserialize(payload)
     except (DeserializationError, ValueError, TypeError, AttributeError):
@@ -164,31 +148,36 @@ _FIELD_LIMITS: tuple[tuple[tuple[str, ...], int], ...] = (
 )
 
 
-def _overlong_fields(payload: dict[str, Any]) -> list[str]:
+_REQUIRED_TEXT = ("type", "serviceUrl", "channelId", "conversation.id")
+
+
+def _at(payload: dict[str, Any], path: Iterable[str]) -> Any:
+    value: Any = payload
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+def _refused_fields(payload: dict[str, Any]) -> list[str]:
+    """Stored fields that are objects or lists, or longer than their column once msrest has made text of them
+    (it turns a number, or anything else, given for a text into `str(value)`)."""
     found = []
     for path, limit in _FIELD_LIMITS:
-        value: Any = payload
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        if isinstance(value, str) and len(value) > limit:
+        value = _at(payload, path)
+        if isinstance(value, (dict, list)):
+            found.append(f"{'.'.join(path)} (not text)")
+        elif value is not None and len(str(value)) > limit:
             found.append(f"{'.'.join(path)} (over {limit} characters)")
     return found
 
 
 def _http_error(status: int, reason: str) -> web.HTTPException:
-    error_class = {
-        400: web.HTTPBadRequest,
-        401: web.HTTPUnauthorized,
-        403: web.HTTPForbidden,
-        413: web.HTTPRequestEntityTooLarge,
-        415: web.HTTPUnsupportedMediaType,
-        503: web.HTTPServiceUnavailable,
-    }[status]
-    body = json.dumps({"error": reason})
-    if error_class is web.HTTPRequestEntityTooLarge:
-        return web.HTTPRequestEntityTooLarge(max_size=0, actual_size=0, text=body, content_type="application/json")
     headers = {"WWW-Authenticate": 'Bearer realm="botframework"'} if status == 401 else None
-    return error_class(text=body, content_type="application/json", headers=headers)
+    return json_error(status, reason, headers)
 
 
 def _refuse(status: int, reason: str) -> web.Response:

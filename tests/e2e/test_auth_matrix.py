@@ -5,12 +5,16 @@ Real tokens signed per case with our own RSA keys, served as OpenID metadata + J
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 import jwt
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import APP_ID, Harness
 from tests.support.activities import OTHER_TENANT, message
@@ -44,6 +48,9 @@ CASES: dict[str, tuple[Case, int]] = {
     "bearer without token": (lambda h, a: "Bearer ", 401),
     "garbage": (lambda h, a: "Bearer not.a.jwt", 401),
     "garbage base64": (lambda h, a: "Bearer eyJhbGciOi.eyJpc3Mi.c2ln", 401),
+    "kid is a list": (lambda h, a: "Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6WzFdfQ.e30.e30", 401),  # {"kid": [1]}
+    "kid is null": (lambda h, a: "Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6bnVsbH0.e30.e30", 401),
+    "header is a list": (lambda h, a: "Bearer WzFd.e30.e30", 401),
     "hs256": (_hs256, 401),
     "alg none": (_alg_none, 401),
     "wrong audience": (_signed(aud="someone-elses-bot"), 401),
@@ -117,3 +124,39 @@ async def test_service_url_not_allow_listed_is_never_called(harness: Harness) ->
     assert response.status == 403
     assert "serviceUrl" in (await response.json())["error"]
     assert sum((await harness.rows()).values()) == 0
+
+
+def _segment(value: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8,
+)
+TOKEN_HEADERS = st.fixed_dictionaries(
+    {},
+    optional={
+        "alg": st.sampled_from(["RS256", "RS512", "HS256", "none"]) | JSON_VALUES,
+        "kid": st.sampled_from(["key-ok", "key-skype", ""]) | JSON_VALUES,
+        "typ": JSON_VALUES,
+    },
+)
+FORGED = st.builds(
+    lambda header, payload, signature: f"Bearer {_segment(header)}.{_segment(payload)}.{signature}",
+    TOKEN_HEADERS | JSON_VALUES,
+    JSON_VALUES,
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_", max_size=40),
+)
+LATIN_1 = st.characters(min_codepoint=32, max_codepoint=255, exclude_characters="\x7f")  # what a client will send
+HEADER_TEXT = st.text(LATIN_1, max_size=60).filter(lambda text: text != "valid")  # harness.post's word for a real one
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture], database=None)
+@given(authorization=FORGED | HEADER_TEXT)
+async def test_forged_tokens_are_refused_with_401_or_403(harness: Harness, authorization: str) -> None:
+    activity = message("help", service_url=harness.connector.service_url)
+    response = await harness.post(activity, token=authorization)
+    assert response.status in (401, 403), await response.text()
+    assert harness.connector.calls == []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from tests.conftest import Harness
 from tests.support.activities import message
@@ -52,3 +54,24 @@ async def test_reply_failure_is_reported_and_retry_is_possible(harness: Harness,
     # the claim was released: Teams' retry of the same activity is processed, not skipped as a duplicate
     assert (await harness.post(activity)).status == 200
     assert (await harness.rows())["inbound_activities"] == 1
+
+
+async def test_a_reply_answered_with_an_error_page_is_a_502_and_retry_is_possible(harness: Harness) -> None:
+    """A gateway in front of the connector may answer with HTML, which msrest cannot read: still a 502, not a 500."""
+
+    async def error_page(request: web.Request) -> web.Response:
+        return web.Response(status=502, text="<html><body>Bad Gateway</body></html>", content_type="text/html")
+
+    gateway = web.Application()
+    gateway.router.add_route("*", "/{tail:.*}", error_page)
+    server = TestServer(gateway, host="127.0.0.1")
+    await server.start_server()
+    try:
+        activity = message("help", service_url=str(server.make_url("/")), activity_id="behind-a-gateway")
+        response = await harness.post(activity)
+    finally:
+        await server.close()
+    assert response.status == 502
+    assert "could not be read" in (await response.json())["error"]
+    retried = {**activity, "serviceUrl": harness.connector.service_url}  # Teams retries; the gateway is back
+    assert (await harness.post(retried)).status == 200

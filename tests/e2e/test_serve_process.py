@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -17,14 +15,9 @@ import pytest
 from tests.support.activities import message
 from tests.support.cli import clean_env
 from tests.support.connector import FakeConnector
+from tests.support.serve import dev_serve, stderr_of
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_serve_without_app_id_refuses_with_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -57,33 +50,9 @@ async def slow_connector() -> AsyncIterator[FakeConnector]:
 
 
 async def test_sigterm_finishes_the_turn_in_flight(tmp_path: Path, slow_connector: FakeConnector) -> None:
-    port = _free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        cwd=tmp_path,
-        env=clean_env(NURTURE_DEV_MODE="1", NURTURE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/s.db"),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
+    async with dev_serve(tmp_path) as (process, port):
+        base = f"http://127.0.0.1:{port}"
         async with aiohttp.ClientSession() as session:
-            for _ in range(100):
-                try:
-                    async with session.get(f"{base}/healthz") as health:
-                        if health.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.1)
-            else:
-                pytest.fail("serve did not come up")
             secret_text = "zebra-quartz-42 my private words"  # the logs must not carry message text
             activity = message(secret_text, service_url=slow_connector.service_url, activity_id="in-flight")
             request = asyncio.create_task(session.post(f"{base}/api/messages", json=activity))
@@ -93,15 +62,20 @@ async def test_sigterm_finishes_the_turn_in_flight(tmp_path: Path, slow_connecto
             response = await request
             assert response.status == 200  # the in-flight turn completed during shutdown
         assert await asyncio.wait_for(process.wait(), 30) == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    stderr = (await process.stderr.read()).decode() if process.stderr else ""
-    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    stderr, lines = await stderr_of(process)
     access = [line for line in lines if line.get("logger") == "nurture.access" and line.get("path") == "/api/messages"]
     assert access, stderr
     assert access[0]["activity_type"] == "message" and access[0]["activity_id"] == "in-flight"
     assert access[0]["status"] == 200 and access[0]["latency_ms"] >= 1000
     assert any("DEV MODE" in line.get("msg", "") for line in lines)
     assert "Bearer" not in stderr and "zebra-quartz" not in stderr
+
+
+async def test_dev_mode_listens_on_this_machine_only_unless_told(tmp_path: Path) -> None:
+    """Dev mode checks no tokens: without --host it must not be reachable from the network."""
+    async with dev_serve(tmp_path, host=None) as (process, port):
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+    stderr, lines = await stderr_of(process)
+    running = [line["msg"].splitlines()[0] for line in lines if "Running on" in line.get("msg", "")]
+    assert running == [f"======== Running on http://127.0.0.1:{port} ========"], stderr

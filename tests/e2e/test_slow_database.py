@@ -77,9 +77,7 @@ async def test_an_nps_answer_is_answered_in_time_and_can_be_sent_again(harness: 
     assert [(a.score, a.comment) for a in await table(harness, NpsAnswer)] == [(2, "Too slow")]
 
 
-async def test_a_message_gets_503_and_its_retry_is_processed(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_message_gets_503_and_its_retry_is_processed(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     from bot.teams import messages
 
     monkeypatch.setattr(messages, "TURN_SECONDS", 2.0)  # the same rule as in production, with less waiting

@@ -278,6 +278,19 @@ async def test_renewal_dates_are_set_and_cleared_over_the_api(harness: Harness) 
     assert await cleared.json() == {"tenant_id": TENANT, "renewal_date": None}
 
 
+async def test_a_renewal_for_a_tenant_outside_the_allow_list_is_refused_and_stores_nothing(harness: Harness) -> None:
+    for tenant, renewal in ((OTHER_TENANT, "2027-02-28"), (OTHER_TENANT.upper(), None)):
+        body = {"renewal_date": renewal}
+        response = await harness.client.put(f"/api/tenants/{tenant}/renewal", json=body, headers=AUTH)
+        assert response.status == 403
+        assert "not allowed" in (await response.json())["error"]
+    assert sum((await harness.rows()).values()) == 0
+
+    upper = f"/api/tenants/{TENANT.upper()}/renewal"
+    listed = await harness.client.put(upper, json={"renewal_date": None}, headers=AUTH)
+    assert listed.status == 200  # the list is compared without regard to case
+
+
 async def test_profiles_keep_a_true_copy_of_the_newest_words_in_any_order(harness: Harness) -> None:
     """Events over 400 days (seven 62-day words) arrive out of order, in small and large batches, some at once: each
     profile's four newest words stay what usage_activity holds (rollups checks it), whether a batch brings a newer

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.campaigns_file import load_campaigns
 from storage.models import CampaignTouch, OutboxMessage, Tenant
-from tests.support.activities import TENANT, USER
+from tests.support.activities import OTHER_TENANT, TENANT, USER
 from tests.support.cli import nurture
 from tests.support.inspect import rows_of
 from tests.support.usage import rollups
@@ -108,14 +108,27 @@ async def test_ingest_refuses_tenants_outside_the_allow_list(database_url: str, 
 
 
 async def test_tenant_renewal_command(database_url: str) -> None:
-    code, out, err = await nurture(database_url, "tenant", "renewal", TENANT, "2027-03-31")
+    listed = {"NURTURE_ALLOWED_TENANTS": TENANT}
+    code, out, err = await nurture(database_url, "tenant", "renewal", TENANT, "2027-03-31", **listed)
     assert code == 0, err
     assert [(t.tenant_id, str(t.renewal_date)) for t in await rows_of(database_url, Tenant)] == [(TENANT, "2027-03-31")]
-    code, _, err = await nurture(database_url, "tenant", "renewal", TENANT, "31.03.2027")
+    code, _, err = await nurture(database_url, "tenant", "renewal", TENANT, "31.03.2027", **listed)
     assert code == 2 and "is not a date" in err
-    code, _, err = await nurture(database_url, "tenant", "renewal", TENANT, "--clear")
+    code, _, err = await nurture(database_url, "tenant", "renewal", TENANT, "--clear", **listed)
     assert code == 0, err
     assert [t.renewal_date for t in await rows_of(database_url, Tenant)] == [None]
+
+
+async def test_tenant_renewal_refuses_a_tenant_outside_the_allow_list(database_url: str) -> None:
+    for env in ({"NURTURE_ALLOWED_TENANTS": TENANT}, {}):  # another tenant listed; none (the server refuses all)
+        code, _, err = await nurture(database_url, "tenant", "renewal", OTHER_TENANT, "2027-03-31", **env)
+        assert code == 1
+        assert "not allowed" in err and "NURTURE_ALLOWED_TENANTS" in err
+    assert await rows_of(database_url, Tenant) == []
+    code, _, err = await nurture(
+        database_url, "tenant", "renewal", OTHER_TENANT, "2027-03-31", NURTURE_ALLOWED_TENANTS="*"
+    )
+    assert code == 0, err
 
 
 async def test_a_bad_campaigns_file_stops_the_commands_with_its_reason(database_url: str, tmp_path: Path) -> None:
