@@ -52,6 +52,7 @@ class ConnectorAnswer:
     retry_after: str | None = None
     request_sent: bool = True
     failure: str | None = None  # the exception's name when no answer came back
+    refused: bool = False  # the HTTP client would not send it (nothing left, and trying again would not help)
 
     @property
     def ok(self) -> bool:
@@ -143,14 +144,17 @@ class BotConnectorClient:
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode() if body is not None else None
         try:
             request = self._client().request(
-                method, url, data=data, headers=headers, timeout=self._timeout, allow_redirects=False
+                method,
+                url,
+                data=data,
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,
             )
             async with request as got:
                 answer = ConnectorAnswer(got.status, await _json_object(got), got.headers.get("Retry-After"))
-        except aiohttp.ClientConnectorError as exc:  # no connection: the request never left
-            return ConnectorAnswer(None, request_sent=False, failure=type(exc).__name__)
-        except (TimeoutError, aiohttp.ClientError) as exc:  # it left (or may have): whether it arrived is unknown
-            return ConnectorAnswer(None, failure=type(exc).__name__)
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
+            return _no_answer(exc)
         if answer.status == 401:
             self._token.forget()
         return answer
@@ -172,6 +176,21 @@ class BotConnectorClient:
         if self._session is None:  # made on first use: a session belongs to the running event loop
             self._session = aiohttp.ClientSession()
         return self._session
+
+
+def _no_answer(exc: BaseException) -> ConnectorAnswer:
+    """A call that failed without an answer: what aiohttp raised says whether anything left.
+
+    - ValueError (a URL or header it will not write): raised while the request is put together, so nothing left,
+      and trying again would fail the same way: refused.
+    - No connection, or the connection timing out: the request never left; trying again later is safe.
+    - Anything else happened on an open connection: the request may have arrived, so the send is unknown."""
+    failure = type(exc).__name__
+    if isinstance(exc, ValueError):
+        return ConnectorAnswer(None, request_sent=False, failure=failure, refused=True)
+    if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):
+        return ConnectorAnswer(None, request_sent=False, failure=failure)
+    return ConnectorAnswer(None, failure=failure)
 
 
 def _activity_path(conversation_id: str, activity_id: str) -> str:

@@ -84,6 +84,8 @@ class TeamsCardSender:
             return SendOutcome(AttemptResult(None, f"refused: {exc}", request_sent=False, refused=True))
         if answer.status is None:
             log.warning("call to %s failed without an answer: %s", target.service_url, answer.failure)
+            if answer.refused:  # the HTTP client would not send it: nothing left
+                return SendOutcome(AttemptResult(None, f"refused: {answer.failure}", request_sent=False, refused=True))
             return SendOutcome(AttemptResult(None, answer.failure, request_sent=answer.request_sent))
         if not answer.ok:
             return SendOutcome(AttemptResult(answer.status, answer.error_code, answer.retry_after))

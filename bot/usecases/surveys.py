@@ -328,11 +328,13 @@ class Surveys:
         try:
             submitted = _SubmitData.model_validate(data)
         except ValidationError as invalid:
-            too_long = any(e["loc"] == ("comment",) for e in invalid.errors())
-            key = "error.comment_too_long" if too_long else "error.bad_request"
             return build_nps_card(
                 self._view(
-                    instance.id, owner.aad_object_id, owner.locale, error=key, score=_score_or_none(data.get("score"))
+                    instance.id,
+                    owner.aad_object_id,
+                    owner.locale,
+                    error=_comment_error(invalid),
+                    score=_score_or_none(data.get("score")),
                 )
             )
         try:
@@ -375,8 +377,8 @@ class Surveys:
             return build_nps_card(self._view(instance.id, owner.aad_object_id, owner.locale))
         try:
             comment = _CommentData.model_validate(data).comment
-        except ValidationError:
-            raise InvalidAction("error.comment_too_long") from None
+        except ValidationError as invalid:
+            raise InvalidAction(_comment_error(invalid)) from None
         comment = comment.strip() if comment else None
         if comment and self._editable(answer, now):
             grace_until = answer.answered_at + self.config.edit_grace
@@ -437,6 +439,14 @@ def _count(answer_category: Category, *, created: bool, raised: bool) -> None:
         telemetry.answers.add(1, {"kind": "nps", "category": answer_category.value})
     if raised:
         telemetry.alerts.add(1, {"kind": "detractor"})
+
+
+def _comment_error(invalid: ValidationError) -> str:
+    """What to tell the person about action data that did not validate: a comment too long, or not text at all."""
+    for error in invalid.errors():
+        if error["loc"] == ("comment",):
+            return "error.comment_too_long" if error["type"] == "string_too_long" else "error.comment_not_text"
+    return "error.bad_request"
 
 
 def _parse(model: type[_InstanceData], data: dict[str, Any]) -> _InstanceData:

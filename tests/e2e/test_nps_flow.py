@@ -250,6 +250,20 @@ async def test_invalid_score_shows_the_form_with_the_error(harness: Harness, sco
     assert await table(harness, NpsAnswer) == [] and await table(harness, PendingAlert) == []
 
 
+@pytest.mark.parametrize("comment", [5, 9.5, ["too", "slow"], {"text": "slow"}, True])
+async def test_a_comment_that_is_not_text_is_refused_as_such(harness: Harness, comment: Any) -> None:
+    """Teams sends text; anything else is refused with what is wrong (not "too long"), in place, storing nothing."""
+    instance = await ask(harness)
+    data = submit(instance, "9") | {"comment": comment}
+    card = await post_invoke(harness, invoke(harness, "nps.submit", data))
+    assert "The comment must be text." in texts(card) and "1,000" not in texts(card)
+    assert await table(harness, NpsAnswer) == []
+    await post_invoke(harness, invoke(harness, "nps.submit", submit(instance, "9")))
+    card = await post_invoke(harness, invoke(harness, "nps.comment", {"instance": instance, "comment": comment}))
+    assert "The comment must be text." in texts(card)
+    assert [a.comment for a in await table(harness, NpsAnswer)] == [None]
+
+
 async def test_100_kb_comment_is_refused(harness: Harness) -> None:
     instance = await ask(harness)
     card = await post_invoke(harness, invoke(harness, "nps.submit", submit(instance, "9", "x" * 100_000)))

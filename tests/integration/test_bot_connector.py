@@ -11,7 +11,7 @@ from bot.config import Settings
 from bot.security.service_urls import ServiceUrlPolicy
 from bot.teams.adapter import build_adapter
 from bot.teams.bot_connector import BotConnectorClient, CachedToken, ConnectorRefused
-from tests.conftest import APP_ID
+from tests.conftest import APP_ID, Harness
 from tests.support.connector import FakeConnector
 from tests.support.credentials import OUTBOUND_TOKEN, FixedTokenCredentialsFactory
 
@@ -118,3 +118,44 @@ async def test_no_token_means_nothing_sent_and_a_later_try(fake: FakeConnector) 
         assert fake.calls == []
     finally:
         await client.close()
+
+
+async def test_a_request_the_client_will_not_send_is_refused_not_unknown(fake: FakeConnector) -> None:
+    """A token with a line break in it (a broken identity platform answer, say) makes aiohttp refuse the header
+    before anything leaves: refused (a send that is `failed`, never retried), not `unknown`; Teams saw nothing."""
+
+    async def broken() -> str:
+        return "token\r\nX-Injected: 1"
+
+    client = BotConnectorClient(CachedToken(broken), LOOPBACK, timeout_seconds=5)
+    try:
+        answer = await client.send(fake.service_url, "c-1", CARD)
+        assert (answer.status, answer.request_sent, answer.refused) == (None, False, True)
+        assert fake.calls == []
+    finally:
+        await client.close()
+
+
+async def test_a_refused_send_is_failed_and_the_person_is_not_blamed(harness: Harness) -> None:
+    """Through the outbox: the row the client refused is `failed` with the reason, sent nothing, and not resent."""
+    from bot.teams.proactive import TeamsCardSender
+    from storage.models import OutboxMessage, User
+    from tests.e2e.test_delivery import enqueue, seed_recipients
+    from tests.e2e.test_nps_flow import table
+
+    async def broken() -> str:
+        return "token\nX-Injected: 1"
+
+    [conversation] = await seed_recipients(harness, 1)
+    await enqueue(harness, [conversation])
+    worker = harness.worker()
+    worker.sender = TeamsCardSender(BotConnectorClient(CachedToken(broken), LOOPBACK, timeout_seconds=5))
+    await worker.drain()
+    harness.clock.advance(hours=1)
+    await worker.drain()
+    [row] = await table(harness, OutboxMessage)
+    assert row.status == "failed" and (row.last_error or "").startswith("refused: ")
+    assert harness.connector.calls == []
+    [person] = await table(harness, User)
+    assert person.unreachable_at is None  # Teams never said no: the person is not marked unreachable
+    await worker.sender.close()
