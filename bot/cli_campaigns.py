@@ -11,6 +11,7 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,6 +21,7 @@ from rich.console import Console
 
 from bot.cli import EXIT_CONFIG, _run_in_uow, _settings, app, check_id
 from bot.config import ConfigError, Settings
+from bot.json_body import JsonRefused, parse_json
 
 campaigns_app = typer.Typer(no_args_is_help=True, help="Campaign results.")
 app.add_typer(campaigns_app, name="campaigns")
@@ -29,9 +31,15 @@ usage_app = typer.Typer(no_args_is_help=True, help="Usage rollups.")
 app.add_typer(usage_app, name="usage")
 
 INGEST_BATCH = 5000
-NOT_JSON = object()
 CSV_COLUMNS = ("tenant_id", "user_id", "name", "timestamp")
 JSON_OUTPUT = typer.Option("--json", help="Print one JSON document.")
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A JSONL line that is not an event object's JSON; `reason` says why (the line is refused, the rest go on)."""
+
+    reason: str
 
 
 def _campaign_config(settings: Settings) -> Any:
@@ -48,7 +56,7 @@ def _campaign_config(settings: Settings) -> Any:
 
 
 def _read_events(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line or row number, raw event) from JSONL or CSV; a line that is not JSON yields NOT_JSON."""
+    """(line or row number, raw event) from JSONL or CSV; a line that is not JSON this reads yields Unreadable."""
     if path.suffix.lower() == ".csv":
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
@@ -71,10 +79,10 @@ def _read_events(path: Path) -> Iterator[tuple[int, Any]]:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
-            try:
-                yield number, json.loads(line)
-            except ValueError:
-                yield number, NOT_JSON
+            try:  # as the API reads a body: nesting bounded, numbers finite
+                yield number, parse_json(line.encode())
+            except JsonRefused as refused:
+                yield number, Unreadable(str(refused).removeprefix("body ").removeprefix("is "))
 
 
 @app.command()
@@ -106,8 +114,8 @@ def ingest(
             batch: list[tuple[int, Any]] = []
 
             async def flush() -> None:
-                readable = [(number, raw) for number, raw in batch if raw is not NOT_JSON]
-                rejections.extend(Rejection(number, "not valid JSON") for number, raw in batch if raw is NOT_JSON)
+                readable = [(number, raw) for number, raw in batch if not isinstance(raw, Unreadable)]
+                rejections.extend(Rejection(n, raw.reason) for n, raw in batch if isinstance(raw, Unreadable))
                 report = await usage.ingest([raw for _, raw in readable], utc_now())
                 totals.update(accepted=report.accepted, stored=report.stored, duplicates=report.duplicates)
                 rejections.extend(Rejection(readable[r.index][0], r.reason) for r in report.rejections)

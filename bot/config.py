@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from bot.engagement.asking import AskPolicy
 from bot.engagement.ids import stored_id
 from bot.engagement.reach import ChatOpening
-from bot.security.service_urls import ServiceUrlPolicy
+from bot.security.service_urls import ServiceUrlPolicy, UnsafeServiceUrl, canonical_host
 from bot.security.tenants import TenantPolicy
 
 log = logging.getLogger(__name__)
@@ -204,6 +204,19 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("service_url_hosts")
+    @classmethod
+    def _hosts_only(cls, value: list[str]) -> list[str]:
+        """Host names (or `*.suffix`), not URLs: an entry nothing could match would refuse every activity."""
+        for entry in value:
+            try:
+                canonical_host(entry.strip().removeprefix("*."))
+            except UnsafeServiceUrl:
+                raise ValueError(
+                    f"{entry!r} is not a host name (write hosts only: smba.example.net, *.example.net)"
+                ) from None
+        return value
 
     @field_validator("allowed_tenants", "csm_ids")
     @classmethod

@@ -321,9 +321,25 @@ class OutboxRepository:
         )
         return set((await self.session.scalars(stmt)).all())
 
+    async def unmark(self, worker: str, message_id: int, attempt: int) -> bool:
+        """Take back `begin`'s mark of a row that did not leave after all (its tenant was paused meanwhile); False
+        when the row is no longer this claim's."""
+        result = await self.session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == message_id,
+                OutboxMessage.leased_by == worker,
+                OutboxMessage.attempts == attempt,
+                OutboxMessage.status == "sending",
+            )
+            .values(attempt_started_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
     async def give_back(self, worker: str, message_id: int, attempt: int, due: datetime) -> bool:
-        """Return a claimed row to the queue, due at `due`, as if this claim had not happened (nothing was sent: the
-        recipient's quiet hours, or the tenant paused after a 429 while it waited)."""
+        """Return a claimed row to the queue, due at `due`, as if this claim had not happened (nothing was sent: it is
+        night or a weekend where its recipient is)."""
         result = await self.session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id == message_id, OutboxMessage.leased_by == worker, OutboxMessage.attempts == attempt)

@@ -18,9 +18,11 @@ from bot.usecases.lifecycle import Inbound, Lifecycle, Reply
 from bot.usecases.surveys import Actor, Surveys
 from cards.nps import ErrorCardView, NotSavedView, build_error_card, build_not_saved_card
 from cards.verbs import Verb
-from storage.engine import LOCK_WAIT_MS, lock_wait
+from storage.engine import DATABASE_UNAVAILABLE, LOCK_WAIT_MS, lock_wait
 
 log = logging.getLogger(__name__)
+
+_NO_TIME_FOR_THE_DATABASE: tuple[type[BaseException], ...] = (asyncio.CancelledError, *DATABASE_UNAVAILABLE)
 
 # Activities Teams retries when unanswered and that have no answer body to repeat: processed at most once.
 _DEDUPLICATED = {ActivityTypes.message, ActivityTypes.conversation_update, ActivityTypes.installation_update}
@@ -54,14 +56,16 @@ class NurtureBot(ActivityHandler):
             return
         try:
             await super().on_turn(turn_context)
-        except BaseException:
-            self._release(inbound)
+        except _NO_TIME_FOR_THE_DATABASE:  # out of time, or no database: the answer must not wait for it
+            self._release_later(inbound)
+            raise
+        except BaseException:  # Teams' retry must be processed: drop the claim before answering
+            await self.lifecycle.release(inbound)
             raise
 
-    def _release(self, inbound: Inbound) -> None:
-        """Drop the claim of a turn that failed, so Teams' retry is processed. In a task of its own, with the usual
-        patience for the database: the turn may have failed because the database was busy, and the answer to Teams
-        must not wait for it."""
+    def _release_later(self, inbound: Inbound) -> None:
+        """Drop the claim of a turn that failed because the database was busy or away, so Teams' retry is processed:
+        in a task of its own, with the usual patience for the database, since the answer to Teams must not wait."""
 
         async def release() -> None:
             try:

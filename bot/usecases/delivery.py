@@ -22,7 +22,7 @@ import random
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 from aiolimiter import AsyncLimiter
@@ -629,14 +629,19 @@ class DeliveryWorker:
             log.warning("outbox row %s: lease lost before sending; its new holder sends it", row.id)
         return started
 
-    async def _unstart(self, row: OutboxMessage, started: asyncio.Future[bool], due: float) -> bool:
-        """The row was marked as leaving, but its tenant was paused (a 429) before it left: back to the queue until
-        the pause ends, as if it had not been claimed. Returns False (the request does not leave)."""
-        if await started:
+    async def _unstart(self, row: OutboxMessage, started: asyncio.Future[bool]) -> bool:
+        """The row was marked as leaving, but its tenant was paused (a 429) before it left: the mark goes, and the
+        row waits in hand for the pause to end, keeping its place. False when it was not this claim's after all."""
+        if not await started:
+            return False
+        try:
             async with self.uow_factory() as uow:
-                await uow.outbox.give_back(self.worker_id, row.id, row.attempts, datetime.fromtimestamp(due, UTC))
+                kept = await uow.outbox.unmark(self.worker_id, row.id, row.attempts)
                 await uow.commit()
-        return False
+        except DATABASE_UNAVAILABLE as exc:  # it stays marked: a crash while it waits would leave it `unknown`
+            log.warning("database unavailable (%s); outbox row %s waits marked as leaving", type(exc).__name__, row.id)
+            return True
+        return kept
 
     def _pause(self, bucket: str, until: float) -> None:
         self._paused_until[bucket] = max(self._paused_until.get(bucket, 0.0), until)
@@ -853,8 +858,8 @@ class DeliveryWorker:
 
         `leaving`: the row whose request this is, marked as leaving (`_start`) once it is next in line and its moment
         is at most MARK_AHEAD seconds away, so that the database round trip overlaps the wait for that moment instead
-        of adding to every request's time in the tenant's window. Returns False when it must not leave after all:
-        the mark says so, or the tenant was paused since (the row goes back to the queue until the pause ends).
+        of adding to every request's time in the tenant's window; if the tenant is paused after that (a 429), the
+        mark goes until the pause is nearly over. Returns False when it must not leave: this claim lost the row.
         """
         limit = limit or self.config.tenant_limit_per_second
         rate = rate or self.config.tenant_rate_per_second
@@ -869,7 +874,10 @@ class DeliveryWorker:
                 now = max(self.clock().timestamp(), slept_until)
                 at = max(sends.next_free(now), self._quiet.get(tenant, 0.0), self._paused_until.get(bucket, 0.0))
                 if leaving is not None and started is not None and at - now > MARK_AHEAD:  # paused since the mark
-                    return await self._unstart(leaving, started, at)
+                    if not await self._unstart(leaving, started):
+                        return False
+                    started = None
+                    continue
                 if at == math.inf:  # `limit` requests in flight: the next answer makes room
                     answer = self._answers.setdefault(bucket, asyncio.Event())
                     answer.clear()

@@ -62,16 +62,18 @@ async def test_ingest_jsonl_and_csv_with_the_api_checks(database_url: str, tmp_p
         for d in range(3)
     ]
     lines.insert(1, "{not json")
+    lines.insert(2, '{"events": ' + "[" * 5000 + "]" * 5000 + "}")  # as the API would: refused, not a crash
     lines.append(json.dumps({"tenant_id": TENANT, "user_id": USER, "name": "bad name", "timestamp": now.isoformat()}))
     jsonl = tmp_path / "events.jsonl"
     jsonl.write_text("\n".join(lines) + "\n\n", encoding="utf-8")
     code, out, err = await nurture(database_url, "ingest", str(jsonl), "--json", **DEV)
     assert code == 1, err  # something was refused
     result = json.loads(out)
-    assert (result["accepted"], result["stored"], result["rejected"]) == (3, 3, 2)
+    assert (result["accepted"], result["stored"], result["rejected"]) == (3, 3, 3)
     assert [(r["line"], r["reason"][:14]) for r in result["rejections"]] == [
         (2, "not valid JSON"),
-        (5, "name must be 1"),
+        (3, "nested deeper "),
+        (6, "name must be 1"),
     ]
 
     csv_file = tmp_path / "events.csv"

@@ -122,3 +122,12 @@ def test_entra_ids_in_settings_are_kept_in_lower_case(monkeypatch: pytest.Monkey
     assert settings.csm_ids == ["dddddddd-0000-0000-0000-00000000c5a1", "eeee"]
     assert settings.allowed_tenants == ["11111111-aaaa-1111-1111-111111111111"]
     assert settings.tenant_policy.refusal("11111111-aaaa-1111-1111-111111111111") is None
+
+
+@pytest.mark.parametrize("entry", ["https://smba.trafficmanager.net/", "smba.trafficmanager.net/amer", "a b", "*."])
+def test_service_url_hosts_are_host_names(entry: str) -> None:
+    """A URL or a path where a host belongs would match nothing, so every activity would be refused: say so at once."""
+    with pytest.raises(ConfigError, match="is not a host name"):
+        load_settings(_env_file=None, service_url_hosts=entry)
+    settings = load_settings(_env_file=None, service_url_hosts="smba.trafficmanager.net, *.example.net,127.0.0.1")
+    assert settings.service_url_policy.refusal("https://a.example.net/amer/") is None
