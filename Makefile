@@ -34,7 +34,7 @@ run: install
 
 ## make playground (second terminal, after make run): the Microsoft 365 Agents Playground on http://localhost:56150
 playground: node-deps
-	node_modules/.bin/agentsplayground -e http://localhost:3978/api/messages -c msteams
+	node_modules/.bin/agentsplayground -e http://localhost:3978/api/messages -c msteams --disable-telemetry
 
 lint: install
 	$(BIN)/ruff check bot cards storage tests bench

@@ -53,12 +53,12 @@ def _bot_settings() -> Settings:
     from bot.logging_setup import configure_logging
 
     settings = _settings()
+    configure_logging(settings.log_level)  # first: the identity check's warnings are log lines like any other
     try:
         settings.check_bot_identity()
     except ConfigError as exc:
         typer.echo(f"nurture: {exc}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
-    configure_logging(settings.log_level)
     return settings
 
 
@@ -359,7 +359,7 @@ def deliver(
             await engine.dispose()
 
     left = asyncio.run(run())
-    log.info("delivery stopped; %d message(s) still queued", left)
+    log.info("delivery stopped; %d message(s) still queued (`nurture deliveries` shows every outcome)", left)
 
 
 async def _drain_with_progress(crew: list[Any], uow_factory: Any, *, quiet: bool) -> None:
@@ -403,9 +403,17 @@ def deliveries(
         return
     summary = report.summary()
     console_out = Console()
-    for key in ("by_status", "by_kind", "status_codes"):
-        console_out.print(f"{key.replace('_', ' ')}: " + ", ".join(f"{k} {v}" for k, v in summary[key].items()))
-    console_out.print(f"throttled (429): {summary['throttled']} · oldest queued: {summary['oldest_queued_seconds']} s")
+
+    def counts(found: dict[str, Any]) -> str:
+        return ", ".join(f"{k} {v}" for k, v in found.items()) or "none"
+
+    console_out.print(f"by status: {counts(summary['by_status'])}")
+    kinds = "; ".join(f"{kind}: {counts(statuses)}" for kind, statuses in summary["by_kind"].items())
+    console_out.print(f"by kind: {kinds or 'none'}")
+    console_out.print(f"status codes seen (failures only): {counts(summary['status_codes'])}")
+    oldest = summary["oldest_queued_seconds"]
+    waiting = "nothing queued" if oldest is None else f"oldest queued {oldest} s ago"
+    console_out.print(f"throttled (429): {summary['throttled']} · {waiting}")
     for error in summary["recent_errors"]:
         console_out.print(f"  #{error['id']} {error['status']} {error['error']}", markup=False, highlight=False)
 

@@ -211,11 +211,12 @@ class Settings(BaseSettings):
         """Host names (or `*.suffix`), not URLs: an entry nothing could match would refuse every activity."""
         for entry in value:
             try:
-                canonical_host(entry.strip().removeprefix("*."))
+                host = canonical_host(entry.strip().removeprefix("*."))
             except UnsafeServiceUrl:
-                raise ValueError(
-                    f"{entry!r} is not a host name (write hosts only: smba.example.net, *.example.net)"
-                ) from None
+                hint = "write hosts only: smba.example.net, *.example.net"
+                raise ValueError(f"{entry!r} is not a host name ({hint})") from None
+            if entry.strip().startswith("*.") and "." not in host:  # *.net would let any .net host have the token
+                raise ValueError(f"{entry!r} takes a whole top-level domain: name the domain (*.example.net)")
         return value
 
     @field_validator("allowed_tenants", "csm_ids")
@@ -337,6 +338,8 @@ class Settings(BaseSettings):
             )
         if not self.allowed_tenants:
             log.warning("NURTURE_ALLOWED_TENANTS is empty: every tenant will be refused")
+        if not self.service_url_hosts:
+            log.warning("NURTURE_SERVICE_URL_HOSTS is empty: every activity will be refused (the bot may call no host)")
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -348,4 +351,5 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "settings"
-        raise ConfigError(f"invalid configuration {where}: {first['msg']}") from exc
+        reason = first["msg"].removeprefix("Value error, ")  # pydantic's prefix for a validator's own words
+        raise ConfigError(f"invalid configuration {where}: {reason}") from exc

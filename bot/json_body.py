@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any, NoReturn
 
 from aiohttp import web
@@ -33,7 +34,32 @@ def parse_json(body: bytes, max_depth: int = MAX_DEPTH) -> Any:
         raise JsonRefused("body is not valid JSON") from None
     if _deeper_than(value, max_depth):
         raise JsonRefused(_too_deep(max_depth))
+    if _SURROGATE_ESCAPE.search(body) and _holds_lone_surrogate(value):
+        raise JsonRefused("body holds text that is not valid Unicode (an unpaired \\ud800-\\udfff escape)")
     return value
+
+
+# JSON may spell a UTF-16 surrogate as an escape; alone (not one of a pair), it decodes to a str that no database
+# driver, JSON encoder to UTF-8 or log line can write. Only bodies with such an escape are looked at closely.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _holds_lone_surrogate(value: Any) -> bool:
+    """Whether any text in `value` (keys included) cannot be encoded as UTF-8; iterative, like `_deeper_than`."""
+    pending = [value]
+    while pending:
+        node = pending.pop()
+        if type(node) is str:
+            try:
+                node.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif type(node) is dict:
+            pending.extend(node.keys())
+            pending.extend(node.values())
+        elif type(node) is list:
+            pending.extend(node)
+    return False
 
 
 def _deeper_than(value: Any, limit: int) -> bool:

@@ -8,6 +8,8 @@ import re
 import sys
 from datetime import UTC, datetime
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
 
 # aiohttp logs these when its HTTP parser refuses a request, with the raw bytes it choked on (an over-long
@@ -54,9 +56,28 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class ClientFaultsAreWarnings(logging.Filter):
+    """aiohttp's server logs a request it cannot read (a broken gzip body, an over-long header line) at ERROR, with a
+    traceback, though it answers the client 400: the fault is the client's, and an operator's alert on errors should
+    not fire for it. Such records become warnings that name the fault."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        fault = record.exc_info[1] if record.exc_info else None
+        if fault is not None and not isinstance(fault, HttpProcessingError):
+            fault = fault.__cause__  # the body's fault, met again when aiohttp reads what the handler left unread
+        if record.levelno >= logging.ERROR and isinstance(fault, HttpProcessingError):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg, record.args = "a client sent a request that could not be read: %s", (type(fault).__name__,)
+        return True
+
+
 def install_redaction(handler: logging.Handler | None = None) -> None:
     """Redacts records at aiohttp's loggers (whatever handler writes them: pytest's too) and, if given, every
-    record `handler` writes. Safe to call more than once."""
+    record `handler` writes; aiohttp's errors about unreadable requests become warnings. Safe to call more than
+    once."""
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, ClientFaultsAreWarnings) for f in server.filters):
+        server.filters.insert(0, ClientFaultsAreWarnings())  # before RedactSecrets, which keeps only the text
     targets: list[logging.Filterer] = [logging.getLogger(name) for name in AIOHTTP_LOGGERS]
     if handler is not None:
         targets.append(handler)

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 # execution option for a transaction that only reads (UnitOfWork.reads_only)
@@ -37,6 +37,7 @@ def lock_wait(seconds: float) -> Iterator[None]:
 
 # What a lost or unavailable database raises: SQLAlchemy's wrapped driver errors, the network's, and the errors
 # asyncpg raises while connecting, which SQLAlchemy passes on unwrapped ("the database system is shutting down").
+# A wrapped driver error may also be a statement the database refused: `database_unavailable` tells them apart.
 DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
     DBAPIError,
     OSError,
@@ -44,6 +45,14 @@ DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.InterfaceError,
 )
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` (one of DATABASE_UNAVAILABLE) says the database is busy or away, so the same request may
+    succeed later — not that a statement was wrong, which trying again would not change."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
+    return isinstance(exc, DATABASE_UNAVAILABLE)
 
 
 def is_sqlite(url: str) -> bool:

@@ -25,7 +25,7 @@ from bot.security.tokens import AuthFailure, BotConnectorTokenValidator
 from bot.teams.adapter import NurtureAuthentication, ServiceUrlRefused
 from bot.teams.handler import NurtureBot, not_saved_answer
 from bot.teams.inbound import tenant_of
-from storage.engine import DATABASE_UNAVAILABLE, lock_wait
+from storage.engine import DATABASE_UNAVAILABLE, database_unavailable, lock_wait
 from storage.models import CONVERSATION_ID_LENGTH, ID_LENGTH
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,8 @@ class MessagesEndpoint:
             log.error("the Bot Connector's answer could not be read")
             return _refuse(502, "the Bot Connector's answer could not be read")
         except NOT_IN_TIME as exc:  # its transaction was rolled back: nothing is kept
+            if not (isinstance(exc, TimeoutError) or database_unavailable(exc)):
+                raise  # a statement the database refused: a fault of ours, not a busy database
             log.warning("%s activity not processed in time: %s", activity.type, type(exc).__name__)
             if invoke:
                 return web.json_response(not_saved_answer(activity))

@@ -6,18 +6,21 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 
 from storage.models import (
     Alert,
     AlertLog,
+    CampaignOptOut,
     CampaignTouch,
+    ConversationReference,
     CsmAssignment,
     InboundActivity,
     NpsAnswer,
     NpsAnswerHistory,
     OutboxMessage,
     PendingAlert,
+    SurveyInstance,
     Tenant,
     TenantUsageDaily,
     UsageActivity,
@@ -30,31 +33,51 @@ from storage.uow import UnitOfWork
 
 
 async def forget_user(uow: UnitOfWork, aad_object_id: str) -> dict[str, int]:
-    """Delete every row about one person, in every tenant; returns rows deleted per table (cascades included).
+    """Delete every row about one person, in every tenant; returns rows deleted per table.
 
     Rows keyed by the AAD object id are deleted directly (answers, alerts, usage rollups and raw events, campaign
-    touches); rows hanging off the user (conversation references, survey asks, answer history, outbox rows,
-    "stop these" opt-outs) go with the user through ON DELETE CASCADE. Per-tenant daily totals stay: they are
-    counts about the organisation, not about a person.
+    touches); so are the rows hanging off the person's user rows (their chats, asks, answer history, outbox rows,
+    "stop these" opt-outs, the activity log of their chats), which ON DELETE CASCADE would also remove, so that the
+    count says what went. Per-tenant daily totals stay: they are counts about the organisation, not about a person.
     """
     session = uow.session
-    users = await uow.users.find_by_aad(aad_object_id)
+    user_ids = [u.id for u in await uow.users.find_by_aad(aad_object_id)]
+    chats = select(ConversationReference.conversation_id).where(ConversationReference.user_id.in_(user_ids))
+    asks = select(SurveyInstance.id).where(SurveyInstance.user_id.in_(user_ids))
+    answers = select(NpsAnswer.id).where(NpsAnswer.aad_object_id == aad_object_id)
     # usage and touches are keyed (and indexed) by tenant, then person: asked tenant by tenant, each is a few index
     # look-ups instead of a scan of tables that hold a row per person and day or event
     tenants = await _tenants_with_data(uow)
     counts = {
-        "pending_alerts": await _rowcount(uow, delete(PendingAlert).where(PendingAlert.aad_object_id == aad_object_id)),
-        "nps_answers": await _rowcount(uow, delete(NpsAnswer).where(NpsAnswer.aad_object_id == aad_object_id)),
         "inbound_activities": await _rowcount(
-            uow, delete(InboundActivity).where(InboundActivity.aad_object_id == aad_object_id)
+            uow,
+            delete(InboundActivity).where(
+                or_(InboundActivity.aad_object_id == aad_object_id, InboundActivity.conversation_id.in_(chats))
+            ),
         ),
+        "outbox": await _rowcount(uow, delete(OutboxMessage).where(OutboxMessage.user_id.in_(user_ids))),
+        "alerts": await _rowcount(
+            uow, delete(Alert).where(Alert.survey_instance_id.in_(asks))
+        ),  # their detractor alerts
+        "pending_alerts": await _rowcount(
+            uow,
+            delete(PendingAlert).where(
+                or_(PendingAlert.aad_object_id == aad_object_id, PendingAlert.survey_instance_id.in_(asks))
+            ),
+        ),
+        "nps_answer_history": await _rowcount(
+            uow, delete(NpsAnswerHistory).where(NpsAnswerHistory.answer_id.in_(answers))
+        ),
+        "nps_answers": await _rowcount(uow, delete(NpsAnswer).where(NpsAnswer.aad_object_id == aad_object_id)),
+        "survey_instances": await _rowcount(uow, delete(SurveyInstance).where(SurveyInstance.user_id.in_(user_ids))),
+        "campaign_optouts": await _rowcount(uow, delete(CampaignOptOut).where(CampaignOptOut.user_id.in_(user_ids))),
         **{
             model.__tablename__: await _rowcount(
                 uow, delete(model).where(model.tenant_id.in_(tenants), model.aad_object_id == aad_object_id)
             )
             for model in (CampaignTouch, UsageEvent, UsageActivity, UsageFeature, UsageProfile)
         },
-        "conversation_references": await uow.conversations.delete_for_users([u.id for u in users]) if users else 0,
+        "conversation_references": await uow.conversations.delete_for_users(user_ids) if user_ids else 0,
         "users": await _rowcount(uow, delete(User).where(User.aad_object_id == aad_object_id)),
     }
     counts["alert_actions_anonymised"] = sum(

@@ -247,3 +247,29 @@ async def test_usage_events_and_renewals_with_random_fields_never_get_a_5xx(
     assert _server_error(response, await response.text()) is None
     response = await post_json(harness, "PUT", RENEWAL, json.dumps({"renewal_date": renewal}).encode(), AUTH)
     assert _server_error(response, await response.text()) is None
+
+
+LONE_SURROGATE = "\ud800"  # a UTF-16 half: JSON can spell it ("\ud800"), UTF-8 cannot hold it
+
+
+@pytest.mark.parametrize(
+    "field", ["locale", "localTimezone", "id", "text", "conversation.id", "from.aadObjectId", "channelData.tenant.id"]
+)
+async def test_text_that_is_not_unicode_is_refused_with_400(harness: Harness, field: str) -> None:
+    """A lone surrogate reached the database driver (500 on SQLite, 503 on PostgreSQL: Teams would retry it for
+    ever); it is refused with the body, before the token is even looked at."""
+    activity = message("help", service_url=harness.connector.service_url)
+    *parents, last = field.split(".")
+    holder = activity
+    for name in parents:
+        holder = holder[name]
+    holder[last] = f"x{LONE_SURROGATE}"
+    response = await signed_activity(harness, activity)
+    assert response.status == 400
+    assert "not valid Unicode" in (await response.json())["error"]
+    batch = json.dumps({"events": [event(properties={"note": LONE_SURROGATE})]}).encode()
+    response = await post_json(harness, "POST", "/api/usage/events", batch, AUTH)
+    assert response.status == 400 and "not valid Unicode" in (await response.json())["error"]
+    paired = json.dumps({"events": [event(properties={"note": "\U0001f600"})]}, ensure_ascii=True).encode()
+    assert (await post_json(harness, "POST", "/api/usage/events", paired, AUTH)).status == 202  # a pair is fine
+    assert (await harness.rows())["inbound_activities"] == 0

@@ -24,6 +24,8 @@ from storage.models import (
     InboundActivity,
     NpsAnswer,
     NpsAnswerHistory,
+    OutboxMessage,
+    SurveyInstance,
     Tenant,
     UsageEvent,
     UsageProfile,
@@ -132,11 +134,18 @@ async def test_nurture_forget_command(harness: Harness) -> None:
     await _a_full_history(harness, OTHER)
     user_ids = {u.id for u in await table(harness, User) if u.aad_object_id == USER}
     touches = [t for t in await table(harness, CampaignTouch) if t.aad_object_id == USER]
+    theirs = {  # rows that hang off the person's user row: the report counts them too
+        "outbox": len([m for m in await table(harness, OutboxMessage) if m.user_id in user_ids]),
+        "survey_instances": len([i for i in await table(harness, SurveyInstance) if i.user_id in user_ids]),
+        "nps_answer_history": len(await table(harness, NpsAnswerHistory)) // 2,  # one edit each, two people
+        "campaign_optouts": 1,  # the "stop these" click
+    }
     code, out, err = await nurture(harness.database_url, "forget", USER, "--json")
     assert code == 0, err
     report: dict[str, Any] = json.loads(out)
     assert report["deleted"]["users"] == 1 and report["deleted"]["nps_answers"] == 1
     assert touches and report["deleted"]["campaign_touches"] == len(touches)
+    assert all(theirs.values()) and {k: report["deleted"][k] for k in theirs} == theirs
     assert await _traces_of(harness.database_url, USER, user_ids) == []
     assert (await harness.rows())["users"] == 1
 

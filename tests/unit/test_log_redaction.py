@@ -82,3 +82,33 @@ def test_installing_twice_adds_one_filter() -> None:
     install_redaction(handler)
     for target in (handler, *(logging.getLogger(name) for name in AIOHTTP_LOGGERS)):
         assert sum(isinstance(f, RedactSecrets) for f in target.filters) == 1
+
+
+def test_a_request_the_client_broke_is_a_warning_not_an_error() -> None:
+    """aiohttp logs an unreadable request (a broken gzip body, met again when it drains the body; an over-long header
+    line) at ERROR: the fault is the client's, so it becomes a warning naming it; other errors stay errors."""
+    from aiohttp.http_exceptions import ContentEncodingError, LineTooLong
+    from aiohttp.web_protocol import RequestPayloadError
+
+    from bot.logging_setup import ClientFaultsAreWarnings
+
+    def record(fault: BaseException) -> logging.LogRecord:
+        try:
+            raise fault
+        except BaseException:
+            return logging.LogRecord(
+                "aiohttp.server", logging.ERROR, "", 0, "Unhandled exception", None, sys.exc_info()
+            )
+
+    drained = RequestPayloadError("Can not decode content-encoding: gzip")
+    drained.__cause__ = ContentEncodingError("Can not decode content-encoding: gzip")
+    for fault, name in ((drained, "ContentEncodingError"), (LineTooLong("b'Bearer x'", "8190"), "LineTooLong")):
+        seen = record(fault)
+        assert ClientFaultsAreWarnings().filter(seen)
+        assert (seen.levelname, seen.getMessage()) == (
+            "WARNING",
+            f"a client sent a request that could not be read: {name}",
+        )
+    ours = record(RuntimeError("a bug of ours"))
+    ClientFaultsAreWarnings().filter(ours)
+    assert (ours.levelname, ours.getMessage()) == ("ERROR", "Unhandled exception")

@@ -124,10 +124,22 @@ def test_entra_ids_in_settings_are_kept_in_lower_case(monkeypatch: pytest.Monkey
     assert settings.tenant_policy.refusal("11111111-aaaa-1111-1111-111111111111") is None
 
 
-@pytest.mark.parametrize("entry", ["https://smba.trafficmanager.net/", "smba.trafficmanager.net/amer", "a b", "*."])
-def test_service_url_hosts_are_host_names(entry: str) -> None:
-    """A URL or a path where a host belongs would match nothing, so every activity would be refused: say so at once."""
-    with pytest.raises(ConfigError, match="is not a host name"):
-        load_settings(_env_file=None, service_url_hosts=entry)
+@pytest.mark.parametrize(
+    ("entry", "reason"),
+    [
+        ("https://smba.trafficmanager.net/", "is not a host name"),
+        ("smba.trafficmanager.net/amer", "is not a host name"),
+        ("a b", "is not a host name"),
+        ("*.", "is not a host name"),
+        ("*.net", "takes a whole top-level domain"),
+    ],
+)
+def test_service_url_hosts_are_host_names(entry: str, reason: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A URL or a path where a host belongs would match nothing, so every activity would be refused; a wildcard over
+    a whole top-level domain would let any host there have the token: both stop start-up, with the reason."""
+    monkeypatch.setenv("NURTURE_SERVICE_URL_HOSTS", entry)
+    with pytest.raises(ConfigError, match=f"^invalid configuration NURTURE_SERVICE_URL_HOSTS: '.*' {reason}"):
+        load_settings(_env_file=None)
+    monkeypatch.delenv("NURTURE_SERVICE_URL_HOSTS")
     settings = load_settings(_env_file=None, service_url_hosts="smba.trafficmanager.net, *.example.net,127.0.0.1")
     assert settings.service_url_policy.refusal("https://a.example.net/amer/") is None
