@@ -43,7 +43,7 @@ from bot.usecases.ingest import UsageIngest
 from bot.usecases.lifecycle import Lifecycle
 from bot.usecases.privacy import Retention, purge
 from bot.usecases.surveys import SurveyConfig, Surveys
-from storage.engine import READS_ONLY, create_engine, session_factory
+from storage.engine import DATABASE_UNAVAILABLE, READS_ONLY, create_engine, session_factory
 from storage.first_answers import FirstAnswers, first_answers_for
 from storage.uow import UnitOfWork
 
@@ -65,6 +65,7 @@ INSTALLER: web.AppKey[GraphAppInstaller | None] = web.AppKey("installer")
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 
 HEALTH_DB_TIMEOUT_SECONDS = 2.0
+HEALTH_PROBE_FAILURES: tuple[type[BaseException], ...] = (TimeoutError, SQLAlchemyError, *DATABASE_UNAVAILABLE)
 PURGE_FIRST_DELAY_SECONDS = 300  # after start-up, when the first retention purge runs
 
 
@@ -318,7 +319,7 @@ async def healthz(request: web.Request) -> web.Response:
                 reader = await connection.execution_options(**{READS_ONLY: True})
                 await reader.execute(text("SELECT 1"))
         database: dict[str, Any] = {"reachable": True}
-    except (TimeoutError, SQLAlchemyError, OSError) as exc:
+    except HEALTH_PROBE_FAILURES as exc:
         database = {"reachable": False, "error": type(exc).__name__}
     database["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
     body: dict[str, Any] = {

@@ -48,6 +48,22 @@ def check_id(value: str, what: str) -> str:
     return stored_id(value)
 
 
+def _migrated(settings: Settings, revision: str = "head") -> None:
+    """Apply migrations up to `revision`; a database that cannot be reached is one line and exit 1, not a traceback
+    (a supervisor starts the process again later)."""
+    from storage.engine import DATABASE_UNAVAILABLE, database_unavailable
+    from storage.migrate import upgrade
+
+    try:
+        upgrade(settings.database_url, revision)
+    except DATABASE_UNAVAILABLE as exc:
+        if not database_unavailable(exc):
+            raise
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        typer.echo(f"nurture: the database cannot be reached: {type(exc).__name__} {reason}".rstrip(), err=True)
+        raise typer.Exit(1) from None
+
+
 def _bot_settings() -> Settings:
     """Settings for commands that talk to Teams: the bot identity must be usable (exit 2 otherwise); JSON logs on."""
     from bot.logging_setup import configure_logging
@@ -82,7 +98,6 @@ def serve(
 
     from bot.app import create_app
     from bot.telemetry import configure_telemetry
-    from storage.migrate import upgrade
 
     settings = _bot_settings()
     from bot.campaigns_file import load_campaigns
@@ -95,7 +110,7 @@ def serve(
     configure_telemetry()
     if settings.dev_mode:
         log.warning("DEV MODE: inbound tokens are NOT checked and any tenant is accepted. Never expose this server.")
-    upgrade(settings.database_url)
+    _migrated(settings)
     web.run_app(
         create_app(settings, campaigns=campaigns),
         host=listen_host(host, dev_mode=settings.dev_mode),
@@ -109,10 +124,9 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
     """Apply migrations (serve also does this at start)."""
-    from storage.migrate import upgrade
 
     settings = _settings()
-    upgrade(settings.database_url, revision)
+    _migrated(settings, revision)
     console.print(f"database at revision {revision}: {_redacted(settings.database_url)}", highlight=False)
 
 
@@ -131,11 +145,10 @@ def demo(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON do
     """Load synthetic tenants and users into the configured database (idempotent)."""
     from bot.demo import load_demo
     from storage.engine import create_engine, session_factory
-    from storage.migrate import upgrade
     from storage.uow import UnitOfWork
 
     settings = _settings()
-    upgrade(settings.database_url)
+    _migrated(settings)
 
     async def run() -> dict[str, int]:
         engine = create_engine(settings.database_url)
@@ -323,11 +336,10 @@ def deliver(
     from bot.app import app_installer, card_sender, delivery_crew, utc_now
     from bot.teams.adapter import build_adapter
     from storage.engine import create_engine, session_factory
-    from storage.migrate import upgrade
     from storage.uow import UnitOfWork
 
     settings = _bot_settings()
-    upgrade(settings.database_url)
+    _migrated(settings)
     count = settings.delivery_workers if workers is None else workers
 
     async def run() -> int:
@@ -481,11 +493,10 @@ def purge(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON d
 def _run_in_uow(work: Any) -> Any:
     """Run `work(uow_factory)` against the configured (and migrated) database."""
     from storage.engine import create_engine, session_factory
-    from storage.migrate import upgrade
     from storage.uow import UnitOfWork
 
     settings = _settings()
-    upgrade(settings.database_url)
+    _migrated(settings)
 
     async def run() -> Any:
         engine = create_engine(settings.database_url)

@@ -42,6 +42,18 @@ class Unreadable:
     reason: str
 
 
+def allowed_tenant(tenant_id: str) -> str:
+    """A tenant id from the command line for a command that stores something about the tenant: its stored form, if
+    the tenant is on NURTURE_ALLOWED_TENANTS (exit 1 otherwise). Held to the same list as the server and `nurture
+    ingest`: a typo would otherwise create a tenant that CSMs are told about, and nothing from it would be accepted."""
+    tenant = check_id(tenant_id, "the tenant id")
+    refusal = _settings().tenant_policy.refusal(tenant)
+    if refusal:
+        typer.echo(f"nurture: tenant {tenant}: {refusal} (NURTURE_ALLOWED_TENANTS): nothing was stored", err=True)
+        raise typer.Exit(1)
+    return tenant
+
+
 def _campaign_config(settings: Settings) -> Any:
     from bot.app import campaign_config
 
@@ -350,13 +362,7 @@ def tenant_renewal(
     outside NURTURE_ALLOWED_TENANTS."""
     from bot.app import utc_now
 
-    tenant = check_id(tenant_id, "the tenant id")
-    # held to the same list as the server and `nurture ingest`: a typo would otherwise create a tenant that CSMs get
-    # renewal reminders for, and nothing from it would ever be accepted
-    refusal = _settings().tenant_policy.refusal(tenant)
-    if refusal:
-        typer.echo(f"nurture: tenant {tenant}: {refusal} (NURTURE_ALLOWED_TENANTS): nothing was stored", err=True)
-        raise typer.Exit(1)
+    tenant = allowed_tenant(tenant_id)
     if clear == (renewal is not None):
         typer.echo("nurture: give a date (YYYY-MM-DD) or --clear", err=True)
         raise typer.Exit(EXIT_CONFIG)

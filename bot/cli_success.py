@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from bot.cli import EXIT_CONFIG, _run_in_uow, _settings, app, check_id
-from bot.cli_campaigns import JSON_OUTPUT, _campaign_config, tenant_app
+from bot.cli_campaigns import JSON_OUTPUT, _campaign_config, allowed_tenant, tenant_app
 from cards.i18n import Strings, stored_phrases
 
 ENGLISH = Strings("en")  # the command line speaks English; cards speak each reader's language
@@ -159,7 +159,7 @@ def csm_assign(
     """Assign a CSM to a tenant: they get its alerts and may see it (and only the tenants they are assigned)."""
     from bot.app import utc_now
 
-    tenant, csm = check_id(tenant_id, "the tenant id"), check_id(aad_object_id, "the CSM's object id")
+    tenant, csm = allowed_tenant(tenant_id), check_id(aad_object_id, "the CSM's object id")
 
     async def work(uow_factory: Any) -> None:
         async with uow_factory() as uow:
@@ -199,7 +199,7 @@ def tenant_name(
     """Name a tenant for CSMs' cards and commands (`account <name>` then works too)."""
     from bot.app import utc_now
 
-    tenant = check_id(tenant_id, "the tenant id")
+    tenant = allowed_tenant(tenant_id)
     cleaned = " ".join(name.split())
     if not cleaned or len(cleaned) > 200:
         typer.echo("nurture: the name must be 1 to 200 characters", err=True)

@@ -17,7 +17,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from bot.engagement.asking import AskPolicy
 from bot.engagement.ids import stored_id
 from bot.engagement.reach import ChatOpening
-from bot.security.service_urls import ServiceUrlPolicy, UnsafeServiceUrl, canonical_host
+from bot.security.service_urls import (
+    Endpoint,
+    ServiceUrlPolicy,
+    UnsafeServiceUrl,
+    canonical_host,
+    is_loopback,
+    plain_endpoint,
+)
 from bot.security.tenants import TenantPolicy
 
 log = logging.getLogger(__name__)
@@ -46,6 +53,15 @@ def _split_csv(value: Any) -> Any:
 
 
 CsvList = Annotated[list[str], NoDecode]
+
+
+def _endpoint(url: str) -> Endpoint:
+    """Where a configured URL connects, read strictly (no user info, backslash, query …: what parsers could read
+    differently) as the service URLs are; ValueError with the reason otherwise."""
+    try:
+        return plain_endpoint(url)
+    except UnsafeServiceUrl as exc:
+        raise ValueError(str(exc).replace("serviceUrl", "the URL")) from None
 
 
 class Settings(BaseSettings):
@@ -232,8 +248,8 @@ class Settings(BaseSettings):
     @field_validator("graph_url", "login_url")
     @classmethod
     def _https_endpoint(cls, value: str) -> str:
-        local = value.startswith(("http://127.0.0.1", "http://localhost"))  # a stand-in on this machine (tests)
-        if not value.startswith("https://") and not local:
+        endpoint = _endpoint(value)
+        if endpoint.scheme != "https" and not is_loopback(endpoint.host):  # http: a stand-in on this machine (tests)
             raise ValueError("must be an https:// URL")
         return value.rstrip("/")
 
@@ -268,7 +284,7 @@ class Settings(BaseSettings):
     @field_validator("openid_metadata_url")
     @classmethod
     def _metadata_url_is_http(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
+        if _endpoint(value).scheme not in ("https", "http"):
             raise ValueError("must be an http(s) URL")
         return value
 
@@ -288,10 +304,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_outside_dev(self) -> Settings:
-        if not self.dev_mode and self.openid_metadata_url.startswith("http://"):
-            host = self.openid_metadata_url.split("/")[2].split(":")[0]
-            if host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
-                raise ValueError("NURTURE_OPENID_METADATA_URL must use https outside dev mode")
+        metadata = _endpoint(self.openid_metadata_url)
+        if not self.dev_mode and metadata.scheme == "http" and not is_loopback(metadata.host):
+            raise ValueError("NURTURE_OPENID_METADATA_URL must use https outside dev mode")
         return self
 
     # -- derived policies -------------------------------------------------------------------------

@@ -23,9 +23,14 @@ class JsonRefused(ValueError):
 
 
 def parse_json(body: bytes, max_depth: int = MAX_DEPTH) -> Any:
-    """`body` parsed, if it is JSON nested at most `max_depth` levels, with finite numbers only."""
+    """`body` parsed, if it is UTF-8 JSON (RFC 8259 asks for nothing else between systems) nested at most
+    `max_depth` levels, with finite numbers only and text a database can store."""
     try:
-        value = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise JsonRefused("body is not UTF-8 text") from None
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:
         raise JsonRefused(_too_deep(max_depth)) from None
     except JsonRefused:
@@ -34,32 +39,38 @@ def parse_json(body: bytes, max_depth: int = MAX_DEPTH) -> Any:
         raise JsonRefused("body is not valid JSON") from None
     if _deeper_than(value, max_depth):
         raise JsonRefused(_too_deep(max_depth))
-    if _SURROGATE_ESCAPE.search(body) and _holds_lone_surrogate(value):
-        raise JsonRefused("body holds text that is not valid Unicode (an unpaired \\ud800-\\udfff escape)")
+    if _ODD_ESCAPE.search(text):
+        unstorable = _unstorable_text(value)
+        if unstorable:
+            raise JsonRefused(unstorable)
     return value
 
 
-# JSON may spell a UTF-16 surrogate as an escape; alone (not one of a pair), it decodes to a str that no database
-# driver, JSON encoder to UTF-8 or log line can write. Only bodies with such an escape are looked at closely.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# JSON may spell, as escapes, characters no database stores: a lone UTF-16 surrogate (a str no driver, JSON encoder
+# to UTF-8 or log line can write) and NUL (PostgreSQL's text refuses it). Only bodies with such an escape are
+# looked at closely: nothing else can hold them (a raw control character is not valid JSON).
+_ODD_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F]|0000)")
 
 
-def _holds_lone_surrogate(value: Any) -> bool:
-    """Whether any text in `value` (keys included) cannot be encoded as UTF-8; iterative, like `_deeper_than`."""
+def _unstorable_text(value: Any) -> str | None:
+    """Why some text in `value` (keys included) cannot be stored (the reason for the client), or None; iterative,
+    like `_deeper_than`."""
     pending = [value]
     while pending:
         node = pending.pop()
         if type(node) is str:
+            if "\x00" in node:
+                return "body holds a NUL character (\\u0000), which no database stores in text"
             try:
                 node.encode("utf-8")
             except UnicodeEncodeError:
-                return True
+                return "body holds text that is not valid Unicode (an unpaired \\ud800-\\udfff escape)"
         elif type(node) is dict:
             pending.extend(node.keys())
             pending.extend(node.values())
         elif type(node) is list:
             pending.extend(node)
-    return False
+    return None
 
 
 def _deeper_than(value: Any, limit: int) -> bool:

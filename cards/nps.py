@@ -196,7 +196,14 @@ def _ask(view: NpsCardView, t: Strings) -> dict[str, Any]:
 
 
 def _answered_lines(view: NpsCardView, t: Strings, key: str) -> list[CardElement]:
-    lines: list[CardElement] = [
+    lines: list[CardElement] = (
+        [
+            TextBlock(text=t(view.error), color="Attention", weight="Bolder", wrap=True)  # a follow-up refused
+        ]
+        if view.error
+        else []
+    )
+    lines += [
         TextBlock(text=t(f"{key}.title"), size="Medium", weight="Bolder", wrap=True),
         TextBlock(text=t("nps.your_score", score=view.score), is_subtle=True, wrap=True, spacing="None"),
         TextBlock(text=t(f"{key}.text", product=view.product_name), wrap=True),

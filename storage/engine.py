@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -12,6 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.util import await_only
 
 # execution option for a transaction that only reads (UnitOfWork.reads_only)
 READS_ONLY = "nurture_reads_only"
@@ -20,7 +24,10 @@ READS_ONLY = "nurture_reads_only"
 # a web request waits less (lock_wait), as Teams waits only so long for its answer
 LOCK_WAIT_MS = 30_000
 _lock_wait_ms: ContextVar[int] = ContextVar("nurture_lock_wait_ms", default=LOCK_WAIT_MS)
-_BUSY_TIMEOUT = "nurture_busy_timeout_ms"  # the busy timeout a pooled SQLite connection has now
+# The wait goes by short tries (_sqlite_begin): each waits at most this long inside SQLite, on aiosqlite's thread,
+# holding the connection; between tries the event loop waits
+LOCK_TRY_MS = 100
+LOCK_PAUSE_SECONDS = 0.01
 
 
 @contextmanager
@@ -35,24 +42,33 @@ def lock_wait(seconds: float) -> Iterator[None]:
         _lock_wait_ms.reset(token)
 
 
-# What a lost or unavailable database raises: SQLAlchemy's wrapped driver errors, the network's, and the errors
-# asyncpg raises while connecting, which SQLAlchemy passes on unwrapped ("the database system is shutting down").
-# A wrapped driver error may also be a statement the database refused: `database_unavailable` tells them apart.
+# What a busy, lost or unavailable database may raise: SQLAlchemy's wrapped driver errors, the network's, and the
+# errors asyncpg raises while connecting, which SQLAlchemy passes on unwrapped ("the database system is shutting
+# down", "too many connections", "database does not allow connections"). A wrapped driver error may also be a
+# statement the database refused: `database_unavailable` tells the two apart.
 DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
     DBAPIError,
     OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
 )
+
+# SQLSTATE classes that say "not now" rather than "never": connection trouble (08), a transaction rolled back to be
+# tried again (40: deadlock, serialization), no resources (53: too many connections, disk full), a lock or state not
+# there yet (55: lock not available, database not accepting connections), an operator's intervention (57: shutdown,
+# a cancelled query), the server's own I/O trouble (58)
+_NOT_NOW = ("08", "40", "53", "55", "57", "58")
 
 
 def database_unavailable(exc: BaseException) -> bool:
     """Whether `exc` (one of DATABASE_UNAVAILABLE) says the database is busy or away, so the same request may
     succeed later — not that a statement was wrong, which trying again would not change."""
     if isinstance(exc, DBAPIError):
-        return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
-    return isinstance(exc, DATABASE_UNAVAILABLE)
+        if exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError)):
+            return True
+        return str(getattr(exc.orig, "sqlstate", None) or "")[:2] in _NOT_NOW
+    return isinstance(exc, DATABASE_UNAVAILABLE)  # raised while connecting: nothing was said about a statement
 
 
 def is_sqlite(url: str) -> bool:
@@ -62,7 +78,7 @@ def is_sqlite(url: str) -> bool:
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine; on SQLite: WAL journal, foreign keys enforced, and a busy timeout instead of instant errors."""
     if is_sqlite(url):
-        kwargs.setdefault("connect_args", {"timeout": 30})
+        kwargs.setdefault("connect_args", {"timeout": LOCK_TRY_MS / 1000})
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
@@ -75,28 +91,45 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # let SQLAlchemy emit BEGIN itself (pysqlite's implicit transactions would hide ours)
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={LOCK_TRY_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
-    record.info[_BUSY_TIMEOUT] = LOCK_WAIT_MS
 
 
 def _sqlite_begin(connection: Any) -> None:
-    """BEGIN IMMEDIATE: writers queue on the busy timeout instead of failing with "database is locked" when two
-    transactions upgrade to write at once. A transaction declared to only read (READS_ONLY) takes no writer lock:
-    in WAL mode readers and the one writer never wait for each other. The busy timeout is the one `lock_wait` asks
-    for (set again only when the pooled connection's differs: web requests and workers share the pool)."""
-    wait = _lock_wait_ms.get()
-    if connection.info.get(_BUSY_TIMEOUT) != wait:
-        connection.exec_driver_sql(f"PRAGMA busy_timeout={wait}")
-        connection.info[_BUSY_TIMEOUT] = wait
-    connection.exec_driver_sql("BEGIN" if connection.get_execution_options().get(READS_ONLY) else "BEGIN IMMEDIATE")
+    """BEGIN IMMEDIATE: writers queue for the write lock instead of failing with "database is locked" when two
+    transactions upgrade to write at once; for as long as `lock_wait` says. A transaction declared to only read
+    (READS_ONLY) takes no writer lock: in WAL mode readers and the one writer never wait for each other.
+
+    The wait is short tries with the event loop's pauses between them, not one long busy timeout: a connection
+    waiting inside SQLite holds its mutex, and anything else that needs the connection meanwhile waits too — the
+    garbage collector finalizing a statement a failed request left on it would stop the whole event loop. The
+    statement goes to the driver directly: a try that fails then leaves no cursor behind."""
+    if connection.get_execution_options().get(READS_ONLY):
+        connection.exec_driver_sql("BEGIN")
+        return
+    driver = connection.connection.driver_connection  # aiosqlite's connection
+    give_up = time.monotonic() + _lock_wait_ms.get() / 1000
+    while True:
+        try:
+            await_only(_execute(driver, "BEGIN IMMEDIATE"))
+            return
+        except sqlite3.OperationalError as exc:
+            busy = getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+            if not busy or time.monotonic() >= give_up:
+                raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
+        await_only(asyncio.sleep(LOCK_PAUSE_SECONDS))
+
+
+async def _execute(driver: Any, statement: str) -> None:
+    cursor = await driver.execute(statement)
+    await cursor.close()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

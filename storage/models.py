@@ -42,6 +42,7 @@ NAMING_CONVENTION = {
 }
 
 ID_LENGTH = 64  # tenant ids and AAD object ids are GUIDs (36); headroom for other formats
+ROW_ID_MAX = 2**31 - 1  # row ids are INTEGER: 32 bits on PostgreSQL
 CONVERSATION_ID_LENGTH = 512  # Teams conversation ids run to a few hundred characters
 
 

@@ -89,11 +89,15 @@ def requests_destination_refusal(policy: ServiceUrlPolicy, url: str) -> str | No
 
 
 def guard_connector(client: ConnectorClient, policy: ServiceUrlPolicy) -> None:
-    """Puts TokenDestinationGuard in front of the SDK's policies, and turns redirects off: a redirect would take the
-    request to a host that was never checked."""
+    """Puts TokenDestinationGuard in front of the SDK's policies, and follows no redirect: a redirect would take the
+    request to a host that was never checked.
+
+    Redirects stay "allowed" with a limit of zero: requests then refuses the first one (TooManyRedirects, which msrest
+    reports like any failed request) before sending anything. Turning them off instead breaks on a 301 or 302 to a
+    POST: msrest's redirect patch hands requests a list where it expects an iterator (a TypeError, not an answer)."""
     pipeline = client.config.pipeline  # msrest has no public way to add a policy to a client it has built
     client.config.pipeline = AsyncPipeline([TokenDestinationGuard(policy), *pipeline._impl_policies], pipeline._sender)
-    client.config.redirect_policy.allow = False
+    client.config.redirect_policy.max_redirects = 0
 
 
 class GuardedConnectorFactory(ConnectorFactory):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.engagement.asking import local_time
 from bot.engagement.business_days import add_business_days
@@ -36,7 +36,7 @@ from cards.i18n import Phrase, Strings, stored_phrases
 from cards.nps import ErrorCardView, build_error_card
 from cards.verbs import Verb
 from storage.alerts import NOTE_MAX_LENGTH, NewAlert
-from storage.models import Alert, Tenant
+from storage.models import ROW_ID_MAX, Alert, Tenant
 from storage.outbox import NewMessage
 from storage.uow import UnitOfWork
 
@@ -107,7 +107,7 @@ class AlertRunReport:
 
 class _AlertData(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    alert: int
+    alert: int = Field(ge=1, le=ROW_ID_MAX)  # an id no row can have is refused here, not by the database
     note: str | None = None
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.engagement.asking import AskPolicy
 from bot.engagement.campaigns import Adoption, Campaign, CampaignSet, Legacy, Milestone, Onboarding, Renewal
@@ -25,6 +25,7 @@ from cards.nps import ErrorCardView, build_error_card
 from cards.nurture import NurtureCardView, NurtureState, build_nurture_card
 from cards.verbs import Verb
 from storage.campaigns import NewTouch
+from storage.models import ROW_ID_MAX
 from storage.outbox import NewMessage
 from storage.repositories import ROWS_PER_INSERT
 from storage.uow import UnitOfWork
@@ -55,7 +56,7 @@ class RunReport:
 
 class _TouchData(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    touch: int
+    touch: int = Field(ge=1, le=ROW_ID_MAX)  # an id no row can have is refused here, not by the database
 
 
 CAMPAIGN_VERBS = frozenset({Verb.NURTURE_STOP, Verb.NURTURE_RESUME})

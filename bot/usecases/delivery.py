@@ -291,6 +291,8 @@ class DeliveryWorker:
     _in_hand: set[asyncio.Task[None]] = field(default_factory=set)  # deliveries under way
     # rows in hand not yet leaving: id → (claim number, lease end as epoch seconds), renewed while they wait
     _leases: dict[int, tuple[int, float]] = field(default_factory=dict)
+    # rows in hand that must not arrive in their recipient's night: id → the recipient's time zone
+    _zones: dict[int, str | None] = field(default_factory=dict)
     _failures: list[BaseException] = field(default_factory=list)  # of deliveries that ended in an exception
 
     def __post_init__(self) -> None:
@@ -461,19 +463,26 @@ class DeliveryWorker:
     ) -> Sequence[OutboxMessage]:
         """The rows that may leave now; a row marked quiet_hours whose recipient is in their quiet hours or weekend
         goes back to the queue until their morning (it was queued in their day, but waited)."""
-        policy = self.config.quiet
         waiting = [row for row in rows if row.quiet_hours and row.user_id is not None]
-        if policy is None or not waiting:
+        if self.config.quiet is None or not waiting:
             return rows
         zones = await uow.users.time_zones({row.user_id for row in waiting if row.user_id is not None})
         held = set()
         for row in waiting:
-            refusal = quiet_refusal(policy, now, zones.get(row.user_id or 0))
-            if refusal is not None and refusal.not_before is not None:
-                await uow.outbox.give_back(self.worker_id, row.id, row.attempts, refusal.not_before)
-                log.info("outbox row %s waits for its recipient's morning: %s", row.id, refusal.reason)
+            zone = zones.get(row.user_id or 0)
+            morning = self._morning(zone, now)
+            if morning is not None:
+                await uow.outbox.give_back(self.worker_id, row.id, row.attempts, morning)
+                log.info("outbox row %s waits for its recipient's morning (%s)", row.id, morning.isoformat())
                 held.add(row.id)
+            else:
+                self._zones[row.id] = zone  # looked at again when it is about to leave (`_start`)
         return [row for row in rows if row.id not in held] if held else rows
+
+    def _morning(self, zone: str | None, now: datetime) -> datetime | None:
+        """When quiet hours or the weekend end where the recipient is; None when it is their day now."""
+        refusal = quiet_refusal(self.config.quiet, now, zone) if self.config.quiet is not None else None
+        return refusal.not_before if refusal is not None else None
 
     def _note_holds(self, held: dict[str, TenantHold], epoch: float) -> None:
         """What taking or renewing tenants at `epoch` told this worker: each hold's end, the tenant's pause, and for a
@@ -553,6 +562,7 @@ class DeliveryWorker:
                 await uow.commit()
         finally:
             self._leases.pop(row.id, None)
+            self._zones.pop(row.id, None)
 
     async def _deliver(self, row: OutboxMessage, known: _Known | None) -> None:
         conversation_id = row.conversation_id
@@ -612,8 +622,16 @@ class DeliveryWorker:
     async def _start(self, row: OutboxMessage) -> bool:
         """Write down that the row's request is about to leave, before it does: a crash from here on leaves the row
         `unknown`, never sent twice. False when the row must not be sent: this claim lost it (its lease ran out and
-        it was claimed again), or the database stayed away for most of a lease."""
+        it was claimed again), the database stayed away for most of a lease, or the row waited (a 429's pause) into
+        its recipient's quiet hours (it goes back to the queue until their morning)."""
         self._leases.pop(row.id, None)  # starting renews the lease itself
+        morning = self._morning(self._zones[row.id], self.clock()) if row.id in self._zones else None
+        if morning is not None:  # it waited (behind a 429's pause) into the recipient's night
+            async with self.uow_factory() as uow:
+                await uow.outbox.give_back(self.worker_id, row.id, row.attempts, morning)
+                await uow.commit()
+            log.info("outbox row %s waits for its recipient's morning (%s)", row.id, morning.isoformat())
+            return False
         deadline = asyncio.get_running_loop().time() + self.config.lease.total_seconds() * 0.8
         while True:
             try:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from storage.models import (
     Alert,
@@ -39,7 +40,27 @@ async def forget_user(uow: UnitOfWork, aad_object_id: str) -> dict[str, int]:
     touches); so are the rows hanging off the person's user rows (their chats, asks, answer history, outbox rows,
     "stop these" opt-outs, the activity log of their chats), which ON DELETE CASCADE would also remove, so that the
     count says what went. Per-tenant daily totals stay: they are counts about the organisation, not about a person.
+
+    `aad_object_id` is in its stored form (lower case). Rows stored before ids were kept in one case, which
+    migration 0019 could not lower because the same person also had them in lower case, go too.
     """
+    counts: Counter[str] = Counter()
+    for spelling in await _spellings(uow, aad_object_id):
+        counts.update(await _forget_spelling(uow, spelling))
+    return dict(counts)
+
+
+async def _spellings(uow: UnitOfWork, aad_object_id: str) -> set[str]:
+    """The id as given, and any other case of it still stored: a person's rows always include a user row, a usage
+    profile or a CSM assignment, so those (one row a person) are where other spellings are looked for."""
+    found = {aad_object_id}
+    for column in (User.aad_object_id, UsageProfile.aad_object_id, CsmAssignment.aad_object_id):
+        query = select(column).where(func.lower(column) == aad_object_id.lower(), column != aad_object_id).distinct()
+        found.update((await uow.session.execute(query)).scalars())
+    return found
+
+
+async def _forget_spelling(uow: UnitOfWork, aad_object_id: str) -> dict[str, int]:
     session = uow.session
     user_ids = [u.id for u in await uow.users.find_by_aad(aad_object_id)]
     chats = select(ConversationReference.conversation_id).where(ConversationReference.user_id.in_(user_ids))

@@ -377,8 +377,8 @@ class Surveys:
             return build_nps_card(self._view(instance.id, owner.aad_object_id, owner.locale))
         try:
             comment = _CommentData.model_validate(data).comment
-        except ValidationError as invalid:
-            raise InvalidAction(_comment_error(invalid)) from None
+        except ValidationError as invalid:  # the thanks stay, with what was wrong: the person may try again
+            return self._answered_card(instance, owner, answer, now, error=_comment_error(invalid))
         comment = comment.strip() if comment else None
         if comment and self._editable(answer, now):
             grace_until = answer.answered_at + self.config.edit_grace
@@ -402,18 +402,36 @@ class Surveys:
     def _editable(self, answer: NpsAnswer, now: datetime) -> bool:
         return now <= answer.answered_at + self.config.edit_grace
 
-    def _answered_card(self, instance: SurveyInstance, owner: User, answer: NpsAnswer, now: datetime) -> dict[str, Any]:
+    def _answered_card(
+        self, instance: SurveyInstance, owner: User, answer: NpsAnswer, now: datetime, error: str | None = None
+    ) -> dict[str, Any]:
+        editable = self._editable(answer, now)
         return self._thanks(
-            instance.id, owner.aad_object_id, owner.locale, answer.score, answer.comment, self._editable(answer, now)
+            instance.id, owner.aad_object_id, owner.locale, answer.score, answer.comment, editable, error
         )
 
     def _thanks(
-        self, instance_id: str, aad_object_id: str, locale: str | None, score: int, comment: str | None, editable: bool
+        self,
+        instance_id: str,
+        aad_object_id: str,
+        locale: str | None,
+        score: int,
+        comment: str | None,
+        editable: bool,
+        error: str | None = None,
     ) -> dict[str, Any]:
-        """The card for an answer given: thanks by category, the score and comment, and whether it can be changed."""
+        """The card for an answer given: thanks by category, the score and comment, and whether it can be changed;
+        above them `error`, a card-string key saying why a follow-up was refused."""
         state = _CATEGORY_STATE[category(score)]
         view = self._view(
-            instance_id, aad_object_id, locale, state=state, score=score, comment=comment, can_edit=editable
+            instance_id,
+            aad_object_id,
+            locale,
+            state=state,
+            score=score,
+            comment=comment,
+            can_edit=editable,
+            error=error,
         )
         return build_nps_card(view)
 

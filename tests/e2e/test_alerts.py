@@ -127,7 +127,12 @@ async def test_people_who_may_not_see_the_account_are_refused(harness: Harness) 
     for aad in (USER, CSM2):
         card = await post_invoke(harness, invoke(harness, "alert.claim", {"alert": alert.id}, aad=aad))
         assert "You are not a CSM for this account." in card_texts(card)
-    for data, text in (({"alert": "x"}, "couldn't read"), ({"alert": 999999}, "no longer exists")):
+    for data, text in (
+        ({"alert": "x"}, "couldn't read"),
+        ({"alert": 999999}, "no longer exists"),
+        ({"alert": 2**63}, "couldn't read"),  # no row has such an id (SQLite's driver could not even send it)
+        ({"alert": -1}, "couldn't read"),
+    ):
         card = await post_invoke(harness, invoke(harness, "alert.claim", data, aad=CSM))
         assert text in card_texts(card)
     assert (await table(harness, Alert))[0].status == "open"

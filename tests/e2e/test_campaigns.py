@@ -142,6 +142,7 @@ async def test_stop_is_refused_for_someone_else_and_for_bad_data(harness: Harnes
         ({"touch": "first"}, USER, "something I couldn't read"),
         (None, USER, "something I couldn't read"),
         ({"touch": 10**9}, USER, "no longer known"),
+        ({"touch": 2**63}, USER, "something I couldn't read"),  # beyond any row id: refused before the database
     ]
     for data, aad, text in cases:
         card = await post_invoke(harness, invoke(harness, "nurture.stop", data, aad=aad))

@@ -29,6 +29,7 @@ from tests.conftest import Harness
 from tests.e2e.test_nps_flow import table
 from tests.support.cli import clean_env, nurture
 from tests.support.connector import Call, FakeConnector
+from tests.support.database import refusing_connections
 from tests.support.seed import seed_outbox
 
 TENANTS = [f"{n}{n}{n}{n}{n}{n}{n}{n}-0000-4000-8000-00000000000{n}" for n in (3, 5, 7)]
@@ -274,6 +275,32 @@ async def test_a_postgresql_restart_mid_campaign_loses_nothing_and_sends_nothing
     assert {r.status for r in rows.values()} == {"sent"}, crew.log_text()
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_answers_that_come_while_the_database_refuses_connections_are_kept(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """Teams answers the cards it held while PostgreSQL refuses every new connection for three seconds: the worker
+    keeps the answers in hand until the database is back and writes them; every card `sent`, none `unknown`."""
+    connector = harness.connector
+    connector.delay_seconds = 0.05
+    keys = await _seed(harness, 20)
+    crew = Crew(_settings(harness, NURTURE_DELIVERY_LEASE="30", NURTURE_SEND_TIMEOUT="10"), tmp_path)
+    try:
+        await crew.start(1)
+        assert await _until(lambda: len(_sends(connector)) >= 20, 30), crew.log_text()
+        connector.freeze()
+        await _until_quiet(connector, quiet_seconds=0.5, most_seconds=5)
+        async with refusing_connections(harness.database_url):
+            connector.thaw()  # the answers arrive now, with no database to write them to
+            await asyncio.sleep(3)
+        rows = await _settled(harness)
+    finally:
+        await crew.stop()
+    assert "database unavailable" in crew.log_text()
+    assert {r.status for r in rows.values()} == {"sent"}, crew.log_text()
+    assert {k: delivered(connector)[k] for k in keys} == dict.fromkeys(keys, 1)
+
+
 def _postgres_restart_command() -> list[str]:
     """The machine's own PostgreSQL, restarted as its service would be; a machine without it (or without the right
     to restart it) skips the test, and fails it in CI, where it must run."""
@@ -369,36 +396,38 @@ async def test_a_429_pauses_the_tenant_at_once_even_while_its_outcome_waits_for_
     assert {r.status for r in rows.values()} == {"sent"}
 
 
-async def test_quiet_hours_hold_a_queued_message_until_the_recipients_morning(harness: Harness) -> None:
-    """A nudge queued in Berlin's afternoon waits in the queue; the worker claims it at 20:00 Berlin time: it goes
-    back until 09:00 the next morning, sent then — while a forced NPS ask (an operator's) and a CSM alert go at once."""
-    from datetime import UTC, datetime
+BERLIN_CHAT = "a:berlin"
 
-    from bot.engagement.asking import AskPolicy
+
+async def _berlin_person(harness: Harness, messages: dict[str, bool]) -> None:
+    """A person in Berlin with a chat, and a card queued for them under each key (True: held in their night)."""
     from storage.outbox import NewMessage
     from storage.repositories import ConversationTarget, UserProfile
 
-    harness.clock.now = datetime(2026, 11, 24, 19, 0, tzinfo=UTC)  # a Tuesday, 20:00 in Berlin
-    conversation = "a:berlin"
+    now = harness.clock()
     async with harness.surveys().uow_factory() as uow:
-        await uow.tenants.touch(TENANTS[0], harness.clock())
-        user = await uow.users.upsert(UserProfile(TENANTS[0], "berlin-user", "de-DE", "Europe/Berlin"), harness.clock())
-        await uow.users.mark_installed(user, harness.clock())
-        target = ConversationTarget(
-            conversation,
-            TENANTS[0],
-            "personal",
-            "msteams",
-            harness.connector.service_url,
-            "28:nurture-bot",
-            user_id=user,
-        )
-        await uow.conversations.upsert(target, harness.clock())
+        await uow.tenants.touch(TENANTS[0], now)
+        user = await uow.users.upsert(UserProfile(TENANTS[0], "berlin-user", "de-DE", "Europe/Berlin"), now)
+        await uow.users.mark_installed(user, now)
+        service = harness.connector.service_url
+        target = ConversationTarget(BERLIN_CHAT, TENANTS[0], "personal", "msteams", service, "28:x", user_id=user)
+        await uow.conversations.upsert(target, now)
         card = {"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "TextBlock", "text": "hi"}]}
-        for key, quiet in (("nudge", True), ("forced-nps", False)):
-            message = NewMessage.of_card(key, key, TENANTS[0], user, conversation, card, quiet_hours=quiet)
-            await uow.outbox.enqueue(message, harness.clock())
+        for key, quiet in messages.items():
+            message = NewMessage.of_card(key, "adoption", TENANTS[0], user, BERLIN_CHAT, card, quiet_hours=quiet)
+            await uow.outbox.enqueue(message, now)
         await uow.commit()
+
+
+async def test_quiet_hours_hold_a_queued_message_until_the_recipients_morning(harness: Harness) -> None:
+    """A nudge queued in Berlin's afternoon waits in the queue; the worker claims it at 20:00 Berlin time: it goes
+    back until 09:00 the next morning, sent then — while a forced NPS ask (an operator's) goes at once."""
+    from datetime import UTC, datetime
+
+    from bot.engagement.asking import AskPolicy
+
+    harness.clock.now = datetime(2026, 11, 24, 19, 0, tzinfo=UTC)  # a Tuesday, 20:00 in Berlin
+    await _berlin_person(harness, {"nudge": True, "forced-nps": False})
     worker = harness.worker(quiet=AskPolicy())
     await worker.drain()
     rows = await rows_by_key(harness)
@@ -408,4 +437,25 @@ async def test_quiet_hours_hold_a_queued_message_until_the_recipients_morning(ha
     harness.clock.now = datetime(2026, 11, 25, 8, 0, 1, tzinfo=UTC)
     await worker.drain()
     rows = await rows_by_key(harness)
-    assert rows["nudge"].status == "sent" and harness.connector.delivered_to(conversation) == 2
+    assert rows["nudge"].status == "sent" and harness.connector.delivered_to(BERLIN_CHAT) == 2
+
+
+async def test_a_message_that_waits_into_the_night_is_held_until_morning(harness: Harness) -> None:
+    """Two nudges for a person in Berlin are claimed a second before 18:00 their time; the first is answered 429
+    with a pause of two seconds, which the second waits out in hand. Then it is night in Berlin: it is not sent, but
+    goes back to the queue until 09:00 (the check is made again when a message is about to leave, not only when
+    it is claimed)."""
+    from datetime import UTC, datetime
+
+    from bot.engagement.asking import AskPolicy
+
+    harness.clock.now = datetime(2026, 11, 24, 16, 59, 59, tzinfo=UTC)  # a Tuesday, 17:59:59 in Berlin
+    await _berlin_person(harness, {"first": True, "second": True})
+    conversation = BERLIN_CHAT
+    harness.connector.fail_for(conversation, 429, retry_after=2)
+    await harness.worker(quiet=AskPolicy()).drain()
+    rows = await rows_by_key(harness)
+    morning = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)  # 09:00 in Berlin
+    assert (rows["second"].status, rows["second"].next_attempt_at, rows["second"].attempts) == ("queued", morning, 0)
+    assert rows["first"].status == "queued" and rows["first"].last_status_code == 429
+    assert harness.connector.sends_to(conversation) == 1  # only the first, answered 429: nothing went at night

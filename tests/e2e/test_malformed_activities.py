@@ -39,6 +39,12 @@ CASES: dict[str, tuple[dict[str, Any], int | None]] = {
     "5,000-character locale": ({"locale": LONG}, 400),
     "5,000-character time zone": ({"localTimezone": LONG}, 400),
     "5,000-character activity id": ({"id": LONG}, 400),
+    # PostgreSQL's text cannot hold NUL: refused before anything is stored, on both databases alike
+    "NUL in the AAD id": ({"from": {"id": "29:x", "aadObjectId": "aaaa\u0000"}}, 400),
+    "NUL in the locale": ({"locale": "en\u0000US"}, 400),
+    "NUL in the conversation id": ({"conversation": {"id": "a:\u0000", "conversationType": "personal"}}, 400),
+    # lower case must not lengthen an id: "İ".lower() is two characters, and 64 of them no longer fit the column
+    "an AAD id of 64 dotted capital Is": ({"from": {"id": "29:x", "aadObjectId": "\u0130" * 64}}, None),
 }
 
 

@@ -261,6 +261,7 @@ async def test_a_comment_that_is_not_text_is_refused_as_such(harness: Harness, c
     await post_invoke(harness, invoke(harness, "nps.submit", submit(instance, "9")))
     card = await post_invoke(harness, invoke(harness, "nps.comment", {"instance": instance, "comment": comment}))
     assert "The comment must be text." in texts(card)
+    assert "Thank" in texts(card)  # the thanks stay, so the person can write a comment again
     assert [a.comment for a in await table(harness, NpsAnswer)] == [None]
 
 

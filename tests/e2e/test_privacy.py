@@ -8,7 +8,7 @@ import sys
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.app import ALERTS, SESSIONS
 from bot.engagement import usage
@@ -31,6 +31,7 @@ from storage.models import (
     UsageProfile,
     User,
 )
+from storage.repositories import UserProfile
 from storage.uow import UnitOfWork
 from tests.conftest import Harness
 from tests.e2e.test_campaigns import campaigns, install_user
@@ -181,6 +182,27 @@ async def test_an_id_in_upper_case_is_the_same_person_and_forget_finds_them(harn
     assert code == 1 and f"nothing is stored about {USER}" in err
     code, out, err = await nurture(harness.database_url, "forget", "not an id!")
     assert code == 2 and "must be a GUID" in err
+
+
+async def test_forget_finds_rows_an_upgrade_left_in_upper_case(harness: Harness) -> None:
+    """Migration 0019 leaves a row in upper case when the same person also had it in lower case (merging two
+    histories is not a migration's decision): `nurture forget` deletes both spellings."""
+    await _a_full_history(harness, USER)
+    shouting = USER.upper()
+    async with UnitOfWork(harness.app[SESSIONS]) as uow:  # what an upgrade from before 0019 can leave behind
+        await uow.users.upsert(UserProfile(TENANT, shouting, "en-US", "UTC"), harness.clock())
+        await uow.usage.record([usage.bot_signal(TENANT, USER, "teams.message", harness.clock())], harness.clock())
+        await uow.session.execute(
+            update(UsageProfile).where(UsageProfile.aad_object_id == USER).values(aad_object_id=shouting)
+        )
+        await uow.commit()
+    assert {u.aad_object_id for u in await table(harness, User)} >= {USER, shouting}
+    code, out, err = await nurture(harness.database_url, "forget", USER, "--json")
+    assert code == 0, err
+    assert json.loads(out)["deleted"]["users"] == 2
+    everyone = {u.id for u in await table(harness, User)}
+    assert await _traces_of(harness.database_url, USER, everyone) == []
+    assert await _traces_of(harness.database_url, shouting, set()) == []
 
 
 async def test_forgetting_reaches_usage_in_tenants_the_bot_never_met(harness: Harness) -> None:

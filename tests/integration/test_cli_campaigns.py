@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from bot.campaigns_file import load_campaigns
 from storage.models import CampaignTouch, OutboxMessage, Tenant
 from tests.support.activities import OTHER_TENANT, TENANT, USER
@@ -121,12 +123,26 @@ async def test_tenant_renewal_command(database_url: str) -> None:
     assert [t.renewal_date for t in await rows_of(database_url, Tenant)] == [None]
 
 
-async def test_tenant_renewal_refuses_a_tenant_outside_the_allow_list(database_url: str) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["tenant", "renewal", OTHER_TENANT, "2027-03-31"],
+        ["tenant", "name", OTHER_TENANT, "Fabrikam"],
+        ["csm", "assign", OTHER_TENANT, "dddddddd-0000-0000-0000-00000000c5a1"],
+    ],
+)
+async def test_commands_that_store_a_tenant_refuse_one_outside_the_allow_list(
+    database_url: str, command: list[str]
+) -> None:
+    """Each would create the tenant, which CSMs would then be told about, while nothing from it is ever accepted."""
     for env in ({"NURTURE_ALLOWED_TENANTS": TENANT}, {}):  # another tenant listed; none (the server refuses all)
-        code, _, err = await nurture(database_url, "tenant", "renewal", OTHER_TENANT, "2027-03-31", **env)
+        code, _, err = await nurture(database_url, *command, **env)
         assert code == 1
         assert "not allowed" in err and "NURTURE_ALLOWED_TENANTS" in err
     assert await rows_of(database_url, Tenant) == []
+
+
+async def test_tenant_renewal_for_any_tenant_when_all_are_allowed(database_url: str) -> None:
     code, _, err = await nurture(
         database_url, "tenant", "renewal", OTHER_TENANT, "2027-03-31", NURTURE_ALLOWED_TENANTS="*"
     )

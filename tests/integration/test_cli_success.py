@@ -42,17 +42,18 @@ async def test_demo_health_alerts_and_their_commands(database_url: str) -> None:
 
 
 async def test_csm_assignment_and_tenant_names(database_url: str) -> None:
-    code, out, err = await nurture(database_url, "csm", "assign", TENANT, CSM, "--position", "1")
+    listed = {"NURTURE_ALLOWED_TENANTS": TENANT}  # a tenant is named or assigned once it may use the bot
+    code, out, err = await nurture(database_url, "csm", "assign", TENANT, CSM, "--position", "1", **listed)
     assert code == 0, err
     assert [(a.tenant_id, a.aad_object_id, a.position) for a in await rows_of(database_url, CsmAssignment)] == [
         (TENANT, CSM, 1)
     ]
     code, _, err = await nurture(database_url, "csm", "assign", "not a guid", CSM)
     assert code == 2 and "must be a GUID" in err
-    code, out, err = await nurture(database_url, "tenant", "name", TENANT, "  Contoso   Pharma ")
+    code, out, err = await nurture(database_url, "tenant", "name", TENANT, "  Contoso   Pharma ", **listed)
     assert code == 0, err
     assert [t.display_name for t in await rows_of(database_url, Tenant)] == ["Contoso Pharma"]
-    code, _, err = await nurture(database_url, "tenant", "name", TENANT, "x" * 201)
+    code, _, err = await nurture(database_url, "tenant", "name", TENANT, "x" * 201, **listed)
     assert code == 2 and "1 to 200 characters" in err
     assert (await nurture(database_url, "csm", "unassign", TENANT, CSM))[0] == 0
     code, _, err = await nurture(database_url, "csm", "unassign", TENANT, CSM)

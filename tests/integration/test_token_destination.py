@@ -17,7 +17,7 @@ from botbuilder.integration.aiohttp import ConfigurationBotFrameworkAuthenticati
 from botbuilder.schema import Activity, ConversationAccount, ConversationParameters
 from botframework.connector.aio import ConnectorClient
 from botframework.connector.auth import AuthenticationConstants, ClaimsIdentity
-from msrest.exceptions import HttpOperationError
+from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from bot.config import Settings
 from bot.security.service_urls import ServiceUrlPolicy
@@ -142,13 +142,14 @@ async def _fixed_token() -> str:
     return OUTBOUND_TOKEN
 
 
-@pytest.fixture
-async def redirector(trap: Trap) -> AsyncIterator[str]:
-    """A listed connector that answers every request with a redirect to the trap."""
+@pytest.fixture(params=[301, 302, 303, 307, 308])
+async def redirector(trap: Trap, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A listed connector that answers every request with a redirect (of each kind) to the trap."""
+    status = request.param
 
     async def redirect(request: web.Request) -> web.Response:
         location = f"http://127.0.0.1:{trap.port}/v3/conversations/a:1/activities"
-        return web.json_response({}, status=307, headers={"Location": location})
+        return web.json_response({}, status=status, headers={"Location": location})
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", redirect)
@@ -159,8 +160,10 @@ async def redirector(trap: Trap) -> AsyncIterator[str]:
 
 
 async def test_neither_client_follows_a_redirect_with_the_token(trap: Trap, redirector: str) -> None:
+    """botbuilder's client ends in an error the web layer answers 502 (a 301 or 302 to a POST used to end in a
+    TypeError inside msrest, and a 500); Nurture's own client reports the redirect as the answer."""
     sdk_client = await connector_factory(LOOPBACK_LISTED).create(redirector, None)
-    with pytest.raises(HttpOperationError):
+    with pytest.raises((HttpOperationError, ClientRequestError)):
         await sdk_client.conversations.send_to_conversation("a:1", message())
 
     client = BotConnectorClient(CachedToken(_fixed_token), LOOPBACK_LISTED, timeout_seconds=2)
@@ -168,5 +171,5 @@ async def test_neither_client_follows_a_redirect_with_the_token(trap: Trap, redi
         answer = await client.send(redirector, "a:1", CARD)
     finally:
         await client.close()
-    assert answer.status == 307
+    assert answer.status in (301, 302, 303, 307, 308)
     trap.assert_untouched()

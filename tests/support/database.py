@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 
 import asyncpg
 from sqlalchemy import text
@@ -86,3 +88,16 @@ async def row_counts(url: str) -> dict[str, int]:
             }
     finally:
         await engine.dispose()
+
+
+@asynccontextmanager
+async def refusing_connections(url: str) -> AsyncIterator[None]:
+    """The database refuses every new connection ("database does not allow connections"), and the ones open are cut:
+    what an application sees of a server at its connection limit, or one being moved. Allowed again afterwards."""
+    name = make_url(url).database
+    await _admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+    await _admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+    try:
+        yield
+    finally:
+        await _admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')

@@ -46,13 +46,21 @@ def test_deeper_documents_are_refused_with_the_bound_named(body: bytes) -> None:
         (b"[1e999]", "too large to store"),
         (b"[" + b"9" * 5000 + b"]", "not valid JSON"),
         (b'{"a": ', "not valid JSON"),
-        (b'{"a": "\xff"}', "not valid JSON"),
+        (b'{"a": "\xff"}', "not UTF-8 text"),
+        ('{"a": 1}'.encode("utf-16"), "not UTF-8 text"),
+        (b'{"a": "\\ud800"}', "not valid Unicode"),
+        (b'{"\\udfff": 1}', "not valid Unicode"),
+        (b'["a\\u0000b"]', "NUL character"),
         (b"", "not valid JSON"),
     ],
 )
 def test_what_is_not_json_a_database_can_store_is_refused(body: bytes, reason: str) -> None:
     with pytest.raises(JsonRefused, match=reason):
         parse_json(body)
+
+
+def test_a_pair_of_surrogates_is_one_character() -> None:
+    assert parse_json(b'["\\ud83d\\ude00", "\\u0001"]') == ["\U0001f600", "\x01"]
 
 
 def test_a_bound_can_be_chosen() -> None:

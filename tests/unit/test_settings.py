@@ -143,3 +143,30 @@ def test_service_url_hosts_are_host_names(entry: str, reason: str, monkeypatch: 
     monkeypatch.delenv("NURTURE_SERVICE_URL_HOSTS")
     settings = load_settings(_env_file=None, service_url_hosts="smba.trafficmanager.net, *.example.net,127.0.0.1")
     assert settings.service_url_policy.refusal("https://a.example.net/amer/") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("NURTURE_GRAPH_URL", "http://localhost.evil.example/v1.0"),
+        ("NURTURE_LOGIN_URL", "http://127.0.0.1@evil.example"),
+        ("NURTURE_OPENID_METADATA_URL", "http://localhost:80@evil.example/openid"),
+        ("NURTURE_OPENID_METADATA_URL", "http://evil.example/openid"),
+        ("NURTURE_GRAPH_URL", "https://graph.microsoft.com\\@evil.example/v1.0"),
+    ],
+)
+def test_endpoints_are_read_as_strictly_as_service_urls(name: str, value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A prefix check let http://localhost.evil.example pass as this machine; the host is read as clients read it."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        load_settings(_env_file=None, app_id="x", app_password="y")
+
+
+def test_endpoints_on_this_machine_may_use_http() -> None:
+    settings = load_settings(
+        _env_file=None,
+        graph_url="http://127.0.0.1:8080/v1.0",
+        login_url="http://localhost:8081",
+        openid_metadata_url="http://[::1]:8082/openid",
+    )
+    assert (settings.graph_url, settings.login_url) == ("http://127.0.0.1:8080/v1.0", "http://localhost:8081")
