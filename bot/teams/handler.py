@@ -18,10 +18,15 @@ from bot.usecases.lifecycle import Inbound, Lifecycle, Reply
 from bot.usecases.surveys import Actor, Surveys
 from cards.nps import ErrorCardView, NotSavedView, build_error_card, build_not_saved_card
 from cards.verbs import Verb
-from storage.engine import DATABASE_UNAVAILABLE, LOCK_WAIT_MS, lock_wait
+from storage.engine import DATABASE_UNAVAILABLE, LOCK_WAIT_MS, database_unavailable, lock_wait
 
 log = logging.getLogger(__name__)
 
+# Seconds between tries to drop a failed turn's claim while the database is away: about two minutes in all, which
+# covers a database restart or a fail-over.
+RELEASE_PAUSES: tuple[float, ...] = (1, 2, 4, 8, 15, 15, 15, 15, 15, 15, 15)
+
+_WORTH_ANOTHER_TRY: tuple[type[BaseException], ...] = (TimeoutError, *DATABASE_UNAVAILABLE)
 _NO_TIME_FOR_THE_DATABASE: tuple[type[BaseException], ...] = (asyncio.CancelledError, *DATABASE_UNAVAILABLE)
 
 # Activities Teams retries when unanswered and that have no answer body to repeat: processed at most once.
@@ -65,14 +70,23 @@ class NurtureBot(ActivityHandler):
 
     def _release_later(self, inbound: Inbound) -> None:
         """Drop the claim of a turn that failed because the database was busy or away, so Teams' retry is processed:
-        in a task of its own, with the usual patience for the database, since the answer to Teams must not wait."""
+        in a task of its own, since the answer to Teams must not wait, trying again while the database stays away."""
 
         async def release() -> None:
-            try:
-                with lock_wait(LOCK_WAIT_MS / 1000):
-                    await self.lifecycle.release(inbound)
-            except Exception:
-                log.exception("the claim of a failed %s activity could not be dropped", inbound.activity_type)
+            for pause in (*RELEASE_PAUSES, None):
+                try:
+                    with lock_wait(LOCK_WAIT_MS / 1000):
+                        await self.lifecycle.release(inbound)
+                    return
+                except _WORTH_ANOTHER_TRY as exc:
+                    if pause is None or not (isinstance(exc, TimeoutError) or database_unavailable(exc)):
+                        log.exception("the claim of a failed %s activity could not be dropped", inbound.activity_type)
+                        return
+                    log.warning("the database is away; dropping a failed turn's claim again in %.0f s", pause)
+                    await asyncio.sleep(pause)
+                except Exception:
+                    log.exception("the claim of a failed %s activity could not be dropped", inbound.activity_type)
+                    return
 
         task = asyncio.ensure_future(release())
         self._releasing.add(task)
@@ -137,8 +151,8 @@ class CardAnswer(dict[str, Any]):
 
     botbuilder deep-copies every activity a turn sends, the invoke response among them. That keeps middleware from
     changing the bot's own objects. Nurture has no such middleware, and nothing changes this body once it is built:
-    the web layer only writes it out. Copying the card cost more CPU than building it (about 30 µs for the thanks
-    card, timed alone; docs/performance.md), so a copy of this body is the body itself.
+    the web layer only writes it out. Copying the card cost more CPU than building it, so a copy of this body is
+    the body itself.
     """
 
     def __deepcopy__(self, memo: dict[int, Any]) -> CardAnswer:
