@@ -286,7 +286,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     stop = asyncio.Event()
     workers = [loop.create_task(worker.run(stop)) for worker in app[WORKERS]]
     # what imports and start-up built lives as long as the process: without this, every full collection of the
-    # cyclic garbage collector walks all of it again (a 10,000-event batch triggers several: bench/ingestion.py)
+    # cyclic garbage collector walks all of it again (a full usage batch triggers several)
     gc.collect()
     gc.freeze()
     yield

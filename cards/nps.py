@@ -84,7 +84,7 @@ def build_nps_card(view: NpsCardView) -> dict[str, Any]:
 
     Without a comment, cards differ from person to person only in whom they are for: such a card is built from the
     models once per shape (state, locale, score, …) and handed out with the ask and the person set where the builders
-    put them. Building from the models cost as much as all the rest of a card answer (bench/inbound.py).
+    put them. Building from the models cost a large share of a card answer's CPU.
     """
     if view.comment is not None:
         return _build(view)

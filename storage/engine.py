@@ -85,7 +85,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     # delivery workers run many sends at once, each with its own transactions: connections beyond the pool would be
-    # opened and closed per use (and pinged), which cost more than the sends (bench/delivery.py)
+    # opened and closed per use (and pinged), which cost more than the sends themselves
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 20)
     return create_async_engine(url, **kwargs)

@@ -2,13 +2,13 @@
 
 The unit-of-work path (`Surveys` through `SurveyRepository` and `UsageRepository`) reads the ask, writes the answer,
 the ask's status, the card-answer usage signal with its four rollups and, for a detractor, the pending CSM alert —
-about ten statements, each a round trip through SQLAlchemy's ORM, five times the CPU of botbuilder's own turn
-(bench/inbound.py). Here the same rows are written by:
+about ten statements, each a round trip through SQLAlchemy's ORM, far more CPU than botbuilder's own turn (measured
+by bench/inbound.py). Here the same rows are written by:
 
 - **PostgreSQL**: one statement (data-modifying CTEs chained through RETURNING, so the rollups lock their rows in the
   order every other writer keeps: word, feature, profile, tenant day), in autocommit, straight on the driver;
 - **SQLite**: one `BEGIN IMMEDIATE` transaction on a connection of its own, in place on the event loop's thread,
-  which it never makes wait (aiosqlite crosses to its thread and back once per statement: ~100 µs of CPU each).
+  which it never makes wait (aiosqlite crosses to its thread and back once per statement, which costs CPU).
 
 Only the common case is taken here: the ask exists, belongs to the person, is still open and has no answer yet.
 Anything else writes nothing here and returns None, and the caller takes the unit-of-work path, which decides
@@ -147,12 +147,12 @@ SELECT ask.locale, EXISTS (SELECT 1 FROM answer) AS stored, EXISTS (SELECT 1 FRO
 class PostgresFirstAnswers:
     """One statement in autocommit, on a small asyncpg pool of its own.
 
-    Its own pool because checking a connection out of SQLAlchemy's pool and back cost more than the statement
-    (155 µs against 130 µs of CPU, measured) and the main pool pings on every checkout; connections are not reset
-    on release either (no round trip), since this statement leaves no session state. Whatever goes wrong on the
-    way writes nothing and leaves the answer to the unit-of-work path, whose pool pings; a connection found lost is
-    tried once more on another first. Trying again is safe: if the statement did commit before its connection
-    went, the second try finds the answer there and writes nothing, and the unit of work shows it.
+    Its own pool because checking a connection out of SQLAlchemy's pool and back cost more CPU than the statement,
+    and the main pool pings on every checkout; connections are not reset on release either (no round trip), since
+    this statement leaves no session state. Whatever goes wrong on the way writes nothing and leaves the answer to
+    the unit-of-work path, whose pool pings; a connection found lost is tried once more on another first. Trying
+    again is safe: if the statement did commit before its connection went, the second try finds the answer there
+    and writes nothing, and the unit of work shows it.
     """
 
     POOL_SIZE = 8
@@ -223,9 +223,8 @@ _ANSWERED_SQLITE = "UPDATE survey_instances SET status = 'answered' WHERE id = :
 class SqliteFirstAnswers:
     """On the event loop's thread, with a connection of its own that never waits there.
 
-    A hop to a thread and back cost more than the transaction itself (~0.1 ms of CPU each way, against ~0.25 ms for
-    SQLite's work: bench/inbound.py), so the statements run in place, and nothing on the loop waits for the disk or
-    a lock:
+    A hop to a thread and back cost more CPU than the transaction itself, so the statements run in place, and
+    nothing on the loop waits for the disk or a lock:
     - the connection's busy timeout is zero: while another connection holds the write lock, nothing is written here
       and the answer is left to the unit of work, which waits on aiosqlite's thread;
     - it never checkpoints (`wal_autocheckpoint=0`: a checkpoint copies pages into the database file and syncs it);
@@ -234,7 +233,7 @@ class SqliteFirstAnswers:
     write-ahead log with synchronous=NORMAL).
     """
 
-    CHECKPOINT_EVERY = 50  # answers (~20 pages each) per checkpoint: SQLite's own default is every 1,000 pages
+    CHECKPOINT_EVERY = 50  # answers per checkpoint, about as many pages as SQLite's own default (every 1,000)
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -295,7 +294,7 @@ class SqliteFirstAnswers:
         """On the checkpoint thread: copy what the log holds into the database file, waiting for nobody.
 
         The connection stays open from one checkpoint to the next: opening one reads and parses the whole schema,
-        which cost 0.6 ms of CPU against a few µs for the checkpoint's own statement."""
+        which costs far more CPU than the checkpoint's own statement."""
         if self.checkpointer is None:
             # one thread only (the executor's single worker); sqlite3 cannot tell that it is the same one each time
             self.checkpointer = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)

@@ -1,13 +1,13 @@
 """Campaign audiences in one query: the numbers the rules read, for the people some rule may pick.
 
-The rules (bot.engagement.targeting) cost ~40 µs a person when people are loaded and evaluated one by one in Python
-(bench/targeting.py: a million people). Here the database works out, for every person at once, what the rules read
+Loading people and evaluating the rules (bot.engagement.targeting) one by one in Python is too slow for a large
+audience. Here the database works out, for every person at once, what the rules read
 — local calendar days since install and since last seen, active days in each window (a mask and a popcount over
 the person's newest 62-day words, kept in their usage_profiles row beside first and last seen, so one join brings
 both), lifetime use of the rules' events — and keeps only the people for whom some campaign's
 condition holds; the gates' facts (touches, opt-outs, recent sends) are joined to those people only. Then
 it groups the people alike in all of these (most people have no touches, opt-outs or sends, and a handful of
-numbers: a million people made ~9,000 groups), so Python applies the rules themselves once per group
+numbers, so groups are far fewer than people), so Python applies the rules themselves once per group
 (bot.usecases.audience, with the functions the person-by-person path calls). The query only has to be a faithful
 filter and grouping: tests check both paths decide alike on generated tenants with twins, on both databases.
 
@@ -187,10 +187,8 @@ class AudienceQuery:
 
         A range's people are read in the order of their ids from ix_users_audience (which holds all the query reads
         of a user row), so their profile and feature rows, keyed by the same id first, are looked up in the order
-        they are stored. Entra's ids are random: in the order of the user rows, each look-up lands on a page of its
-        own (a million people, one query on one core: 11.7 s in the order of the user rows, 8.7 s in id order from
-        the ids' index, 6.0 s from ix_users_audience; then keying profiles and features by the id first, not the
-        tenant: a dry run 4.0 → 3.4 s). The ranges shrink round by round (`range_edges`)."""
+        they are stored. Entra's ids are random: in the order of the user rows, each look-up would land on a page of
+        its own. The ranges shrink round by round (`range_edges`)."""
         scope = {"tenant_id": tenant_id}
         zones = [row[0] for row in readers.fetch(_positional(_ZONES[tenant_id is None], scope, dialect))]
         [(last,)] = readers.fetch(_positional(_LAST_AAD[tenant_id is None], scope, dialect))
@@ -266,10 +264,10 @@ class AudienceQuery:
         the candidates read `people` through a subquery with a LIMIT, which it neither flattens nor pushes the
         conditions into: it runs as a co-routine, each person's expressions worked out once and handed straight
         to the filter (flattened, it would work them out twice, for the filter and for the result; materialized,
-        it would first write every person to a temporary table: 6 % more instructions). PostgreSQL must not
-        materialize it (a CTE it materializes is worked out by one process instead of all cores). `parted`: only
-        the people whose AAD object id is from :low up to :high (SQLite's ranges). `reach`: every bit each window's
-        masks hold, in the order of `_masks`."""
+        it would first write every person to a temporary table). PostgreSQL must not materialize it (a CTE it
+        materializes is worked out by one process instead of all cores). `parted`: only the people whose AAD object
+        id is from :low up to :high (SQLite's ranges). `reach`: every bit each window's masks hold, in the order of
+        `_masks`."""
         utc_today = self._utc_today
         utc = self._masks(utc_today)
         bits = dict(zip(utc, reach, strict=True))
@@ -433,10 +431,9 @@ def _gates_facts(postgres: bool, every_tenant: bool) -> tuple[str, list[str], st
         )
     else:
         # SQLite looks each candidate's up by its key: aggregated, every range of a parted audience would
-        # aggregate every tenant's sends again (a million people the day after 580,982 cards were queued: 1.6 s
-        # a range for the sends, 1.0 s for the touches, whose index does not begin with the id; the dry run
-        # 15.3–16.9 → 9.1–10.0 s. The first day, with nothing to find, the look-ups cost 3.8 % more
-        # instructions a person)
+        # aggregate every tenant's sends and touches again (the touches' index does not begin with the id), which
+        # slows the dry run a lot once a campaign has queued its cards. The first day, with nothing to find, the
+        # look-ups cost a little more.
         facts_ctes = ""
         facts = [
             f"(SELECT {kinds} FROM campaign_optouts o WHERE o.user_id = c.id)",
@@ -464,7 +461,7 @@ def range_edges(readers: int, last: str) -> list[str]:
 
 async def _fetch(session: AsyncSession, sql: TextClause, parameters: dict[str, Any], postgres: bool) -> list[Any]:
     """The rows straight from the driver (in the session's transaction): hundreds of thousands of rows of plain
-    values, which SQLAlchemy's result layer would wrap one by one for nothing (a second per half million rows)."""
+    values, which SQLAlchemy's result layer would wrap one by one for nothing."""
     connection = await session.connection()
     statement, arguments = _positional(sql, parameters, connection.dialect)
     driver = (await connection.get_raw_connection()).driver_connection
@@ -500,8 +497,7 @@ async def _parts(session: AsyncSession, tenant_id: str | None) -> tuple[Path, in
     """Into how many parts to split an SQLite audience, and the database file the parts' connections open; None:
     run as one query on the session. Only a transaction that only reads is split (UnitOfWork.reads_only): the
     parts' readers begin under the write lock, which a session that writes may hold. Splitting pays from some tens
-    of thousands of people (counted by the span of their user rows): a million took 6.5–7.4 s as one query,
-    4.3–4.7 s in two parts on two cores (bench/targeting.py, sequential ids)."""
+    of thousands of people (counted by the span of their user rows)."""
     if PARTS < 2:
         return None
     connection = (await session.connection()).sync_connection
@@ -519,7 +515,7 @@ async def _parts(session: AsyncSession, tenant_id: str | None) -> tuple[Path, in
 async def chat_owners(session: AsyncSession, tenant_id: str | None = None) -> set[int]:
     """The user rows with a live personal chat with the bot, of one tenant or of all. Asked only when a chat can
     change whether someone is reachable (bot.usecases.audience): as a column of the audience query it made
-    PostgreSQL work out every other column in one process (a subquery or a join either cost 1.4 s a million)."""
+    PostgreSQL work out every other column in one process (as a subquery or as a join alike)."""
     postgres = on_postgres(session)
     where = "" if tenant_id is None else " AND tenant_id = :tenant_id"
     sql = text(f"SELECT user_id FROM conversation_references WHERE {_PERSONAL}{where}")
@@ -542,11 +538,11 @@ def _grouped(key: list[str], joins: str, postgres: bool) -> str:
     """The candidates grouped by the `key` columns (over `c`, the candidates, and `joins`), with each group's people.
 
     PostgreSQL groups by hashing the columns and hands the people over as arrays. SQLite groups by sorting, and its
-    sort compares records field by field, unpacking each: with a dozen key columns, grouping 580,982 people took a
-    third of the query's instructions. So SQLite groups by one text, the key's JSON array (the same values give the
-    same text, different ones a different text: every value is an integer, a text or NULL), which its sort compares
-    as a whole; a co-routine (the LIMIT) works each person's key out once. The people come as JSON arrays too (any
-    text survives them); `_decoded` reads all three."""
+    sort compares records field by field, unpacking each: with a dozen key columns, grouping took a large share of
+    the query's instructions. So SQLite groups by one text, the key's JSON array (the same values give the same
+    text, different ones a different text: every value is an integer, a text or NULL), which its sort compares as a
+    whole; a co-routine (the LIMIT) works each person's key out once. The people come as JSON arrays too (any text
+    survives them); `_decoded` reads all three."""
     columns = ", ".join(key)
     if postgres:
         return (
@@ -592,7 +588,7 @@ _SPAN_COLUMNS = {
     "high_at": "VARCHAR(32)",
 }
 # an analytic query: memory for its hashes, both cores, no JIT compilation; and groups made by hashing (PostgreSQL
-# estimates a group per person and would sort every row by the whole group key first: 1.5 s more)
+# estimates a group per person and would sort every row by the whole group key first)
 _ANALYTIC = (
     "work_mem = '256MB'",
     "jit = off",
@@ -605,9 +601,8 @@ _ANALYTIC = (
 PARTS = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 4)
 PARTS_FROM = 50_000
 # each reader runs a few ranges, one after another, taking the next one not begun (one given less of the CPU takes
-# fewer): a round of ranges of 6 shares, one of 3, one of 1. A million people on two readers, two ranges of equal size
-# each: one reader was through 0.7 s before the other, whose last range's groups then took 0.45 s to decode and
-# decide; in shrinking rounds 0.4 s and 0.2 s (dry runs taking turns on the same data: 6.1–7.7 s → 5.9–7.0 s)
+# fewer): a round of ranges of 6 shares, one of 3, one of 1. With ranges of equal size, one reader could be through
+# long before the other, still busy with a large last range; shrinking ranges leave only a small one at the end
 ROUNDS = (6, 3, 1)
 _SPLIT = 16**3  # the ranges' bounds: ids' first three hexadecimal digits
 
@@ -659,12 +654,11 @@ def _moment(expression: str, postgres: bool) -> str:
 
 def _popcount(expression: str, bits: int, postgres: bool) -> str:
     """How many bits of `expression` (a value with no bits beyond `bits`, at most 62) are set. SQLite has no
-    popcount: a function of ours would call Python per person and word (0.4 µs each, a second a million people, and
-    the query would hold the GIL), so it adds up 14-bit chunks, each counted with one multiplication, a mask and a
-    modulo (Sean Anderson's "Bit Twiddling Hacks": four copies 15 bits apart, every fourth bit kept, and 16^k % 15 =
-    1 adds them up; at most 14 < 15 bits are set, and 16383 × 0x200040008001 < 2^60: no overflow into a float). The
-    chunks start at the lowest bit `bits` holds and cover only its span: a window of 14 days in one word is one
-    chunk."""
+    popcount: a function of ours would call Python per person and word (slow, and the query would hold the GIL),
+    so it adds up 14-bit chunks, each counted with one multiplication, a mask and a modulo (Sean Anderson's "Bit
+    Twiddling Hacks": four copies 15 bits apart, every fourth bit kept, and 16^k % 15 = 1 adds them up; at most
+    14 < 15 bits are set, and 16383 × 0x200040008001 < 2^60: no overflow into a float). The chunks start at the
+    lowest bit `bits` holds and cover only its span: a window of 14 days in one word is one chunk."""
     if postgres:
         return f"bit_count(CAST({expression} AS bit(64)))"
     assert 0 <= bits < 1 << 62

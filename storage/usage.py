@@ -379,8 +379,8 @@ class UsageRepository:
     async def _record_in_bulk(self, events: list[UsageEvent], now: datetime) -> int:
         """Stage the batch in a temporary table, keep the events not seen before, fold them with GROUP BY upserts.
 
-        Shipping every rollup row from Python cost three times the raw insert (bench/ingestion.py); here only the
-        events travel, and the per-tenant-day counts come back.
+        Shipping every rollup row from Python cost far more than the raw insert; here only the events travel, and
+        the per-tenant-day counts come back.
         """
         postgres = on_postgres(self.session)
         await self.session.execute(_STAGING_DDL_PG if postgres else _STAGING_DDL_SQLITE)

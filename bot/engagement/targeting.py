@@ -81,8 +81,8 @@ class Outcome(StrEnum):
     DEFERRED = "deferred"  # matched, but a campaign earlier in the file won this run
 
 
-# Match and Target are built by the hundred thousand (bench/targeting.py): plain slotted dataclasses, which are made
-# five times faster than frozen ones; nothing changes them once handed out (decide_alike sets a new one's outcome).
+# Match and Target are built by the hundred thousand: plain slotted dataclasses, which are made much faster than
+# frozen ones; nothing changes them once handed out (decide_alike sets a new one's outcome).
 
 
 @dataclass(slots=True)
@@ -188,8 +188,8 @@ def decide_alike(
     rows: Sequence[int | None] = [None] * n if user_ids is None else user_ids
     if len(rows) != n:
         raise ValueError(f"{len(rows)} user rows for {n} people")
-    # each campaign's targets for everyone, made by map (a third less than a comprehension unpacking the fields
-    # into each call), then person after person
+    # each campaign's targets for everyone, made by map (cheaper than a comprehension unpacking the fields into
+    # each call), then person after person
     made = [
         list(map(Target, repeat(tenant_id, n), aad_object_ids, *(repeat(v, n) for v in f), rows, repeat(locale, n)))
         for f in fields

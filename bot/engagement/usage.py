@@ -37,8 +37,8 @@ class BotSignal:
 
 
 class UsageEvent(NamedTuple):
-    """One event, checked. A tuple: a batch makes ten thousand of them (a frozen dataclass took 1.3 µs each, a
-    third of checking an event), and its fields are the order the storage's columns take them in."""
+    """One event, checked. A tuple: a batch makes up to ten thousand of them (a frozen dataclass cost a large share
+    of checking an event), and its fields are the order the storage's columns take them in."""
 
     tenant_id: str
     aad_object_id: str
@@ -156,7 +156,7 @@ def bot_signal(tenant_id: str, aad_object_id: str, name: str, at: datetime) -> U
 @dataclass
 class Checked:
     """What a batch's events have already passed: ids and names repeat within a batch (a few tenants, some thousand
-    people, a handful of names), so each distinct one is checked once (10,000 events: 58 -> 50 ms)."""
+    people, a handful of names), so each distinct one is checked once."""
 
     ids: dict[str, str] = field(default_factory=dict)  # as sent -> as stored (lower case)
     names: set[str] = field(default_factory=set)

@@ -108,8 +108,8 @@ class GuardedConnectorFactory(ConnectorFactory):
       send could be claimed again by another worker and sent twice; with a shorter timeout it ends as `unknown`.
     - msrest installs a urllib3 retry policy (3 tries on 5xx for PUT and DELETE, on connection errors for all):
       retries hidden below us would break Microsoft's status-code rules and the outbox's accounting, so it is off.
-    - botbuilder builds a new client per turn; each builds that retry policy with a 500 x 999 list scan (5 ms) and a
-      new HTTP session. Reusing the client keeps connections alive and saved most of the CPU of a send (bench/).
+    - botbuilder builds a new client per turn; each builds that retry policy with a 500 x 999 list scan and a new
+      HTTP session. Reusing the client keeps connections alive and spares every send that work.
     """
 
     def __init__(

@@ -6,9 +6,9 @@
     POST   {serviceUrl}/v3/conversations                                             open a person's 1:1 chat
 
 Why not botbuilder's `continue_conversation`: for each proactive send it builds a turn context, serializes through
-msrest and posts with `requests` on a worker thread. That was about a third of a send's CPU (bench/delivery.py), and
-it put a thread hop and serialization between taking the tenant's rate token and the request leaving — the jitter
-that bunches sends at Teams. Here one aiohttp session with kept-alive connections posts JSON built directly.
+msrest and posts with `requests` on a worker thread. That cost a large share of a send's CPU, and it put a thread hop
+and serialization between taking the tenant's rate token and the request leaving — the jitter that bunches sends at
+Teams. Here one aiohttp session with kept-alive connections posts JSON built directly.
 
 The bearer token comes from the same credentials botbuilder uses (msal client credentials, or what a test injects);
 msal blocks, so it runs in a thread, and a token is reused for a few minutes: msal only hands out tokens with more

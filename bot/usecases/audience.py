@@ -93,8 +93,8 @@ class _Run:
     def add(self, found: dict[str, list[Target]]) -> None:
         """A batch's targets, by tenant, after those of earlier batches, each tenant's sorted by person (a stable
         sort: a person's targets stay side by side in priority order). Sorted here, on the thread that decided them
-        while the other parts are still worked out, the runs need only merging at the end (600,000 targets: 0.12 s,
-        against 0.23 s sorted at once)."""
+        while the other parts are still worked out, the runs need only merging at the end, which is quicker than
+        sorting them all at once."""
         for tenant, targets in found.items():
             targets.sort(key=_BY_USER)
             if tenant in self.found:
@@ -103,8 +103,8 @@ class _Run:
 
     def ordered(self) -> list[Target]:
         """Every target, by tenant and person. A tenant's targets that came in one batch (all of them, on
-        PostgreSQL) are in order already: sorting them again cost 0.09 s for 580,982 targets, every comparison
-        reaching into a target somewhere in memory."""
+        PostgreSQL) are in order already: sorting them again would be time for nothing, every comparison reaching
+        into a target somewhere in memory."""
         ordered: list[Target] = []
         for tenant in sorted(self.found):  # runs of targets in person order, one a batch: a sort merges them
             targets = self.found[tenant]
@@ -301,12 +301,12 @@ def _by_chat(group: Candidate, owners: set[int]) -> list[Candidate]:
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Python's cyclic garbage collector held off while the people arrive and their targets are made: its passes
-    walk every list of people and every target made so far, again and again, and cost more than making them
-    (bench/targeting.py: 0.5 s of a 1M-person dry run); targets hold no cycles for it to find. The process's other
-    work goes on meanwhile (the query is awaited) and only finds cycles freed a few seconds later.
+    walk every list of people and every target made so far, again and again, and cost more than making them;
+    targets hold no cycles for it to find. The process's other work goes on meanwhile (the query is awaited) and
+    only finds cycles freed a few seconds later.
 
     Then what was made meanwhile joins the oldest generation without being examined (freeze, then unfreeze at once:
-    nothing stays frozen): the first young collection would otherwise walk a million targets for nothing (0.14 s).
+    nothing stays frozen): the first young collection would otherwise walk every one of those targets for nothing.
     A cycle freed meanwhile is found by the next full collection instead of the next young one."""
     enabled = gc.isenabled()
     gc.disable()

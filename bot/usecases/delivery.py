@@ -208,15 +208,14 @@ class GroupCommit(Generic[Item]):
 class DeliveryConfig:
     tenant_rate_per_second: float = 45.0  # on average; Microsoft: 50 requests/s per app per tenant
     tenant_limit_per_second: int = TEAMS_TENANT_LIMIT  # never more than this in any second (30 in older revisions)
-    # a worker sends to at most this many tenants at once (its CPU keeps about four at full rate): more tenants go to
+    # a worker sends to at most this many tenants at once (as many as its CPU keeps at full rate): more tenants go to
     # other workers, or wait until one of these has nothing due
     tenants_per_worker: int = 4
     lease: timedelta = timedelta(seconds=60)
     batch_size: int = 20  # rows per claim
     # sends in hand per tenant held: most wait for their tenant's log to have room, and rows also wait for their
     # claim's round trip and their outcome's write, so keeping a tenant at full rate takes more rows than requests in
-    # flight (64 in hand for four tenants left one or two of them short: 0.969-0.975 of the ceiling at 50/s, 128:
-    # 0.984-0.986, bench/delivery.py)
+    # flight (with fewer, some tenants fell short of the ceiling)
     rows_per_tenant: int = 32
     concurrency: int | None = None  # rows in hand at once; by default rows_per_tenant for each tenant it may hold
     idle_poll_seconds: float = 0.5

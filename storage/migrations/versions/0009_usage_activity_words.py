@@ -4,8 +4,8 @@ Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-01
 
-Targeting reads a person's last 90 days as two or three rows (bench/targeting.py: 25 million daily rows for a
-million people become about 2.5 million words). Bit b of word w = active on day 62·w + b, counted from 1970-01-01.
+Targeting reads a person's last 90 days as two or three rows, not one row for each day they were active. Bit b of
+word w = active on day 62·w + b, counted from 1970-01-01.
 The per-day event counts go: nothing read them. Downgrade puts back one usage_daily row per active day with a count
 of 1 (the counts themselves are gone).
 """

@@ -5,7 +5,7 @@ Revises: 0010
 Create Date: 2026-12-02
 
 A shared schedule of moments gave each request one moment, and a request that missed it (a busy or descheduled
-process) had to give it up: at 48.5 of Teams' 50 a second that was a fifth of the moments on a shared machine. Now a
+process) had to give it up: near Teams' 50 a second, a shared machine missed many of its moments that way. Now a
 tenant's sends come from the one worker that holds it, which counts its own departures in a sliding log
 (bot.engagement.delivery.SendLog) and catches up after a delay without crowding Teams' second. `next_slot_epoch`
 becomes `quiet_until_epoch`: the moment the last holder's requests have left every window, before which a new holder

@@ -6,7 +6,7 @@ Create Date: 2026-12-02
 
 Claims take rows in (next attempt, id) order. A campaign queues its rows at one moment, so without the id in the index
 PostgreSQL read every due row of the tenant, checked each against the other workers' conversations and holds, and
-sorted them all to hand out twenty: 35 ms a claim at a thousand due rows, the whole worker's pace. With the id, a
+sorted them all to hand out twenty: with many rows due, the claims alone set the worker's pace. With the id, a
 claim reads the index in order and stops after twenty.
 """
 

@@ -4,8 +4,8 @@ Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-02
 
-The audience query read a person's windows by joining usage_activity once per word (two or three hash joins of a
-million rows on PostgreSQL, as many index look-ups a person on SQLite); with the words in the profile row it already
+The audience query read a person's windows by joining usage_activity once per word (two or three hash joins of the
+whole table on PostgreSQL, as many index look-ups a person on SQLite); with the words in the profile row it already
 joins, those joins go. The folds keep both (storage.usage); here the copies are filled from usage_activity.
 """
 

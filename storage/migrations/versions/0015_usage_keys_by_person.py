@@ -7,10 +7,9 @@ Create Date: 2026-12-04
 SQLite's audience query reads people in ranges of their AAD object ids and looks up each one's profile and feature
 rows (storage.targeting). Keyed (tenant, person), every look-up compared the 36-character tenant id everyone in the
 tenant shares before reaching the part that differs, and landed wherever the person's tenant put them; keyed
-(person, tenant), the keys differ in their first bytes and each look-up lands next to the one before: a million
-people's dry run 4.0 → 3.4 s (medians of five, alternating). A tenant's rows, read by health reports and when the
-app's users are adopted, get an index of their own. PostgreSQL hashes these tables for the audience; it gets the
-same keys so both databases keep one schema.
+(person, tenant), the keys differ in their first bytes and each look-up lands next to the one before, which makes
+the dry run faster. A tenant's rows, read by health reports and when the app's users are adopted, get an index of
+their own. PostgreSQL hashes these tables for the audience; it gets the same keys so both databases keep one schema.
 
 SQLite cannot change a primary key in place: each table is rebuilt (a copy under the new key, then the name).
 """

@@ -5,7 +5,7 @@ Revises: 0015
 Create Date: 2026-12-04
 
 SQLite's audience query works out every person's local days since install from the stored instant's text (a parse
-a person, a sixth of what the query does for them besides looking them up and grouping them). An index on that
+a person, a good part of what the query does for them besides looking them up and grouping them). An index on that
 expression holds the value, worked out once when the user row is written, and the query reads it from the index it
 already reads people from (storage.targeting). PostgreSQL has no such index.
 """

@@ -5,7 +5,7 @@ Revises: 0016
 Create Date: 2026-12-04
 
 The audience query works out every person's local day of last use from last_seen_at; on SQLite, parsing the
-instant's text was about 2,200 of the 33,000 instructions the query spends on a person (storage.targeting). A stored
+instant's text was a noticeable part of the work the query does for a person (storage.targeting). A stored
 generated column holds the seconds, so the parse happens once per write (each fold writes a person's profile once)
 instead of once per person on every run. PostgreSQL gets the same column so both databases keep one schema; its
 expression names UTC, as a generated column's must not depend on the session's time zone.
