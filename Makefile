@@ -52,11 +52,11 @@ screenshots: install node-deps
 	NURTURE_SCREENSHOTS_DIR=$(CURDIR)/docs/cards $(BIN)/python -m pytest tests/e2e/test_playground.py
 
 ## make bench: the benchmarks under bench/ (minutes each; they print ratios and write bench/results/*.json)
+# every benchmark runs even when an earlier one failed its checks; the target fails if any did
 bench: install
-	$(BIN)/python -m bench.inbound
-	$(BIN)/python -m bench.delivery
-	$(BIN)/python -m bench.targeting
-	$(BIN)/python -m bench.ingestion
+	@failed=0; for name in inbound delivery targeting ingestion; do \
+		$(BIN)/python -m bench.$$name || failed=1; \
+	done; exit $$failed
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

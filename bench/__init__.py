@@ -1,15 +1,69 @@
-"""Benchmarks: each prints its ratios and writes bench/results/<name>.json (see docs/performance.md)."""
+"""Benchmarks: each measures a workload from bench/workloads.py, prints its figures side by side, writes
+bench/results/<name>.json (one run, dated, with its machine and the checks that failed) and fails (exit 1) when any
+of its correctness checks fails."""
 
 from __future__ import annotations
 
 import json
+import os
+import platform
+import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+RESULTS = Path(__file__).parent / "results"
 
-def merged_runs(file: Path, runs: list[dict[str, Any]], first: str) -> list[dict[str, Any]]:
-    """This run's figures and, for the databases it did not run, the last run's: running one database keeps the
-    other's figures. `first` names the database listed first."""
-    ran = {run["database"] for run in runs}
-    kept = [run for run in json.loads(file.read_text())["runs"] if run["database"] not in ran] if file.exists() else []
-    return sorted(kept + runs, key=lambda run: run["database"] != first)
+
+class CheckFailed(SystemExit):
+    """A benchmark whose correctness checks failed ends with exit status 1, so no one mistakes its figures for good."""
+
+
+def finish(name: str, runs: list[dict[str, Any]], problems: list[str], **about: Any) -> Path:
+    """Write this run's results, failed checks included, then end with exit status 1 if any check failed.
+
+    The figures of a failed run are kept because they show what the product does today; `failed_checks` says why
+    they are not a pass."""
+    file = write_results(name, runs, failed_checks=problems, **about)
+    enforce(problems, name)
+    return file
+
+
+def enforce(problems: list[str], name: str) -> None:
+    """End the run with exit status 1 when a correctness check failed."""
+    if problems:
+        for problem in problems:
+            print(f"{name}: CHECK FAILED: {problem}", file=sys.stderr)
+        raise CheckFailed(1)
+
+
+def write_results(name: str, runs: list[dict[str, Any]], **about: Any) -> Path:
+    """bench/results/<name>.json holds this run only: when and where it ran, the command, and its figures."""
+    RESULTS.mkdir(exist_ok=True)
+    file = RESULTS / f"{name}.json"
+    result = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["python -m", f"bench.{name}", *sys.argv[1:]]),
+        "machine": machine(),
+        **about,
+        "runs": runs,
+    }
+    file.write_text(json.dumps(result, indent=2) + "\n")
+    return file
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        model = next(
+            (line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line), ""
+        )
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gib": round(memory / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }

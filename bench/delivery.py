@@ -1,12 +1,13 @@
-"""Delivery benchmark: proactive cards over several tenants against the fake Teams connector that enforces Teams'
-limits (per conversation, and 50 requests/s per tenant), with 1 and 3 `nurture deliver` processes.
+"""Delivery benchmark: proactive cards for 1, 4 and 20 tenants through `nurture deliver` processes (1 and 2), against
+the fake Teams connector, which enforces Teams' limits (per conversation, and 50 requests/s per tenant) and answers
+each request after 50-150 ms, as Teams does from afar.
 
-Prints, side by side, the achieved send rate as a fraction of the connector's ceiling (tenants x 50/s), limit
-violations, and messages lost or sent twice; writes bench/results/delivery.json. A benchmark, not a test: it never
-fails on speed. Each NURTURE_TENANT_RATE given runs with 1 and with 3 processes; by default the product's default
-(45/s, at most 0.90 of the ceiling by design) and 50/s, Teams' limit, which the send log keeps to in every second
-whatever the delays (bot.engagement.delivery.send_window). Run: `python -m bench.delivery [--messages 10000]
-[--tenants 4] [--database postgresql|sqlite] [--tenant-rate 45 50]`.
+The workload is bench/workloads.py's: ten cards a conversation (so the per-conversation limits bind) and tenants
+with thousands of cards each (500 each for 20 tenants). The rate is counted over the whole run, from starting the
+processes to the last one's exit: start-up and drain included. CPU per send counts the `nurture deliver` processes
+and, on PostgreSQL, the database server. Fails (exit 1) when any card is lost or sent twice, any request broke
+Teams' limits, or a process failed. Run: `python -m bench.delivery [--database both|postgresql|sqlite]
+[--processes 1 2] [--tenant-rate R]` (default: the product's own NURTURE_TENANT_RATE).
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
-import os
-import platform
+import itertools
 import resource
 import shutil
 import sys
@@ -25,6 +24,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import finish
+from bench.server import PostgresServer
+from bench.workloads import CARDS_PER_CONVERSATION, CONNECTOR_DELAY_SECONDS, CONNECTOR_JITTER_SECONDS, DELIVERY_SHAPES
 from bot.engagement.delivery import TEAMS_TENANT_LIMIT
 from storage.migrate import upgrade
 from tests.support.cli import clean_env
@@ -32,19 +34,23 @@ from tests.support.connector import FakeConnector
 from tests.support.database import create_postgres_database, drop_postgres_database
 from tests.support.seed import seed_outbox
 
-RESULTS = Path(__file__).parent / "results"
-
 
 async def run_once(
     database: str,
-    messages: int,
     tenants: int,
+    cards_per_tenant: int,
     processes: int,
-    workers: int,
-    tenant_rate: float,
-    tenants_per_worker: int | None,
+    tenant_rate: float | None = None,
+    cards_per_conversation: int = CARDS_PER_CONVERSATION,
+    workers: int = 2,
 ) -> dict[str, Any]:
-    connector = FakeConnector(enforce_limits=True, tenant_rate=TEAMS_TENANT_LIMIT, keep_bodies=False)
+    connector = FakeConnector(
+        enforce_limits=True,
+        tenant_rate=TEAMS_TENANT_LIMIT,
+        keep_bodies=False,
+        delay_seconds=CONNECTOR_DELAY_SECONDS,
+        jitter_seconds=CONNECTOR_JITTER_SECONDS,
+    )
     await connector.start()
     work = Path(tempfile.mkdtemp(prefix="nurture-bench-"))
     url = (
@@ -52,22 +58,31 @@ async def run_once(
         if database == "sqlite"
         else create_postgres_database("nurture_bench")
     )
+    server = PostgresServer() if database == "postgresql" else None
+    messages = tenants * cards_per_tenant
     try:
         upgrade(url)
         tenant_ids = [f"{t:08d}-0000-0000-0000-000000000000" for t in range(tenants)]
-        conversations = await seed_outbox(url, connector.service_url, tenant_ids, messages // tenants)
-        # the fake connector stands in for Teams and stamps arrival times: its own full garbage collections (75–100 ms
-        # measured in this process) would bunch those stamps into violations Teams would not see
+        conversations = await seed_outbox(
+            url,
+            connector.service_url,
+            tenant_ids,
+            max(1, cards_per_tenant // cards_per_conversation),
+            messages_per_conversation=cards_per_conversation,
+        )
+        messages = len(conversations) * cards_per_conversation
+        # the fake connector stands in for Teams and stamps arrival times: its own full garbage collections would
+        # bunch those stamps into violations Teams would not see
         gc.collect()
         gc.freeze()
         env = clean_env(
             NURTURE_DATABASE_URL=url,
             NURTURE_DEV_MODE="1",
             NURTURE_LOG_LEVEL="WARNING",
-            NURTURE_TENANT_RATE=str(tenant_rate),
-            **({"NURTURE_TENANTS_PER_WORKER": str(tenants_per_worker)} if tenants_per_worker else {}),
+            **({"NURTURE_TENANT_RATE": str(tenant_rate)} if tenant_rate else {}),
         )
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        server_cpu = server.cpu_seconds() if server else 0.0
         started = time.perf_counter()
         crew = [
             await asyncio.create_subprocess_exec(
@@ -78,44 +93,37 @@ async def run_once(
         ]  # fmt: skip
         errors = [(await p.communicate())[1].decode()[-300:] for p in crew]
         wall = time.perf_counter() - started
+        server_cpu = server.cpu_seconds() - server_cpu if server else 0.0
         after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the `nurture deliver` processes, start-up included
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         stamps = sorted(t for per_tenant in connector._per_tenant.values() for t in per_tenant)
-        # each tenant's own rate, first request to last: shows whether time went to the sends or around them
-        per_tenant = {
-            tenant[:8]: round((len(times) - 1) / (times[-1] - times[0]), 2)
-            for tenant, times in connector._per_tenant.items()
-            if len(times) > 1
-        }
-        starts = [min(times) - stamps[0] for times in connector._per_tenant.values() if times]
-        ends = [stamps[-1] - max(times) for times in connector._per_tenant.values() if times]
         sending = stamps[-1] - stamps[0] if len(stamps) > 1 else wall
         delivered = [connector.delivered_to(c) for c in conversations]
         ceiling = tenants * TEAMS_TENANT_LIMIT
-        return {
+        result = {
             "database": database,
+            "tenants": tenants,
             "processes": processes,
             "workers_per_process": workers,
             "messages": messages,
-            "tenants": tenants,
-            "tenant_rate_setting": tenant_rate,
-            "tenants_per_worker_setting": tenants_per_worker,
+            "cards_per_conversation": cards_per_conversation,
+            "tenant_rate_setting": tenant_rate or "default",
             "ceiling_per_second": ceiling,
-            "sending_seconds": round(sending, 2),
-            "wall_seconds_with_startup": round(wall, 2),
-            "rate_per_second": round(messages / sending, 1),
-            "rate_over_ceiling": round(messages / sending / ceiling, 3),
-            "per_tenant_rate": per_tenant,
-            "latest_tenant_start_seconds": round(max(starts, default=0.0), 3),
-            "earliest_tenant_end_seconds": round(max(ends, default=0.0), 3),
+            "wall_seconds": round(wall, 2),
+            "rate_per_second": round(messages / wall, 1),
+            "rate_over_ceiling": round(messages / wall / ceiling, 3),
+            "first_to_last_arrival_seconds": round(sending, 2),
             "deliver_cpu_ms_per_send": round(cpu * 1000 / messages, 2),
             "violations": len(connector.violations),
             "violation_examples": connector.violations[:5],
-            "lost": sum(1 for d in delivered if d == 0),
-            "duplicated": sum(1 for d in delivered if d > 1),
+            "lost": sum(max(0, cards_per_conversation - d) for d in delivered),
+            "duplicated": sum(max(0, d - cards_per_conversation) for d in delivered),
             "exit_codes": [p.returncode for p in crew],
             "errors": [e for e, p in zip(errors, crew, strict=True) if p.returncode],
         }
+        if server:
+            result["server_cpu_ms_per_send"] = round(server_cpu * 1000 / messages, 2)
+        return result
     finally:
         gc.unfreeze()
         await connector.close()
@@ -124,42 +132,60 @@ async def run_once(
         shutil.rmtree(work, ignore_errors=True)
 
 
+def problems(run: dict[str, Any]) -> list[str]:
+    """What makes a run's figures worthless: cards lost or sent twice, Teams' limits broken, a process failing."""
+    where = f"{run['database']}, {run['tenants']} tenants, {run['processes']} processes"
+    found = [f"{where}: {run[k]} {k}" for k in ("lost", "duplicated", "violations") if run[k]]
+    if any(run["exit_codes"]):
+        found.append(f"{where}: exit codes {run['exit_codes']}: {run['errors']}")
+    return found
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--messages", type=int, default=10_000)
-    parser.add_argument("--tenants", type=int, default=4)
-    parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
-    parser.add_argument("--workers", type=int, default=2, help="delivery workers per process")
-    parser.add_argument(
-        "--tenant-rate",
-        type=float,
-        nargs="+",
-        default=[45.0, float(TEAMS_TENANT_LIMIT)],
-        help="NURTURE_TENANT_RATE values to run (default: the product's default, and Teams' limit itself)",
-    )
-    parser.add_argument("--tenants-per-worker", type=int, help="NURTURE_TENANTS_PER_WORKER (default: the product's)")
+    parser.add_argument("--database", choices=("both", "postgresql", "sqlite"), default="both")
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--tenant-rate", type=float, help="NURTURE_TENANT_RATE (default: the product's)")
     args = parser.parse_args()
+    databases = ("postgresql", "sqlite") if args.database == "both" else (args.database,)
     rows = [
-        await run_once(args.database, args.messages, args.tenants, n, args.workers, rate, args.tenants_per_worker)
-        for rate in args.tenant_rate
-        for n in (1, 3)
+        await run_once(database, tenants, cards, processes, args.tenant_rate)
+        for database in databases
+        for tenants, cards in DELIVERY_SHAPES
+        for processes in args.processes
     ]
-    header = ("rate", "most", "processes", "msgs", "sent/s", "ceiling", "ratio", "violations", "lost", "dup")
-    widths = (5, 5, 9, 6, 8, 8, 6, 10, 5, 4)
+    header = (
+        "database",
+        "tenants",
+        "procs",
+        "msgs",
+        "seconds",
+        "sent/s",
+        "ceiling",
+        "ratio",
+        "cpu ms",
+        "db ms",
+        "viol",
+        "lost",
+        "dup",
+    )
+    widths = (10, 7, 5, 6, 7, 7, 7, 6, 6, 6, 4, 4, 4)
     print(" ".join(f"{h:>{w}}" for h, w in zip(header, widths, strict=True)))
     for r in rows:
-        most = r["tenant_rate_setting"] / TEAMS_TENANT_LIMIT  # what the setting allows, by design
         print(
-            f"{r['tenant_rate_setting']:>5g} {most:>5.3f} {r['processes']:>9} {r['messages']:>6} "
-            f"{r['rate_per_second']:>8} {r['ceiling_per_second']:>8} {r['rate_over_ceiling']:>6} "
-            f"{r['violations']:>10} {r['lost']:>5} {r['duplicated']:>4}"
+            f"{r['database']:>10} {r['tenants']:>7} {r['processes']:>5} {r['messages']:>6} {r['wall_seconds']:>7} "
+            f"{r['rate_per_second']:>7} "
+            f"{r['ceiling_per_second']:>7} {r['rate_over_ceiling']:>6} {r['deliver_cpu_ms_per_send']:>6} "
+            f"{r.get('server_cpu_ms_per_send', '-'):>6} {r['violations']:>4} {r['lost']:>4} {r['duplicated']:>4}"
         )
-    for rate in args.tenant_rate:
-        one, three = (r["rate_per_second"] for r in rows if r["tenant_rate_setting"] == rate)
-        print(f"NURTURE_TENANT_RATE={rate:g}: 3 processes vs 1: {three / one:.2f}x the send rate")
-    RESULTS.mkdir(exist_ok=True)
-    machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
-    (RESULTS / "delivery.json").write_text(json.dumps({"machine": machine, "runs": rows}, indent=2) + "\n")
+    for database, (tenants, _) in itertools.product(databases, DELIVERY_SHAPES):
+        rates = {
+            r["processes"]: r["rate_per_second"] for r in rows if (r["database"], r["tenants"]) == (database, tenants)
+        }
+        if 1 in rates and len(rates) > 1:
+            most = max(rates)
+            print(f"{database}, {tenants} tenants: {most} processes vs 1: {rates[most] / rates[1]:.2f}x the send rate")
+    finish("delivery", rows, [p for r in rows for p in problems(r)], connector_round_trip_ms=[50, 150])
 
 
 if __name__ == "__main__":

@@ -1,14 +1,16 @@
-"""Inbound-turn benchmark: an NPS answer (Action.Execute invoke through /api/messages: real JWT validation against
-a local OpenID key server, service-URL and tenant checks, validation, the SQL writes, the updated card back) versus a
-bare botbuilder echo invoke on the same server, the same stack and the same token checks (/api/echo).
+"""Inbound-turn benchmark: four NPS card actions through /api/messages (real JWT validation against a local OpenID key
+server, service-URL and tenant checks, validation, the SQL writes, the updated card back) against a bare botbuilder
+echo invoke on the same server, the same stack and the same token checks (/api/echo).
 
-A load generator in a separate process offers a fixed rate (open loop: latency is counted from each request's
-scheduled time, so a stall is not hidden), echo and NPS taking turns in rounds so that both share the machine's ups
-and downs, and then finds the saturation throughput (closed loop, 8 in flight). The server's CPU time per request is
-read from /proc. Every NPS request must have written exactly one answer. Prints both paths and their ratios side by
-side, on SQLite and PostgreSQL; writes bench/results/inbound.json (a run of one database keeps the other's figures).
-Run: `python -m bench.inbound [--rate 100] [--seconds 15] [--rounds 15] [--database both|sqlite|postgresql]
-[--profile DIR]`.
+The NPS actions: a first answer (a score), a first answer with a comment, an edit (a new score for an answer given
+earlier) and a comment added to an answer given earlier; comments are sentences of several languages. A load
+generator in a separate process offers a fixed rate (open loop: latency is counted from each request's scheduled
+time, so a stall is not hidden), the five paths taking turns in rounds so that all share the machine's ups and downs,
+and then finds each path's saturation throughput (closed loop, 8 in flight). CPU per request counts the server
+process and, on PostgreSQL, the database server (bench/server.py). Fails (exit 1) unless every request was answered
+200 and the database holds exactly the scores and comments sent. Prints the paths and their ratios to echo side by
+side, on SQLite and PostgreSQL; writes bench/results/inbound.json. Run: `python -m bench.inbound [--rate 100]
+[--seconds 15] [--rounds 15] [--database both|sqlite|postgresql] [--profile DIR]`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import asyncio
 import dataclasses
 import json
 import os
-import platform
 import shutil
 import signal
 import socket
@@ -35,9 +36,10 @@ import aiohttp
 from aiohttp import web
 from botbuilder.core import ActivityHandler, TurnContext
 from botbuilder.core.invoke_response import InvokeResponse
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 
-from bench import merged_runs
+from bench import enforce, finish
+from bench.server import PostgresServer
 from bot.app import MESSAGES, create_app
 from bot.config import Settings
 from cards.verbs import Verb
@@ -49,12 +51,21 @@ from tests.support.credentials import FixedTokenCredentialsFactory
 from tests.support.database import create_postgres_database, drop_postgres_database
 from tests.support.keys import KeyServer, RsaKey, claims
 
-RESULTS = Path(__file__).parent / "results"
 APP_ID = "00000000-aaaa-bbbb-cccc-0000000000be"
 TENANT = "11111111-1111-1111-1111-111111111111"
 SERVICE_URL = "http://127.0.0.1:9/"  # named by the activities; an invoke's answer goes back in the HTTP response
 SATURATION_IN_FLIGHT = 8
-PATHS = (("echo", "/api/echo"), ("nps", "/api/messages"))
+PATHS = ("echo", "answer", "answer_comment", "edit", "comment")
+NPS_PATHS = PATHS[1:]
+EARLIER = ("edit", "comment")  # paths that act on an answer given before the clock starts
+COMMENTS = (
+    "The weekly report is great, but exporting to Excel takes too many clicks.",
+    "Die Synchronisierung mit Outlook dauert manchmal mehrere Minuten.",
+    "L'application est utile, mais les notifications arrivent trop tard.",
+    "Nos encanta el panel, aunque falta un modo oscuro.",
+    "レポートの作成は簡単ですが、共有の手順が分かりにくいです。",
+    "Too slow on Mondays 🐢 — everything else works.",
+)
 
 
 # -- the server (a separate process) --------------------------------------------------------------------------
@@ -196,38 +207,56 @@ async def seed(database_url: str, people: int) -> list[tuple[str, str]]:
     return pairs
 
 
-async def answers(database_url: str) -> int:
+async def stored_answers(database_url: str) -> dict[str, tuple[int, str | None]]:
+    """Every answer in the database: survey instance -> (score, comment)."""
     engine = create_engine(database_url)
     try:
         async with engine.connect() as connection:
-            return int((await connection.execute(select(func.count()).select_from(NpsAnswer))).scalar_one())
+            rows = await connection.execute(select(NpsAnswer.survey_instance_id, NpsAnswer.score, NpsAnswer.comment))
+            return {instance: (score, comment) for instance, score, comment in rows}
     finally:
         await engine.dispose()
 
 
-def requests_for(path: str, token: str, pairs: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """One NPS answer per person (a fresh activity id each: Teams' retries would be answered once)."""
-    return [
-        {
-            "path": path,
-            "token": token,
-            "body": make_activity(
-                "invoke",
-                service_url=SERVICE_URL,
-                aad_object_id=aad,
-                name="adaptiveCard/action",
-                value={
-                    "action": {
-                        "type": "Action.Execute",
-                        "verb": Verb.NPS_SUBMIT.value,
-                        "data": {"instance": instance, "score": n % 11},
-                    },
-                    "trigger": "manual",
-                },
-            ),
-        }
-        for n, (aad, instance) in enumerate(pairs)
-    ]
+Sent = dict[str, tuple[int, str | None]]  # survey instance -> the (score, comment) the database must end with
+
+
+def requests_for(path: str, token: str, pairs: list[tuple[str, str]], sent: Sent) -> list[dict[str, Any]]:
+    """One request a person on `path`, each with a fresh activity id (Teams' retries would be answered once); what
+    each NPS request must leave in the database goes into `sent`."""
+    requests = []
+    for n, (aad, instance) in enumerate(pairs):
+        score, comment = n % 11, COMMENTS[n % len(COMMENTS)]
+        if path == "echo":
+            verb, data = Verb.NPS_SUBMIT, {"instance": instance, "score": score}
+        elif path == "answer":
+            verb, data = Verb.NPS_SUBMIT, {"instance": instance, "score": score}
+            sent[instance] = (score, None)
+        elif path == "answer_comment":
+            verb, data = Verb.NPS_SUBMIT, {"instance": instance, "score": score, "comment": comment}
+            sent[instance] = (score, comment)
+        elif path == "edit":  # a new score for the earlier answer
+            edited = (sent[instance][0] + 5) % 11
+            verb, data = Verb.NPS_SUBMIT, {"instance": instance, "score": edited}
+            sent[instance] = (edited, None)
+        else:  # a comment on the earlier answer
+            verb, data = Verb.NPS_COMMENT, {"instance": instance, "comment": comment}
+            sent[instance] = (sent[instance][0], comment)
+        action = {"type": "Action.Execute", "verb": verb.value, "data": data}
+        body = make_activity(
+            "invoke",
+            service_url=SERVICE_URL,
+            aad_object_id=aad,
+            name="adaptiveCard/action",
+            value={"action": action, "trigger": "manual"},
+        )
+        requests.append({"path": "/api/echo" if path == "echo" else "/api/messages", "token": token, "body": body})
+    return requests
+
+
+def earlier_answers(token: str, pairs: list[tuple[str, str]], sent: Sent) -> list[dict[str, Any]]:
+    """The answers the edit and comment paths act on, given before the clock starts: (n % 11, no comment)."""
+    return requests_for("answer", token, pairs, sent)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -256,6 +285,19 @@ async def profiled(pid: int, out: Path) -> asyncio.subprocess.Process:
     )  # fmt: skip
 
 
+class People:
+    """Hands out people with an open NPS ask, each to one request only."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        self.pairs = pairs
+
+    def take(self, n: int) -> list[tuple[str, str]]:
+        taken, self.pairs = self.pairs[:n], self.pairs[n:]
+        if len(taken) < n:
+            raise RuntimeError("the benchmark seeded too few people")
+        return taken
+
+
 async def run_database(
     database: str, rate: float, seconds: float, rounds: int, profile: Path | None = None, saturation: int = 1500
 ) -> dict[str, Any]:
@@ -265,10 +307,12 @@ async def run_database(
     url = f"sqlite+aiosqlite:///{work / 'bench.db'}" if database == "sqlite" else create_postgres_database("nurture_in")
     key = RsaKey("bench-key")
     keys = KeyServer([key]).start()
-    fixed = int(rate * seconds)
+    db_server = PostgresServer() if database == "postgresql" else None
+    per_round = int(rate * seconds) // rounds
+    warm = 100
     try:
         upgrade(url)
-        pairs = await seed(url, 2 * (fixed + saturation) + 200)
+        people = People(await seed(url, len(PATHS) * (warm + per_round * rounds + saturation)))
         token = key.sign(claims(APP_ID, SERVICE_URL))
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
@@ -279,46 +323,67 @@ async def run_database(
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         await wait_healthy(base)
-        rest = pairs[2 * fixed :]
-        results: dict[str, Any] = {"database": database, "offered_rate": rate, "rounds": rounds}
-        for path in ("/api/echo", "/api/messages"):  # warm up both: keys fetched, pools filled, code paths loaded
-            await run_load(base, requests_for(path, token, rest[:100]), 0, work, "warm")
-            rest = rest[100:]
-        # the fixed load in rounds, echo and NPS in turn, so both paths share the machine's ups and downs
-        per_round = fixed // rounds
-        parts: dict[str, list[dict[str, Any]]] = {"echo": [], "nps": []}
-        cpu = {"echo": 0.0, "nps": 0.0}
+        sent: Sent = {}
+        statuses: dict[str, int] = {}
+        # each path's people for the warm-up, the rounds and the saturation run; the edit and comment paths' people
+        # answer first (untimed, 8 in flight)
+        mine = {path: people.take(warm + per_round * rounds + saturation) for path in PATHS}
+        for path in EARLIER:
+            before = await run_load(base, earlier_answers(token, mine[path], sent), 0, work, "earlier")
+            _add(statuses, before["statuses"])
+        for path in PATHS:  # warm up every path: keys fetched, pools filled, code paths loaded
+            warmed = await run_load(base, requests_for(path, token, mine[path][:warm], sent), 0, work, "warm")
+            _add(statuses, warmed["statuses"])
+        # the fixed load in rounds, the paths taking turns (each round starting with the next), so all share the
+        # machine's ups and downs
+        parts: dict[str, list[dict[str, Any]]] = {path: [] for path in PATHS}
+        cpu = dict.fromkeys(PATHS, 0.0)
+        database_cpu = dict.fromkeys(PATHS, 0.0)
         for r in range(rounds):
-            for name, path in PATHS:
-                offset = (2 * r + (name == "nps")) * per_round
-                batch = requests_for(path, token, pairs[offset : offset + per_round])
-                before = cpu_seconds(server.pid)
-                parts[name].append(await run_load(base, batch, rate, work, name))
-                cpu[name] += cpu_seconds(server.pid) - before
-        for name, path in PATHS:
-            fixed_load = summary(parts[name])
-            fixed_load["server_cpu_ms_per_request"] = round(1000 * cpu[name] / fixed_load["requests"], 2)
-            spy = await profiled(server.pid, profile / f"{database}-{name}.txt") if profile else None
-            saturated = summary([await run_load(base, requests_for(path, token, rest[:saturation]), 0, work, name)])
+            for path in PATHS[r % len(PATHS) :] + PATHS[: r % len(PATHS)]:
+                offset = warm + r * per_round
+                batch = requests_for(path, token, mine[path][offset : offset + per_round], sent)
+                started, started_db = cpu_seconds(server.pid), db_server.cpu_seconds() if db_server else 0.0
+                parts[path].append(await run_load(base, batch, rate, work, path))
+                cpu[path] += cpu_seconds(server.pid) - started
+                database_cpu[path] += db_server.cpu_seconds() - started_db if db_server else 0.0
+        results: dict[str, Any] = {"database": database, "offered_rate": rate, "rounds": rounds}
+        for path in PATHS:
+            fixed_load = summary(parts[path])
+            fixed_load["server_cpu_ms_per_request"] = round(1000 * cpu[path] / fixed_load["requests"], 3)
+            fixed_load["database_cpu_ms_per_request"] = round(1000 * database_cpu[path] / fixed_load["requests"], 3)
+            fixed_load["cpu_ms_per_request"] = round(
+                fixed_load["server_cpu_ms_per_request"] + fixed_load["database_cpu_ms_per_request"], 3
+            )
+            spy = await profiled(server.pid, profile / f"{database}-{path}.txt") if profile else None
+            last = mine[path][warm + per_round * rounds :]
+            saturated = summary([await run_load(base, requests_for(path, token, last, sent), 0, work, path)])
             if spy:
                 spy.send_signal(signal.SIGINT)
                 await spy.wait()
-            rest = rest[saturation:]
-            results[name] = {"fixed_load": fixed_load, "saturation": saturated}
-        written = await answers(url)
-        expected = 100 + per_round * rounds + saturation  # warm-up, fixed load and saturation NPS requests
-        results["nps_answers_written"] = written
-        results["nps_answers_expected"] = expected
+            results[path] = {"fixed_load": fixed_load, "saturation": saturated}
+            _add(statuses, fixed_load["statuses"])
+            _add(statuses, saturated["statuses"])
         server.terminate()
         await server.wait()
-        echo, nps = results["echo"], results["nps"]
+        stored = await stored_answers(url)
+        results["statuses"] = statuses
+        results["answers_expected"] = len(sent)
+        results["answers_as_sent"] = sum(1 for instance, value in sent.items() if stored.get(instance) == value)
+        results["answers_stored"] = len(stored)
+        echo = results["echo"]["fixed_load"]
         results["ratios"] = {
-            "p50_nps_over_echo": round(nps["fixed_load"]["p50_ms"] / echo["fixed_load"]["p50_ms"], 2),
-            "p99_nps_over_echo": round(nps["fixed_load"]["p99_ms"] / echo["fixed_load"]["p99_ms"], 2),
-            "cpu_per_request_nps_over_echo": round(
-                nps["fixed_load"]["server_cpu_ms_per_request"] / echo["fixed_load"]["server_cpu_ms_per_request"], 2
-            ),
-            "saturation_echo_over_nps": round(echo["saturation"]["throughput"] / nps["saturation"]["throughput"], 2),
+            path: {
+                "cpu_per_request": round(
+                    results[path]["fixed_load"]["cpu_ms_per_request"] / echo["cpu_ms_per_request"], 2
+                ),
+                "p50": round(results[path]["fixed_load"]["p50_ms"] / echo["p50_ms"], 2),
+                "p99": round(results[path]["fixed_load"]["p99_ms"] / echo["p99_ms"], 2),
+                "saturation_echo_over_path": round(
+                    results["echo"]["saturation"]["throughput"] / results[path]["saturation"]["throughput"], 2
+                ),
+            }
+            for path in NPS_PATHS
         }
         return results
     finally:
@@ -326,6 +391,25 @@ async def run_database(
         if database != "sqlite":
             drop_postgres_database(url)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _add(total: dict[str, int], more: dict[str, int]) -> None:
+    for key, count in more.items():
+        total[key] = total.get(key, 0) + count
+
+
+def problems(run: dict[str, Any]) -> list[str]:
+    """What makes a run's figures worthless: a request not answered 200, an answer not stored as it was sent."""
+    found = []
+    failed = {code: n for code, n in run["statuses"].items() if code != "200"}
+    if failed:
+        found.append(f"{run['database']}: requests not answered 200: {failed}")
+    if not run["answers_as_sent"] == run["answers_expected"] == run["answers_stored"]:
+        found.append(
+            f"{run['database']}: {run['answers_as_sent']:,} of {run['answers_expected']:,} answers stored as sent"
+            f" ({run['answers_stored']:,} answers in the database)"
+        )
+    return found
 
 
 async def wait_healthy(base: str) -> None:
@@ -342,24 +426,21 @@ async def wait_healthy(base: str) -> None:
 
 
 def report(runs: list[dict[str, Any]]) -> None:
-    header = f"{'database':>10} {'path':>5} {'offered/s':>9} {'done/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
-    print(header + f"{'cpu ms/req':>10} {'max/s (8 in flight)':>19} {'errors':>6}")
+    header = f"{'database':>10} {'path':>14} {'offered/s':>9} {'done/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
+    print(header + f"{'server ms':>9} {'db ms':>6} {'CPU ms/req':>10} {'÷ echo':>6} {'max/s (8 in flight)':>19}")
     for run in runs:
-        for name in ("echo", "nps"):
-            fixed, saturated = run[name]["fixed_load"], run[name]["saturation"]
-            errors = sum(n for code, n in fixed["statuses"].items() if code != "200")
-            errors += sum(n for code, n in saturated["statuses"].items() if code != "200")
+        for path in PATHS:
+            fixed, saturated = run[path]["fixed_load"], run[path]["saturation"]
+            ratio = run["ratios"][path]["cpu_per_request"] if path in run["ratios"] else 1.0
             print(
-                f"{run['database']:>10} {name:>5} {run['offered_rate']:>9g} {fixed['throughput']:>7} "
-                f"{fixed['p50_ms']:>7} {fixed['p99_ms']:>7} {fixed['server_cpu_ms_per_request']:>10} "
-                f"{saturated['throughput']:>19} {errors:>6}"
+                f"{run['database']:>10} {path:>14} {run['offered_rate']:>9g} {fixed['throughput']:>7} "
+                f"{fixed['p50_ms']:>7} {fixed['p99_ms']:>7} {fixed['server_cpu_ms_per_request']:>9} "
+                f"{fixed['database_cpu_ms_per_request']:>6} {fixed['cpu_ms_per_request']:>10} {ratio:>6} "
+                f"{saturated['throughput']:>19}"
             )
-        ratios = run["ratios"]
         print(
-            f"{run['database']:>10} nps ÷ echo: p50 {ratios['p50_nps_over_echo']}×, p99 {ratios['p99_nps_over_echo']}×,"
-            f" CPU per request {ratios['cpu_per_request_nps_over_echo']}×; echo max ÷ nps max"
-            f" {ratios['saturation_echo_over_nps']}×; answers written {run['nps_answers_written']}"
-            f" of {run['nps_answers_expected']}"
+            f"{run['database']:>10} answers stored as sent: {run['answers_as_sent']:,} of {run['answers_expected']:,};"
+            f" statuses {run['statuses']}"
         )
 
 
@@ -369,13 +450,12 @@ async def main(args: argparse.Namespace) -> None:
         args.profile.mkdir(parents=True, exist_ok=True)
     runs = [await run_database(database, args.rate, args.seconds, args.rounds, args.profile) for database in databases]
     report(runs)
+    failed = [p for run in runs for p in problems(run)]
     if args.profile:  # the sampler slows the server: a profiled run's timings are not results
         print(f"profiled run: samples in {args.profile}; bench/results/inbound.json left as it was")
+        enforce(failed, "inbound")
         return
-    RESULTS.mkdir(exist_ok=True)
-    machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
-    file = RESULTS / "inbound.json"
-    file.write_text(json.dumps({"machine": machine, "runs": merged_runs(file, runs, "sqlite")}, indent=2) + "\n")
+    finish("inbound", runs, failed)
 
 
 if __name__ == "__main__":
