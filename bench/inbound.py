@@ -3,14 +3,15 @@ server, service-URL and tenant checks, validation, the SQL writes, the updated c
 echo invoke on the same server, the same stack and the same token checks (/api/echo).
 
 The NPS actions: a first answer (a score), a first answer with a comment, an edit (a new score for an answer given
-earlier) and a comment added to an answer given earlier; comments are sentences of several languages. A load
+earlier) and a comment added to an answer given earlier; comments are sentences of several languages. The people
+are bench/workloads.py's: Zipf-sized tenants, installs over years, each request in the person's locale and zone. A load
 generator in a separate process offers a fixed rate (open loop: latency is counted from each request's scheduled
 time, so a stall is not hidden), the five paths taking turns in rounds so that all share the machine's ups and downs,
 and then finds each path's saturation throughput (closed loop, 8 in flight). CPU per request counts the server
 process and, on PostgreSQL, the database server (bench/server.py). Fails (exit 1) unless every request was answered
 200 and the database holds exactly the scores and comments sent. Prints the paths and their ratios to echo side by
-side, on SQLite and PostgreSQL; writes bench/results/inbound.json. Run: `python -m bench.inbound [--rate 100]
-[--seconds 15] [--rounds 15] [--database both|sqlite|postgresql] [--profile DIR]`.
+side, on SQLite and PostgreSQL; writes bench/results/inbound.json. Run: `python -m bench.inbound [run [--rate 100]
+[--seconds 15] [--rounds 15] [--database both|sqlite|postgresql] [--profile DIR]]`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -28,6 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,7 +41,7 @@ from botbuilder.core import ActivityHandler, TurnContext
 from botbuilder.core.invoke_response import InvokeResponse
 from sqlalchemy import insert, select
 
-from bench import enforce, finish
+from bench import enforce, finish, workloads
 from bench.server import PostgresServer
 from bot.app import MESSAGES, create_app
 from bot.config import Settings
@@ -52,7 +55,6 @@ from tests.support.database import create_postgres_database, drop_postgres_datab
 from tests.support.keys import KeyServer, RsaKey, claims
 
 APP_ID = "00000000-aaaa-bbbb-cccc-0000000000be"
-TENANT = "11111111-1111-1111-1111-111111111111"
 SERVICE_URL = "http://127.0.0.1:9/"  # named by the activities; an invoke's answer goes back in the HTTP response
 SATURATION_IN_FLIGHT = 8
 PATHS = ("echo", "answer", "answer_comment", "edit", "comment")
@@ -85,14 +87,14 @@ class EchoBot(ActivityHandler):
         return InvokeResponse(status=200, body=body)
 
 
-def serve(database_url: str, metadata_url: str, port: int) -> None:
+def serve(database_url: str, metadata_url: str, port: int, tenants: list[str]) -> None:
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None,
         app_id=APP_ID,
         app_password="outbound-credentials-are-injected",
         database_url=database_url,
         openid_metadata_url=metadata_url,
-        allowed_tenants=[TENANT],
+        allowed_tenants=tenants,
         service_url_hosts=["127.0.0.1"],
         delivery_workers=0,
         campaign_interval_minutes=0,
@@ -171,40 +173,66 @@ def summary(parts: list[dict[str, Any]]) -> dict[str, Any]:
 # -- the orchestrator -----------------------------------------------------------------------------------------
 
 
-async def seed(database_url: str, people: int) -> list[tuple[str, str]]:
-    """People with an NPS card sent to them, each able to answer once: (aad object id, survey instance id)."""
+@dataclass(frozen=True)
+class Asked:
+    """A person with an NPS card sent to them, able to answer it once."""
+
+    tenant_id: str
+    aad_object_id: str
+    locale: str
+    time_zone: str | None
+    instance: str  # the survey instance the card asks about
+
+
+async def seed(database_url: str, people: int) -> list[Asked]:
+    """bench/workloads.py's people (Zipf-sized tenants, installs over years, mixed zones and locales), each with an
+    NPS card sent to them, in a random order so that each path gets people of every tenant."""
     now = datetime.now(UTC)
     engine = create_engine(database_url)
-    pairs = [(f"bench-{i:06d}", str(uuid.uuid4())) for i in range(people)]
+    crowd = list(workloads.people(people, now))
+    random.Random(workloads.SEED).shuffle(crowd)
+    asked = [Asked(p.tenant_id, p.aad_object_id, p.locale, p.time_zone, str(uuid.uuid4())) for p in crowd]
     try:
         async with engine.begin() as connection:
-            await connection.execute(insert(Tenant).values(tenant_id=TENANT, first_seen_at=now, last_seen_at=now))
+            tenants = sorted({p.tenant_id for p in crowd})
+            await connection.execute(
+                insert(Tenant), [{"tenant_id": t, "first_seen_at": now, "last_seen_at": now} for t in tenants]
+            )
             users = [
-                {"tenant_id": TENANT, "aad_object_id": aad, "installed_at": now, "created_at": now, "updated_at": now}
-                for aad, _ in pairs
+                {
+                    "tenant_id": p.tenant_id,
+                    "aad_object_id": p.aad_object_id,
+                    "locale": p.locale,
+                    "time_zone": p.time_zone,
+                    "installed_at": p.installed_at,
+                    "created_at": p.installed_at,
+                    "updated_at": now,
+                }
+                for p in crowd
             ]
-            await connection.execute(insert(User), users)
+            for start in range(0, len(users), 2000):
+                await connection.execute(insert(User), users[start : start + 2000])
             ids = dict((await connection.execute(select(User.aad_object_id, User.id))).tuples().all())
             instances = [
                 {
-                    "id": instance,
-                    "tenant_id": TENANT,
-                    "user_id": ids[aad],
+                    "id": a.instance,
+                    "tenant_id": a.tenant_id,
+                    "user_id": ids[a.aad_object_id],
                     "kind": "nps",
                     "status": "sent",
-                    "locale": "en-US",
+                    "locale": a.locale,
                     "created_at": now,
                     "sent_at": now,
                     "expires_at": now + timedelta(days=14),
                     "forced": False,
                 }
-                for aad, instance in pairs
+                for a in asked
             ]
             for start in range(0, len(instances), 2000):
                 await connection.execute(insert(SurveyInstance), instances[start : start + 2000])
     finally:
         await engine.dispose()
-    return pairs
+    return asked
 
 
 async def stored_answers(database_url: str) -> dict[str, tuple[int, str | None]]:
@@ -221,11 +249,13 @@ async def stored_answers(database_url: str) -> dict[str, tuple[int, str | None]]
 Sent = dict[str, tuple[int, str | None]]  # survey instance -> the (score, comment) the database must end with
 
 
-def requests_for(path: str, token: str, pairs: list[tuple[str, str]], sent: Sent) -> list[dict[str, Any]]:
-    """One request a person on `path`, each with a fresh activity id (Teams' retries would be answered once); what
-    each NPS request must leave in the database goes into `sent`."""
+def requests_for(path: str, token: str, people: list[Asked], sent: Sent) -> list[dict[str, Any]]:
+    """One request a person on `path`, each with a fresh activity id (Teams' retries would be answered once), from
+    the person's tenant, in their locale and zone; what each NPS request must leave in the database goes into
+    `sent`."""
     requests = []
-    for n, (aad, instance) in enumerate(pairs):
+    for n, person in enumerate(people):
+        instance = person.instance
         score, comment = n % 11, COMMENTS[n % len(COMMENTS)]
         if path == "echo":
             verb, data = Verb.NPS_SUBMIT, {"instance": instance, "score": score}
@@ -246,17 +276,23 @@ def requests_for(path: str, token: str, pairs: list[tuple[str, str]], sent: Sent
         body = make_activity(
             "invoke",
             service_url=SERVICE_URL,
-            aad_object_id=aad,
+            tenant_id=person.tenant_id,
+            aad_object_id=person.aad_object_id,
+            locale=person.locale,
             name="adaptiveCard/action",
             value={"action": action, "trigger": "manual"},
         )
+        if person.time_zone:
+            body["localTimezone"] = person.time_zone
+        else:  # Teams did not tell the zone
+            body.pop("localTimezone")
         requests.append({"path": "/api/echo" if path == "echo" else "/api/messages", "token": token, "body": body})
     return requests
 
 
-def earlier_answers(token: str, pairs: list[tuple[str, str]], sent: Sent) -> list[dict[str, Any]]:
+def earlier_answers(token: str, people: list[Asked], sent: Sent) -> list[dict[str, Any]]:
     """The answers the edit and comment paths act on, given before the clock starts: (n % 11, no comment)."""
-    return requests_for("answer", token, pairs, sent)
+    return requests_for("answer", token, people, sent)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -288,11 +324,11 @@ async def profiled(pid: int, out: Path) -> asyncio.subprocess.Process:
 class People:
     """Hands out people with an open NPS ask, each to one request only."""
 
-    def __init__(self, pairs: list[tuple[str, str]]) -> None:
-        self.pairs = pairs
+    def __init__(self, asked: list[Asked]) -> None:
+        self.asked = asked
 
-    def take(self, n: int) -> list[tuple[str, str]]:
-        taken, self.pairs = self.pairs[:n], self.pairs[n:]
+    def take(self, n: int) -> list[Asked]:
+        taken, self.asked = self.asked[:n], self.asked[n:]
         if len(taken) < n:
             raise RuntimeError("the benchmark seeded too few people")
         return taken
@@ -312,14 +348,15 @@ async def run_database(
     warm = 100
     try:
         upgrade(url)
-        people = People(await seed(url, len(PATHS) * (warm + per_round * rounds + saturation)))
+        asked = await seed(url, len(PATHS) * (warm + per_round * rounds + saturation))
+        people = People(asked)
         token = key.sign(claims(APP_ID, SERVICE_URL))
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         server = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bench.inbound", "serve", "--database", url, "--metadata", keys.metadata_url,
-            "--port", str(port),
+            "--port", str(port), "--tenants", ",".join(sorted({a.tenant_id for a in asked})),
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         await wait_healthy(base)
@@ -464,7 +501,7 @@ if __name__ == "__main__":
     run = sub.add_parser("run")
     run.add_argument("--rate", type=float, default=100.0)
     run.add_argument("--seconds", type=float, default=15.0, help="of fixed load per path, over all rounds")
-    run.add_argument(  # 15 turns of one second each: three of five seconds left 1.28-1.56x between runs of one code
+    run.add_argument(  # short turns, so that the machine's slow and fast moments fall on every path alike
         "--rounds", type=int, default=15, help="echo and NPS take turns this many times"
     )
     run.add_argument("--database", choices=("both", "sqlite", "postgresql"), default="both")
@@ -473,6 +510,7 @@ if __name__ == "__main__":
     server.add_argument("--database", required=True)
     server.add_argument("--metadata", required=True)
     server.add_argument("--port", type=int, required=True)
+    server.add_argument("--tenants", required=True, help="the allowed tenants, comma-separated")
     loader = sub.add_parser("load")
     loader.add_argument("--url", required=True)
     loader.add_argument("--requests", required=True)
@@ -480,7 +518,7 @@ if __name__ == "__main__":
     loader.add_argument("--in-flight", type=int, default=SATURATION_IN_FLIGHT)
     parsed = parser.parse_args(sys.argv[1:] or ["run"])
     if parsed.command == "serve":
-        serve(parsed.database, parsed.metadata, parsed.port)
+        serve(parsed.database, parsed.metadata, parsed.port, parsed.tenants.split(","))
     elif parsed.command == "load":
         print(json.dumps(asyncio.run(load(parsed.url, parsed.requests, parsed.rate, parsed.in_flight))))
     else:
