@@ -4,9 +4,11 @@ of its correctness checks fails."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,12 +21,32 @@ class CheckFailed(SystemExit):
     """A benchmark whose correctness checks failed ends with exit status 1, so no one mistakes its figures for good."""
 
 
-def finish(name: str, runs: list[dict[str, Any]], problems: list[str], **about: Any) -> Path:
+def begin(name: str, baseline: bool) -> None:
+    """A baseline run first removes the results it will replace, so that a run that crashes leaves none behind to
+    be mistaken for its own."""
+    if baseline:
+        (RESULTS / f"{name}.json").unlink(missing_ok=True)
+
+
+def is_baseline(parser: argparse.ArgumentParser, args: argparse.Namespace) -> bool:
+    """Whether every option has its default: only such a run is the baseline docs/performance.md quotes."""
+    return all(value == parser.get_default(option) for option, value in vars(args).items() if option != "command")
+
+
+async def finish(
+    name: str, runs: list[dict[str, Any]], problems: list[str], *, baseline: bool = True, **about: Any
+) -> Path:
     """Write this run's results, failed checks included, then end with exit status 1 if any check failed.
 
     The figures of a failed run are kept because they show what the product does today; `failed_checks` says why
-    they are not a pass."""
-    file = write_results(name, runs, failed_checks=problems, **about)
+    they are not a pass. A run with other options than the defaults (a smaller size, one database) is a trial: it
+    goes to bench/results/<name>.trial.json, which git ignores, and leaves the baseline alone."""
+    if any(run.get("database") == "postgresql" for run in runs):
+        from bench.server import describe_postgres  # only runs on PostgreSQL need the driver
+
+        about["postgresql"] = await describe_postgres()
+    file = write_results(name if baseline else f"{name}.trial", runs, failed_checks=problems, **about)
+    print(f"{name}: results in {file.relative_to(RESULTS.parent.parent)}" + ("" if baseline else " (a trial run)"))
     enforce(problems, name)
     return file
 
@@ -45,11 +67,23 @@ def write_results(name: str, runs: list[dict[str, Any]], **about: Any) -> Path:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join(["python -m", f"bench.{name}", *sys.argv[1:]]),
         "machine": machine(),
+        "source": source(),
         **about,
         "runs": runs,
     }
     file.write_text(json.dumps(result, indent=2) + "\n")
     return file
+
+
+def source() -> dict[str, Any]:
+    """Which code ran: the commit, and whether the working tree had changes on top of it."""
+    root = Path(__file__).parent.parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else "unknown"
+
+    return {"commit": git("rev-parse", "HEAD"), "uncommitted_changes": git("status", "--porcelain") != ""}
 
 
 def machine() -> dict[str, Any]:

@@ -7,13 +7,15 @@ with thousands of cards each (500 each for 20 tenants). The rate is counted over
 processes to the last one's exit: start-up and drain included. CPU per send counts the `nurture deliver` processes
 and, on PostgreSQL, the database server. Fails (exit 1) when any card is lost or sent twice, any request broke
 Teams' limits, or a process failed. Run: `python -m bench.delivery [--database both|postgresql|sqlite]
-[--processes 1 2] [--tenant-rate R]` (default: the product's own NURTURE_TENANT_RATE).
+[--processes 1 2] [--tenant-rate R] [--scale 0.1]` (default: the product's own NURTURE_TENANT_RATE; --scale
+sends that share of the cards, for a quick look).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import itertools
 import resource
@@ -21,11 +23,12 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench import finish
-from bench.server import PostgresServer
+from bench import begin, finish, is_baseline
+from bench.server import Peak, PostgresServer, resident_mb
 from bench.workloads import CARDS_PER_CONVERSATION, CONNECTOR_DELAY_SECONDS, CONNECTOR_JITTER_SECONDS, DELIVERY_SHAPES
 from bot.engagement.delivery import TEAMS_TENANT_LIMIT
 from storage.migrate import upgrade
@@ -82,23 +85,27 @@ async def run_once(
             **({"NURTURE_TENANT_RATE": str(tenant_rate)} if tenant_rate else {}),
         )
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        server_cpu = server.cpu_seconds() if server else 0.0
-        started = time.perf_counter()
-        crew = [
-            await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "deliver", "--once", "--quiet", "--workers", str(workers),
-                env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-            )
-            for _ in range(processes)
-        ]  # fmt: skip
-        errors = [(await p.communicate())[1].decode()[-300:] for p in crew]
-        wall = time.perf_counter() - started
-        server_cpu = server.cpu_seconds() - server_cpu if server else 0.0
+        crew: list[asyncio.subprocess.Process] = []
+        with (
+            server.watch() if server else contextlib.nullcontext() as watch,
+            Peak(lambda: resident_mb([p.pid for p in crew])) as crew_memory,
+        ):
+            started = time.perf_counter()
+            for _ in range(processes):
+                crew.append(
+                    await asyncio.create_subprocess_exec(
+                        sys.executable, "-m", "bot", "deliver", "--once", "--quiet", "--workers", str(workers),
+                        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+                    )
+                )  # fmt: skip
+            errors = [(await p.communicate())[1].decode()[-300:] for p in crew]
+            wall = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the `nurture deliver` processes, start-up included
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         stamps = sorted(t for per_tenant in connector._per_tenant.values() for t in per_tenant)
         sending = stamps[-1] - stamps[0] if len(stamps) > 1 else wall
-        delivered = [connector.delivered_to(c) for c in conversations]
+        seeded = [f"{c}:{n}" for c in conversations for n in range(cards_per_conversation)]
+        lost, duplicated = lost_and_duplicated(seeded, connector.accepted_summaries)
         ceiling = tenants * TEAMS_TENANT_LIMIT
         result = {
             "database": database,
@@ -114,15 +121,17 @@ async def run_once(
             "rate_over_ceiling": round(messages / wall / ceiling, 3),
             "first_to_last_arrival_seconds": round(sending, 2),
             "deliver_cpu_ms_per_send": round(cpu * 1000 / messages, 2),
+            "deliver_peak_mb": round(crew_memory.mb, 1),  # all processes together
             "violations": len(connector.violations),
             "violation_examples": connector.violations[:5],
-            "lost": sum(max(0, cards_per_conversation - d) for d in delivered),
-            "duplicated": sum(max(0, d - cards_per_conversation) for d in delivered),
+            "lost": lost,
+            "duplicated": duplicated,
             "exit_codes": [p.returncode for p in crew],
             "errors": [e for e, p in zip(errors, crew, strict=True) if p.returncode],
         }
-        if server:
-            result["server_cpu_ms_per_send"] = round(server_cpu * 1000 / messages, 2)
+        if watch is not None:
+            result["server_cpu_ms_per_send"] = round(watch.cpu * 1000 / messages, 2)
+            result["server_extra_mb"] = round(watch.extra_mb, 1)
         return result
     finally:
         gc.unfreeze()
@@ -132,10 +141,24 @@ async def run_once(
         shutil.rmtree(work, ignore_errors=True)
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}es" if word.endswith("s") else f"{n:,} {word}s"
+
+
+def lost_and_duplicated(seeded: list[str], delivered: list[str | None]) -> tuple[int, int]:
+    """Cards never delivered, and deliveries beyond one a card (or of no seeded card), counted card by card by
+    dedupe key, so that one card lost and another sent twice do not cancel out."""
+    want, got = Counter(seeded), Counter(delivered)
+    return len(want - got), (got - want).total()
+
+
 def problems(run: dict[str, Any]) -> list[str]:
     """What makes a run's figures worthless: cards lost or sent twice, Teams' limits broken, a process failing."""
-    where = f"{run['database']}, {run['tenants']} tenants, {run['processes']} processes"
-    found = [f"{where}: {run[k]} {k}" for k in ("lost", "duplicated", "violations") if run[k]]
+    where = f"{run['database']}, {plural(run['tenants'], 'tenant')}, {plural(run['processes'], 'process')}"
+    found = [f"{where}: {plural(run[k], 'card')} {k}" for k in ("lost", "duplicated") if run[k]]
+    if run["violations"]:  # Teams would have throttled these (429), and keeps throttling an app that goes on
+        examples = "; ".join(run.get("violation_examples", [])[:2])
+        found.append(f"{where}: {plural(run['violations'], 'request')} over Teams' limits (e.g. {examples})")
     if any(run["exit_codes"]):
         found.append(f"{where}: exit codes {run['exit_codes']}: {run['errors']}")
     return found
@@ -146,10 +169,13 @@ async def main() -> None:
     parser.add_argument("--database", choices=("both", "postgresql", "sqlite"), default="both")
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--tenant-rate", type=float, help="NURTURE_TENANT_RATE (default: the product's)")
+    parser.add_argument("--scale", type=float, default=1.0, help="a share of each shape's cards, for a quick look")
     args = parser.parse_args()
+    baseline = is_baseline(parser, args)
+    begin("delivery", baseline)
     databases = ("postgresql", "sqlite") if args.database == "both" else (args.database,)
     rows = [
-        await run_once(database, tenants, cards, processes, args.tenant_rate)
+        await run_once(database, tenants, max(10, round(cards * args.scale)), processes, args.tenant_rate)
         for database in databases
         for tenants, cards in DELIVERY_SHAPES
         for processes in args.processes
@@ -185,7 +211,9 @@ async def main() -> None:
         if 1 in rates and len(rates) > 1:
             most = max(rates)
             print(f"{database}, {tenants} tenants: {most} processes vs 1: {rates[most] / rates[1]:.2f}x the send rate")
-    finish("delivery", rows, [p for r in rows for p in problems(r)], connector_round_trip_ms=[50, 150])
+    await finish(
+        "delivery", rows, [p for r in rows for p in problems(r)], baseline=baseline, connector_round_trip_ms=[50, 150]
+    )
 
 
 if __name__ == "__main__":

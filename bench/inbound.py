@@ -9,9 +9,10 @@ generator in a separate process offers a fixed rate (open loop: latency is count
 time, so a stall is not hidden), the five paths taking turns in rounds so that all share the machine's ups and downs,
 and then finds each path's saturation throughput (closed loop, 8 in flight). CPU per request counts the server
 process and, on PostgreSQL, the database server (bench/server.py). Fails (exit 1) unless every request was answered
-200 and the database holds exactly the scores and comments sent. Prints the paths and their ratios to echo side by
-side, on SQLite and PostgreSQL; writes bench/results/inbound.json. Run: `python -m bench.inbound [run [--rate 100]
-[--seconds 15] [--rounds 15] [--database both|sqlite|postgresql] [--profile DIR]]`.
+200 and the database holds exactly the scores and comments sent, one card-answer usage signal a person who
+answered and one detractor alert an ask ever scored 0-6. Prints the paths and their ratios to echo side by
+side, on SQLite and PostgreSQL; writes bench/results/inbound.json. Run: `python -m bench.inbound [--rate 100]
+[--seconds 15] [--rounds 15] [--database both|sqlite|postgresql] [--profile DIR]`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,14 +42,15 @@ from botbuilder.core import ActivityHandler, TurnContext
 from botbuilder.core.invoke_response import InvokeResponse
 from sqlalchemy import insert, select
 
-from bench import enforce, finish, workloads
-from bench.server import PostgresServer
+from bench import begin, enforce, finish, is_baseline, workloads
+from bench.server import Peak, PostgresServer, resident_mb
 from bot.app import MESSAGES, create_app
 from bot.config import Settings
+from bot.engagement.usage import BotSignal
 from cards.verbs import Verb
 from storage.engine import create_engine
 from storage.migrate import upgrade
-from storage.models import NpsAnswer, SurveyInstance, Tenant, User
+from storage.models import NpsAnswer, PendingAlert, SurveyInstance, Tenant, UsageEvent, UsageFeature, User
 from tests.support.activities import make_activity
 from tests.support.credentials import FixedTokenCredentialsFactory
 from tests.support.database import create_postgres_database, drop_postgres_database
@@ -235,18 +237,67 @@ async def seed(database_url: str, people: int) -> list[Asked]:
     return asked
 
 
-async def stored_answers(database_url: str) -> dict[str, tuple[int, str | None]]:
-    """Every answer in the database: survey instance -> (score, comment)."""
+async def check_stored(database_url: str, sent: Sent) -> dict[str, int]:
+    """How much of what was sent the database holds as it should: answers, card-answer signals (raw event and
+    feature rollup, one a person) and detractor alerts (one an ask)."""
     engine = create_engine(database_url)
+    signal = BotSignal.CARD_ANSWER
     try:
         async with engine.connect() as connection:
             rows = await connection.execute(select(NpsAnswer.survey_instance_id, NpsAnswer.score, NpsAnswer.comment))
-            return {instance: (score, comment) for instance, score, comment in rows}
+            stored = {instance: (score, comment) for instance, score, comment in rows}
+            events = (
+                await connection.execute(
+                    select(UsageEvent.tenant_id, UsageEvent.aad_object_id).where(UsageEvent.name == signal)
+                )
+            ).all()
+            features = dict(
+                ((t, p), total)
+                for t, p, total in await connection.execute(
+                    select(UsageFeature.tenant_id, UsageFeature.aad_object_id, UsageFeature.total).where(
+                        UsageFeature.name == signal
+                    )
+                )
+            )
+            alerts = (
+                (
+                    await connection.execute(
+                        select(PendingAlert.survey_instance_id).where(PendingAlert.kind == "detractor")
+                    )
+                )
+                .scalars()
+                .all()
+            )
     finally:
         await engine.dispose()
+    people = set(sent.answered_by.values())
+    return {
+        "answers_expected": len(sent.answers),
+        "answers_as_sent": sum(1 for instance, value in sent.answers.items() if stored.get(instance) == value),
+        "answers_stored": len(stored),
+        "signals_expected": len(people),
+        "signals_as_expected": int(sorted(events) == sorted(people) and features == dict.fromkeys(people, 1)),
+        "signals_stored": len(events),
+        "alerts_expected": len(sent.detractors),
+        "alerts_as_expected": int(sorted(alerts) == sorted(sent.detractors)),
+        "alerts_stored": len(alerts),
+    }
 
 
-Sent = dict[str, tuple[int, str | None]]  # survey instance -> the (score, comment) the database must end with
+@dataclass
+class Sent:
+    """What the NPS requests must leave in the database, besides the answers' (score, comment): one card-answer
+    usage signal (with its rollup) a person who answered, and one detractor alert an ask ever scored 0-6."""
+
+    answers: dict[str, tuple[int, str | None]] = field(default_factory=dict)  # survey instance -> (score, comment)
+    answered_by: dict[str, tuple[str, str]] = field(default_factory=dict)  # survey instance -> (tenant, person)
+    detractors: set[str] = field(default_factory=set)  # survey instances
+
+    def score(self, person: Asked, score: int, comment: str | None) -> None:
+        self.answers[person.instance] = (score, comment)
+        self.answered_by[person.instance] = (person.tenant_id, person.aad_object_id)
+        if score <= 6:
+            self.detractors.add(person.instance)
 
 
 def requests_for(path: str, token: str, people: list[Asked], sent: Sent) -> list[dict[str, Any]]:
@@ -261,17 +312,17 @@ def requests_for(path: str, token: str, people: list[Asked], sent: Sent) -> list
             verb, data = Verb.NPS_SUBMIT, {"instance": instance, "score": score}
         elif path == "answer":
             verb, data = Verb.NPS_SUBMIT, {"instance": instance, "score": score}
-            sent[instance] = (score, None)
+            sent.score(person, score, None)
         elif path == "answer_comment":
             verb, data = Verb.NPS_SUBMIT, {"instance": instance, "score": score, "comment": comment}
-            sent[instance] = (score, comment)
+            sent.score(person, score, comment)
         elif path == "edit":  # a new score for the earlier answer
-            edited = (sent[instance][0] + 5) % 11
+            edited = (sent.answers[instance][0] + 5) % 11
             verb, data = Verb.NPS_SUBMIT, {"instance": instance, "score": edited}
-            sent[instance] = (edited, None)
+            sent.score(person, edited, None)
         else:  # a comment on the earlier answer
             verb, data = Verb.NPS_COMMENT, {"instance": instance, "comment": comment}
-            sent[instance] = (sent[instance][0], comment)
+            sent.answers[instance] = (sent.answers[instance][0], comment)
         action = {"type": "Action.Execute", "verb": verb.value, "data": data}
         body = make_activity(
             "invoke",
@@ -360,7 +411,7 @@ async def run_database(
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         await wait_healthy(base)
-        sent: Sent = {}
+        sent = Sent()
         statuses: dict[str, int] = {}
         # each path's people for the warm-up, the rounds and the saturation run; the edit and comment paths' people
         # answer first (untimed, 8 in flight)
@@ -376,6 +427,11 @@ async def run_database(
         parts: dict[str, list[dict[str, Any]]] = {path: [] for path in PATHS}
         cpu = dict.fromkeys(PATHS, 0.0)
         database_cpu = dict.fromkeys(PATHS, 0.0)
+        memory = Peak(lambda: resident_mb([server.pid]))
+        database_memory = db_server.watch() if db_server else None
+        memory.__enter__()
+        if database_memory:
+            database_memory.__enter__()
         for r in range(rounds):
             for path in PATHS[r % len(PATHS) :] + PATHS[: r % len(PATHS)]:
                 offset = warm + r * per_round
@@ -384,9 +440,16 @@ async def run_database(
                 parts[path].append(await run_load(base, batch, rate, work, path))
                 cpu[path] += cpu_seconds(server.pid) - started
                 database_cpu[path] += db_server.cpu_seconds() - started_db if db_server else 0.0
+        memory.__exit__()
         results: dict[str, Any] = {"database": database, "offered_rate": rate, "rounds": rounds}
+        results["server_peak_mb"] = round(memory.mb, 1)
+        if database_memory:
+            database_memory.__exit__()
+            results["database_extra_mb"] = round(database_memory.extra_mb, 1)
         for path in PATHS:
             fixed_load = summary(parts[path])
+            # an overloaded path's backlog ends with each round: its latencies hold only if it kept up with the rate
+            fixed_load["kept_up"] = fixed_load["throughput"] >= 0.95 * rate
             fixed_load["server_cpu_ms_per_request"] = round(1000 * cpu[path] / fixed_load["requests"], 3)
             fixed_load["database_cpu_ms_per_request"] = round(1000 * database_cpu[path] / fixed_load["requests"], 3)
             fixed_load["cpu_ms_per_request"] = round(
@@ -403,11 +466,8 @@ async def run_database(
             _add(statuses, saturated["statuses"])
         server.terminate()
         await server.wait()
-        stored = await stored_answers(url)
         results["statuses"] = statuses
-        results["answers_expected"] = len(sent)
-        results["answers_as_sent"] = sum(1 for instance, value in sent.items() if stored.get(instance) == value)
-        results["answers_stored"] = len(stored)
+        results |= await check_stored(url, sent)
         echo = results["echo"]["fixed_load"]
         results["ratios"] = {
             path: {
@@ -446,6 +506,12 @@ def problems(run: dict[str, Any]) -> list[str]:
             f"{run['database']}: {run['answers_as_sent']:,} of {run['answers_expected']:,} answers stored as sent"
             f" ({run['answers_stored']:,} answers in the database)"
         )
+    for what, name in (("signals", "card-answer usage signals"), ("alerts", "detractor alerts")):
+        if not run[f"{what}_as_expected"]:
+            found.append(
+                f"{run['database']}: {run[f'{what}_stored']:,} {name} stored, expected one each for"
+                f" {run[f'{what}_expected']:,} (or their rollups differ)"
+            )
     return found
 
 
@@ -479,9 +545,16 @@ def report(runs: list[dict[str, Any]]) -> None:
             f"{run['database']:>10} answers stored as sent: {run['answers_as_sent']:,} of {run['answers_expected']:,};"
             f" statuses {run['statuses']}"
         )
+        behind = [path for path in PATHS if not run[path]["fixed_load"]["kept_up"]]
+        if behind:
+            print(
+                f"{run['database']:>10} did not keep up with {run['offered_rate']:g}/s: {', '.join(behind)}"
+                " (its latencies understate a steady load: each round's backlog was dropped)"
+            )
 
 
-async def main(args: argparse.Namespace) -> None:
+async def main(args: argparse.Namespace, baseline: bool) -> None:
+    begin("inbound", baseline and not args.profile)
     databases = ("sqlite", "postgresql") if args.database == "both" else (args.database,)
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
@@ -492,7 +565,7 @@ async def main(args: argparse.Namespace) -> None:
         print(f"profiled run: samples in {args.profile}; bench/results/inbound.json left as it was")
         enforce(failed, "inbound")
         return
-    finish("inbound", runs, failed)
+    await finish("inbound", runs, failed, baseline=baseline)
 
 
 if __name__ == "__main__":
@@ -516,10 +589,13 @@ if __name__ == "__main__":
     loader.add_argument("--requests", required=True)
     loader.add_argument("--rate", type=float, required=True)
     loader.add_argument("--in-flight", type=int, default=SATURATION_IN_FLIGHT)
-    parsed = parser.parse_args(sys.argv[1:] or ["run"])
+    arguments = sys.argv[1:]
+    if not arguments or arguments[0] not in ("run", "serve", "load", "-h", "--help"):
+        arguments = ["run", *arguments]  # `run` is the default: `python -m bench.inbound --seconds 3` works too
+    parsed = parser.parse_args(arguments)
     if parsed.command == "serve":
         serve(parsed.database, parsed.metadata, parsed.port, parsed.tenants.split(","))
     elif parsed.command == "load":
         print(json.dumps(asyncio.run(load(parsed.url, parsed.requests, parsed.rate, parsed.in_flight))))
     else:
-        asyncio.run(main(parsed))
+        asyncio.run(main(parsed, is_baseline(run, parsed)))

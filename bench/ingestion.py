@@ -17,12 +17,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
+import resource
 import shutil
 import sqlite3
 import tempfile
 import time
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +34,23 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
 
-from bench import finish
+from bench import begin, finish, is_baseline
 from bench.server import PostgresServer
-from bench.workloads import usage_batches
+from bench.workloads import SEED, event_name, usage_batches
 from bot.app import create_app
 from bot.config import Settings
+from bot.engagement.usage import EPOCH, WORD_DAYS
 from storage.engine import create_engine
 from storage.migrate import upgrade
-from storage.models import TenantUsageDaily, UsageActivity, UsageEvent, UsageFeature, UsageProfile
+from storage.models import (
+    RECENT_COLUMNS,
+    RECENT_WORDS,
+    TenantUsageDaily,
+    UsageActivity,
+    UsageEvent,
+    UsageFeature,
+    UsageProfile,
+)
 from storage.repositories import driver_value
 from tests.support.database import create_postgres_database, drop_postgres_database
 
@@ -106,8 +118,13 @@ async def side_by_side(database: str, urls: dict[str, str], batches: int, now: d
         "executemany": executemany,
         "bulk": bulk,
     }
+    sent_to_api: list[dict[str, Any]] = []
+    watch = server.watch() if server else None
     try:
+        if watch:
+            watch.__enter__()
         for n, events in enumerate(usage_batches(batches, BATCH, now)):
+            sent_to_api += events
             rows = raw_rows(events, now)
             # the plain SQLite side gets its values as the driver takes them: its baseline does no converting either
             text_rows = [tuple(driver_value(v, postgres=False) for v in row) for row in rows] if plain else rows
@@ -117,7 +134,24 @@ async def side_by_side(database: str, urls: dict[str, str], batches: int, now: d
                 await work[name](events, text_rows if name == "bulk" else rows)
                 seconds[name] += time.perf_counter() - started
                 server_cpu[name] += server.cpu_seconds() - cpu if server else 0.0
-        return {"seconds": seconds, "server_cpu": server_cpu, "stored": stored}
+        if watch:
+            watch.__exit__()
+        # after the clock: a pipeline's retry of the first batch (all of it known already) and a batch in which each
+        # person sends several events, some on the same day, so the checks also see dedupe and grouping at work
+        timed = dict(stored)
+        for events in (sent_to_api[:BATCH], busy_people(sent_to_api[:BATCH], now)):
+            await api(events, [])
+            sent_to_api += events
+        memory = {"process_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+        if watch:
+            memory["server_extra_mb"] = round(watch.extra_mb, 1)
+        return {
+            "seconds": seconds,
+            "server_cpu": server_cpu,
+            "stored": timed,
+            "sent_to_api": sent_to_api,
+            "memory": memory,
+        }
     finally:
         await client.close()
         await engine.dispose()
@@ -127,52 +161,107 @@ async def side_by_side(database: str, urls: dict[str, str], batches: int, now: d
             plain.close()
 
 
-def expected_rollups(batches: int, now: datetime) -> dict[str, int]:
-    """What the rollups must add up to for the batches sent: events, and distinct active (tenant, person, day)s."""
-    events = 0
-    active: set[tuple[str, str, date]] = set()
-    for batch in usage_batches(batches, BATCH, now):
-        events += len(batch)
-        active.update((e["tenant_id"], e["user_id"], datetime.fromisoformat(e["timestamp"]).date()) for e in batch)
-    return {"events": events, "active_days": len(active)}
+def busy_people(batch: list[dict[str, Any]], now: datetime, people: int = 2_000) -> list[dict[str, Any]]:
+    """Five events each from `people` people of a batch: names by popularity, instants over the last three days,
+    so that one person has several events, several names and several events of one name on one day."""
+    rng = random.Random(SEED)
+    events = []
+    for person in batch[:people]:
+        for _ in range(5):
+            at = now - timedelta(seconds=rng.random() * 3 * 86_400)
+            name = event_name(rng)
+            events.append(person | {"name": name, "timestamp": at.astimezone(UTC).isoformat()})
+    return events
 
 
-async def rollup_problems(url: str, expected: dict[str, int], table_rows: dict[str, int]) -> list[str]:
-    """Where the API's database disagrees with the events sent."""
+State = dict[str, dict[tuple[Any, ...], tuple[Any, ...]]]
+
+
+def expected_state(sent: list[dict[str, Any]]) -> State:
+    """What every rollup row must hold after these events (duplicates counted once), worked out here in Python from
+    the events themselves, not from the database: features, profiles with their recent active-day words, the
+    active-day bits and the tenants' daily figures."""
+    events = {(e["tenant_id"], e["user_id"], e["name"], datetime.fromisoformat(e["timestamp"])) for e in sent}
+    features: dict[tuple[Any, ...], list[Any]] = {}
+    profiles: dict[tuple[Any, ...], list[Any]] = {}
+    words: dict[tuple[Any, ...], int] = defaultdict(int)
+    daily: dict[tuple[Any, ...], list[Any]] = {}
+    for tenant, person, name, at in events:
+        for table, key in ((features, (tenant, person, name)), (profiles, (tenant, person))):
+            row = table.setdefault(key, [0, at, at])
+            row[0], row[1], row[2] = row[0] + 1, min(row[1], at), max(row[2], at)
+        epoch_day = (at.date() - EPOCH).days
+        words[(tenant, person, epoch_day // WORD_DAYS)] |= 1 << (epoch_day % WORD_DAYS)
+        day = daily.setdefault((tenant, at.date()), [0, set()])
+        day[0] += 1
+        day[1].add(person)
+    recent: dict[tuple[Any, ...], tuple[int, ...]] = {}
+    newest_word: dict[tuple[Any, ...], int] = {}
+    for tenant, person, word in words:
+        newest_word[(tenant, person)] = max(word, newest_word.get((tenant, person), word))
+    for key, word in newest_word.items():
+        recent[key] = (word, *(words.get((*key, word - k), 0) for k in range(RECENT_WORDS)))
+    return {
+        "usage_features": {k: tuple(v) for k, v in features.items()},
+        "usage_profiles": {k: (*v, *recent[k]) for k, v in profiles.items()},
+        "usage_activity": dict((k, (v,)) for k, v in words.items()),
+        "tenant_usage_daily": {k: (v[0], len(v[1])) for k, v in daily.items()},
+        "usage_events": {(t, p, n, at): () for t, p, n, at in events},
+    }
+
+
+async def stored_state(url: str) -> State:
+    """The same tables as the database holds them."""
     engine = create_engine(url)
+    queries = {
+        "usage_features": select(
+            UsageFeature.tenant_id, UsageFeature.aad_object_id, UsageFeature.name,
+            UsageFeature.total, UsageFeature.first_at, UsageFeature.last_at,
+        ),
+        "usage_profiles": select(
+            UsageProfile.tenant_id, UsageProfile.aad_object_id, UsageProfile.events, UsageProfile.first_seen_at,
+            UsageProfile.last_seen_at, UsageProfile.recent_word, *(getattr(UsageProfile, c) for c in RECENT_COLUMNS),
+        ),
+        "usage_activity": select(
+            UsageActivity.tenant_id, UsageActivity.aad_object_id, UsageActivity.word, UsageActivity.bits
+        ),
+        "tenant_usage_daily": select(
+            TenantUsageDaily.tenant_id, TenantUsageDaily.day, TenantUsageDaily.events, TenantUsageDaily.active_users
+        ),
+        "usage_events": select(UsageEvent.tenant_id, UsageEvent.aad_object_id, UsageEvent.name, UsageEvent.occurred_at),
+    }  # fmt: skip
+    keys = {"usage_features": 3, "usage_profiles": 2, "usage_activity": 3, "tenant_usage_daily": 2, "usage_events": 4}
     try:
         async with engine.connect() as connection:
-
-            async def one(statement: Any) -> int:
-                return int((await connection.execute(statement)).scalar_one() or 0)
-
-            found = {
-                "raw events": await one(select(func.count()).select_from(UsageEvent)),
-                "profiles' events": await one(select(func.sum(UsageProfile.events))),
-                "features' totals": await one(select(func.sum(UsageFeature.total))),
-                "tenants' daily events": await one(select(func.sum(TenantUsageDaily.events))),
-                "tenants' daily active people": await one(select(func.sum(TenantUsageDaily.active_users))),
-                "active-day bits": sum(
-                    (bits & (2**64 - 1)).bit_count()
-                    for bits in (await connection.execute(select(UsageActivity.bits))).scalars()
-                ),
-            }
+            state: State = {}
+            for table, query in queries.items():
+                rows = (await connection.execute(query)).tuples().all()
+                state[table] = {tuple(r[: keys[table]]): tuple(r[keys[table] :]) for r in rows}
+                if len(state[table]) != len(rows):
+                    state[table][("duplicate keys",)] = (len(rows) - len(state[table]),)
+            return state
     finally:
         await engine.dispose()
-    want = {
-        "raw events": expected["events"],
-        "profiles' events": expected["events"],
-        "features' totals": expected["events"],
-        "tenants' daily events": expected["events"],
-        "tenants' daily active people": expected["active_days"],
-        "active-day bits": expected["active_days"],
-    }
-    problems = [f"{what}: {found[what]:,}, expected {want[what]:,}" for what in want if found[what] != want[what]]
-    problems += [
-        f"{side} side's usage_events rows: {n:,}, expected {expected['events']:,}"
-        for side, n in table_rows.items()
-        if n != expected["events"]
-    ]
+
+
+def state_problems(expected: State, found: State) -> list[str]:
+    """Row by row: rows missing, rows that should not be there, and rows whose figures differ (with one example)."""
+    problems = []
+    for table, want in expected.items():
+        got = found.get(table, {})
+        missing = want.keys() - got.keys()
+        extra = got.keys() - want.keys()
+        wrong = [k for k in want.keys() & got.keys() if want[k] != got[k]]
+        if missing or extra or wrong:
+            example = (
+                f"{wrong[0]}: {got[wrong[0]]}, expected {want[wrong[0]]}"
+                if wrong
+                else f"{next(iter(missing or extra))}"
+            )
+            problems.append(
+                f"{table}: {len(missing):,} rows missing, {len(extra):,} not expected, {len(wrong):,} wrong"
+                f" of {len(want):,} (e.g. {example})"
+            )
     return problems
 
 
@@ -198,18 +287,25 @@ async def run(database: str, batches: int) -> dict[str, Any]:
         measured = await side_by_side(database, urls, batches, now)
         events = batches * BATCH
         rate = {side: events / measured["seconds"][side] for side in SIDES}
-        expected = expected_rollups(batches, now)
+        expected = expected_state(measured["sent_to_api"])
         raw_rows_stored = {side: await _count_raw(urls[side]) for side in ("executemany", "bulk")}
+        problems = state_problems(expected, await stored_state(urls["api"]))
+        problems += [
+            f"the {side} side stored {n:,} of {events:,} events" for side, n in raw_rows_stored.items() if n != events
+        ]
         result: dict[str, Any] = {
             "database": database,
             "batches": batches,
             "events": events,
-            "distinct_active_days": expected["active_days"],
+            "active_days_checked": sum(bin(bits).count("1") for (bits,) in expected["usage_activity"].values()),
+            "checked_after": "a resend of the first batch and 10,000 events from 2,000 busy people (untimed)",
             "events_per_second": {side: round(rate[side]) for side in SIDES},
             "api_over_bulk": round(rate["api"] / rate["bulk"], 3),
             "api_over_executemany": round(rate["api"] / rate["executemany"], 3),
             "stored_by_api": measured["stored"]["api"],
-            "problems": await rollup_problems(urls["api"], expected, raw_rows_stored),
+            # the API, both baselines and the load share this one process; on PostgreSQL, the server's growth too
+            "memory_mb": measured["memory"],
+            "problems": problems,
         }
         if database == "postgresql":
             result["server_cpu_ms_per_1000_events"] = {
@@ -230,6 +326,8 @@ async def main() -> None:
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--database", choices=("both", "postgresql", "sqlite"), default="both")
     args = parser.parse_args()
+    baseline = is_baseline(parser, args)
+    begin("ingestion", baseline)
     databases = ("postgresql", "sqlite") if args.database == "both" else (args.database,)
     rows = [await run(database, args.batches) for database in databases]
     print(
@@ -244,7 +342,10 @@ async def main() -> None:
         )
         if "server_cpu_ms_per_1000_events" in r:
             print(f"{'':>10} PostgreSQL server CPU ms per 1,000 events: {r['server_cpu_ms_per_1000_events']}")
-    finish("ingestion", rows, [f"{r['database']}: {p}" for r in rows for p in r["problems"]], batch_size=BATCH)
+    failed = [f"{r['database']}: {p}" for r in rows for p in r["problems"]]
+    if not failed:
+        print("every raw row and every rollup row is as the events sent make it, on each database")
+    await finish("ingestion", rows, failed, baseline=baseline, batch_size=BATCH)
 
 
 if __name__ == "__main__":

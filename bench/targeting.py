@@ -6,8 +6,8 @@ The people are bench/workloads.py's: Zipf-sized tenants, installs over three yea
 behaviours, several features each. Each side runs in a process of its own, so its peak memory is its own; on
 PostgreSQL the server's CPU and private memory during Nurture's run are added to Nurture's (bench/server.py). Both
 sides must match exactly the same (person, campaign) pairs, or the run fails. Each database's two sides run five
-times, taking turns; the figures are the medians. Run: `python -m bench.targeting [run [--users 1000000]
-[--database both|postgresql|sqlite] [--pairs 5]]`.
+times, taking turns; the figures are the medians (a ratio is the median of the five runs' ratios). Run:
+`python -m bench.targeting [--users 1000000] [--database both|postgresql|sqlite] [--pairs 5]`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import asyncpg
 import duckdb
 from sqlalchemy.engine import make_url
 
-from bench import finish
+from bench import begin, finish, is_baseline
 from bench.server import PostgresServer
 from bench.workloads import (
     BEHAVIOURS,
@@ -104,9 +104,10 @@ FROM facts
 
 
 def bench_now() -> datetime:
-    """The last Tuesday 10:00 UTC: a working day in most zones (people in quiet hours or at the weekend elsewhere
-    are matched and then held by those gates, as on any real run)."""
-    now = datetime.now(UTC).replace(hour=10, minute=0, second=0, microsecond=0)
+    """The last Tuesday 22:00 UTC: afternoon in the Americas, night in Europe, Wednesday morning in Asia and the
+    Pacific. People's local days differ from UTC's and from each other's, so each rule must work out the person's
+    own "today"; those in quiet hours are matched and then held, as on any real run."""
+    now = datetime.now(UTC).replace(hour=22, minute=0, second=0, microsecond=0)
     return now - timedelta(days=(now.weekday() - 1) % 7)
 
 
@@ -518,10 +519,11 @@ async def compare(args: argparse.Namespace, now: datetime, folder: Path) -> None
             f" {len(run['pairs'])}); time {run['time_ratio']}x, CPU {run['cpu_ratio']}x, memory {run['memory_ratio']}x;"
             f" {n['targets']:,} matched (outcomes {n['outcomes']}); loaded in {run['load_seconds']} s"
         )
-    finish(
+    await finish(
         "targeting",
         runs,
         [p for run in runs for p in problems(run)],
+        baseline=args.baseline,
         people=counts["people"],
         tenants=counts["tenants"],
         daily_rows=counts["daily"],
@@ -544,11 +546,16 @@ if __name__ == "__main__":
     ducks.add_argument("--folder", required=True)
     ducks.add_argument("--now", required=True)
     ducks.add_argument("--out", required=True)
-    parsed = parser.parse_args(sys.argv[1:] or ["run"])
+    arguments = sys.argv[1:]
+    if not arguments or arguments[0] not in ("run", "nurture", "duckdb", "-h", "--help"):
+        arguments = ["run", *arguments]  # `run` is the default: `python -m bench.targeting --users 100000` works too
+    parsed = parser.parse_args(arguments)
     if parsed.command == "nurture":
         result = asyncio.run(nurture_side(parsed.database, datetime.fromisoformat(parsed.now), Path(parsed.out)))
         print(json.dumps(result))
     elif parsed.command == "duckdb":
         print(json.dumps(duckdb_side(Path(parsed.folder), datetime.fromisoformat(parsed.now), Path(parsed.out))))
     else:
+        parsed.baseline = is_baseline(run, parsed)
+        begin("targeting", parsed.baseline)
         asyncio.run(main(parsed))

@@ -35,6 +35,8 @@ async def test_inbound_answers_every_request_and_stores_what_was_sent(database: 
     assert inbound.problems(run) == []
     # per path: 100 warm-up, 100 at the fixed rate, 100 saturated; the edit and comment paths answered first
     assert run["answers_expected"] == run["answers_as_sent"] == 4 * 300
+    assert run["signals_as_expected"] and run["signals_stored"] == 4 * 300  # one a person who answered
+    assert run["alerts_as_expected"] and 0 < run["alerts_stored"] < 4 * 300
     assert sum(run["statuses"].values()) == run["statuses"]["200"] == 5 * 300 + 2 * 300
     assert set(run["ratios"]) == {"answer", "answer_comment", "edit", "comment"}
     for path in inbound.PATHS:
@@ -54,17 +56,24 @@ async def test_ingestion_stores_every_event_and_its_rollups(database: str) -> No
     run = await ingestion.run(database, batches=1)
     assert run["problems"] == []
     assert run["events"] == run["stored_by_api"] == ingestion.BATCH
-    assert run["distinct_active_days"] > 9_000  # 10,000 distinct people, a few on the same day twice
+    # 10,000 people's days, then the untimed busy people's: up to three days each for 2,000 of them
+    assert 10_000 < run["active_days_checked"] < 16_000
     assert all(rate > 0 for rate in run["events_per_second"].values())
 
 
-async def test_the_ingestion_check_fails_when_rollups_do_not_add_up(database: str, tmp_path: Path) -> None:
+async def test_the_ingestion_check_fails_when_rows_are_missing(database: str, tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}" if database == "sqlite" else create_postgres_database("b")
+    sent = [
+        {"tenant_id": "t1", "user_id": "p1", "name": "export", "timestamp": "2026-12-01T09:00:00+00:00"},
+        {"tenant_id": "t1", "user_id": "p1", "name": "export", "timestamp": "2026-12-02T09:00:00+00:00"},
+    ]
     try:
         upgrade(url)
-        found = await ingestion.rollup_problems(url, {"events": 5, "active_days": 3}, {"bulk": 4})
+        found = ingestion.state_problems(ingestion.expected_state(sent), await ingestion.stored_state(url))
     finally:
         if database != "sqlite":
             drop_postgres_database(url)
-    assert len(found) == 7  # six rollups empty, and the raw side one row short
-    assert found[0] == "raw events: 0, expected 5"
+    assert [p.split(":")[0] for p in found] == [
+        "usage_features", "usage_profiles", "usage_activity", "tenant_usage_daily", "usage_events",
+    ]  # fmt: skip
+    assert found[0].startswith("usage_features: 1 rows missing, 0 not expected, 0 wrong of 1")

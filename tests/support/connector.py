@@ -26,6 +26,7 @@ class Call:
     answered: float | None = None  # … and when its answer was written (None: not yet)
     status: int | None = None  # the answer's status code
     accepted: bool = False  # a send Teams took (whether or not its answer reached the bot)
+    summary: str | None = None  # the activity's notification text (seeded messages carry their dedupe key there)
 
 
 @dataclass
@@ -60,6 +61,7 @@ class FakeConnector:
     tenant_rate: int = 50
     violations: list[str] = field(default_factory=list)
     accepted: list[str] = field(default_factory=list)  # conversation ids of sends answered 2xx
+    accepted_summaries: list[str | None] = field(default_factory=list)  # their summaries, kept even without bodies
     # who Teams lets the bot open a 1:1 chat with (members of a team or chat with the bot, or who installed it);
     # None = everyone. Others get 403 BotNotInConversationRoster, as from Teams.
     roster: set[str] | None = None
@@ -171,10 +173,17 @@ class FakeConnector:
         body = await request.json() if request.can_read_body else None
         kept = body if self.keep_bodies or request.path == "/v3/conversations" else None
         call = Call(request.method, request.path, request.headers.get("Authorization"), kept, time.monotonic())
+        if isinstance(body, dict) and isinstance(body.get("summary"), str):
+            call.summary = body["summary"]
         self.calls.append(call)
         self._calls_of[id(request)] = call
+        refusal = self._refusal(request, body)
+        # Teams counts a request against its limits when it arrives; only the answer takes the round trip's time
         if self.delay_seconds or self.jitter_seconds:
             await asyncio.sleep(self.delay_seconds + random.uniform(0, self.jitter_seconds))
+        return refusal
+
+    def _refusal(self, request: web.Request, body: Any) -> web.Response | None:
         conversation_id = request.match_info.get("conversation_id", "")
         if self.enforce_limits and request.method == "POST" and conversation_id:
             conversation = (body or {}).get("conversation") or {}
@@ -227,8 +236,10 @@ class FakeConnector:
         failed = await self._record(request)
         if failed:
             return failed
+        call = self._calls_of[id(request)]
         self.accepted.append(request.match_info["conversation_id"])
-        self._calls_of[id(request)].accepted = True
+        self.accepted_summaries.append(call.summary)
+        call.accepted = True
         hang = self._hangs.pop(request.match_info["conversation_id"], None)
         if hang:  # Teams has the message; only its answer is late
             await asyncio.sleep(hang)
