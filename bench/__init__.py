@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -44,8 +46,11 @@ async def finish(
     if any(run.get("database") == "postgresql" for run in runs):
         from bench.server import describe_postgres  # only runs on PostgreSQL need the driver
 
-        about["postgresql"] = await describe_postgres()
-    file = write_results(name if baseline else f"{name}.trial", runs, failed_checks=problems, **about)
+        try:
+            about["postgresql"] = await describe_postgres()
+        except (OSError, asyncpg.PostgresError) as gone:  # the figures are worth keeping all the same
+            about["postgresql"] = {"unknown": str(gone)}
+    file = write_results(name, runs, trial=not baseline, failed_checks=problems, **about)
     print(f"{name}: results in {file.relative_to(RESULTS.parent.parent)}" + ("" if baseline else " (a trial run)"))
     enforce(problems, name)
     return file
@@ -59,10 +64,11 @@ def enforce(problems: list[str], name: str) -> None:
         raise CheckFailed(1)
 
 
-def write_results(name: str, runs: list[dict[str, Any]], **about: Any) -> Path:
-    """bench/results/<name>.json holds this run only: when and where it ran, the command, and its figures."""
+def write_results(name: str, runs: list[dict[str, Any]], trial: bool = False, **about: Any) -> Path:
+    """bench/results/<name>.json (or <name>.trial.json) holds this run only: when and where it ran, the command,
+    the code, and its figures."""
     RESULTS.mkdir(exist_ok=True)
-    file = RESULTS / f"{name}.json"
+    file = RESULTS / (f"{name}.trial.json" if trial else f"{name}.json")
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join(["python -m", f"bench.{name}", *sys.argv[1:]]),
@@ -80,10 +86,15 @@ def source() -> dict[str, Any]:
     root = Path(__file__).parent.parent
 
     def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        try:
+            done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        except OSError:  # no git here
+            return "unknown"
         return done.stdout.strip() if done.returncode == 0 else "unknown"
 
-    return {"commit": git("rev-parse", "HEAD"), "uncommitted_changes": git("status", "--porcelain") != ""}
+    # the results files themselves change with every run: they are not code
+    changes = git("status", "--porcelain", "--", ".", ":(exclude)bench/results")
+    return {"commit": git("rev-parse", "HEAD"), "uncommitted_changes": changes != "" if changes != "unknown" else None}
 
 
 def machine() -> dict[str, Any]:

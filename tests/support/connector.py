@@ -177,10 +177,14 @@ class FakeConnector:
             call.summary = body["summary"]
         self.calls.append(call)
         self._calls_of[id(request)] = call
+        # the round trip, half of it on the way in: Teams counts a request against its limits when it arrives, so
+        # requests the bot sent apart can arrive closer together, as over a real network
+        trip = self.delay_seconds + random.uniform(0, self.jitter_seconds)
+        if trip:
+            await asyncio.sleep(trip / 2)
         refusal = self._refusal(request, body)
-        # Teams counts a request against its limits when it arrives; only the answer takes the round trip's time
-        if self.delay_seconds or self.jitter_seconds:
-            await asyncio.sleep(self.delay_seconds + random.uniform(0, self.jitter_seconds))
+        if trip:
+            await asyncio.sleep(trip / 2)
         return refusal
 
     def _refusal(self, request: web.Request, body: Any) -> web.Response | None:
