@@ -104,8 +104,9 @@ async def run_once(
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         stamps = sorted(t for per_tenant in connector._per_tenant.values() for t in per_tenant)
         sending = stamps[-1] - stamps[0] if len(stamps) > 1 else wall
-        seeded = [f"{c}:{n}" for c in conversations for n in range(cards_per_conversation)]
-        lost, duplicated = lost_and_duplicated(seeded, connector.accepted_summaries)
+        seeded = [(c, f"{c}:{n}") for c in conversations for n in range(cards_per_conversation)]
+        delivered = list(zip(connector.accepted, connector.accepted_summaries, strict=True))
+        lost, duplicated = lost_and_duplicated(seeded, delivered)
         ceiling = tenants * TEAMS_TENANT_LIMIT
         result = {
             "database": database,
@@ -145,9 +146,9 @@ def plural(n: int, word: str) -> str:
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}es" if word.endswith("s") else f"{n:,} {word}s"
 
 
-def lost_and_duplicated(seeded: list[str], delivered: list[str | None]) -> tuple[int, int]:
-    """Cards never delivered, and deliveries beyond one a card (or of no seeded card), counted card by card by
-    dedupe key, so that one card lost and another sent twice do not cancel out."""
+def lost_and_duplicated(seeded: list[tuple[str, str]], delivered: list[tuple[str, str | None]]) -> tuple[int, int]:
+    """Cards never delivered, and deliveries beyond one a card (or of no seeded card, or into another chat), counted
+    card by card as (conversation, dedupe key), so that one card lost and another sent twice do not cancel out."""
     want, got = Counter(seeded), Counter(delivered)
     return len(want - got), (got - want).total()
 
@@ -210,7 +211,8 @@ async def main() -> None:
         }
         if 1 in rates and len(rates) > 1:
             most = max(rates)
-            print(f"{database}, {tenants} tenants: {most} processes vs 1: {rates[most] / rates[1]:.2f}x the send rate")
+            gain = rates[most] / rates[1]
+            print(f"{database}, {plural(tenants, 'tenant')}: {most} processes vs 1: {gain:.2f}x the send rate")
     await finish(
         "delivery", rows, [p for r in rows for p in problems(r)], baseline=baseline, connector_round_trip_ms=[50, 150]
     )

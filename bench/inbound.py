@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -40,7 +41,7 @@ import aiohttp
 from aiohttp import web
 from botbuilder.core import ActivityHandler, TurnContext
 from botbuilder.core.invoke_response import InvokeResponse
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from bench import begin, enforce, finish, is_baseline, workloads
 from bench.server import Peak, PostgresServer, resident_mb
@@ -50,7 +51,18 @@ from bot.engagement.usage import BotSignal
 from cards.verbs import Verb
 from storage.engine import create_engine
 from storage.migrate import upgrade
-from storage.models import NpsAnswer, PendingAlert, SurveyInstance, Tenant, UsageEvent, UsageFeature, User
+from storage.models import (
+    NpsAnswer,
+    PendingAlert,
+    SurveyInstance,
+    Tenant,
+    TenantUsageDaily,
+    UsageActivity,
+    UsageEvent,
+    UsageFeature,
+    UsageProfile,
+    User,
+)
 from tests.support.activities import make_activity
 from tests.support.credentials import FixedTokenCredentialsFactory
 from tests.support.database import create_postgres_database, drop_postgres_database
@@ -259,6 +271,20 @@ async def check_stored(database_url: str, sent: Sent) -> dict[str, int]:
                     )
                 )
             )
+            # nothing else was used in the benchmark's database: each person's profile, active days and tenant day
+            # hold that one signal
+            profiles = dict(
+                ((t, p), n)
+                for t, p, n in await connection.execute(
+                    select(UsageProfile.tenant_id, UsageProfile.aad_object_id, UsageProfile.events)
+                )
+            )
+            active = (await connection.execute(select(UsageActivity.tenant_id, UsageActivity.aad_object_id))).all()
+            tenant_days = (
+                await connection.execute(
+                    select(func.sum(TenantUsageDaily.events), func.sum(TenantUsageDaily.active_users))
+                )
+            ).one()
             alerts = (
                 (
                     await connection.execute(
@@ -276,7 +302,11 @@ async def check_stored(database_url: str, sent: Sent) -> dict[str, int]:
         "answers_as_sent": sum(1 for instance, value in sent.answers.items() if stored.get(instance) == value),
         "answers_stored": len(stored),
         "signals_expected": len(people),
-        "signals_as_expected": int(sorted(events) == sorted(people) and features == dict.fromkeys(people, 1)),
+        "signals_as_expected": int(
+            sorted(events) == sorted(people) == sorted(active)
+            and features == profiles == dict.fromkeys(people, 1)
+            and tuple(tenant_days) == (len(people), len(people))
+        ),
         "signals_stored": len(events),
         "alerts_expected": len(sent.detractors),
         "alerts_as_expected": int(sorted(alerts) == sorted(sent.detractors)),
@@ -397,6 +427,7 @@ async def run_database(
     db_server = PostgresServer() if database == "postgresql" else None
     per_round = int(rate * seconds) // rounds
     warm = 100
+    server: asyncio.subprocess.Process | None = None
     try:
         upgrade(url)
         asked = await seed(url, len(PATHS) * (warm + per_round * rounds + saturation))
@@ -427,24 +458,20 @@ async def run_database(
         parts: dict[str, list[dict[str, Any]]] = {path: [] for path in PATHS}
         cpu = dict.fromkeys(PATHS, 0.0)
         database_cpu = dict.fromkeys(PATHS, 0.0)
-        memory = Peak(lambda: resident_mb([server.pid]))
-        database_memory = db_server.watch() if db_server else None
-        memory.__enter__()
-        if database_memory:
-            database_memory.__enter__()
-        for r in range(rounds):
-            for path in PATHS[r % len(PATHS) :] + PATHS[: r % len(PATHS)]:
-                offset = warm + r * per_round
-                batch = requests_for(path, token, mine[path][offset : offset + per_round], sent)
-                started, started_db = cpu_seconds(server.pid), db_server.cpu_seconds() if db_server else 0.0
-                parts[path].append(await run_load(base, batch, rate, work, path))
-                cpu[path] += cpu_seconds(server.pid) - started
-                database_cpu[path] += db_server.cpu_seconds() - started_db if db_server else 0.0
-        memory.__exit__()
+        with contextlib.ExitStack() as measuring:
+            memory = measuring.enter_context(Peak(lambda: resident_mb([server.pid])))
+            database_memory = measuring.enter_context(db_server.watch()) if db_server else None
+            for r in range(rounds):
+                for path in PATHS[r % len(PATHS) :] + PATHS[: r % len(PATHS)]:
+                    offset = warm + r * per_round
+                    batch = requests_for(path, token, mine[path][offset : offset + per_round], sent)
+                    started, started_db = cpu_seconds(server.pid), db_server.cpu_seconds() if db_server else 0.0
+                    parts[path].append(await run_load(base, batch, rate, work, path))
+                    cpu[path] += cpu_seconds(server.pid) - started
+                    database_cpu[path] += db_server.cpu_seconds() - started_db if db_server else 0.0
         results: dict[str, Any] = {"database": database, "offered_rate": rate, "rounds": rounds}
-        results["server_peak_mb"] = round(memory.mb, 1)
+        results["server_peak_mb"] = round(memory.mb, 1)  # over the fixed load
         if database_memory:
-            database_memory.__exit__()
             results["database_extra_mb"] = round(database_memory.extra_mb, 1)
         for path in PATHS:
             fixed_load = summary(parts[path])
@@ -484,6 +511,9 @@ async def run_database(
         }
         return results
     finally:
+        if server is not None and server.returncode is None:  # the run failed on the way: stop the server too
+            server.terminate()
+            await server.wait()
         keys.stop()
         if database != "sqlite":
             drop_postgres_database(url)

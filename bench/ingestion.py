@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import resource
@@ -28,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 from aiohttp.test_utils import TestClient, TestServer
@@ -36,7 +38,7 @@ from sqlalchemy.engine import make_url
 
 from bench import begin, finish, is_baseline
 from bench.server import PostgresServer
-from bench.workloads import SEED, event_name, usage_batches
+from bench.workloads import SEED, ZONES, event_name, usage_batches
 from bot.app import create_app
 from bot.config import Settings
 from bot.engagement.usage import EPOCH, WORD_DAYS
@@ -121,27 +123,25 @@ async def side_by_side(database: str, urls: dict[str, str], batches: int, now: d
     sent_to_api: list[dict[str, Any]] = []
     watch = server.watch() if server else None
     try:
-        if watch:
-            watch.__enter__()
-        for n, events in enumerate(usage_batches(batches, BATCH, now)):
-            sent_to_api += events
-            rows = raw_rows(events, now)
-            # the plain SQLite side gets its values as the driver takes them: its baseline does no converting either
-            text_rows = [tuple(driver_value(v, postgres=False) for v in row) for row in rows] if plain else rows
-            for name in SIDES[n % 3 :] + SIDES[: n % 3]:
-                cpu = server.cpu_seconds() if server else 0.0
-                started = time.perf_counter()
-                await work[name](events, text_rows if name == "bulk" else rows)
-                seconds[name] += time.perf_counter() - started
-                server_cpu[name] += server.cpu_seconds() - cpu if server else 0.0
-        if watch:
-            watch.__exit__()
+        with watch if watch else contextlib.nullcontext():
+            for n, events in enumerate(usage_batches(batches, BATCH, now)):
+                sent_to_api += events
+                rows = raw_rows(events, now)
+                # the plain SQLite side gets its values as the driver takes them: its baseline converts nothing either
+                text_rows = [tuple(driver_value(v, postgres=False) for v in row) for row in rows] if plain else rows
+                for name in SIDES[n % 3 :] + SIDES[: n % 3]:
+                    cpu = server.cpu_seconds() if server else 0.0
+                    started = time.perf_counter()
+                    await work[name](events, text_rows if name == "bulk" else rows)
+                    seconds[name] += time.perf_counter() - started
+                    server_cpu[name] += server.cpu_seconds() - cpu if server else 0.0
         # after the clock: a pipeline's retry of the first batch (all of it known already) and a batch in which each
         # person sends several events, some on the same day, so the checks also see dedupe and grouping at work
         timed = dict(stored)
         for events in (sent_to_api[:BATCH], busy_people(sent_to_api[:BATCH], now)):
             await api(events, [])
             sent_to_api += events
+        known_again = stored["duplicates"] - timed["duplicates"]  # the resent batch's, all of it
         memory = {"process_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
         if watch:
             memory["server_extra_mb"] = round(watch.extra_mb, 1)
@@ -150,6 +150,7 @@ async def side_by_side(database: str, urls: dict[str, str], batches: int, now: d
             "server_cpu": server_cpu,
             "stored": timed,
             "sent_to_api": sent_to_api,
+            "known_again": known_again,
             "memory": memory,
         }
     finally:
@@ -163,14 +164,18 @@ async def side_by_side(database: str, urls: dict[str, str], batches: int, now: d
 
 def busy_people(batch: list[dict[str, Any]], now: datetime, people: int = 2_000) -> list[dict[str, Any]]:
     """Five events each from `people` people of a batch: names by popularity, instants over the last three days,
-    so that one person has several events, several names and several events of one name on one day."""
+    so that one person has several events, several names and several events of one name on one day. Each is sent
+    with the UTC offset of a zone of the workload's, so a day is the day where the event happened, as the product
+    takes it (near midnight, not UTC's)."""
     rng = random.Random(SEED)
+    zones = [ZoneInfo(zone) for zone, _, _ in ZONES if zone]
     events = []
     for person in batch[:people]:
+        zone = rng.choice(zones)
         for _ in range(5):
             at = now - timedelta(seconds=rng.random() * 3 * 86_400)
             name = event_name(rng)
-            events.append(person | {"name": name, "timestamp": at.astimezone(UTC).isoformat()})
+            events.append(person | {"name": name, "timestamp": at.astimezone(zone).isoformat()})
     return events
 
 
@@ -293,6 +298,8 @@ async def run(database: str, batches: int) -> dict[str, Any]:
         problems += [
             f"the {side} side stored {n:,} of {events:,} events" for side, n in raw_rows_stored.items() if n != events
         ]
+        if measured["known_again"] != BATCH:
+            problems.append(f"the API called {measured['known_again']:,} of {BATCH:,} resent events already known")
         result: dict[str, Any] = {
             "database": database,
             "batches": batches,

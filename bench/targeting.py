@@ -107,8 +107,9 @@ def bench_now() -> datetime:
     """The last Tuesday 22:00 UTC: afternoon in the Americas, night in Europe, Wednesday morning in Asia and the
     Pacific. People's local days differ from UTC's and from each other's, so each rule must work out the person's
     own "today"; those in quiet hours are matched and then held, as on any real run."""
-    now = datetime.now(UTC).replace(hour=22, minute=0, second=0, microsecond=0)
-    return now - timedelta(days=(now.weekday() - 1) % 7)
+    today = datetime.now(UTC)
+    now = today.replace(hour=22, minute=0, second=0, microsecond=0) - timedelta(days=(today.weekday() - 1) % 7)
+    return now - timedelta(days=7) if now > today else now  # a Tuesday before 22:00: the week before
 
 
 def _guid(seed: str) -> str:

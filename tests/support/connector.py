@@ -188,6 +188,15 @@ class FakeConnector:
         return refusal
 
     def _refusal(self, request: web.Request, body: Any) -> web.Response | None:
+        if self.enforce_limits and request.method == "POST" and request.path == "/v3/conversations":
+            members = (body or {}).get("members") or [{}]
+            first = members[0] if isinstance(members, list) and isinstance(members[0], dict) else {}
+            tenant = (body or {}).get("tenantId") or (body or {}).get("tenantID") or "unknown"
+            exceeded = self._over_limit(f"create:{first.get('id')}", str(tenant))
+            if exceeded:
+                self.violations.append(exceeded)
+                error = {"error": {"code": "TooManyRequests", "message": exceeded}}
+                return web.json_response(error, status=429, headers={"Retry-After": "1"})
         conversation_id = request.match_info.get("conversation_id", "")
         if self.enforce_limits and request.method == "POST" and conversation_id:
             conversation = (body or {}).get("conversation") or {}
@@ -224,12 +233,6 @@ class FakeConnector:
             error = {"error": {"code": "BadArgument", "message": "a tenant id and exactly one member are required"}}
             return web.json_response(error, status=400)
         member = str(members[0]["id"])
-        if self.enforce_limits:
-            exceeded = self._over_limit(f"create:{member}", str(tenant))
-            if exceeded:
-                self.violations.append(exceeded)
-                error = {"error": {"code": "TooManyRequests", "message": exceeded}}
-                return web.json_response(error, status=429, headers={"Retry-After": "1"})
         if self.roster is not None and member not in self.roster:
             error = {"error": {"code": "BotNotInConversationRoster", "message": "The bot is not part of the roster"}}
             return web.json_response(error, status=403)

@@ -36,10 +36,11 @@ def test_checks_that_fail_a_run() -> None:
 
 def test_delivery_counts_cards_by_their_key_not_by_conversation() -> None:
     """One card lost and another of the same chat sent twice: the chat got its count, but both are wrong."""
-    seeded = ["a:1:0", "a:1:1", "a:2:0"]
-    assert delivery.lost_and_duplicated(seeded, ["a:1:0", "a:1:1", "a:2:0"]) == (0, 0)
-    assert delivery.lost_and_duplicated(seeded, ["a:1:0", "a:1:0", "a:2:0"]) == (1, 1)
-    assert delivery.lost_and_duplicated(seeded, ["a:1:0", "a:1:1", "a:2:0", None]) == (0, 1)
+    seeded = [("a:1", "a:1:0"), ("a:1", "a:1:1"), ("a:2", "a:2:0")]
+    assert delivery.lost_and_duplicated(seeded, list(seeded)) == (0, 0)
+    assert delivery.lost_and_duplicated(seeded, [seeded[0], seeded[0], seeded[2]]) == (1, 1)
+    assert delivery.lost_and_duplicated(seeded, [*seeded, ("a:1", None)]) == (0, 1)
+    assert delivery.lost_and_duplicated(seeded, [seeded[0], seeded[1], ("a:1", "a:2:0")]) == (1, 1)  # wrong chat
 
 
 def test_ingestion_checks_each_rollup_row_not_only_the_totals() -> None:
