@@ -17,7 +17,6 @@ on) while a benchmark runs are counted with it, so run benchmarks on a server no
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -102,16 +101,6 @@ class PostgresServer:
             after = _stat(self.postmaster)
             if after[13:15] == before[13:15]:  # cutime, cstime: no child reaped meanwhile
                 return (ticks + sum(int(f) for f in after[11:15])) / self._clock
-
-    def version(self) -> str:
-        """The server's own account of its version ("postgres (PostgreSQL) 15.20 ..."), for the results file."""
-        try:
-            done = subprocess.run(
-                [os.readlink(PROC / str(self.postmaster) / "exe"), "--version"], capture_output=True, text=True
-            )
-            return done.stdout.strip()
-        except OSError:
-            return "unknown"
 
     def private_mb(self) -> float:
         """The server's private resident memory now (RssAnon summed over its processes), in MB."""

@@ -27,6 +27,7 @@ import pytest
 from storage.models import OutboxMessage
 from tests.conftest import Harness
 from tests.e2e.test_nps_flow import table
+from tests.support.browser import missing_prerequisite
 from tests.support.cli import clean_env, nurture
 from tests.support.connector import Call, FakeConnector
 from tests.support.database import refusing_connections
@@ -308,10 +309,7 @@ def _postgres_restart_command() -> list[str]:
     tool = shutil.which("pg_ctlcluster")
     versions = sorted(p.name for p in clusters.iterdir()) if clusters.is_dir() else []
     if tool is None or not versions or os.geteuid() != 0:
-        reason = "restarting PostgreSQL needs Debian's pg_ctlcluster and root"
-        if os.environ.get("CI", "").lower() in ("1", "true"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing_prerequisite("restarting PostgreSQL needs Debian's pg_ctlcluster and root")
     return [tool, "--skip-systemctl-redirect", versions[0], "main", "restart", "-m", "fast"]
 
 
