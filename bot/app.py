@@ -9,7 +9,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -227,37 +227,56 @@ def retention(settings: Settings) -> Retention:
     )
 
 
-async def _daily_purge(app: web.Application) -> None:
-    """Retention runs inside the server too, so a deployment without cron still forgets on time."""
-    sessions = app[SESSIONS]
+async def repeat(job: Callable[[], Awaitable[None]], *, first_delay: float, interval: float, what: str) -> None:
+    """Runs `job` after `first_delay` seconds, then every `interval` seconds, until cancelled.
+
+    A failed run is logged and the next one starts on time, whatever the error: a background loop that died
+    silently would stop campaigns or retention with no sign in the log."""
+    await asyncio.sleep(first_delay)
     while True:
-        await asyncio.sleep(PURGE_FIRST_DELAY_SECONDS)
         try:
-            async with UnitOfWork(sessions) as uow:
-                counts = await purge(uow, retention(app[SETTINGS]), utc_now())
-                await uow.commit()
-            log.info("retention purge done", extra={"purged": counts})
-        except SQLAlchemyError:
-            log.exception("retention purge failed; retrying in a day")
-        await asyncio.sleep(24 * 3600 - PURGE_FIRST_DELAY_SECONDS)
+            await job()
+        except Exception:
+            log.exception("%s failed; trying again in %s s", what, interval)
+        await asyncio.sleep(interval)
 
 
-async def _campaign_scheduler(app: web.Application) -> None:
-    """Runs campaigns every NURTURE_CAMPAIGN_INTERVAL minutes (0 = never: run `nurture run-campaigns` from cron)."""
+async def _purge_once(app: web.Application) -> None:
+    """Retention runs inside the server too, so a deployment without cron still forgets on time."""
+    async with UnitOfWork(app[SESSIONS]) as uow:
+        counts = await purge(uow, retention(app[SETTINGS]), utc_now())
+        await uow.commit()
+    log.info("retention purge done", extra={"purged": counts})
+
+
+async def _run_programs_once(app: web.Application) -> None:
+    """One scheduler round: campaigns, then expired surveys, then alerts and digests."""
+    report = await app[CAMPAIGNS].run(app[CLOCK]())
+    log.info("campaigns run: %s queued, %s held out", report.queued, report.held_out)
+    closed = await app[SURVEYS].close_expired(app[CLOCK]())
+    log.info("expired surveys closed: %s", closed)
+    alerts = await app[ALERTS].run(app[CLOCK]())
+    log.info("alerts run: raised %s, escalated %s, %s digest(s)", alerts.raised, alerts.escalated, alerts.digests)
+
+
+def _background_loops(app: web.Application) -> list[Coroutine[Any, Any, None]]:
+    """The daily retention purge and, every NURTURE_CAMPAIGN_INTERVAL minutes (0 = never: run
+    `nurture run-campaigns` from cron), the campaign and alert runs."""
+    loops: list[Coroutine[Any, Any, None]] = [
+        repeat(
+            lambda: _purge_once(app),
+            first_delay=PURGE_FIRST_DELAY_SECONDS,
+            interval=24 * 3600,
+            what="retention purge",
+        )
+    ]
     minutes = app[SETTINGS].campaign_interval_minutes
-    while minutes:
-        await asyncio.sleep(minutes * 60)
-        try:
-            report = await app[CAMPAIGNS].run(app[CLOCK]())
-            log.info("campaigns run: %s queued, %s held out", report.queued, report.held_out)
-            closed = await app[SURVEYS].close_expired(app[CLOCK]())
-            log.info("expired surveys closed: %s", closed)
-            alerts = await app[ALERTS].run(app[CLOCK]())
-            log.info(
-                "alerts run: raised %s, escalated %s, %s digest(s)", alerts.raised, alerts.escalated, alerts.digests
-            )
-        except SQLAlchemyError:
-            log.exception("campaign or alert run failed; trying again at the next interval")
+    if minutes:
+        seconds = minutes * 60
+        loops.append(
+            repeat(lambda: _run_programs_once(app), first_delay=seconds, interval=seconds, what="campaign or alert run")
+        )
+    return loops
 
 
 REPLY_THREADS = 16
@@ -281,8 +300,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[KEY_STORE].start_background_refresh()
     loop = asyncio.get_running_loop()
     size_http_executor(loop)
-    purger = loop.create_task(_daily_purge(app))
-    scheduler = loop.create_task(_campaign_scheduler(app))
+    background = [loop.create_task(job) for job in _background_loops(app)]
     stop = asyncio.Event()
     workers = [loop.create_task(worker.run(stop)) for worker in app[WORKERS]]
     # what imports and start-up built lives as long as the process: without this, every full collection of the
@@ -292,7 +310,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     yield
     stop.set()  # workers finish the rows they hold, then return
     await asyncio.gather(*workers, return_exceptions=True)
-    for task in (purger, scheduler):
+    for task in background:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
