@@ -43,8 +43,8 @@ from bot.usecases.ingest import UsageIngest
 from bot.usecases.lifecycle import Lifecycle
 from bot.usecases.privacy import Retention, purge
 from bot.usecases.surveys import SurveyConfig, Surveys
+from storage.answers import AnswerWriter, answer_writer_for
 from storage.engine import DATABASE_UNAVAILABLE, READS_ONLY, create_engine, session_factory
-from storage.first_answers import FirstAnswers, first_answers_for
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ WORKERS = web.AppKey("workers", list[DeliveryWorker])
 CAMPAIGNS = web.AppKey("campaigns", Campaigns)
 ALERTS = web.AppKey("alerts", Alerts)
 SURVEYS = web.AppKey("surveys", Surveys)
-FIRST_ANSWERS: web.AppKey[FirstAnswers | None] = web.AppKey("first_answers")
+ANSWERS = web.AppKey("answers", AnswerWriter)
 SENDER = web.AppKey("sender", TeamsCardSender)
 INSTALLER: web.AppKey[GraphAppInstaller | None] = web.AppKey("installer")
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
@@ -111,8 +111,8 @@ def create_app(
         csm_ids=frozenset(i.lower() for i in settings.csm_ids),
         min_answers=settings.nps_min_answers,
     )
-    app[FIRST_ANSWERS] = first_answers_for(settings.database_url)
-    surveys = Surveys(lambda: UnitOfWork(sessions), survey_config(settings), app[FIRST_ANSWERS])
+    app[ANSWERS] = answer_writer_for(settings.database_url, lambda: UnitOfWork(sessions))
+    surveys = Surveys(lambda: UnitOfWork(sessions), survey_config(settings), app[ANSWERS])
     app[SURVEYS] = surveys
     app[CAMPAIGNS] = Campaigns(lambda: UnitOfWork(sessions), campaign_config(settings, campaigns))
     app[ALERTS] = Alerts(lambda: UnitOfWork(sessions), alert_config(settings, app[CAMPAIGNS].config.campaigns))
@@ -319,9 +319,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     if installer is not None:
         await installer.close()
     await app[SENDER].close()
-    first_answers = app[FIRST_ANSWERS]
-    if first_answers is not None:
-        await first_answers.close()
+    await app[ANSWERS].close()
     await app[ENGINE].dispose()
     gc.unfreeze()  # an app built again in this process (tests) lets the old one's objects be collected
 

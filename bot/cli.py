@@ -225,6 +225,7 @@ def survey_send(
     """
     from bot.app import survey_config, utc_now
     from bot.usecases.surveys import AskResult, Surveys
+    from storage.answers import UnitOfWorkAnswerWriter
     from storage.models import User
 
     settings = _settings()
@@ -241,7 +242,7 @@ def survey_send(
                 targets += await uow.users.find_by_aad(aad)
             if tenant:
                 targets += await uow.users.in_tenant(tenant)
-        surveys = Surveys(uow_factory, survey_config(settings))
+        surveys = Surveys(uow_factory, survey_config(settings), UnitOfWorkAnswerWriter(uow_factory))
         now = utc_now()
         if dry_run:
             return [
@@ -288,11 +289,13 @@ def survey_close_expired(
     """Replace unanswered, expired survey cards in people's chats with "this survey has closed" (serve does it too)."""
     from bot.app import survey_config, utc_now
     from bot.usecases.surveys import Surveys
+    from storage.answers import UnitOfWorkAnswerWriter
 
     settings = _settings()
 
     async def work(uow_factory: Any) -> int:
-        return await Surveys(uow_factory, survey_config(settings)).close_expired(utc_now())
+        surveys = Surveys(uow_factory, survey_config(settings), UnitOfWorkAnswerWriter(uow_factory))
+        return await surveys.close_expired(utc_now())
 
     closed = _run_in_uow(work)
     if as_json:

@@ -35,7 +35,7 @@ class ScoredAnswer:
     answered_at: datetime
 
 
-# a card answer's writes, written once (see storage.repositories.upsert_sql; storage.first_answers runs them too)
+# a card answer's writes, written once (see storage.repositories.upsert_sql; storage.answers runs them too)
 ANSWER_CONFLICT = "ON CONFLICT (survey_instance_id, aad_object_id) DO NOTHING"
 ALERT_CONFLICT = "ON CONFLICT (kind, survey_instance_id) DO NOTHING"
 INSERT_ANSWER_SQL = (

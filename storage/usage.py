@@ -51,7 +51,7 @@ from storage.repositories import on_postgres, upsert_sql
 SMALL_BATCH = 8
 
 
-# What every fold does on a conflict (also read by storage.first_answers, which folds a card answer's signal).
+# What every fold does on a conflict (also read by storage.answers, which folds a card answer's signal).
 RAW_CONFLICT = "ON CONFLICT (tenant_id, aad_object_id, name, occurred_at) DO NOTHING"
 # the bits this upsert set that were not set before come back in `added`: the person's days that became active
 ACTIVITY_CONFLICT = (

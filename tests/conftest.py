@@ -13,7 +13,7 @@ import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import INSTALLER, SENDER, SESSIONS, create_app, survey_config
+from bot.app import ANSWERS, INSTALLER, SENDER, SESSIONS, create_app, survey_config
 from bot.config import Settings
 from bot.engagement.reach import ChatOpening
 from bot.usecases.delivery import DeliveryConfig, DeliveryWorker
@@ -138,7 +138,7 @@ class Harness:
 
     def surveys(self) -> Surveys:
         sessions = self.app[SESSIONS]
-        return Surveys(lambda: UnitOfWork(sessions), survey_config(self.settings))
+        return Surveys(lambda: UnitOfWork(sessions), survey_config(self.settings), self.app[ANSWERS])
 
     def worker(self, **config: Any) -> DeliveryWorker:
         """A delivery worker on the app's adapter (outbound token injected) and the test clock."""

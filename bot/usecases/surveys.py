@@ -21,7 +21,7 @@ from bot.engagement.usage import BotSignal, bot_signal
 from bot.usecases.reach import can_reach
 from cards.nps import COMMENT_MAX_LENGTH, ErrorCardView, NpsCardView, NpsState, build_error_card, build_nps_card
 from cards.verbs import Verb
-from storage.first_answers import FirstAnswer, FirstAnswers
+from storage.answers import AnswerWriter, FirstAnswer, record_answered
 from storage.models import NpsAnswer, SurveyInstance, User
 from storage.outbox import NewMessage
 from storage.surveys import SubmitOutcome
@@ -116,7 +116,7 @@ class _AskFacts:
 class Surveys:
     uow_factory: Callable[[], UnitOfWork]
     config: SurveyConfig
-    first_answers: FirstAnswers | None = None  # the common first answer in one trip (storage.first_answers)
+    answers: AnswerWriter  # a first answer, in one trip where the database allows (storage.answers)
 
     # -- asking ----------------------------------------------------------------------------------
 
@@ -288,7 +288,7 @@ class Surveys:
     ) -> dict[str, Any] | None:
         """A valid first answer to an open ask of one's own, in one trip to the database; None when it is anything
         else (or could not be stored there): then the unit of work below decides, as it always did."""
-        if self.first_answers is None or actor.tenant_id is None or actor.aad_object_id is None:
+        if actor.tenant_id is None or actor.aad_object_id is None:
             return None
         try:
             submitted = _SubmitData.model_validate(data)
@@ -306,7 +306,7 @@ class Surveys:
             signal=bot_signal(actor.tenant_id, actor.aad_object_id, BotSignal.CARD_ANSWER, now),
             now=now,
         )
-        stored = await self.first_answers.store(answer)
+        stored = await self.answers.store_first(answer)
         if stored is None:
             return None
         _count(answer_category, created=True, raised=stored.alert_raised)
@@ -352,16 +352,11 @@ class Surveys:
         grace_until = (answer.answered_at if answer else now) + self.config.edit_grace
         result = await uow.surveys.submit(instance, owner.aad_object_id, score, submitted.comment, now, grace_until)
         if result.outcome in (SubmitOutcome.CREATED, SubmitOutcome.EDITED):
-            await uow.surveys.set_status(instance.id, "answered")
-            if result.outcome is SubmitOutcome.CREATED:
-                signal = bot_signal(owner.tenant_id, owner.aad_object_id, BotSignal.CARD_ANSWER, now)
-                await uow.usage.record([signal], now)
-            answer_category = category(result.answer.score)
-            raised = answer_category is Category.DETRACTOR and await uow.surveys.add_pending_alert(
-                "detractor", instance, owner.aad_object_id, result.answer.score, now
-            )
+            created = result.outcome is SubmitOutcome.CREATED
+            signal = bot_signal(owner.tenant_id, owner.aad_object_id, BotSignal.CARD_ANSWER, now) if created else None
+            raised = await record_answered(uow, instance, owner.aad_object_id, result.answer.score, signal, now)
             await uow.commit()
-            _count(answer_category, created=result.outcome is SubmitOutcome.CREATED, raised=raised)
+            _count(category(result.answer.score), created=created, raised=raised)
         return self._answered_card(instance, owner, result.answer, now)
 
     async def _comment(

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.dialects import sqlite
 
 from bot.engagement.usage import BotSignal, bot_signal
-from storage.first_answers import FirstAnswer, _parameters
+from storage.answers import FirstAnswer, _parameters
 from storage.models import UtcDateTime
 from storage.repositories import driver_value
 

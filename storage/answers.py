@@ -1,19 +1,20 @@
-"""A person's first answer to an ask, stored in one trip to the database: the hottest write Nurture has.
+"""Writing an NPS answer: one port, `AnswerWriter`, and its implementations side by side.
 
-The unit-of-work path (`Surveys` through `SurveyRepository` and `UsageRepository`) reads the ask, writes the answer,
-the ask's status, the card-answer usage signal with its four rollups and, for a detractor, the pending CSM alert —
-about ten statements, each a round trip through SQLAlchemy's ORM, far more CPU than botbuilder's own turn (measured
-by bench/inbound.py). Here the same rows are written by:
+A person's first answer to an ask is the hottest write Nurture has: the answer, the ask's status, the card-answer
+usage signal with its four rollups and, for a detractor, the pending CSM alert. `AnswerWriter.store_first` writes
+exactly that, or nothing (None) when the case is not the common one: the ask is unknown, someone else's, closed or
+already answered, or the database could not take it at once. The use case then decides through its unit of work,
+which handles every case (error cards, edits, duplicates).
 
-- **PostgreSQL**: one statement (data-modifying CTEs chained through RETURNING, so the rollups lock their rows in the
-  order every other writer keeps: word, feature, profile, tenant day), in autocommit, straight on the driver;
-- **SQLite**: one `BEGIN IMMEDIATE` transaction on a connection of its own, in place on the event loop's thread,
-  which it never makes wait (aiosqlite crosses to its thread and back once per statement, which costs CPU).
+- `UnitOfWorkAnswerWriter`: the plain one, through the repositories; the reference the others must match.
+- `PostgresAnswerWriter`: one statement (data-modifying CTEs chained through RETURNING, so the rollups lock their
+  rows in the order every other writer keeps: word, feature, profile, tenant day), in autocommit, on asyncpg.
+- `SqliteAnswerWriter`: one `BEGIN IMMEDIATE` transaction on a connection of its own, in place on the event loop's
+  thread, which it never makes wait.
 
-Only the common case is taken here: the ask exists, belongs to the person, is still open and has no answer yet.
-Anything else writes nothing here and returns None, and the caller takes the unit-of-work path, which decides
-every case (error cards, edits, duplicates) as before. tests/integration/test_first_answers.py checks that both
-paths leave the same rows.
+The two fast ones exist because the plain path's statements, each a round trip through the ORM, cost far more CPU
+than botbuilder's own turn (docs/performance.md, bench/inbound.py). `answer_writer_for` picks one for a database
+URL; tests/integration/test_answer_writers.py is the contract: every writer leaves the same rows and the same card.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,11 +32,13 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from bot.engagement.nps import Category, category
 from bot.engagement.usage import WORD_DAYS, UsageEvent, epoch_day
 from storage.engine import is_sqlite
-from storage.models import RECENT_WORDS
+from storage.models import RECENT_WORDS, SurveyInstance
 from storage.repositories import driver_value
-from storage.surveys import ADD_PENDING_ALERT_SQL, ALERT_CONFLICT, ANSWER_CONFLICT, INSERT_ANSWER_SQL
+from storage.surveys import ADD_PENDING_ALERT_SQL, ALERT_CONFLICT, ANSWER_CONFLICT, INSERT_ANSWER_SQL, SubmitOutcome
+from storage.uow import UnitOfWork
 from storage.usage import (
     ACTIVITY_CONFLICT,
     ACTIVITY_SQL,
@@ -75,23 +79,69 @@ class FirstAnswerStored:
     alert_raised: bool
 
 
-class FirstAnswers(Protocol):
-    async def store(self, answer: FirstAnswer) -> FirstAnswerStored | None:
+class AnswerWriter(Protocol):
+    async def store_first(self, answer: FirstAnswer) -> FirstAnswerStored | None:
         """Stored, or None: nothing written (not the common case; the caller decides)."""
 
     async def close(self) -> None: ...
 
 
-def first_answers_for(database_url: str) -> FirstAnswers | None:
-    """The fast path for this database; None where there is none (PostgreSQL through another driver than asyncpg;
-    an in-memory SQLite database, which is one connection's own: a second connection would not see it)."""
+def answer_writer_for(database_url: str, uow_factory: Callable[[], UnitOfWork]) -> AnswerWriter:
+    """The fastest writer for this database. The plain one where there is no other: PostgreSQL through another
+    driver than asyncpg; an in-memory SQLite database, which is one connection's own (a second would not see it)."""
     url = make_url(database_url)
     if not is_sqlite(database_url):
-        return PostgresFirstAnswers(database_url) if url.get_driver_name() == "asyncpg" else None
+        if url.get_driver_name() == "asyncpg":
+            return PostgresAnswerWriter(database_url)
+        return UnitOfWorkAnswerWriter(uow_factory)
     path = url.database
     if not path or path == ":memory:":
-        return None
-    return SqliteFirstAnswers(path)
+        return UnitOfWorkAnswerWriter(uow_factory)
+    return SqliteAnswerWriter(path)
+
+
+# -- plain: through the unit of work ---------------------------------------------------------------------------------
+
+
+class UnitOfWorkAnswerWriter:
+    """The reference writer: the repositories' statements in one unit of work."""
+
+    def __init__(self, uow_factory: Callable[[], UnitOfWork]) -> None:
+        self.uow_factory = uow_factory
+
+    async def store_first(self, answer: FirstAnswer) -> FirstAnswerStored | None:
+        async with self.uow_factory() as uow:
+            found = await uow.surveys.answering(answer.instance_id)
+            if found is None:
+                return None
+            instance, owner, existing = found
+            mine = owner.aad_object_id == answer.aad_object_id and owner.tenant_id == answer.tenant_id
+            if not mine or existing is not None or answer.now > instance.expires_at:
+                return None
+            result = await uow.surveys.submit(
+                instance, answer.aad_object_id, answer.score, answer.comment, answer.now, grace_until=answer.now
+            )
+            if result.outcome is not SubmitOutcome.CREATED:  # another click stored it first
+                return None
+            raised = await record_answered(uow, instance, answer.aad_object_id, answer.score, answer.signal, answer.now)
+            await uow.commit()
+        return FirstAnswerStored(locale=owner.locale, alert_raised=raised)
+
+    async def close(self) -> None:
+        """Nothing of its own to close: the unit of work's engine belongs to the caller."""
+
+
+async def record_answered(
+    uow: UnitOfWork, instance: SurveyInstance, aad_object_id: str, score: int, signal: UsageEvent | None, now: datetime
+) -> bool:
+    """What follows a stored or changed answer: the ask is answered, a first answer (`signal` given) counts as use
+    of the bot, and a detractor's answer raises a pending CSM alert. True when that alert is new."""
+    await uow.surveys.set_status(instance.id, "answered")
+    if signal is not None:
+        await uow.usage.record([signal], now)
+    if category(score) is not Category.DETRACTOR:
+        return False
+    return await uow.surveys.add_pending_alert("detractor", instance, aad_object_id, score, now)
 
 
 # -- PostgreSQL: one statement ---------------------------------------------------------------------------------------
@@ -144,7 +194,7 @@ SELECT ask.locale, EXISTS (SELECT 1 FROM answer) AS stored, EXISTS (SELECT 1 FRO
 """
 
 
-class PostgresFirstAnswers:
+class PostgresAnswerWriter:
     """One statement in autocommit, on a small asyncpg pool of its own.
 
     Its own pool because checking a connection out of SQLAlchemy's pool and back cost more CPU than the statement,
@@ -168,7 +218,7 @@ class PostgresFirstAnswers:
         self.pool: asyncpg.Pool | None = None
         self.opening = asyncio.Lock()
 
-    async def store(self, answer: FirstAnswer) -> FirstAnswerStored | None:
+    async def store_first(self, answer: FirstAnswer) -> FirstAnswerStored | None:
         values = _parameters(answer)
         arguments = [values[name] for name in self.order]
         for attempt in (1, 2):
@@ -220,7 +270,7 @@ _ASK_SQLITE = (
 _ANSWERED_SQLITE = "UPDATE survey_instances SET status = 'answered' WHERE id = :instance_id"
 
 
-class SqliteFirstAnswers:
+class SqliteAnswerWriter:
     """On the event loop's thread, with a connection of its own that never waits there.
 
     A hop to a thread and back cost more CPU than the transaction itself, so the statements run in place, and
@@ -243,7 +293,7 @@ class SqliteFirstAnswers:
         self.checkpointing: asyncio.Future[None] | None = None
         self.since_checkpoint = 0
 
-    async def store(self, answer: FirstAnswer) -> FirstAnswerStored | None:
+    async def store_first(self, answer: FirstAnswer) -> FirstAnswerStored | None:
         stored = self._store(_parameters(answer, sqlite=True))
         if stored is not None:
             self.since_checkpoint += 1

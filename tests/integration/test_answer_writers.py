@@ -1,8 +1,9 @@
-"""The one-trip first answer (storage.first_answers) against the unit-of-work path, on real SQLite and PostgreSQL.
+"""The contract of `storage.answers.AnswerWriter`, on real SQLite and PostgreSQL.
 
-Both paths must leave exactly the same rows and show the same card; the one-trip path must write nothing for every
-case that is not a valid first answer to an open ask of one's own (the unit of work decides those), and a failure on
-it must leave the answer to the unit of work instead of failing the person's click.
+Every writer (the plain one through the unit of work, and the one-trip one of each database) must leave exactly the
+same rows and show the same card as the use case's own unit-of-work path; it must write nothing for every case that
+is not a valid first answer to an open ask of one's own (the unit of work decides those), and a failure in it must
+leave the answer to the unit of work instead of failing the person's click.
 """
 
 from __future__ import annotations
@@ -27,15 +28,16 @@ from bot.engagement.asking import AskPolicy
 from bot.engagement.usage import BotSignal, bot_signal
 from bot.usecases.surveys import Actor, SurveyConfig, Surveys
 from cards.verbs import Verb
-from storage.engine import create_engine, is_sqlite, session_factory
-from storage.first_answers import (
+from storage.answers import (
+    AnswerWriter,
     FirstAnswer,
-    FirstAnswers,
     FirstAnswerStored,
-    PostgresFirstAnswers,
-    SqliteFirstAnswers,
-    first_answers_for,
+    PostgresAnswerWriter,
+    SqliteAnswerWriter,
+    UnitOfWorkAnswerWriter,
+    answer_writer_for,
 )
+from storage.engine import create_engine, is_sqlite, session_factory
 from storage.models import (
     NpsAnswer,
     PendingAlert,
@@ -62,14 +64,14 @@ class Ask:
 
 
 class Counting:
-    """The real fast path, counting the answers it stored (so a test knows which path took an answer)."""
+    """A real writer, counting the answers it stored (so a test knows which path took an answer)."""
 
-    def __init__(self, inner: FirstAnswers) -> None:
+    def __init__(self, inner: AnswerWriter) -> None:
         self.inner = inner
         self.stored = 0
 
-    async def store(self, answer: FirstAnswer) -> FirstAnswerStored | None:
-        result = await self.inner.store(answer)
+    async def store_first(self, answer: FirstAnswer) -> FirstAnswerStored | None:
+        result = await self.inner.store_first(answer)
         self.stored += result is not None
         return result
 
@@ -84,10 +86,27 @@ async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncS
     await engine.dispose()
 
 
-@pytest.fixture
-async def fast(database_url: str) -> AsyncIterator[Counting]:
-    inner = first_answers_for(database_url)
-    assert inner is not None
+class Declining:
+    """A writer that never stores: every answer takes the use case's own unit-of-work path, the reference."""
+
+    async def store_first(self, answer: FirstAnswer) -> FirstAnswerStored | None:
+        return None
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.fixture(params=["one trip", "plain"])
+async def fast(
+    request: pytest.FixtureRequest, database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[Counting]:
+    """Each writer in turn: the database's one-trip writer, then the plain one through the unit of work."""
+    inner: AnswerWriter
+    if request.param == "plain":
+        inner = UnitOfWorkAnswerWriter(lambda: UnitOfWork(sessions))
+    else:
+        inner = answer_writer_for(database_url, lambda: UnitOfWork(sessions))
+        assert isinstance(inner, (SqliteAnswerWriter, PostgresAnswerWriter))
     counting = Counting(inner)
     yield counting
     await counting.close()
@@ -176,7 +195,7 @@ async def test_one_trip_stores_what_the_unit_of_work_stores(
     sessions: async_sessionmaker[AsyncSession], fast: Counting, data: dict[str, Any]
 ) -> None:
     one_trip = Surveys(lambda: UnitOfWork(sessions), CONFIG, fast)
-    unit_of_work = Surveys(lambda: UnitOfWork(sessions), CONFIG)
+    unit_of_work = Surveys(lambda: UnitOfWork(sessions), CONFIG, Declining())
     first, second = await make_ask(sessions), await make_ask(sessions)
 
     card = await answer(one_trip, first, data)
@@ -232,7 +251,7 @@ async def test_every_other_case_writes_nothing_and_is_left_to_the_unit_of_work(
     mine = await make_ask(sessions)
     expired = await make_ask(sessions, expires_at=NOW - timedelta(seconds=1))
     answered = await make_ask(sessions)
-    assert await fast.store(_first(answered, 9)) is not None
+    assert await fast.store_first(_first(answered, 9)) is not None
     before = await row_counts(database_url)
 
     cases = {
@@ -243,7 +262,7 @@ async def test_every_other_case_writes_nothing_and_is_left_to_the_unit_of_work(
         "already answered": _first(answered, 3),
     }
     for case, first in cases.items():
-        assert await fast.store(first) is None, case
+        assert await fast.store_first(first) is None, case
     assert await row_counts(database_url) == before
 
 
@@ -265,11 +284,11 @@ async def test_a_failing_fast_path_leaves_the_answer_to_the_unit_of_work(
     sessions: async_sessionmaker[AsyncSession], database_url: str, tmp_path: Any
 ) -> None:
     """A database the fast path cannot reach (nothing listens there; no such folder) costs the click nothing."""
-    broken: FirstAnswers
+    broken: AnswerWriter
     if is_sqlite(database_url):
-        broken = SqliteFirstAnswers(str(tmp_path / "missing" / "nurture.db"))
+        broken = SqliteAnswerWriter(str(tmp_path / "missing" / "nurture.db"))
     else:
-        broken = PostgresFirstAnswers("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
+        broken = PostgresAnswerWriter("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
     counting = Counting(broken)
     try:
         surveys = Surveys(lambda: UnitOfWork(sessions), CONFIG, counting)
@@ -278,7 +297,7 @@ async def test_a_failing_fast_path_leaves_the_answer_to_the_unit_of_work(
     finally:
         await counting.close()
     assert counting.stored == 0
-    expected = await answer(Surveys(lambda: UnitOfWork(sessions), CONFIG), ask, {"score": 10})
+    expected = await answer(Surveys(lambda: UnitOfWork(sessions), CONFIG, Declining()), ask, {"score": 10})
     assert card == expected  # the second is the same answer again: the unit of work shows it unchanged
     rows = await rows_of(sessions, ask)
     assert len(rows["answers"]) == 1 and rows["status"] == "answered" and rows["features"][0]["total"] == 1
@@ -288,11 +307,9 @@ async def test_postgres_connections_cut_under_the_pool_still_store_the_answer_on
     """PostgreSQL only (SQLite has no server whose connections could be cut)."""
     await empty_all_tables(postgresql_database)
     engine = create_engine(postgresql_database)
-    inner = first_answers_for(postgresql_database)
-    assert inner is not None
-    fast = Counting(inner)
+    sessions = session_factory(engine)
+    fast = Counting(answer_writer_for(postgresql_database, lambda: UnitOfWork(sessions)))
     try:
-        sessions = session_factory(engine)
         surveys = Surveys(lambda: UnitOfWork(sessions), CONFIG, fast)
         first, second = await make_ask(sessions), await make_ask(sessions)
         await answer(surveys, first, {"score": 9})  # the fast path's pool now holds an open connection
@@ -332,15 +349,15 @@ async def test_sqlite_never_waits_on_the_loop_for_another_writer(sqlite_database
     event loop's thread); the unit of work then waits for the lock on aiosqlite's thread, as it always did."""
     await empty_all_tables(sqlite_database)
     engine = create_engine(sqlite_database)
-    fast = first_answers_for(sqlite_database)
-    assert isinstance(fast, SqliteFirstAnswers)
+    sessions = session_factory(engine)
+    fast = answer_writer_for(sqlite_database, lambda: UnitOfWork(sessions))
+    assert isinstance(fast, SqliteAnswerWriter)
     try:
-        sessions = session_factory(engine)
         ask = await make_ask(sessions)
         writer = sqlite3.connect(str(make_url(sqlite_database).database), isolation_level=None)
         writer.execute("BEGIN IMMEDIATE")
         started = time.perf_counter()
-        assert await fast.store(_first(ask, 9)) is None
+        assert await fast.store_first(_first(ask, 9)) is None
         assert time.perf_counter() - started < 0.5
         surveys = Surveys(lambda: UnitOfWork(sessions), CONFIG, fast)
         clicked = asyncio.create_task(answer(surveys, ask, {"score": 9}))
@@ -359,8 +376,9 @@ async def test_sqlite_never_waits_on_the_loop_for_another_writer(sqlite_database
 async def test_sqlite_checkpoints_run_on_a_thread_not_in_the_answer(sqlite_database: str) -> None:
     await empty_all_tables(sqlite_database)
     engine = create_engine(sqlite_database)
-    fast = first_answers_for(sqlite_database)
-    assert isinstance(fast, SqliteFirstAnswers)
+    sessions = session_factory(engine)
+    fast = answer_writer_for(sqlite_database, lambda: UnitOfWork(sessions))
+    assert isinstance(fast, SqliteAnswerWriter)
     fast.CHECKPOINT_EVERY = 3
     threads: list[str] = []
     connections: set[int] = set()
@@ -376,10 +394,9 @@ async def test_sqlite_checkpoints_run_on_a_thread_not_in_the_answer(sqlite_datab
 
     fast._checkpoint = recorded  # type: ignore[method-assign]
     try:
-        sessions = session_factory(engine)
         asks = [await make_ask(sessions) for _ in range(7)]
         for ask in asks:
-            assert await fast.store(_first(ask, 8)) is not None
+            assert await fast.store_first(_first(ask, 8)) is not None
             if fast.checkpointing is not None:
                 await fast.checkpointing
         assert fast.connection is not None
