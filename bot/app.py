@@ -38,6 +38,7 @@ from bot.teams.proactive import TeamsCardSender
 from bot.usage_api import UsageApi
 from bot.usecases.alerts import AlertConfig, Alerts
 from bot.usecases.campaigns import CampaignConfig, Campaigns
+from bot.usecases.card_actions import CardActions
 from bot.usecases.delivery import DeliveryConfig, DeliveryWorker
 from bot.usecases.ingest import UsageIngest
 from bot.usecases.lifecycle import Lifecycle
@@ -117,7 +118,10 @@ def create_app(
     app[CAMPAIGNS] = Campaigns(lambda: UnitOfWork(sessions), campaign_config(settings, campaigns))
     app[ALERTS] = Alerts(lambda: UnitOfWork(sessions), alert_config(settings, app[CAMPAIGNS].config.campaigns))
     lifecycle.alerts = app[ALERTS]
-    bot = NurtureBot(lifecycle, surveys, app[CAMPAIGNS], app[ALERTS], clock)
+    actions = CardActions()
+    for use_case in (surveys, app[CAMPAIGNS], app[ALERTS]):
+        use_case.register(actions)
+    bot = NurtureBot(lifecycle, actions, clock)
     app[MESSAGES] = MessagesEndpoint(settings, adapter, authentication, validator, bot)
     sender = card_sender(settings, authentication)
     app[SENDER] = sender

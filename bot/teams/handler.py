@@ -12,10 +12,8 @@ from botbuilder.core import ActivityHandler, CardFactory, InvokeResponse, Messag
 from botbuilder.schema import ActivityTypes
 
 from bot.teams.inbound import aad_object_id_of, tenant_of, to_inbound
-from bot.usecases.alerts import ALERT_VERBS, Alerts
-from bot.usecases.campaigns import CAMPAIGN_VERBS, Campaigns
+from bot.usecases.card_actions import Actor, CardActions
 from bot.usecases.lifecycle import Inbound, Lifecycle, Reply
-from bot.usecases.surveys import Actor, Surveys
 from cards.nps import ErrorCardView, NotSavedView, build_error_card, build_not_saved_card
 from cards.verbs import Verb
 from storage.engine import DATABASE_UNAVAILABLE, LOCK_WAIT_MS, database_unavailable, lock_wait
@@ -37,15 +35,11 @@ class NurtureBot(ActivityHandler):
     def __init__(
         self,
         lifecycle: Lifecycle,
-        surveys: Surveys,
-        campaigns: Campaigns,
-        alerts: Alerts,
+        actions: CardActions,
         clock: Callable[[], datetime],
     ) -> None:
         self.lifecycle = lifecycle
-        self.surveys = surveys
-        self.campaigns = campaigns
-        self.alerts = alerts
+        self.actions = actions
         self.clock = clock
         self._releasing: set[asyncio.Future[None]] = set()  # claims being dropped (strong references until done)
 
@@ -119,16 +113,7 @@ class NurtureBot(ActivityHandler):
         action: dict[str, Any] = raw_action if isinstance(raw_action, dict) else {}
         actor = Actor(tenant_id=tenant_of(activity), aad_object_id=aad_object_id_of(activity), locale=activity.locale)
         verb = str(action.get("verb") or "")
-        if verb in ALERT_VERBS:
-            card = await self.alerts.handle_action(
-                Verb(verb), action.get("data"), actor.aad_object_id, actor.locale, self.clock()
-            )
-        elif verb in CAMPAIGN_VERBS:
-            card = await self.campaigns.handle_action(
-                Verb(verb), action.get("data"), actor.tenant_id, actor.aad_object_id, actor.locale, self.clock()
-            )
-        else:
-            card = await self.surveys.handle_action(verb, action.get("data"), actor, self.clock())
+        card = await self.actions.answer(verb, action.get("data"), actor, self.clock())
         body = CardAnswer(statusCode=200, type="application/vnd.microsoft.card.adaptive", value=card)
         return InvokeResponse(status=200, body=body)
 

@@ -8,18 +8,19 @@ local morning has come. Every card goes through the outbox. Free of botbuilder.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from bot.engagement.asking import local_time
 from bot.engagement.business_days import add_business_days
 from bot.engagement.campaigns import AlertSettings
 from bot.engagement.health import Answer, Health, HealthPolicy, TenantSignals, assess
 from bot.engagement.nps import compare, summarize
+from bot.usecases.card_actions import ActionData, Actor, Card, CardActions, Refused
 from cards.alerts import (
     AccountLine,
     AccountView,
@@ -33,15 +34,15 @@ from cards.alerts import (
     build_digest_card,
 )
 from cards.i18n import Phrase, Strings, stored_phrases
-from cards.nps import ErrorCardView, build_error_card
 from cards.verbs import Verb
 from storage.alerts import NOTE_MAX_LENGTH, NewAlert
 from storage.models import ROW_ID_MAX, Alert, Tenant
 from storage.outbox import NewMessage
 from storage.uow import UnitOfWork
 
-ALERT_VERBS = frozenset({Verb.ALERT_CLAIM, Verb.ALERT_SNOOZE, Verb.ALERT_NOTE, Verb.ALERT_RESOLVE, Verb.ALERT_REFRESH})
 SNOOZE = timedelta(days=7)
+# a card action's change to an alert, by the CSM named: a card-string key when the input is refused, else None
+_Change = Callable[[UnitOfWork, Alert, str], Awaitable[str | None]]
 HISTORY_DAYS = 60
 
 
@@ -105,8 +106,7 @@ class AlertRunReport:
     undeliverable: list[str] = field(default_factory=list)  # CSMs without a chat with the bot
 
 
-class _AlertData(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class AlertData(ActionData):
     alert: int = Field(ge=1, le=ROW_ID_MAX)  # an id no row can have is refused here, not by the database
     note: str | None = None
 
@@ -333,61 +333,84 @@ class Alerts:
 
     # -- card actions ------------------------------------------------------------------------------------------
 
-    async def handle_action(
-        self, verb: Verb, data: Any, aad_object_id: str | None, locale: str | None, now: datetime
-    ) -> dict[str, Any]:
-        """Claim, snooze, log outreach, resolve or refresh; the card comes back in its new state, naming who acted."""
-        try:
-            parsed = _AlertData.model_validate(data if isinstance(data, dict) else {})
-        except ValidationError:
-            return build_error_card(ErrorCardView(locale, "error.bad_request"))
-        actor = (aad_object_id or "").lower()
-        async with self.uow_factory() as uow:
-            visibility = await self._visibility(uow)
-            alert = await uow.alerts.get(parsed.alert, lock=True)
-            if alert is None:
-                return build_error_card(ErrorCardView(locale, "error.unknown_alert"))
-            if not visibility.can_see(actor, alert.tenant_id):
-                return build_error_card(ErrorCardView(locale, "error.not_your_account"))
-            error = await self._apply(uow, verb, alert, actor, parsed.note, now)
-            await uow.commit()
-            alert = await uow.alerts.get(parsed.alert)
-            assert alert is not None
-            return await self._card(uow, alert, actor, locale, visibility, error=error)
+    def register(self, actions: CardActions) -> None:
+        actions.add(Verb.ALERT_CLAIM, AlertData, self.claim)
+        actions.add(Verb.ALERT_SNOOZE, AlertData, self.snooze)
+        actions.add(Verb.ALERT_NOTE, AlertData, self.note)
+        actions.add(Verb.ALERT_RESOLVE, AlertData, self.resolve)
+        actions.add(Verb.ALERT_REFRESH, AlertData, self.refresh)
 
-    async def _apply(
-        self, uow: UnitOfWork, verb: Verb, alert: Alert, actor: str, note: str | None, now: datetime
-    ) -> str | None:
-        """Change the alert; a card-string key when the input cannot be accepted (nothing stored then)."""
-        if verb is Verb.ALERT_REFRESH:
+    async def claim(self, data: AlertData, actor: Actor, now: datetime) -> Card:
+        """The first claim wins; a later one changes nothing and the card says who has it."""
+
+        async def change(uow: UnitOfWork, alert: Alert, csm: str) -> str | None:
+            if alert.status != "claimed":
+                await uow.alerts.update(
+                    alert.id, now, status="claimed", claimed_by=csm, snoozed_until=None, escalate_at=None
+                )
+                await uow.alerts.log(alert.id, now, csm, "claimed")
             return None
-        if alert.status == "resolved":
-            return None  # a late click on a resolved alert changes nothing: the card shows who resolved it
-        if verb is Verb.ALERT_CLAIM:
-            if alert.status == "claimed":
-                return None  # first claim wins; the card says who has it
-            await uow.alerts.update(
-                alert.id, now, status="claimed", claimed_by=actor, snoozed_until=None, escalate_at=None
-            )
-            await uow.alerts.log(alert.id, now, actor, "claimed")
-        elif verb is Verb.ALERT_SNOOZE:
+
+        return await self._act(data, actor, change)
+
+    async def snooze(self, data: AlertData, actor: Actor, now: datetime) -> Card:
+        """Out of sight for a week; escalated if still nobody's after the business days allowed."""
+
+        async def change(uow: UnitOfWork, alert: Alert, csm: str) -> str | None:
             deadline = add_business_days(now + SNOOZE, self.config.settings.escalate_after_business_days)
             await uow.alerts.update(alert.id, now, status="snoozed", snoozed_until=now + SNOOZE, escalate_at=deadline)
-            await uow.alerts.log(alert.id, now, actor, "snoozed")
-        elif verb is Verb.ALERT_NOTE:
-            text = (note or "").strip()
+            await uow.alerts.log(alert.id, now, csm, "snoozed")
+            return None
+
+        return await self._act(data, actor, change)
+
+    async def note(self, data: AlertData, actor: Actor, now: datetime) -> Card:
+        """Log outreach: the note goes into the alert's log."""
+
+        async def change(uow: UnitOfWork, alert: Alert, csm: str) -> str | None:
+            text = (data.note or "").strip()
             if not text:
                 return "error.note_empty"
             if len(text) > NOTE_MAX_LENGTH:
                 return "error.note_too_long"
-            await uow.alerts.log(alert.id, now, actor, "note", text)
+            await uow.alerts.log(alert.id, now, csm, "note", text)
             await uow.alerts.update(alert.id, now)
-        elif verb is Verb.ALERT_RESOLVE:
+            return None
+
+        return await self._act(data, actor, change)
+
+    async def resolve(self, data: AlertData, actor: Actor, now: datetime) -> Card:
+        async def change(uow: UnitOfWork, alert: Alert, csm: str) -> str | None:
             await uow.alerts.update(
-                alert.id, now, status="resolved", open_key=None, resolved_at=now, resolved_by=actor, escalate_at=None
+                alert.id, now, status="resolved", open_key=None, resolved_at=now, resolved_by=csm, escalate_at=None
             )
-            await uow.alerts.log(alert.id, now, actor, "resolved")
-        return None
+            await uow.alerts.log(alert.id, now, csm, "resolved")
+            return None
+
+        return await self._act(data, actor, change)
+
+    async def refresh(self, data: AlertData, actor: Actor, now: datetime) -> Card:
+        return await self._act(data, actor, None)
+
+    async def _act(self, data: AlertData, actor: Actor, change: _Change | None) -> Card:
+        """Apply `change` to the alert when the CSM may see its account and it is not resolved yet (a late click on
+        a resolved alert changes nothing: the card shows who resolved it). The card comes back in its new state,
+        naming who acted; above it, `change`'s card-string key when the input was refused (nothing stored then)."""
+        csm = (actor.aad_object_id or "").lower()
+        async with self.uow_factory() as uow:
+            visibility = await self._visibility(uow)
+            alert = await uow.alerts.get(data.alert, lock=True)
+            if alert is None:
+                raise Refused("error.unknown_alert")
+            if not visibility.can_see(csm, alert.tenant_id):
+                raise Refused("error.not_your_account")
+            error = None
+            if change is not None and alert.status != "resolved":
+                error = await change(uow, alert, csm)
+            await uow.commit()
+            alert = await uow.alerts.get(data.alert)
+            assert alert is not None
+            return await self._card(uow, alert, csm, actor.locale, visibility, error=error)
 
     # -- commands ----------------------------------------------------------------------------------------------
 

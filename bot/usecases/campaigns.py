@@ -11,17 +11,16 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from bot.engagement.asking import AskPolicy
 from bot.engagement.campaigns import Adoption, Campaign, CampaignSet, Legacy, Milestone, Onboarding, Renewal
 from bot.engagement.reach import ChatOpening, pending_chat
 from bot.engagement.targeting import Outcome, RenewalTarget, Target, renewal_targets
 from bot.usecases.audience import Audience
+from bot.usecases.card_actions import ActionData, Actor, Card, CardActions, Refused
 from cards.i18n import negotiate, phrase_json
-from cards.nps import ErrorCardView, build_error_card
 from cards.nurture import NurtureCardView, NurtureState, build_nurture_card
 from cards.verbs import Verb
 from storage.campaigns import NewTouch
@@ -54,12 +53,10 @@ class RunReport:
     by_campaign: dict[str, int] = field(default_factory=dict)
 
 
-class _TouchData(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class TouchData(ActionData):
     touch: int = Field(ge=1, le=ROW_ID_MAX)  # an id no row can have is refused here, not by the database
 
 
-CAMPAIGN_VERBS = frozenset({Verb.NURTURE_STOP, Verb.NURTURE_RESUME})
 _BATCH = ROWS_PER_INSERT  # decisions recorded together: their touches in one statement, their cards in another
 
 
@@ -191,31 +188,35 @@ class Campaigns:
 
     # -- "not useful — stop these" -----------------------------------------------------------------------------
 
-    async def handle_action(
-        self, verb: Verb, data: Any, tenant_id: str | None, aad_object_id: str | None, locale: str | None, now: datetime
-    ) -> dict[str, Any]:
-        """Stop (or resume) the kind of the touch clicked; the card says so. Only the recipient may do it."""
-        try:
-            touch_id = _TouchData.model_validate(data if isinstance(data, dict) else {}).touch
-        except ValidationError:
-            return build_error_card(ErrorCardView(locale, "error.bad_request"))
+    def register(self, actions: CardActions) -> None:
+        actions.add(Verb.NURTURE_STOP, TouchData, self.stop)
+        actions.add(Verb.NURTURE_RESUME, TouchData, self.resume)
+
+    async def stop(self, data: TouchData, actor: Actor, now: datetime) -> Card:
+        """No more messages of the kind of the touch clicked, for the person clicking; the card says so."""
+        return await self._stop_or_resume(data.touch, actor, now, stop=True)
+
+    async def resume(self, data: TouchData, actor: Actor, now: datetime) -> Card:
+        """Undo: messages of that kind again."""
+        return await self._stop_or_resume(data.touch, actor, now, stop=False)
+
+    async def _stop_or_resume(self, touch_id: int, actor: Actor, now: datetime, *, stop: bool) -> Card:
         async with self.uow_factory() as uow:
             touch = await uow.campaigns.touch(touch_id)
             if touch is None:
-                return build_error_card(ErrorCardView(locale, "error.unknown_message"))
-            if touch.tenant_id != tenant_id or touch.aad_object_id != aad_object_id:
-                return build_error_card(ErrorCardView(locale, "error.not_your_message"))
+                raise Refused("error.unknown_message")
+            if touch.tenant_id != actor.tenant_id or touch.aad_object_id != actor.aad_object_id:
+                raise Refused("error.not_your_message")  # only the recipient may do it
             user = await uow.users.get(touch.tenant_id, touch.aad_object_id)
             if user is None:
-                return build_error_card(ErrorCardView(locale, "error.unknown_message"))
-            if verb is Verb.NURTURE_STOP:
+                raise Refused("error.unknown_message")
+            if stop:
                 await uow.campaigns.stop(user.id, touch.kind, now)
-                state = NurtureState.STOPPED
             else:
                 await uow.campaigns.resume(user.id, touch.kind)
-                state = NurtureState.RESUMED
             await uow.commit()
-        view = NurtureCardView(touch_id, touch.kind, touch.step, self.config.product_name, locale, state=state)
+        state = NurtureState.STOPPED if stop else NurtureState.RESUMED
+        view = NurtureCardView(touch_id, touch.kind, touch.step, self.config.product_name, actor.locale, state=state)
         return build_nurture_card(view)
 
 

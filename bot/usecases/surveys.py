@@ -11,15 +11,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from bot import telemetry
 from bot.engagement.asking import AskPolicy, AskState, Decision, decide
 from bot.engagement.nps import Category, category, validate_score
 from bot.engagement.reach import ChatOpening, pending_chat
 from bot.engagement.usage import BotSignal, bot_signal
+from bot.usecases.card_actions import ActionData, Actor, Card, CardActions, Refused
 from bot.usecases.reach import can_reach
-from cards.nps import COMMENT_MAX_LENGTH, ErrorCardView, NpsCardView, NpsState, build_error_card, build_nps_card
+from cards.nps import COMMENT_MAX_LENGTH, NpsCardView, NpsState, build_nps_card
 from cards.verbs import Verb
 from storage.answers import AnswerWriter, FirstAnswer, record_answered
 from storage.models import NpsAnswer, SurveyInstance, User
@@ -39,26 +40,21 @@ class SurveyConfig:
     opening: ChatOpening = ChatOpening.CREATE  # NURTURE_OPEN_CHATS: people without a chat get one opened
 
 
-@dataclass(frozen=True)
-class Actor:
-    """Who clicked: from the invoke activity, after authentication and the tenant check."""
-
-    tenant_id: str | None
-    aad_object_id: str | None
-    locale: str | None
-
-
 # -- action data, validated at the boundary -----------------------------------------------------------------------
 
 
-class _InstanceData(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class InstanceData(ActionData):
     instance: uuid.UUID
 
 
-class _SubmitData(_InstanceData):
-    score: Any = None
+class SubmitData(InstanceData):
+    score: int
     comment: str | None = Field(default=None, max_length=COMMENT_MAX_LENGTH)
+
+    @field_validator("score", mode="before")
+    @classmethod
+    def _whole_number_to_ten(cls, value: Any) -> int:
+        return validate_score(value)
 
     @field_validator("comment", mode="before")
     @classmethod
@@ -69,14 +65,8 @@ class _SubmitData(_InstanceData):
         return value
 
 
-class _CommentData(_InstanceData):
+class CommentData(InstanceData):
     comment: str | None = Field(default=None, max_length=COMMENT_MAX_LENGTH)
-
-
-class InvalidAction(Exception):
-    def __init__(self, message_key: str) -> None:
-        super().__init__(message_key)
-        self.message_key = message_key
 
 
 # -- outcomes of asking -------------------------------------------------------------------------------------------
@@ -234,74 +224,128 @@ class Surveys:
 
     # -- card actions ----------------------------------------------------------------------------
 
-    async def handle_action(self, verb: str, data: Any, actor: Actor, now: datetime) -> dict[str, Any]:
-        """The card to show in place of the one clicked. Invalid input never stores anything."""
-        try:
-            known = Verb(verb)
-        except ValueError:
-            return build_error_card(ErrorCardView(actor.locale, "error.unknown_action"))
-        try:
-            return await self._dispatch(known, data if isinstance(data, dict) else {}, actor, now)
-        except InvalidAction as invalid:
-            return build_error_card(ErrorCardView(actor.locale, invalid.message_key))
+    def register(self, actions: CardActions) -> None:
+        actions.add(Verb.NPS_SUBMIT, SubmitData, self.submit, invalid=self.submit_invalid)
+        actions.add(Verb.NPS_COMMENT, CommentData, self.comment, invalid=self.comment_invalid)
+        actions.add(Verb.NPS_EDIT, InstanceData, self.edit)
+        actions.add(Verb.NPS_SNOOZE, InstanceData, self.snooze)
+        actions.add(Verb.NPS_DECLINE, InstanceData, self.decline)
+        actions.add(Verb.NPS_REFRESH, InstanceData, self.refresh)
 
-    async def _dispatch(self, verb: Verb, data: dict[str, Any], actor: Actor, now: datetime) -> dict[str, Any]:
-        ref = _parse(_InstanceData, data)
-        if verb is Verb.NPS_SUBMIT:
-            card = await self._first_answer(str(ref.instance), data, actor, now)
-            if card is not None:
-                return card
+    async def submit(self, data: SubmitData, actor: Actor, now: datetime) -> Card:
+        """A score (and comment): a first answer, the same again, or an edit within the grace period."""
+        card = await self._first_answer(data, actor, now)
+        if card is not None:
+            return card
         async with self.uow_factory() as uow:
-            instance, owner, answer = await self._owned_instance(uow, str(ref.instance), actor)
-            if verb is Verb.NPS_SUBMIT:
-                return await self._submit(uow, instance, owner, answer, data, now)
-            if verb is Verb.NPS_COMMENT:
-                return await self._comment(uow, instance, owner, answer, data, now)
-            if answer is not None:
-                if verb is Verb.NPS_EDIT and self._editable(answer, now):
-                    return build_nps_card(
-                        self._view(
-                            instance.id, owner.aad_object_id, owner.locale, score=answer.score, comment=answer.comment
-                        )
-                    )
-                return self._answered_card(instance, owner, answer, now)
-            if verb is Verb.NPS_SNOOZE:
-                until = now + timedelta(days=self.config.policy.snooze_days)
-                await uow.users.set_nps_snooze(owner.id, until, now)
-                await uow.surveys.set_status(instance.id, "snoozed")
-                await uow.commit()
-                return self._state_card(instance, owner, NpsState.SNOOZED)
-            if verb is Verb.NPS_DECLINE:
-                await uow.users.set_nps_declined(owner.id, now)
-                await uow.surveys.set_status(instance.id, "declined")
-                await uow.commit()
-                return self._state_card(instance, owner, NpsState.DECLINED)
-            # refresh / edit without an answer: show the state the instance is in
-            if instance.status in ("snoozed", "declined"):
-                return self._state_card(instance, owner, NpsState(instance.status))
-            if now > instance.expires_at:
-                return self._state_card(instance, owner, NpsState.CLOSED)
-            return build_nps_card(self._view(instance.id, owner.aad_object_id, owner.locale))
+            instance, owner, answer = await self._owned_instance(uow, data.instance, actor)
+            return await self._submit(uow, instance, owner, answer, data, now)
 
-    async def _first_answer(
-        self, instance_id: str, data: dict[str, Any], actor: Actor, now: datetime
-    ) -> dict[str, Any] | None:
-        """A valid first answer to an open ask of one's own, in one trip to the database; None when it is anything
-        else (or could not be stored there): then the unit of work below decides, as it always did."""
+    async def submit_invalid(self, invalid: ValidationError, raw: dict[str, Any], actor: Actor, now: datetime) -> Card:
+        """The survey again, saying what was wrong: a bad comment keeps the score, a bad score keeps the comment."""
+        ref = _instance_of(raw)
+        async with self.uow_factory() as uow:
+            instance, owner, answer = await self._owned_instance(uow, ref.instance, actor)
+        if answer is None and now > instance.expires_at:
+            return self._state_card(instance, owner, NpsState.CLOSED)
+        error = _comment_error(invalid)
+        if error == "error.bad_request" and any(e["loc"] == ("score",) for e in invalid.errors()):
+            comment = raw.get("comment")
+            kept = (comment.strip() or None) if isinstance(comment, str) else None
+            view = self._view(instance.id, owner.aad_object_id, owner.locale, error="error.score_invalid", comment=kept)
+        else:
+            view = self._view(
+                instance.id, owner.aad_object_id, owner.locale, error=error, score=_score_or_none(raw.get("score"))
+            )
+        return build_nps_card(view)
+
+    async def comment(self, data: CommentData, actor: Actor, now: datetime) -> Card:
+        """A comment added after the score, within the grace period."""
+        async with self.uow_factory() as uow:
+            instance, owner, answer = await self._owned_instance(uow, data.instance, actor)
+            if answer is None:
+                return build_nps_card(self._view(instance.id, owner.aad_object_id, owner.locale))
+            comment = data.comment.strip() if data.comment else None
+            if comment and self._editable(answer, now):
+                grace_until = answer.answered_at + self.config.edit_grace
+                result = await uow.surveys.submit(
+                    instance, owner.aad_object_id, answer.score, comment, now, grace_until
+                )
+                await uow.commit()
+                answer = result.answer
+            return self._answered_card(instance, owner, answer, now)
+
+    async def comment_invalid(self, invalid: ValidationError, raw: dict[str, Any], actor: Actor, now: datetime) -> Card:
+        """The thanks stay, with what was wrong: the person may try again."""
+        ref = _instance_of(raw)
+        async with self.uow_factory() as uow:
+            instance, owner, answer = await self._owned_instance(uow, ref.instance, actor)
+        if answer is None:
+            return build_nps_card(self._view(instance.id, owner.aad_object_id, owner.locale))
+        return self._answered_card(instance, owner, answer, now, error=_comment_error(invalid))
+
+    async def edit(self, data: InstanceData, actor: Actor, now: datetime) -> Card:
+        """The survey again with the answer filled in, while the grace period lasts."""
+        async with self.uow_factory() as uow:
+            instance, owner, answer = await self._owned_instance(uow, data.instance, actor)
+        if answer is None:
+            return self._unanswered_card(instance, owner, now)
+        if not self._editable(answer, now):
+            return self._answered_card(instance, owner, answer, now)
+        view = self._view(instance.id, owner.aad_object_id, owner.locale, score=answer.score, comment=answer.comment)
+        return build_nps_card(view)
+
+    async def snooze(self, data: InstanceData, actor: Actor, now: datetime) -> Card:
+        """The person chose "Ask me later": no NPS ask for NURTURE_NPS_SNOOZE_DAYS."""
+        async with self.uow_factory() as uow:
+            instance, owner, answer = await self._owned_instance(uow, data.instance, actor)
+            if answer is not None:
+                return self._answered_card(instance, owner, answer, now)
+            until = now + timedelta(days=self.config.policy.snooze_days)
+            await uow.users.set_nps_snooze(owner.id, until, now)
+            await uow.surveys.set_status(instance.id, "snoozed")
+            await uow.commit()
+        return self._state_card(instance, owner, NpsState.SNOOZED)
+
+    async def decline(self, data: InstanceData, actor: Actor, now: datetime) -> Card:
+        """The person chose "Don't ask me": no more NPS asks for them."""
+        async with self.uow_factory() as uow:
+            instance, owner, answer = await self._owned_instance(uow, data.instance, actor)
+            if answer is not None:
+                return self._answered_card(instance, owner, answer, now)
+            await uow.users.set_nps_declined(owner.id, now)
+            await uow.surveys.set_status(instance.id, "declined")
+            await uow.commit()
+        return self._state_card(instance, owner, NpsState.DECLINED)
+
+    async def refresh(self, data: InstanceData, actor: Actor, now: datetime) -> Card:
+        """The card as it stands now (Teams asks when the card is shown again)."""
+        async with self.uow_factory() as uow:
+            instance, owner, answer = await self._owned_instance(uow, data.instance, actor)
+        if answer is not None:
+            return self._answered_card(instance, owner, answer, now)
+        return self._unanswered_card(instance, owner, now)
+
+    def _unanswered_card(self, instance: SurveyInstance, owner: User, now: datetime) -> Card:
+        """The state an ask without an answer is in: snoozed, declined, closed, or open."""
+        if instance.status in ("snoozed", "declined"):
+            return self._state_card(instance, owner, NpsState(instance.status))
+        if now > instance.expires_at:
+            return self._state_card(instance, owner, NpsState.CLOSED)
+        return build_nps_card(self._view(instance.id, owner.aad_object_id, owner.locale))
+
+    async def _first_answer(self, data: SubmitData, actor: Actor, now: datetime) -> Card | None:
+        """A first answer to an open ask of one's own, through the answer writer (one trip where the database
+        allows); None when it is anything else or could not be stored there: then the unit of work decides."""
         if actor.tenant_id is None or actor.aad_object_id is None:
             return None
-        try:
-            submitted = _SubmitData.model_validate(data)
-            score = validate_score(submitted.score)
-        except (ValidationError, ValueError):
-            return None
-        answer_category = category(score)
+        answer_category = category(data.score)
         answer = FirstAnswer(
-            instance_id=instance_id,
+            instance_id=str(data.instance),
             tenant_id=actor.tenant_id,
             aad_object_id=actor.aad_object_id,
-            score=score,
-            comment=submitted.comment,
+            score=data.score,
+            comment=data.comment,
             detractor=answer_category is Category.DETRACTOR,
             signal=bot_signal(actor.tenant_id, actor.aad_object_id, BotSignal.CARD_ANSWER, now),
             now=now,
@@ -312,7 +356,7 @@ class Surveys:
         _count(answer_category, created=True, raised=stored.alert_raised)
         # answered just now: editable for the grace period
         editable = self.config.edit_grace >= timedelta(0)
-        return self._thanks(instance_id, actor.aad_object_id, stored.locale, score, submitted.comment, editable)
+        return self._thanks(answer.instance_id, actor.aad_object_id, stored.locale, data.score, data.comment, editable)
 
     async def _submit(
         self,
@@ -320,37 +364,13 @@ class Surveys:
         instance: SurveyInstance,
         owner: User,
         answer: NpsAnswer | None,
-        data: dict[str, Any],
+        data: SubmitData,
         now: datetime,
-    ) -> dict[str, Any]:
+    ) -> Card:
         if answer is None and now > instance.expires_at:
             return self._state_card(instance, owner, NpsState.CLOSED)
-        try:
-            submitted = _SubmitData.model_validate(data)
-        except ValidationError as invalid:
-            return build_nps_card(
-                self._view(
-                    instance.id,
-                    owner.aad_object_id,
-                    owner.locale,
-                    error=_comment_error(invalid),
-                    score=_score_or_none(data.get("score")),
-                )
-            )
-        try:
-            score = validate_score(submitted.score)
-        except ValueError:
-            return build_nps_card(
-                self._view(
-                    instance.id,
-                    owner.aad_object_id,
-                    owner.locale,
-                    error="error.score_invalid",
-                    comment=submitted.comment,
-                )
-            )
         grace_until = (answer.answered_at if answer else now) + self.config.edit_grace
-        result = await uow.surveys.submit(instance, owner.aad_object_id, score, submitted.comment, now, grace_until)
+        result = await uow.surveys.submit(instance, owner.aad_object_id, data.score, data.comment, now, grace_until)
         if result.outcome in (SubmitOutcome.CREATED, SubmitOutcome.EDITED):
             created = result.outcome is SubmitOutcome.CREATED
             signal = bot_signal(owner.tenant_id, owner.aad_object_id, BotSignal.CARD_ANSWER, now) if created else None
@@ -359,39 +379,16 @@ class Surveys:
             _count(category(result.answer.score), created=created, raised=raised)
         return self._answered_card(instance, owner, result.answer, now)
 
-    async def _comment(
-        self,
-        uow: UnitOfWork,
-        instance: SurveyInstance,
-        owner: User,
-        answer: NpsAnswer | None,
-        data: dict[str, Any],
-        now: datetime,
-    ) -> dict[str, Any]:
-        if answer is None:
-            return build_nps_card(self._view(instance.id, owner.aad_object_id, owner.locale))
-        try:
-            comment = _CommentData.model_validate(data).comment
-        except ValidationError as invalid:  # the thanks stay, with what was wrong: the person may try again
-            return self._answered_card(instance, owner, answer, now, error=_comment_error(invalid))
-        comment = comment.strip() if comment else None
-        if comment and self._editable(answer, now):
-            grace_until = answer.answered_at + self.config.edit_grace
-            result = await uow.surveys.submit(instance, owner.aad_object_id, answer.score, comment, now, grace_until)
-            await uow.commit()
-            answer = result.answer
-        return self._answered_card(instance, owner, answer, now)
-
     async def _owned_instance(
-        self, uow: UnitOfWork, instance_id: str, actor: Actor
+        self, uow: UnitOfWork, instance_id: uuid.UUID, actor: Actor
     ) -> tuple[SurveyInstance, User, NpsAnswer | None]:
         """The ask, its recipient and their answer so far; only the recipient may act on it."""
-        found = await uow.surveys.answering(instance_id)
+        found = await uow.surveys.answering(str(instance_id))
         if found is None:
-            raise InvalidAction("error.unknown_survey")
+            raise Refused("error.unknown_survey")
         instance, owner, answer = found
         if owner.aad_object_id != actor.aad_object_id or owner.tenant_id != actor.tenant_id:
-            raise InvalidAction("error.not_yours")
+            raise Refused("error.not_yours")
         return instance, owner, answer
 
     def _editable(self, answer: NpsAnswer, now: datetime) -> bool:
@@ -462,11 +459,11 @@ def _comment_error(invalid: ValidationError) -> str:
     return "error.bad_request"
 
 
-def _parse(model: type[_InstanceData], data: dict[str, Any]) -> _InstanceData:
+def _instance_of(raw: dict[str, Any]) -> InstanceData:
     try:
-        return model.model_validate(data)
+        return InstanceData.model_validate(raw)
     except ValidationError:
-        raise InvalidAction("error.bad_request") from None
+        raise Refused("error.bad_request") from None
 
 
 def _score_or_none(value: Any) -> int | None:

@@ -26,7 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.engagement.asking import AskPolicy
 from bot.engagement.usage import BotSignal, bot_signal
-from bot.usecases.surveys import Actor, SurveyConfig, Surveys
+from bot.usecases.card_actions import Actor, CardActions
+from bot.usecases.surveys import SurveyConfig, Surveys
 from cards.verbs import Verb
 from storage.answers import (
     AnswerWriter,
@@ -141,9 +142,10 @@ async def make_ask(
 
 
 async def answer(surveys: Surveys, ask: Ask, data: dict[str, Any], now: datetime = NOW) -> dict[str, Any]:
-    return await surveys.handle_action(
-        Verb.NPS_SUBMIT.value, {"instance": ask.instance_id, **data}, Actor(TENANT, ask.aad_object_id, "en-US"), now
-    )
+    actions = CardActions()
+    surveys.register(actions)
+    actor = Actor(TENANT, ask.aad_object_id, "en-US")
+    return await actions.answer(Verb.NPS_SUBMIT.value, {"instance": ask.instance_id, **data}, actor, now)
 
 
 async def rows_of(sessions: async_sessionmaker[AsyncSession], ask: Ask) -> dict[str, Any]:

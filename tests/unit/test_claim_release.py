@@ -44,7 +44,7 @@ class Releases:
 
 def _bot(lifecycle: Releases) -> NurtureBot:
     nothing: Any = None
-    return NurtureBot(lifecycle, nothing, nothing, nothing, nothing)  # type: ignore[arg-type]
+    return NurtureBot(lifecycle, nothing, nothing)  # type: ignore[arg-type]
 
 
 async def _settled(bot: NurtureBot) -> None:
