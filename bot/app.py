@@ -11,7 +11,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -21,14 +21,22 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import __version__, telemetry
-from bot.campaigns_file import load_campaigns
+from bot.clock import utc_now
 from bot.config import Settings
 from bot.engagement.campaigns import CampaignSet
-from bot.engagement.delivery import RetryPolicy
 from bot.engagement.reach import ChatOpening
 from bot.graph_install import GraphAppInstaller, GraphToken, MsalGraphTokens
 from bot.logging_setup import install_redaction
 from bot.packaging.manifest import default_teams_app_id
+from bot.policies import (
+    alert_config,
+    campaign_config,
+    delivery_config,
+    retention,
+    service_url_policy,
+    survey_config,
+    tenant_policy,
+)
 from bot.security.tokens import BotConnectorTokenValidator, OpenIdKeyStore
 from bot.teams.adapter import CredentialsFactory, NurtureAuthentication, build_adapter
 from bot.teams.bot_connector import BotConnectorClient, CachedToken
@@ -36,14 +44,14 @@ from bot.teams.handler import NurtureBot
 from bot.teams.messages import ACTIVITY, MessagesEndpoint
 from bot.teams.proactive import TeamsCardSender
 from bot.usage_api import UsageApi
-from bot.usecases.alerts import AlertConfig, Alerts
-from bot.usecases.campaigns import CampaignConfig, Campaigns
+from bot.usecases.alerts import Alerts
+from bot.usecases.campaigns import Campaigns
 from bot.usecases.card_actions import CardActions
-from bot.usecases.delivery import DeliveryConfig, DeliveryWorker
+from bot.usecases.delivery import DeliveryWorker
 from bot.usecases.ingest import UsageIngest
 from bot.usecases.lifecycle import Lifecycle
-from bot.usecases.privacy import Retention, purge
-from bot.usecases.surveys import SurveyConfig, Surveys
+from bot.usecases.privacy import purge
+from bot.usecases.surveys import Surveys
 from storage.answers import AnswerWriter, answer_writer_for
 from storage.engine import DATABASE_UNAVAILABLE, READS_ONLY, create_engine, session_factory
 from storage.uow import UnitOfWork
@@ -68,10 +76,6 @@ CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 HEALTH_DB_TIMEOUT_SECONDS = 2.0
 HEALTH_PROBE_FAILURES: tuple[type[BaseException], ...] = (TimeoutError, SQLAlchemyError, *DATABASE_UNAVAILABLE)
 PURGE_FIRST_DELAY_SECONDS = 300  # after start-up, when the first retention purge runs
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def create_app(
@@ -134,10 +138,10 @@ def create_app(
     usage_api = UsageApi(
         tokens=tuple(settings.ingest_tokens),
         max_bytes=settings.max_ingest_bytes,
-        ingest=UsageIngest(lambda: UnitOfWork(sessions), settings.tenant_policy),
+        ingest=UsageIngest(lambda: UnitOfWork(sessions), tenant_policy(settings)),
         uow_factory=lambda: UnitOfWork(sessions),
         clock=clock,
-        tenants=settings.tenant_policy,
+        tenants=tenant_policy(settings),
     )
 
     app.cleanup_ctx.append(_resources)
@@ -146,47 +150,6 @@ def create_app(
     app.router.add_put("/api/tenants/{tenant_id}/renewal", usage_api.renewal)
     app.router.add_get("/healthz", healthz)
     return app
-
-
-def survey_config(settings: Settings) -> SurveyConfig:
-    return SurveyConfig(
-        product_name=settings.product_name,
-        policy=settings.ask_policy,
-        edit_grace=timedelta(hours=settings.nps_edit_grace_hours),
-        expiry=timedelta(days=settings.nps_expiry_days),
-        review_url=settings.review_url or None,
-        referral_url=settings.referral_url or None,
-        opening=settings.open_chats,
-    )
-
-
-def campaign_config(settings: Settings, campaigns: CampaignSet | None = None) -> CampaignConfig:
-    return CampaignConfig(
-        campaigns=campaigns if campaigns is not None else load_campaigns(settings.campaigns),
-        policy=settings.ask_policy,
-        product_name=settings.product_name,
-        opening=settings.open_chats,
-    )
-
-
-def alert_config(settings: Settings, campaigns: CampaignSet) -> AlertConfig:
-    return AlertConfig(
-        health=campaigns.health.policy(settings.nps_min_answers),
-        settings=campaigns.alerts,
-        global_csms=frozenset(i.lower() for i in settings.csm_ids),
-        value_event=campaigns.value_event,
-    )
-
-
-def delivery_config(settings: Settings) -> DeliveryConfig:
-    return DeliveryConfig(
-        tenant_rate_per_second=settings.tenant_rate_per_second,
-        tenant_limit_per_second=settings.tenant_limit_per_second,
-        tenants_per_worker=settings.tenants_per_worker,
-        lease=timedelta(seconds=settings.delivery_lease_seconds),
-        retry=RetryPolicy(resend_unknown=settings.resend_unknown),
-        quiet=settings.ask_policy,
-    )
 
 
 def delivery_crew(
@@ -223,12 +186,6 @@ def app_installer(settings: Settings, tokens: GraphToken | None = None) -> Graph
         )
     external_id = settings.teams_app_id or default_teams_app_id(settings.app_id)
     return GraphAppInstaller(tokens, external_id, graph_url=settings.graph_url)
-
-
-def retention(settings: Settings) -> Retention:
-    return Retention(
-        settings.comment_retention_days, settings.activity_log_retention_days, settings.usage_retention_days
-    )
 
 
 async def repeat(job: Callable[[], Awaitable[None]], *, first_delay: float, interval: float, what: str) -> None:
@@ -296,7 +253,7 @@ def size_http_executor(loop: asyncio.AbstractEventLoop) -> None:
 def card_sender(settings: Settings, authentication: NurtureAuthentication) -> TeamsCardSender:
     """The proactive sender: Bot Connector REST calls with the bot's outbound token."""
     token = CachedToken(lambda: authentication.outbound_token(settings.app_id))
-    return TeamsCardSender(BotConnectorClient(token, settings.service_url_policy, settings.send_timeout_seconds))
+    return TeamsCardSender(BotConnectorClient(token, service_url_policy(settings), settings.send_timeout_seconds))
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:

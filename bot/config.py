@@ -7,25 +7,21 @@ Nothing here is read at import time; `load_settings()` is called by the CLI and 
 from __future__ import annotations
 
 import logging
-from datetime import time
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.engagement.asking import AskPolicy
 from bot.engagement.ids import stored_id
 from bot.engagement.reach import ChatOpening
 from bot.security.service_urls import (
     Endpoint,
-    ServiceUrlPolicy,
     UnsafeServiceUrl,
     canonical_host,
     is_loopback,
     plain_endpoint,
 )
-from bot.security.tenants import TenantPolicy
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +61,11 @@ def _endpoint(url: str) -> Endpoint:
 
 
 class Settings(BaseSettings):
-    """Every setting Nurture reads. Field aliases are the environment variable names."""
+    """Every setting Nurture reads: field `x` is the environment variable NURTURE_X, except the Bot Framework
+    identity (botbuilder's own names) and a few whose field name carries a unit; those name theirs as an alias."""
 
     model_config = SettingsConfigDict(
+        env_prefix="NURTURE_",
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
@@ -75,146 +73,85 @@ class Settings(BaseSettings):
         case_sensitive=False,
     )
 
-    app_id: str = Field(default="", validation_alias=AliasChoices("MicrosoftAppId", "app_id"))
-    app_password: str = Field(default="", validation_alias=AliasChoices("MicrosoftAppPassword", "app_password"))
-    app_type: AppType = Field(
-        default=AppType.MULTI_TENANT, validation_alias=AliasChoices("MicrosoftAppType", "app_type")
-    )
-    app_tenant_id: str = Field(default="", validation_alias=AliasChoices("MicrosoftAppTenantId", "app_tenant_id"))
+    app_id: str = Field(default="", validation_alias="MicrosoftAppId")
+    app_password: str = Field(default="", validation_alias="MicrosoftAppPassword")
+    app_type: AppType = Field(default=AppType.MULTI_TENANT, validation_alias="MicrosoftAppType")
+    app_tenant_id: str = Field(default="", validation_alias="MicrosoftAppTenantId")
 
-    dev_mode: bool = Field(default=False, validation_alias=AliasChoices("NURTURE_DEV_MODE", "dev_mode"))
-    database_url: str = Field(
-        default="sqlite+aiosqlite:///nurture.db",
-        validation_alias=AliasChoices("NURTURE_DATABASE_URL", "database_url"),
-    )
-    allowed_tenants: CsvList = Field(
-        default_factory=list, validation_alias=AliasChoices("NURTURE_ALLOWED_TENANTS", "allowed_tenants")
-    )
-    openid_metadata_url: str = Field(
-        default=PUBLIC_CLOUD_OPENID_METADATA_URL,
-        validation_alias=AliasChoices("NURTURE_OPENID_METADATA_URL", "openid_metadata_url"),
-    )
+    dev_mode: bool = False
+    database_url: str = "sqlite+aiosqlite:///nurture.db"
+    allowed_tenants: CsvList = Field(default_factory=list)
+    openid_metadata_url: str = PUBLIC_CLOUD_OPENID_METADATA_URL
     service_url_hosts: CsvList = Field(
         default_factory=lambda: list(DEFAULT_SERVICE_URL_HOSTS),
-        validation_alias=AliasChoices("NURTURE_SERVICE_URL_HOSTS", "service_url_hosts"),
     )
-    ingest_tokens: CsvList = Field(
-        default_factory=list, validation_alias=AliasChoices("NURTURE_INGEST_TOKENS", "ingest_tokens")
-    )
-    campaigns: str = Field(default="", validation_alias=AliasChoices("NURTURE_CAMPAIGNS", "campaigns"))
-    csm_ids: CsvList = Field(default_factory=list, validation_alias=AliasChoices("NURTURE_CSM_IDS", "csm_ids"))
+    ingest_tokens: CsvList = Field(default_factory=list)
+    campaigns: str = ""
+    csm_ids: CsvList = Field(default_factory=list)
 
-    product_name: str = Field(
-        default="Contoso Insights", validation_alias=AliasChoices("NURTURE_PRODUCT_NAME", "product_name")
-    )
-    max_request_bytes: int = Field(
-        default=256 * 1024, ge=1024, validation_alias=AliasChoices("NURTURE_MAX_REQUEST_BYTES", "max_request_bytes")
-    )
+    product_name: str = "Contoso Insights"
+    max_request_bytes: int = Field(default=256 * 1024, ge=1024)
     max_ingest_bytes: int = Field(
         default=5 * 1024 * 1024,
         ge=1024,
-        validation_alias=AliasChoices("NURTURE_MAX_INGEST_BYTES", "max_ingest_bytes"),
     )
     key_fetch_timeout_seconds: float = Field(
         default=5.0,
         gt=0,
         le=60,
-        validation_alias=AliasChoices("NURTURE_KEY_FETCH_TIMEOUT", "key_fetch_timeout_seconds"),
+        validation_alias="NURTURE_KEY_FETCH_TIMEOUT",
     )
-    shutdown_timeout_seconds: float = Field(
-        default=20.0, gt=0, validation_alias=AliasChoices("NURTURE_SHUTDOWN_TIMEOUT", "shutdown_timeout_seconds")
-    )
+    shutdown_timeout_seconds: float = Field(default=20.0, gt=0, validation_alias="NURTURE_SHUTDOWN_TIMEOUT")
     # NPS surveys
-    nps_resurvey_days: int = Field(
-        default=90, ge=1, validation_alias=AliasChoices("NURTURE_NPS_RESURVEY_DAYS", "nps_resurvey_days")
-    )
-    nps_sample_percent: float = Field(
-        default=100.0, ge=0, le=100, validation_alias=AliasChoices("NURTURE_NPS_SAMPLE_PERCENT", "nps_sample_percent")
-    )
-    nps_snooze_days: int = Field(
-        default=7, ge=1, validation_alias=AliasChoices("NURTURE_NPS_SNOOZE_DAYS", "nps_snooze_days")
-    )
-    nps_edit_grace_hours: float = Field(
-        default=24.0, ge=0, validation_alias=AliasChoices("NURTURE_NPS_EDIT_GRACE_HOURS", "nps_edit_grace_hours")
-    )
-    nps_expiry_days: int = Field(
-        default=14, ge=1, validation_alias=AliasChoices("NURTURE_NPS_EXPIRY_DAYS", "nps_expiry_days")
-    )
-    nps_min_answers: int = Field(
-        default=10, ge=1, validation_alias=AliasChoices("NURTURE_NPS_MIN_ANSWERS", "nps_min_answers")
-    )
-    review_url: str = Field(default="", validation_alias=AliasChoices("NURTURE_REVIEW_URL", "review_url"))
-    referral_url: str = Field(default="", validation_alias=AliasChoices("NURTURE_REFERRAL_URL", "referral_url"))
-    quiet_hours: str = Field(default="18-9", validation_alias=AliasChoices("NURTURE_QUIET_HOURS", "quiet_hours"))
-    skip_weekends: bool = Field(default=True, validation_alias=AliasChoices("NURTURE_SKIP_WEEKENDS", "skip_weekends"))
+    nps_resurvey_days: int = Field(default=90, ge=1)
+    nps_sample_percent: float = Field(default=100.0, ge=0, le=100)
+    nps_snooze_days: int = Field(default=7, ge=1)
+    nps_edit_grace_hours: float = Field(default=24.0, ge=0)
+    nps_expiry_days: int = Field(default=14, ge=1)
+    nps_min_answers: int = Field(default=10, ge=1)
+    review_url: str = ""
+    referral_url: str = ""
+    quiet_hours: str = "18-9"
+    skip_weekends: bool = True
 
     # delivery
-    delivery_workers: int = Field(
-        default=1, ge=0, le=32, validation_alias=AliasChoices("NURTURE_DELIVERY_WORKERS", "delivery_workers")
-    )
-    tenant_rate_per_second: float = Field(
-        default=45.0, gt=0, le=50, validation_alias=AliasChoices("NURTURE_TENANT_RATE", "tenant_rate_per_second")
-    )
-    tenant_limit_per_second: int = Field(
-        default=50, ge=1, le=50, validation_alias=AliasChoices("NURTURE_TENANT_LIMIT", "tenant_limit_per_second")
-    )
-    tenants_per_worker: int = Field(
-        default=4, ge=1, le=1000, validation_alias=AliasChoices("NURTURE_TENANTS_PER_WORKER", "tenants_per_worker")
-    )
-    delivery_lease_seconds: float = Field(
-        default=60.0, ge=1, le=3600, validation_alias=AliasChoices("NURTURE_DELIVERY_LEASE", "delivery_lease_seconds")
-    )
-    send_timeout_seconds: float = Field(
-        default=20.0, gt=0, le=120, validation_alias=AliasChoices("NURTURE_SEND_TIMEOUT", "send_timeout_seconds")
-    )
-    resend_unknown: bool = Field(
-        default=False, validation_alias=AliasChoices("NURTURE_RESEND_UNKNOWN", "resend_unknown")
-    )
-    open_chats: ChatOpening = Field(
-        default=ChatOpening.CREATE, validation_alias=AliasChoices("NURTURE_OPEN_CHATS", "open_chats")
-    )
-    graph_url: str = Field(
-        default="https://graph.microsoft.com/v1.0", validation_alias=AliasChoices("NURTURE_GRAPH_URL", "graph_url")
-    )
-    login_url: str = Field(
-        default="https://login.microsoftonline.com", validation_alias=AliasChoices("NURTURE_LOGIN_URL", "login_url")
-    )
+    delivery_workers: int = Field(default=1, ge=0, le=32)
+    tenant_rate_per_second: float = Field(default=45.0, gt=0, le=50, validation_alias="NURTURE_TENANT_RATE")
+    tenant_limit_per_second: int = Field(default=50, ge=1, le=50, validation_alias="NURTURE_TENANT_LIMIT")
+    tenants_per_worker: int = Field(default=4, ge=1, le=1000)
+    delivery_lease_seconds: float = Field(default=60.0, ge=1, le=3600, validation_alias="NURTURE_DELIVERY_LEASE")
+    send_timeout_seconds: float = Field(default=20.0, gt=0, le=120, validation_alias="NURTURE_SEND_TIMEOUT")
+    resend_unknown: bool = False
+    open_chats: ChatOpening = ChatOpening.CREATE
+    graph_url: str = "https://graph.microsoft.com/v1.0"
+    login_url: str = "https://login.microsoftonline.com"
 
     # campaigns
     campaign_interval_minutes: float = Field(
         default=60.0,
         ge=0,
         le=24 * 60,
-        validation_alias=AliasChoices("NURTURE_CAMPAIGN_INTERVAL", "campaign_interval_minutes"),
+        validation_alias="NURTURE_CAMPAIGN_INTERVAL",
     )
 
     # retention
-    usage_retention_days: int = Field(
-        default=30, ge=1, validation_alias=AliasChoices("NURTURE_USAGE_RETENTION_DAYS", "usage_retention_days")
-    )
-    comment_retention_days: int = Field(
-        default=365, ge=1, validation_alias=AliasChoices("NURTURE_COMMENT_RETENTION_DAYS", "comment_retention_days")
-    )
+    usage_retention_days: int = Field(default=30, ge=1)
+    comment_retention_days: int = Field(default=365, ge=1)
     activity_log_retention_days: int = Field(
         default=30,
         ge=1,
-        validation_alias=AliasChoices("NURTURE_ACTIVITY_LOG_RETENTION_DAYS", "activity_log_retention_days"),
     )
 
     # the Teams app package (nurture package)
-    teams_app_id: str = Field(default="", validation_alias=AliasChoices("NURTURE_TEAMS_APP_ID", "teams_app_id"))
-    public_hostname: str = Field(
-        default="", validation_alias=AliasChoices("NURTURE_PUBLIC_HOSTNAME", "public_hostname")
-    )
-    developer_name: str = Field(
-        default="Contoso", validation_alias=AliasChoices("NURTURE_DEVELOPER_NAME", "developer_name")
-    )
-    website_url: str = Field(default="", validation_alias=AliasChoices("NURTURE_WEBSITE_URL", "website_url"))
-    privacy_url: str = Field(default="", validation_alias=AliasChoices("NURTURE_PRIVACY_URL", "privacy_url"))
-    terms_url: str = Field(default="", validation_alias=AliasChoices("NURTURE_TERMS_URL", "terms_url"))
-    app_version: str = Field(default="1.0.0", validation_alias=AliasChoices("NURTURE_APP_VERSION", "app_version"))
+    teams_app_id: str = ""
+    public_hostname: str = ""
+    developer_name: str = "Contoso"
+    website_url: str = ""
+    privacy_url: str = ""
+    terms_url: str = ""
+    app_version: str = "1.0.0"
 
-    log_level: str = Field(default="INFO", validation_alias=AliasChoices("NURTURE_LOG_LEVEL", "log_level"))
+    log_level: str = "INFO"
 
     @field_validator("allowed_tenants", "service_url_hosts", "ingest_tokens", "csm_ids", mode="before")
     @classmethod
@@ -309,28 +246,6 @@ class Settings(BaseSettings):
             raise ValueError("NURTURE_OPENID_METADATA_URL must use https outside dev mode")
         return self
 
-    # -- derived policies -------------------------------------------------------------------------
-
-    @property
-    def tenant_policy(self) -> TenantPolicy:
-        return TenantPolicy.from_setting(self.allowed_tenants, dev_mode=self.dev_mode)
-
-    @property
-    def service_url_policy(self) -> ServiceUrlPolicy:
-        return ServiceUrlPolicy.from_setting(self.service_url_hosts, dev_mode=self.dev_mode)
-
-    @property
-    def ask_policy(self) -> AskPolicy:
-        start, _, end = self.quiet_hours.partition("-")
-        return AskPolicy(
-            resurvey_days=self.nps_resurvey_days,
-            sample_percent=self.nps_sample_percent,
-            snooze_days=self.nps_snooze_days,
-            quiet_start=time(int(start)),
-            quiet_end=time(int(end)),
-            skip_weekends=self.skip_weekends,
-        )
-
     def check_bot_identity(self) -> None:
         """Raise ConfigError (one line) when `serve` cannot run safely with this identity."""
         if self.dev_mode:
@@ -365,6 +280,15 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        where = ".".join(env_name(str(p)) for p in first["loc"]) or "settings"
         reason = first["msg"].removeprefix("Value error, ")  # pydantic's prefix for a validator's own words
         raise ConfigError(f"invalid configuration {where}: {reason}") from exc
+
+
+def env_name(field: str) -> str:
+    """The environment variable a settings field is read from (error messages name it, not the field)."""
+    info = Settings.model_fields.get(field)
+    if info is None:
+        return field
+    alias = info.validation_alias
+    return alias if isinstance(alias, str) else f"{Settings.model_config.get('env_prefix', '')}{field}".upper()

@@ -13,9 +13,10 @@ import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import ANSWERS, INSTALLER, SENDER, SESSIONS, create_app, survey_config
+from bot.app import ANSWERS, INSTALLER, SENDER, SESSIONS, create_app
 from bot.config import Settings
 from bot.engagement.reach import ChatOpening
+from bot.policies import survey_config
 from bot.usecases.delivery import DeliveryConfig, DeliveryWorker
 from bot.usecases.surveys import Surveys
 from storage.migrate import upgrade

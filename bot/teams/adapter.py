@@ -31,6 +31,7 @@ from requests import PreparedRequest, RequestException
 from urllib3.util.retry import Retry
 
 from bot.config import Settings
+from bot.policies import service_url_policy
 from bot.security.service_urls import ServiceUrlPolicy
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ class NurtureAuthentication(BotFrameworkAuthentication):
         self._inner = ConfigurationBotFrameworkAuthentication(
             BotIdentity.from_settings(settings), credentials_factory=credentials_factory
         )
-        self._policy = settings.service_url_policy
+        self._policy = service_url_policy(settings)
         self._dev_mode = settings.dev_mode
         self._send_timeout = settings.send_timeout_seconds
         self._clients: ConnectorCache = {}

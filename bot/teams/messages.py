@@ -19,6 +19,7 @@ from msrest.exceptions import ClientRequestError, DeserializationError, HttpOper
 
 from bot.config import Settings
 from bot.json_body import json_error, read_json
+from bot.policies import service_url_policy, tenant_policy
 from bot.security.service_urls import ServiceUrlPolicy
 from bot.security.tenants import TenantPolicy
 from bot.security.tokens import AuthFailure, BotConnectorTokenValidator
@@ -53,8 +54,8 @@ class MessagesEndpoint:
     tenants: TenantPolicy = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "service_urls", self.settings.service_url_policy)
-        object.__setattr__(self, "tenants", self.settings.tenant_policy)
+        object.__setattr__(self, "service_urls", service_url_policy(self.settings))
+        object.__setattr__(self, "tenants", tenant_policy(self.settings))
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         arrived = asyncio.get_running_loop().time()

@@ -7,8 +7,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.app import ALERTS, SESSIONS, alert_config
+from bot.app import ALERTS, SESSIONS
 from bot.campaigns_file import load_campaigns, parse_campaigns
+from bot.policies import alert_config
 from bot.usecases.alerts import Alerts
 from storage.models import Alert, AlertLog, OutboxMessage
 from storage.repositories import ConversationTarget
@@ -307,7 +308,7 @@ async def test_renewal_reminders_from_campaigns_become_alerts(harness: Harness) 
 
 
 def _campaign_config(harness: Harness) -> Any:
-    from bot.app import campaign_config
+    from bot.policies import campaign_config
 
     return campaign_config(harness.settings, load_campaigns())
 

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import DBAPIError
 
-from bot.app import SESSIONS, campaign_config
+from bot.app import SESSIONS
 from bot.campaigns_file import parse_campaigns
 from bot.engagement.asking import AskPolicy, in_sample
 from bot.engagement.budget import AttentionBudget
+from bot.policies import campaign_config
 from bot.usecases.campaign_report import campaign_report
 from bot.usecases.campaigns import CampaignConfig, Campaigns
 from storage.models import CampaignOptOut, CampaignTouch, OutboxMessage, PendingAlert, UsageProfile, User

@@ -257,6 +257,7 @@ async def test_purge_blanks_old_comments_and_old_activity_log(harness: Harness) 
 
 def test_purge_command_reports_what_it_did(tmp_path: Any) -> None:
     env = clean_env(NURTURE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'p.db'}")
+    subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], env=env, capture_output=True, timeout=60, check=True)
     result = subprocess.run(
         [sys.executable, "-m", "bot", "purge", "--json"], env=env, capture_output=True, text=True, timeout=60
     )

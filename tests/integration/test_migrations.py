@@ -19,6 +19,7 @@ from bot.engagement.usage import ActiveDays
 from storage.engine import create_engine
 from storage.migrate import current_revision, downgrade, head_revision, upgrade
 from storage.models import Base, User, on_dialect
+from storage.schema import EXPECTED_REVISION, schema_revision
 from storage.usage import PROFILE_COLUMNS
 from tests.support.database import create_postgres_database, drop_postgres_database
 
@@ -43,10 +44,16 @@ async def _tables(url: str) -> set[str]:
 
 
 async def test_upgrade_then_downgrade(fresh_url: str) -> None:
+    engine = create_engine(fresh_url)
+    try:
+        assert await schema_revision(engine) is None
+    finally:
+        await engine.dispose()
     upgrade(fresh_url)
     engine = create_engine(fresh_url)
     try:
         assert await current_revision(engine) == head_revision()
+        assert await schema_revision(engine) == head_revision()
     finally:
         await engine.dispose()
     assert {t.name for t in Base.metadata.sorted_tables} <= await _tables(fresh_url)
@@ -399,3 +406,8 @@ def test_sqlite_audience_index_is_the_models(tmp_path: Path) -> None:
     assert "strftime('%s',substr(installed_at,1,19))" in index_sql()
     downgrade(url, "0015")
     assert "strftime" not in index_sql() and index_sql().startswith("CREATEINDEXix_users_audienceONusers(aad_object_id")
+
+
+def test_the_commands_expect_the_newest_migration() -> None:
+    """Commands check the database against storage.schema.EXPECTED_REVISION: a new migration must update it."""
+    assert head_revision() == EXPECTED_REVISION, "set storage.schema.EXPECTED_REVISION to the newest migration"

@@ -7,7 +7,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from bot.config import Settings
+from bot.config import Settings, env_name
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "infra" / "Dockerfile").read_text()
@@ -72,12 +72,7 @@ def test_bicep_secrets_are_secure_parameters_and_key_vault_references() -> None:
 def test_bicep_app_settings_are_names_nurture_reads() -> None:
     settings_block = BICEP[BICEP.index("var identitySettings") : BICEP.index("resource bot ")]
     names = set(re.findall(r"name: '([A-Za-z_]+)', value:", settings_block))
-    known = {
-        alias
-        for field in Settings.model_fields.values()
-        for alias in getattr(field.validation_alias, "choices", [])
-        if isinstance(alias, str) and alias[0].isupper()
-    }
+    known = {env_name(field) for field in Settings.model_fields}
     platform = {"WEBSITES_PORT", "APPLICATIONINSIGHTS_CONNECTION_STRING"}
     assert names, "no app settings found"
     assert names - platform <= known, names - platform - known

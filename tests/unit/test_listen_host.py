@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.cli import listen_host
+from bot.cli.server import listen_host
 
 
 @pytest.mark.parametrize(

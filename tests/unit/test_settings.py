@@ -10,6 +10,7 @@ from botframework.connector.auth import (
 )
 
 from bot.config import AppType, ConfigError, Settings, load_settings
+from bot.policies import service_url_policy, tenant_policy
 from bot.teams.adapter import BotIdentity
 
 CONTRACT_ENV = {
@@ -54,7 +55,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.dev_mode is False and settings.allowed_tenants == [] and settings.ingest_tokens == []
     assert settings.service_url_hosts == ["smba.trafficmanager.net"]
     assert settings.openid_metadata_url == "https://login.botframework.com/v1/.well-known/openidconfiguration"
-    assert settings.tenant_policy.refusal("any-tenant") is not None  # empty list: refuse all outside dev mode
+    assert tenant_policy(settings).refusal("any-tenant") is not None  # empty list: refuse all outside dev mode
 
 
 def test_dot_env_file_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -121,7 +122,7 @@ def test_entra_ids_in_settings_are_kept_in_lower_case(monkeypatch: pytest.Monkey
     settings = load_settings(_env_file=None)
     assert settings.csm_ids == ["dddddddd-0000-0000-0000-00000000c5a1", "eeee"]
     assert settings.allowed_tenants == ["11111111-aaaa-1111-1111-111111111111"]
-    assert settings.tenant_policy.refusal("11111111-aaaa-1111-1111-111111111111") is None
+    assert tenant_policy(settings).refusal("11111111-aaaa-1111-1111-111111111111") is None
 
 
 @pytest.mark.parametrize(
@@ -142,7 +143,7 @@ def test_service_url_hosts_are_host_names(entry: str, reason: str, monkeypatch: 
         load_settings(_env_file=None)
     monkeypatch.delenv("NURTURE_SERVICE_URL_HOSTS")
     settings = load_settings(_env_file=None, service_url_hosts="smba.trafficmanager.net, *.example.net,127.0.0.1")
-    assert settings.service_url_policy.refusal("https://a.example.net/amer/") is None
+    assert service_url_policy(settings).refusal("https://a.example.net/amer/") is None
 
 
 @pytest.mark.parametrize(
@@ -170,3 +171,19 @@ def test_endpoints_on_this_machine_may_use_http() -> None:
         openid_metadata_url="http://[::1]:8082/openid",
     )
     assert (settings.graph_url, settings.login_url) == ("http://127.0.0.1:8080/v1.0", "http://localhost:8081")
+
+
+def test_only_nurture_names_and_the_bot_identity_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every setting comes from NURTURE_<NAME> (or botbuilder's MicrosoftApp* names); another program's variable
+    with a field's bare name, such as DATABASE_URL, is not Nurture's."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://someone-else/db")
+    monkeypatch.setenv("DEV_MODE", "1")
+    monkeypatch.setenv("NURTURE_TENANT_RATE", "30")
+    monkeypatch.setenv("NURTURE_PRODUCT_NAME", "Fabrikam Flow")
+    monkeypatch.setenv("MicrosoftAppId", "00000000-0000-0000-0000-00000000b0d1")
+    settings = load_settings(_env_file=None)
+    assert settings.database_url == "sqlite+aiosqlite:///nurture.db"
+    assert settings.dev_mode is False
+    assert settings.tenant_rate_per_second == 30
+    assert settings.product_name == "Fabrikam Flow"
+    assert settings.app_id == "00000000-0000-0000-0000-00000000b0d1"

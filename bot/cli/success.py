@@ -1,33 +1,49 @@
-"""CLI commands for customer success: health, alerts, run-alerts, csm assign/unassign, tenant name.
-
-Registered on the `nurture` app by bot.cli.
-"""
+"""Customer success commands: `health`, `alerts`, `run-alerts`, `csm assign|unassign`, `tenant name`."""
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from bot.cli import EXIT_CONFIG, _run_in_uow, _settings, app, check_id
-from bot.cli_campaigns import JSON_OUTPUT, _campaign_config, allowed_tenant, tenant_app
-from cards.i18n import Strings, stored_phrases
+from bot.cli.common import (
+    EXIT_CONFIG,
+    JSON_OUTPUT,
+    allowed_tenant,
+    app,
+    campaign_config,
+    check_id,
+    csm_app,
+    load_settings,
+    tenant_app,
+    with_database,
+)
 
-ENGLISH = Strings("en")  # the command line speaks English; cards speak each reader's language
+if TYPE_CHECKING:
+    from bot.cli.common import UowFactory
+    from bot.engagement.health import Health
+    from bot.usecases.alerts import AlertRunReport, Alerts
+    from cards.i18n import Strings
 
-csm_app = typer.Typer(no_args_is_help=True, help="Customer success managers per tenant.")
-app.add_typer(csm_app, name="csm")
+
+@functools.cache
+def english() -> Strings:
+    """The command line speaks English; cards speak each reader's language."""
+    from cards.i18n import Strings
+
+    return Strings("en")
 
 
-def _alerts(uow_factory: Any) -> Any:
-    from bot.app import alert_config
+def _alerts(uow_factory: UowFactory) -> Alerts:
+    from bot.policies import alert_config
     from bot.usecases.alerts import Alerts
 
-    settings = _settings()
-    return Alerts(uow_factory, alert_config(settings, _campaign_config(settings).campaigns))
+    settings = load_settings()
+    return Alerts(uow_factory, alert_config(settings, campaign_config(settings).campaigns))
 
 
 @app.command()
@@ -36,16 +52,16 @@ def health(
     as_json: Annotated[bool, JSON_OUTPUT] = False,
 ) -> None:
     """Account health per tenant: score 0–100, trend arrow, each component's contribution and reason."""
-    from bot.app import utc_now
+    from bot.clock import utc_now
 
     tenant = check_id(tenant, "--tenant") if tenant else None
-    _campaign_config(_settings())  # a bad campaigns file stops here with its reason
+    campaign_config(load_settings())  # a bad campaigns file stops here with its reason
 
-    async def work(uow_factory: Any) -> Any:
+    async def work(uow_factory: UowFactory) -> list[Health]:
         return await _alerts(uow_factory).health(utc_now(), [tenant] if tenant else None)
 
-    results = _run_in_uow(work)
-    rows = [
+    results = with_database(work)
+    rows: list[dict[str, Any]] = [
         {
             "tenant": h.tenant_id,
             "name": h.name,
@@ -54,11 +70,11 @@ def health(
             "arrow": h.arrow,
             "at_risk": h.at_risk,
             "components": [
-                {"name": c.name, "value": c.value, "contribution": c.contribution, "reason": ENGLISH.phrase(c.reason)}
+                {"name": c.name, "value": c.value, "contribution": c.contribution, "reason": english().phrase(c.reason)}
                 for c in h.components
             ],
-            "left_out": [ENGLISH.phrase(missing) for missing in h.left_out],
-            "reasons": [ENGLISH.phrase(reason) for reason in h.reasons],
+            "left_out": [english().phrase(missing) for missing in h.left_out],
+            "reasons": [english().phrase(reason) for reason in h.reasons],
         }
         for h in results
     ]
@@ -81,8 +97,9 @@ def alerts(
     as_json: Annotated[bool, JSON_OUTPUT] = False,
 ) -> None:
     """Churn-risk alerts: kind, account, state, who claimed or resolved them, escalation level."""
+    from cards.i18n import stored_phrases
 
-    async def work(uow_factory: Any) -> Any:
+    async def work(uow_factory: UowFactory) -> list[dict[str, Any]]:
         async with uow_factory() as uow:
             found = await uow.alerts.all(open_only=not show_all)
             return [
@@ -92,7 +109,7 @@ def alerts(
                     "kind": a.kind,
                     "status": a.status,
                     "score": a.score,
-                    "reasons": [ENGLISH.phrase(reason) for reason in stored_phrases(a.reasons)],
+                    "reasons": [english().phrase(reason) for reason in stored_phrases(a.reasons)],
                     "claimed_by": a.claimed_by,
                     "resolved_by": a.resolved_by,
                     "escalation_level": a.escalation_level,
@@ -106,7 +123,7 @@ def alerts(
                 for a in found
             ]
 
-    rows = _run_in_uow(work)
+    rows = with_database(work)
     if as_json:
         sys.stdout.write(json.dumps({"alerts": rows}, ensure_ascii=False) + "\n")
         return
@@ -123,14 +140,14 @@ def alerts(
 @app.command("run-alerts")
 def run_alerts(as_json: Annotated[bool, JSON_OUTPUT] = False) -> None:
     """Score every tenant, raise and escalate alerts, send digests — once (serve does this with each campaign run)."""
-    from bot.app import utc_now
+    from bot.clock import utc_now
 
-    _campaign_config(_settings())
+    campaign_config(load_settings())
 
-    async def work(uow_factory: Any) -> Any:
+    async def work(uow_factory: UowFactory) -> AlertRunReport:
         return await _alerts(uow_factory).run(utc_now())
 
-    report = _run_in_uow(work)
+    report = with_database(work)
     result = {
         "tenants": report.tenants,
         "raised": report.raised,
@@ -157,17 +174,17 @@ def csm_assign(
     position: Annotated[int, typer.Option(help="Escalation order: 0 gets alerts first.")] = 0,
 ) -> None:
     """Assign a CSM to a tenant: they get its alerts and may see it (and only the tenants they are assigned)."""
-    from bot.app import utc_now
+    from bot.clock import utc_now
 
     tenant, csm = allowed_tenant(tenant_id), check_id(aad_object_id, "the CSM's object id")
 
-    async def work(uow_factory: Any) -> None:
+    async def work(uow_factory: UowFactory) -> None:
         async with uow_factory() as uow:
             await uow.tenants.touch(tenant, utc_now())
             await uow.alerts.assign(tenant, csm, position)
             await uow.commit()
 
-    _run_in_uow(work)
+    with_database(work)
     Console().print(f"CSM {csm} assigned to {tenant} (position {position})")
 
 
@@ -179,13 +196,13 @@ def csm_unassign(
     """Remove a CSM from a tenant."""
     tenant, csm = check_id(tenant_id, "the tenant id"), check_id(aad_object_id, "the CSM's object id")
 
-    async def work(uow_factory: Any) -> int:
+    async def work(uow_factory: UowFactory) -> int:
         async with uow_factory() as uow:
             removed = await uow.alerts.unassign(tenant, csm)
             await uow.commit()
             return int(removed)
 
-    if not _run_in_uow(work):
+    if not with_database(work):
         typer.echo(f"nurture: {csm} was not assigned to {tenant}", err=True)
         raise typer.Exit(1)
     Console().print(f"CSM {csm} no longer assigned to {tenant}")
@@ -197,7 +214,7 @@ def tenant_name(
     name: Annotated[str, typer.Argument(help="The organisation's name, as CSMs know it.")],
 ) -> None:
     """Name a tenant for CSMs' cards and commands (`account <name>` then works too)."""
-    from bot.app import utc_now
+    from bot.clock import utc_now
 
     tenant = allowed_tenant(tenant_id)
     cleaned = " ".join(name.split())
@@ -205,10 +222,10 @@ def tenant_name(
         typer.echo("nurture: the name must be 1 to 200 characters", err=True)
         raise typer.Exit(EXIT_CONFIG)
 
-    async def work(uow_factory: Any) -> None:
+    async def work(uow_factory: UowFactory) -> None:
         async with uow_factory() as uow:
             await uow.alerts.set_name(tenant, cleaned, utc_now())
             await uow.commit()
 
-    _run_in_uow(work)
+    with_database(work)
     Console().print(f"tenant {tenant}: {cleaned}")
