@@ -23,7 +23,7 @@ from bot.engagement.usage import MAX_BATCH_EVENTS
 from bot.json_body import json_error, read_json
 from bot.security.tenants import TenantPolicy
 from bot.usecases.ingest import UsageIngest
-from storage.engine import DATABASE_UNAVAILABLE, database_unavailable, lock_wait
+from storage.engine import DatabaseUnavailable, lock_wait
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 # sender with a timeout of its own (often 10-30 s) gets a 503 to retry instead of a hung connection.
 STORE_SECONDS, LOCK_WAIT_SECONDS = 10.0, 8.0
 RETRY_AFTER_SECONDS = 5
-NOT_IN_TIME: tuple[type[BaseException], ...] = (TimeoutError, *DATABASE_UNAVAILABLE)
+NOT_IN_TIME: tuple[type[BaseException], ...] = (TimeoutError, DatabaseUnavailable)
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,7 @@ class UsageApi:
                 with lock_wait(LOCK_WAIT_SECONDS):
                     report = await self.ingest.ingest(events, self.clock())
         except NOT_IN_TIME as exc:  # one transaction, rolled back
-            if not (isinstance(exc, TimeoutError) or database_unavailable(exc)):
-                raise
-            log.warning("usage batch not stored in time: %s", type(exc).__name__)
+            log.warning("usage batch not stored in time: %s", type(exc.__cause__ or exc).__name__)
             return _unavailable("nothing was stored, send the batch again")
         log.info(
             "usage batch: %s accepted, %s stored, %s rejected", report.accepted, report.stored, len(report.rejections)
@@ -90,9 +88,7 @@ class UsageApi:
                         await uow.tenants.set_renewal(tenant_id, renewal, self.clock())
                         await uow.commit()
         except NOT_IN_TIME as exc:
-            if not (isinstance(exc, TimeoutError) or database_unavailable(exc)):
-                raise
-            log.warning("renewal date not stored in time: %s", type(exc).__name__)
+            log.warning("renewal date not stored in time: %s", type(exc.__cause__ or exc).__name__)
             return _unavailable("the renewal date was not stored, send it again")
         return web.json_response({"tenant_id": tenant_id, "renewal_date": renewal and renewal.isoformat()})
 

@@ -42,11 +42,19 @@ def lock_wait(seconds: float) -> Iterator[None]:
         _lock_wait_ms.reset(token)
 
 
+class DatabaseUnavailable(Exception):
+    """The database is busy or away: the same work may succeed later, and nothing of it was kept.
+
+    The unit of work raises it in place of the driver's or SQLAlchemy's error, so the layers above (the web
+    endpoints, the Teams handler) need not know which database library is underneath."""
+
+
 # What a busy, lost or unavailable database may raise: SQLAlchemy's wrapped driver errors, the network's, and the
 # errors asyncpg raises while connecting, which SQLAlchemy passes on unwrapped ("the database system is shutting
 # down", "too many connections", "database does not allow connections"). A wrapped driver error may also be a
 # statement the database refused: `database_unavailable` tells the two apart.
 DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    DatabaseUnavailable,
     DBAPIError,
     OSError,
     asyncpg.PostgresError,

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.alerts import AlertRepository
 from storage.campaigns import CampaignRepository
-from storage.engine import READS_ONLY
+from storage.engine import DATABASE_UNAVAILABLE, READS_ONLY, DatabaseUnavailable, database_unavailable
 from storage.outbox import OutboxRepository
 from storage.repositories import ActivityLog, ConversationRepository, TenantRepository, UserRepository
 from storage.surveys import SurveyRepository
@@ -41,6 +41,9 @@ class UnitOfWork:
         # close() rolls back whatever was not committed and detaches loaded objects without expiring them,
         # so values read inside the unit of work stay readable after it
         await self.session.close()
+        if isinstance(exc, DATABASE_UNAVAILABLE) and not isinstance(exc, DatabaseUnavailable):
+            if database_unavailable(exc):
+                raise DatabaseUnavailable(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
 
     async def reads_only(self) -> None:
         """Declare, before anything else is done, that this unit of work only reads. On SQLite it then holds no

@@ -26,7 +26,7 @@ from bot.security.tokens import AuthFailure, BotConnectorTokenValidator
 from bot.teams.adapter import NurtureAuthentication, ServiceUrlRefused
 from bot.teams.handler import NurtureBot, not_saved_answer
 from bot.teams.inbound import tenant_of
-from storage.engine import DATABASE_UNAVAILABLE, database_unavailable, lock_wait
+from storage.engine import DatabaseUnavailable, lock_wait
 from storage.models import CONVERSATION_ID_LENGTH, ID_LENGTH
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ ACTIVITY = web.RequestKey("activity", Activity)  # read by the access log: type 
 INVOKE_SECONDS, INVOKE_LOCK_WAIT = 4.0, 3.0
 TURN_SECONDS, TURN_LOCK_WAIT = 10.0, 8.0
 RETRY_AFTER_SECONDS = 5
-NOT_IN_TIME: tuple[type[BaseException], ...] = (TimeoutError, *DATABASE_UNAVAILABLE)
+NOT_IN_TIME: tuple[type[BaseException], ...] = (TimeoutError, DatabaseUnavailable)
 
 
 @dataclass(frozen=True)
@@ -88,9 +88,7 @@ class MessagesEndpoint:
             log.error("the Bot Connector's answer could not be read")
             return _refuse(502, "the Bot Connector's answer could not be read")
         except NOT_IN_TIME as exc:  # its transaction was rolled back: nothing is kept
-            if not (isinstance(exc, TimeoutError) or database_unavailable(exc)):
-                raise  # a statement the database refused: a fault of ours, not a busy database
-            log.warning("%s activity not processed in time: %s", activity.type, type(exc).__name__)
+            log.warning("%s activity not processed in time: %s", activity.type, type(exc.__cause__ or exc).__name__)
             if invoke:
                 return web.json_response(not_saved_answer(activity))
             return _unavailable()

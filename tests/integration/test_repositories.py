@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from storage.campaigns import NewTouch
-from storage.engine import create_engine, session_factory
+from storage.engine import DatabaseUnavailable, create_engine, session_factory
 from storage.models import OutboxMessage, TenantRate, User
 from storage.outbox import NewMessage, TenantHold
 from storage.repositories import ROWS_PER_INSERT, ConversationTarget, UserProfile
@@ -239,3 +239,24 @@ async def test_many_touches_and_cards_in_few_statements_each_get_their_own_id(se
 
 def _touch(aad: str, holdout: bool = False) -> NewTouch:
     return NewTouch("fading", "legacy", "drop", "t1", aad, holdout, "why")
+
+
+async def test_a_database_that_is_away_is_one_storage_neutral_error(tmp_path) -> None:
+    """The layers above the unit of work catch DatabaseUnavailable, never a driver's or SQLAlchemy's error."""
+    for url in ("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere", f"sqlite+aiosqlite:///{tmp_path}/no/such.db"):
+        engine = create_engine(url)
+        try:
+            with pytest.raises(DatabaseUnavailable) as raised:
+                async with UnitOfWork(session_factory(engine)) as uow:
+                    await uow.tenants.touch("t1", NOW)
+            assert raised.value.__cause__ is not None, url  # the driver's own error stays attached for the log
+        finally:
+            await engine.dispose()
+
+
+async def test_a_statement_the_database_refuses_is_not_called_unavailable(sessions) -> None:
+    """A refused statement is a fault of ours: trying again would not help, so it is not DatabaseUnavailable."""
+    with pytest.raises(IntegrityError):
+        async with UnitOfWork(sessions) as uow:
+            await uow.users.upsert(UserProfile("no-such-tenant", "u1"), NOW)  # no tenant row: a foreign key fails
+            await uow.commit()
