@@ -53,7 +53,7 @@ from storage.models import (
     UsageFeature,
     UsageProfile,
 )
-from storage.repositories import driver_value
+from storage.sql import driver_value
 from tests.support.database import create_postgres_database, drop_postgres_database
 
 BATCH = 10_000

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.engagement.usage import parse_batch
-from storage.repositories import ConversationTarget, UserProfile
+from storage.people import ConversationTarget, UserProfile
 from storage.uow import UnitOfWork
 
 DEMO_NAMESPACE = uuid.UUID("6f1c9a52-2d8e-4b7a-9a55-0c1e8e1d7a10")

@@ -31,8 +31,9 @@ from microsoft_teams.cards import (
     TextRun,
 )
 
+from bot.engagement.phrases import Phrase
 from cards import CARD_VERSION
-from cards.i18n import Phrase, Strings
+from cards.i18n import Strings
 from cards.verbs import Verb
 
 NOTE_MAX_LENGTH = 500

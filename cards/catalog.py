@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from bot.engagement.phrases import Phrase
 from cards.alerts import (
     AccountLine,
     AccountView,
@@ -17,7 +18,7 @@ from cards.alerts import (
     build_alert_card,
     build_digest_card,
 )
-from cards.i18n import SUPPORTED_LOCALES, Phrase, Strings
+from cards.i18n import SUPPORTED_LOCALES, Strings
 from cards.notice import NoticeKind, NoticeView, build_notice_card
 from cards.nps import (
     ErrorCardView,

@@ -10,9 +10,9 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cards.i18n import Phrase, phrase_json
+from bot.engagement.phrases import Phrase, phrase_json
 from storage.models import Alert, AlertLog, CsmAssignment, NpsAnswer, PendingAlert, Tenant, User
-from storage.repositories import insert_for, on_postgres
+from storage.sql import insert_for, on_postgres
 
 OPEN_STATUSES = ("open", "claimed", "snoozed")
 NOTE_MAX_LENGTH = 500

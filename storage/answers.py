@@ -36,7 +36,7 @@ from bot.engagement.nps import Category, category
 from bot.engagement.usage import WORD_DAYS, UsageEvent, epoch_day
 from storage.engine import is_sqlite
 from storage.models import RECENT_WORDS, SurveyInstance
-from storage.repositories import driver_value
+from storage.sql import driver_value
 from storage.surveys import ADD_PENDING_ALERT_SQL, ALERT_CONFLICT, ANSWER_CONFLICT, INSERT_ANSWER_SQL, SubmitOutcome
 from storage.uow import UnitOfWork
 from storage.usage import (

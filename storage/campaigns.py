@@ -18,7 +18,7 @@ from storage.models import (
     PendingAlert,
     UtcDateTime,
 )
-from storage.repositories import insert_for, insert_many, numbered_rows, upsert_sql
+from storage.sql import insert_for, insert_many, numbered_rows, upsert_sql
 
 LIVE_SEND_STATUSES = ("queued", "sending", "sent", "unknown")  # what counts against the attention budget
 _CHUNK = 1000  # ids per IN list
@@ -27,7 +27,7 @@ _TOUCH_COLUMNS = ("campaign_id", "kind", "step", "tenant_id", "aad_object_id", "
 
 @functools.lru_cache(maxsize=8)
 def _add_touches(rows: int) -> TextClause:
-    """`rows` touches in one INSERT, SQL written once for both databases (storage.repositories.upsert_sql)."""
+    """`rows` touches in one INSERT, SQL written once for both databases (storage.sql.upsert_sql)."""
     return upsert_sql(
         f"INSERT INTO campaign_touches ({', '.join(_TOUCH_COLUMNS)}, decided_at) "
         f"VALUES {numbered_rows(_TOUCH_COLUMNS, rows, ':now')} "

@@ -36,7 +36,7 @@ from sqlalchemy.orm import aliased
 
 from bot.engagement.delivery import window_wait
 from storage.models import OutboxMessage, TenantRate, User, UtcDateTime
-from storage.repositories import insert_for, insert_many, numbered_rows, on_postgres, upsert_sql
+from storage.sql import insert_for, insert_many, numbered_rows, on_postgres, upsert_sql
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ _HELD_ELSEWHERE = (
     .exists()
 )
 _SENT = cast(Table, OutboxMessage.__table__)
-# a card queued; SQL written once for both databases (storage.repositories.upsert_sql), so compiled once. All
+# a card queued; SQL written once for both databases (storage.sql.upsert_sql), so compiled once. All
 # columns but the payload are NewMessage's fields of the same name
 _ENQUEUE_COLUMNS = (
     "dedupe_key", "kind", "tenant_id", "user_id", "conversation_id", "survey_instance_id", "operation",

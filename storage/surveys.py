@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import NpsAnswer, NpsAnswerHistory, SurveyInstance, User, UtcDateTime
-from storage.repositories import on_postgres, upsert_sql
+from storage.sql import on_postgres, upsert_sql
 
 
 class SubmitOutcome(StrEnum):
@@ -35,7 +35,7 @@ class ScoredAnswer:
     answered_at: datetime
 
 
-# a card answer's writes, written once (see storage.repositories.upsert_sql; storage.answers runs them too)
+# a card answer's writes, written once (see storage.sql.upsert_sql; storage.answers runs them too)
 ANSWER_CONFLICT = "ON CONFLICT (survey_instance_id, aad_object_id) DO NOTHING"
 ALERT_CONFLICT = "ON CONFLICT (kind, survey_instance_id) DO NOTHING"
 INSERT_ANSWER_SQL = (

@@ -37,7 +37,7 @@ from bot.engagement.usage import WORD_DAYS, epoch_day
 from storage.campaigns import LIVE_SEND_STATUSES
 from storage.engine import READS_ONLY
 from storage.models import RECENT_WORDS, UtcDateTime, sqlite_seconds
-from storage.repositories import driver_value, on_postgres
+from storage.sql import driver_value, on_postgres
 from storage.sqlite_snapshot import SnapshotReaders, database_file
 from storage.usage import profile_word
 

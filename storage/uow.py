@@ -11,7 +11,7 @@ from storage.alerts import AlertRepository
 from storage.campaigns import CampaignRepository
 from storage.engine import DATABASE_UNAVAILABLE, READS_ONLY, DatabaseUnavailable, database_unavailable
 from storage.outbox import OutboxRepository
-from storage.repositories import ActivityLog, ConversationRepository, TenantRepository, UserRepository
+from storage.people import ActivityLog, ConversationRepository, TenantRepository, UserRepository
 from storage.surveys import SurveyRepository
 from storage.usage import UsageRepository
 

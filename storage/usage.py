@@ -44,7 +44,7 @@ from storage.models import (
     UtcDateTime,
 )
 from storage.models import UsageEvent as UsageEventRow
-from storage.repositories import on_postgres, upsert_sql
+from storage.sql import on_postgres, upsert_sql
 
 # The Teams bot records one signal per card answer, install or message, inside the user's turn: small batches use
 # these statements, written once (see upsert_sql), row by row; large batches (the usage API) are folded in SQL below.

@@ -97,7 +97,7 @@ def alerts(
     as_json: Annotated[bool, JSON_OUTPUT] = False,
 ) -> None:
     """Churn-risk alerts: kind, account, state, who claimed or resolved them, escalation level."""
-    from cards.i18n import stored_phrases
+    from bot.engagement.phrases import stored_phrases
 
     async def work(uow_factory: UowFactory) -> list[dict[str, Any]]:
         async with uow_factory() as uow:

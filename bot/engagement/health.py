@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from bot.engagement.nps import NpsSummary, category, summarize
-from cards.i18n import Phrase
+from bot.engagement.phrases import Phrase
 
 WINDOW = 14
 

@@ -31,8 +31,8 @@ from bot.engagement.campaigns import (
     Reengagement,
     Renewal,
 )
+from bot.engagement.phrases import Phrase
 from bot.engagement.usage import ActiveDays, FeatureUse
-from cards.i18n import Phrase
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from bot.engagement.business_days import add_business_days
 from bot.engagement.campaigns import AlertSettings
 from bot.engagement.health import Answer, Health, HealthPolicy, TenantSignals, assess
 from bot.engagement.nps import compare, summarize
+from bot.engagement.phrases import Phrase, stored_phrases
 from bot.usecases.card_actions import ActionData, Actor, Card, CardActions, Refused
 from cards.alerts import (
     AccountLine,
@@ -33,7 +34,7 @@ from cards.alerts import (
     build_alert_card,
     build_digest_card,
 )
-from cards.i18n import Phrase, Strings, stored_phrases
+from cards.i18n import Strings
 from cards.verbs import Verb
 from storage.alerts import NOTE_MAX_LENGTH, NewAlert
 from storage.models import ROW_ID_MAX, Alert, Tenant

@@ -16,17 +16,18 @@ from pydantic import Field
 
 from bot.engagement.asking import AskPolicy
 from bot.engagement.campaigns import Adoption, Campaign, CampaignSet, Legacy, Milestone, Onboarding, Renewal
+from bot.engagement.phrases import phrase_json
 from bot.engagement.reach import ChatOpening, pending_chat
 from bot.engagement.targeting import Outcome, RenewalTarget, Target, renewal_targets
 from bot.usecases.audience import Audience
 from bot.usecases.card_actions import ActionData, Actor, Card, CardActions, Refused
-from cards.i18n import negotiate, phrase_json
+from cards.i18n import negotiate
 from cards.nurture import NurtureCardView, NurtureState, build_nurture_card
 from cards.verbs import Verb
 from storage.campaigns import NewTouch
 from storage.models import ROW_ID_MAX
 from storage.outbox import NewMessage
-from storage.repositories import ROWS_PER_INSERT
+from storage.sql import ROWS_PER_INSERT
 from storage.uow import UnitOfWork
 
 

@@ -45,7 +45,7 @@ from bot.engagement.reach import pending_user
 from storage.engine import DATABASE_UNAVAILABLE
 from storage.models import ConversationReference, OutboxMessage
 from storage.outbox import TenantHold
-from storage.repositories import ConversationTarget
+from storage.people import ConversationTarget
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)

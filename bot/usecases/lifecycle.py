@@ -22,7 +22,7 @@ from cards.notice import NoticeKind, NoticeView, build_notice_card
 from cards.nps import ErrorCardView, build_error_card
 from cards.nps_report import NpsReportView, ReportComment, TrendPoint, build_nps_report_card
 from cards.welcome import WelcomeView, build_welcome_card
-from storage.repositories import ConversationTarget, UserProfile
+from storage.people import ConversationTarget, UserProfile
 from storage.uow import UnitOfWork
 
 

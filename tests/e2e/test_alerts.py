@@ -12,7 +12,7 @@ from bot.campaigns_file import load_campaigns, parse_campaigns
 from bot.policies import alert_config
 from bot.usecases.alerts import Alerts
 from storage.models import Alert, AlertLog, OutboxMessage
-from storage.repositories import ConversationTarget
+from storage.people import ConversationTarget
 from storage.uow import UnitOfWork
 from tests.conftest import Harness
 from tests.e2e.test_campaigns import install_user

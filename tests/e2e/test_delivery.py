@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from storage.models import OutboxMessage, TenantRate, User
 from storage.outbox import NewMessage
-from storage.repositories import ConversationTarget, UserProfile
+from storage.people import ConversationTarget, UserProfile
 from tests.conftest import Harness
 from tests.e2e.test_nps_flow import table
 from tests.support.activities import TENANT, message

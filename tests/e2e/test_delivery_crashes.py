@@ -400,7 +400,7 @@ BERLIN_CHAT = "a:berlin"
 async def _berlin_person(harness: Harness, messages: dict[str, bool]) -> None:
     """A person in Berlin with a chat, and a card queued for them under each key (True: held in their night)."""
     from storage.outbox import NewMessage
-    from storage.repositories import ConversationTarget, UserProfile
+    from storage.people import ConversationTarget, UserProfile
 
     now = harness.clock()
     async with harness.surveys().uow_factory() as uow:

@@ -31,7 +31,7 @@ from storage.models import (
     UsageProfile,
     User,
 )
-from storage.repositories import UserProfile
+from storage.people import UserProfile
 from storage.uow import UnitOfWork
 from tests.conftest import Harness
 from tests.e2e.test_campaigns import campaigns, install_user

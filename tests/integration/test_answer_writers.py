@@ -49,7 +49,7 @@ from storage.models import (
     UsageFeature,
     UsageProfile,
 )
-from storage.repositories import UserProfile
+from storage.people import UserProfile
 from storage.uow import UnitOfWork
 from tests.support.database import empty_all_tables, row_counts
 

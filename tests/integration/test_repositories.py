@@ -13,7 +13,8 @@ from storage.campaigns import NewTouch
 from storage.engine import DatabaseUnavailable, create_engine, session_factory
 from storage.models import OutboxMessage, TenantRate, User
 from storage.outbox import NewMessage, TenantHold
-from storage.repositories import ROWS_PER_INSERT, ConversationTarget, UserProfile
+from storage.people import ConversationTarget, UserProfile
+from storage.sql import ROWS_PER_INSERT
 from storage.uow import UnitOfWork
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)

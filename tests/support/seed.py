@@ -11,7 +11,7 @@ from sqlalchemy import insert, select
 
 from storage.engine import create_engine, session_factory
 from storage.models import ConversationReference, OutboxMessage, SurveyInstance, Tenant, User
-from storage.repositories import ConversationTarget, UserProfile
+from storage.people import ConversationTarget, UserProfile
 from storage.uow import UnitOfWork
 
 

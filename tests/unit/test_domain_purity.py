@@ -50,3 +50,12 @@ def test_botbuilder_stays_inside_bot_teams() -> None:
         and any(name.split(".")[0] in ("botbuilder", "botframework") for name in _imports(path))
     ]
     assert leaks == []
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in PURE_FILES if p.parent.name == "engagement"], ids=lambda p: p.relative_to(ROOT).name
+)
+def test_the_domain_leans_on_no_card_builder(path: Path) -> None:
+    """Cards render the domain's values (a Phrase, a Health); the domain never needs a card module."""
+    bad = {name for name in _imports(path) if name.split(".")[0] == "cards"}
+    assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"

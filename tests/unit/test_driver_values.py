@@ -1,4 +1,4 @@
-"""Values handed straight to a driver (storage.repositories.driver_value) are the ones SQLAlchemy would store."""
+"""Values handed straight to a driver (storage.sql.driver_value) are the ones SQLAlchemy would store."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy.dialects import sqlite
 from bot.engagement.usage import BotSignal, bot_signal
 from storage.answers import FirstAnswer, _parameters
 from storage.models import UtcDateTime
-from storage.repositories import driver_value
+from storage.sql import driver_value
 
 _SQLITE = sqlite.dialect()
 _SQLITE_TEXT = UtcDateTime().dialect_impl(_SQLITE).bind_processor(_SQLITE)  # the text SQLAlchemy writes

@@ -8,7 +8,8 @@ import pytest
 
 from bot.engagement.business_days import add_business_days
 from bot.engagement.health import Answer, HealthPolicy, TenantSignals, assess
-from cards.i18n import Phrase, Strings
+from bot.engagement.phrases import Phrase
+from cards.i18n import Strings
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 TODAY = NOW.date()
