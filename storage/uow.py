@@ -12,6 +12,7 @@ from storage.campaigns import CampaignRepository
 from storage.engine import DATABASE_UNAVAILABLE, READS_ONLY, DatabaseUnavailable, database_unavailable
 from storage.outbox import OutboxRepository
 from storage.people import ActivityLog, ConversationRepository, TenantRepository, UserRepository
+from storage.privacy import PrivacyRepository
 from storage.surveys import SurveyRepository
 from storage.usage import UsageRepository
 
@@ -33,6 +34,7 @@ class UnitOfWork:
         self.usage = UsageRepository(self.session)
         self.campaigns = CampaignRepository(self.session)
         self.alerts = AlertRepository(self.session)
+        self.privacy = PrivacyRepository(self.session)
         return self
 
     async def __aexit__(
