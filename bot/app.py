@@ -44,7 +44,11 @@ from bot.teams.handler import NurtureBot
 from bot.teams.messages import ACTIVITY, MessagesEndpoint
 from bot.teams.proactive import TeamsCardSender
 from bot.usage_api import UsageApi
-from bot.usecases.alerts import Alerts
+from bot.usecases.alerts.accounts import Accounts
+from bot.usecases.alerts.actions import AlertActions
+from bot.usecases.alerts.digests import Digests
+from bot.usecases.alerts.run import AlertRun
+from bot.usecases.alerts.views import CsmViews
 from bot.usecases.campaigns import Campaigns
 from bot.usecases.card_actions import CardActions
 from bot.usecases.delivery import DeliveryWorker
@@ -66,7 +70,7 @@ KEY_STORE = web.AppKey("key_store", OpenIdKeyStore)
 MESSAGES = web.AppKey("messages", MessagesEndpoint)
 WORKERS = web.AppKey("workers", list[DeliveryWorker])
 CAMPAIGNS = web.AppKey("campaigns", Campaigns)
-ALERTS = web.AppKey("alerts", Alerts)
+ALERTS = web.AppKey("alerts", AlertRun)
 SURVEYS = web.AppKey("surveys", Surveys)
 ANSWERS = web.AppKey("answers", AnswerWriter)
 SENDER = web.AppKey("sender", TeamsCardSender)
@@ -120,10 +124,11 @@ def create_app(
     surveys = Surveys(lambda: UnitOfWork(sessions), survey_config(settings), app[ANSWERS])
     app[SURVEYS] = surveys
     app[CAMPAIGNS] = Campaigns(lambda: UnitOfWork(sessions), campaign_config(settings, campaigns))
-    app[ALERTS] = Alerts(lambda: UnitOfWork(sessions), alert_config(settings, app[CAMPAIGNS].config.campaigns))
-    lifecycle.alerts = app[ALERTS]
+    accounts = Accounts(lambda: UnitOfWork(sessions), alert_config(settings, app[CAMPAIGNS].config.campaigns))
+    app[ALERTS] = AlertRun(accounts, Digests(accounts))
+    lifecycle.alerts = CsmViews(accounts)
     actions = CardActions()
-    for use_case in (surveys, app[CAMPAIGNS], app[ALERTS]):
+    for use_case in (surveys, app[CAMPAIGNS], AlertActions(accounts)):
         use_case.register(actions)
     bot = NurtureBot(lifecycle, actions, clock)
     app[MESSAGES] = MessagesEndpoint(settings, adapter, authentication, validator, bot)

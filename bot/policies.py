@@ -15,7 +15,7 @@ from bot.engagement.campaigns import CampaignSet
 from bot.engagement.delivery import RetryPolicy
 from bot.security.service_urls import ServiceUrlPolicy
 from bot.security.tenants import TenantPolicy
-from bot.usecases.alerts import AlertConfig
+from bot.usecases.alerts.accounts import AlertConfig
 from bot.usecases.campaigns import CampaignConfig
 from bot.usecases.delivery import DeliveryConfig
 from bot.usecases.privacy import Retention

@@ -26,7 +26,8 @@ from bot.cli.common import (
 if TYPE_CHECKING:
     from bot.cli.common import UowFactory
     from bot.engagement.health import Health
-    from bot.usecases.alerts import AlertRunReport, Alerts
+    from bot.usecases.alerts.accounts import Accounts
+    from bot.usecases.alerts.run import AlertRunReport
     from cards.i18n import Strings
 
 
@@ -38,12 +39,12 @@ def english() -> Strings:
     return Strings("en")
 
 
-def _alerts(uow_factory: UowFactory) -> Alerts:
+def _accounts(uow_factory: UowFactory) -> Accounts:
     from bot.policies import alert_config
-    from bot.usecases.alerts import Alerts
+    from bot.usecases.alerts.accounts import Accounts
 
     settings = load_settings()
-    return Alerts(uow_factory, alert_config(settings, campaign_config(settings).campaigns))
+    return Accounts(uow_factory, alert_config(settings, campaign_config(settings).campaigns))
 
 
 @app.command()
@@ -58,7 +59,7 @@ def health(
     campaign_config(load_settings())  # a bad campaigns file stops here with its reason
 
     async def work(uow_factory: UowFactory) -> list[Health]:
-        return await _alerts(uow_factory).health(utc_now(), [tenant] if tenant else None)
+        return await _accounts(uow_factory).health(utc_now(), [tenant] if tenant else None)
 
     results = with_database(work)
     rows: list[dict[str, Any]] = [
@@ -145,7 +146,11 @@ def run_alerts(as_json: Annotated[bool, JSON_OUTPUT] = False) -> None:
     campaign_config(load_settings())
 
     async def work(uow_factory: UowFactory) -> AlertRunReport:
-        return await _alerts(uow_factory).run(utc_now())
+        from bot.usecases.alerts.digests import Digests
+        from bot.usecases.alerts.run import AlertRun
+
+        accounts = _accounts(uow_factory)
+        return await AlertRun(accounts, Digests(accounts)).run(utc_now())
 
     report = with_database(work)
     result = {

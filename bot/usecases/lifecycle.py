@@ -15,7 +15,8 @@ from bot.engagement.budget import AttentionBudget
 from bot.engagement.commands import Command, parse
 from bot.engagement.periods import Period
 from bot.engagement.usage import BotSignal, bot_signal
-from bot.usecases.alerts import Alerts, Visibility
+from bot.usecases.alerts.accounts import Visibility
+from bot.usecases.alerts.views import CsmViews
 from bot.usecases.privacy import forget_user
 from bot.usecases.reports import nps_report
 from cards.notice import NoticeKind, NoticeView, build_notice_card
@@ -76,7 +77,7 @@ class Lifecycle:
     budget: AttentionBudget = field(default_factory=AttentionBudget)
     csm_ids: frozenset[str] = frozenset()
     min_answers: int = 10
-    alerts: Alerts | None = None  # CSM commands (at risk, account, renewals); per-tenant CSM assignment
+    alerts: CsmViews | None = None  # CSM commands (at risk, account, renewals); per-tenant CSM assignment
 
     # -- idempotency -----------------------------------------------------------------------------
 

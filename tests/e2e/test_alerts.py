@@ -10,7 +10,10 @@ from typing import Any
 from bot.app import ALERTS, SESSIONS
 from bot.campaigns_file import load_campaigns, parse_campaigns
 from bot.policies import alert_config
-from bot.usecases.alerts import Alerts
+from bot.usecases.alerts.accounts import Accounts
+from bot.usecases.alerts.digests import Digests
+from bot.usecases.alerts.run import AlertRun
+from bot.usecases.alerts.views import CsmViews
 from storage.models import Alert, AlertLog, OutboxMessage
 from storage.people import ConversationTarget
 from storage.uow import UnitOfWork
@@ -28,12 +31,18 @@ OTHER_TENANT_ID = "22222222-2222-2222-2222-222222222222"
 CHANNEL = "19:escalations@thread.tacv2"
 
 
-def alerts(harness: Harness, yaml: str | None = None) -> Alerts:
-    """The app's alerting engine, or one with another campaigns file (escalation settings)."""
+def alerts(harness: Harness, yaml: str | None = None) -> AlertRun:
+    """The app's alert run, or one with another campaigns file (escalation settings)."""
     if yaml is None:
         return harness.app[ALERTS]
     sessions = harness.app[SESSIONS]
-    return Alerts(lambda: UnitOfWork(sessions), alert_config(harness.settings, parse_campaigns(yaml)))
+    accounts = Accounts(lambda: UnitOfWork(sessions), alert_config(harness.settings, parse_campaigns(yaml)))
+    return AlertRun(accounts, Digests(accounts))
+
+
+def views(harness: Harness) -> CsmViews:
+    """The cards of the CSM commands, as the app builds them."""
+    return CsmViews(harness.app[ALERTS].accounts)
 
 
 async def uow(harness: Harness) -> UnitOfWork:
@@ -265,12 +274,12 @@ async def test_the_account_card_has_a_chart_with_fallback(harness: Harness) -> N
     users = [f"eeeeeeee-0000-0000-0000-{i:012d}" for i in range(3)]
     events = [event("report_created", harness.clock() - timedelta(days=d), user=u) for u in users for d in range(5)]
     assert (await post_events(harness, events)).status == 202
-    card = await alerts(harness).account_card(CSM, TENANT, "en-US", harness.clock())
+    card = await views(harness).account_card(CSM, TENANT, "en-US", harness.clock())
     assert card is not None
     chart = next(b for b in card["body"] if b["type"] == "Chart.Line")
     assert chart["fallback"]["type"] == "TextBlock"
     assert len(chart["data"][0]["values"]) == 5
-    assert await alerts(harness).account_card(CSM2, TENANT, "en-US", harness.clock()) is None
+    assert await views(harness).account_card(CSM2, TENANT, "en-US", harness.clock()) is None
 
 
 async def test_digest_arrives_in_the_csms_morning_once(harness: Harness) -> None:
