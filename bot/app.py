@@ -51,7 +51,7 @@ from bot.usecases.alerts.run import AlertRun
 from bot.usecases.alerts.views import CsmViews
 from bot.usecases.campaigns import Campaigns
 from bot.usecases.card_actions import CardActions
-from bot.usecases.delivery import DeliveryWorker
+from bot.usecases.delivery.worker import DeliveryWorker
 from bot.usecases.ingest import UsageIngest
 from bot.usecases.lifecycle import Lifecycle
 from bot.usecases.privacy import purge

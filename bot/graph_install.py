@@ -25,7 +25,7 @@ import aiohttp
 import msal
 
 from bot.engagement.delivery import AttemptResult
-from bot.usecases.delivery import OpenOutcome
+from bot.usecases.delivery.ports import OpenOutcome
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from bot.security.service_urls import ServiceUrlPolicy
 from bot.security.tenants import TenantPolicy
 from bot.usecases.alerts.accounts import AlertConfig
 from bot.usecases.campaigns import CampaignConfig
-from bot.usecases.delivery import DeliveryConfig
+from bot.usecases.delivery.worker import DeliveryConfig
 from bot.usecases.privacy import Retention
 from bot.usecases.surveys import SurveyConfig
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +17,7 @@ from bot.app import ANSWERS, INSTALLER, SENDER, SESSIONS, create_app
 from bot.config import Settings
 from bot.engagement.reach import ChatOpening
 from bot.policies import survey_config
-from bot.usecases.delivery import DeliveryConfig, DeliveryWorker
+from bot.usecases.delivery.worker import DeliveryConfig, DeliveryWorker
 from bot.usecases.surveys import Surveys
 from storage.migrate import upgrade
 from storage.uow import UnitOfWork
@@ -141,21 +141,28 @@ class Harness:
         sessions = self.app[SESSIONS]
         return Surveys(lambda: UnitOfWork(sessions), survey_config(self.settings), self.app[ANSWERS])
 
-    def worker(self, **config: Any) -> DeliveryWorker:
-        """A delivery worker on the app's adapter (outbound token injected) and the test clock."""
+    def worker(
+        self,
+        *,
+        worker_id: str = "test-worker",
+        clock: Callable[[], datetime] | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        **config: Any,
+    ) -> DeliveryWorker:
+        """A delivery worker on the app's adapter (outbound token injected); by default on the test clock, its waits
+        moving that clock. Its parts are built with it, so what it runs on is given here, not changed after."""
         sessions = self.app[SESSIONS]
         sender = self.app[SENDER]
-        worker = DeliveryWorker(
+        return DeliveryWorker(
             lambda: UnitOfWork(sessions),
             sender,
-            "test-worker",
-            self.clock,
+            worker_id,
+            clock or self.clock,
             DeliveryConfig(**config),
+            sleep=sleep or self._simulated_sleep,
             opener=sender if self.settings.open_chats is not ChatOpening.OFF else None,
             installer=self.app[INSTALLER],
         )
-        worker.sleep = self._simulated_sleep
-        return worker
 
     async def _simulated_sleep(self, seconds: float) -> None:
         """A worker waiting (a paused tenant, an empty bucket) moves the test clock instead of the wall clock."""

@@ -24,7 +24,7 @@ from bot.cli.common import (
 
 if TYPE_CHECKING:
     from bot.cli.common import UowFactory
-    from bot.usecases.delivery import DeliveryWorker
+    from bot.usecases.delivery.worker import DeliveryWorker
 
 
 def listen_host(requested: str | None, *, dev_mode: bool) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.engagement.delivery import AttemptResult
 from bot.teams.bot_connector import BotConnectorClient, ConnectorAnswer, ConnectorRefused
-from bot.usecases.delivery import OpenOutcome, SendOutcome
+from bot.usecases.delivery.ports import OpenOutcome, SendOutcome
 from storage.models import ConversationReference
 
 log = logging.getLogger(__name__)

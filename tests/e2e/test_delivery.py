@@ -186,9 +186,7 @@ async def test_the_same_message_is_never_queued_twice(harness: Harness) -> None:
 async def test_concurrent_workers_deliver_each_message_exactly_once(harness: Harness) -> None:
     conversations = await seed_recipients(harness, 120)
     await enqueue(harness, conversations)
-    workers = [harness.worker(**BIG_BUCKET) for _ in range(4)]
-    for i, worker in enumerate(workers):
-        worker.worker_id = f"w{i}"
+    workers = [harness.worker(worker_id=f"w{i}", **BIG_BUCKET) for i in range(4)]
     await asyncio.gather(*(worker.drain() for worker in workers))
     assert {harness.connector.sends_to(c) for c in conversations} == {1}  # no connector error: every send counts
     assert set((await statuses(harness)).values()) == {"sent"}
@@ -329,7 +327,7 @@ async def test_a_send_that_times_out_is_unknown_and_never_sent_again(harness: Ha
     """Teams takes 3 s (and does deliver); the bot gives up after 0.5 s: `unknown`, within the lease, never resent."""
     from bot.app import SESSIONS, card_sender
     from bot.teams.adapter import build_adapter
-    from bot.usecases.delivery import DeliveryConfig, DeliveryWorker
+    from bot.usecases.delivery.worker import DeliveryConfig, DeliveryWorker
     from storage.uow import UnitOfWork
     from tests.conftest import APP_ID, make_settings
     from tests.support.credentials import FixedTokenCredentialsFactory
@@ -489,7 +487,6 @@ async def test_a_tenant_gets_at_most_its_limit_in_any_second_even_after_a_hold_u
     the window of 50/45 s, then as they leave it. Held up 0.3 s in a wait (descheduled) the second time, it goes on
     from its log: no second holds more than 50 either time, and the hold-up costs the campaign 0.3 s at most."""
     conversations = await seed_recipients(harness, 400)
-    worker = harness.worker(tenant_rate_per_second=45.0)
     hold_up_at: int | None = None
     waits = 0
 
@@ -498,6 +495,8 @@ async def test_a_tenant_gets_at_most_its_limit_in_any_second_even_after_a_hold_u
         waits += 1
         await harness._simulated_sleep(seconds + (0.3 if waits == hold_up_at else 0.0))
 
+    worker = harness.worker(sleep=held_up, tenant_rate_per_second=45.0)
+
     times: list[float] = []  # when each request left, on the test clock
     attempt = worker.sender.attempt
 
@@ -505,7 +504,6 @@ async def test_a_tenant_gets_at_most_its_limit_in_any_second_even_after_a_hold_u
         times.append(harness.clock().timestamp())
         return await attempt(*args)
 
-    worker.sleep = held_up
     worker.sender = SimpleNamespace(attempt=timed)  # type: ignore[assignment]
     took = []
     for half, hold_up in ((conversations[:200], None), (conversations[200:], 60)):
@@ -530,8 +528,8 @@ async def test_one_worker_at_a_time_sends_to_a_tenant(harness: Harness) -> None:
     mine = await seed_recipients(harness, 4)
     theirs = await seed_recipients(harness, 2, tenant=other_tenant, prefix="o")
     await enqueue(harness, mine[:2])
-    first, second = harness.worker(tenant_rate_per_second=45.0), harness.worker(tenant_rate_per_second=45.0)
-    first.worker_id, second.worker_id = "first", "second"
+    first = harness.worker(worker_id="first", tenant_rate_per_second=45.0)
+    second = harness.worker(worker_id="second", tenant_rate_per_second=45.0)
     rows, known = await first._claim(10)
     assert {row.tenant_id for row in rows} == {TENANT}
     await enqueue(harness, mine[2:])

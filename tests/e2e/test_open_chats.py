@@ -304,10 +304,13 @@ async def test_installs_stay_under_graphs_30_per_second(
             await uow.session.execute(update(OutboxMessage).values(next_attempt_at=now))
             await uow.commit()
         worker = harness.worker(
-            tenant_rate_per_second=1000.0, tenant_limit_per_second=1000, batch_size=90, concurrency=90
+            clock=lambda: datetime.now(UTC),
+            sleep=asyncio.sleep,
+            tenant_rate_per_second=1000.0,
+            tenant_limit_per_second=1000,
+            batch_size=90,
+            concurrency=90,
         )
-        worker.clock = lambda: datetime.now(UTC)
-        worker.sleep = asyncio.sleep
         await worker.drain()
 
         rows = await table(harness, OutboxMessage)

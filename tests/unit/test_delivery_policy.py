@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import math
 import random
@@ -19,7 +20,7 @@ from bot.engagement.delivery import (
     send_window,
     window_wait,
 )
-from bot.usecases.delivery import DeliveryConfig
+from bot.usecases.delivery.worker import DeliveryConfig, DeliveryWorker
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 POLICY = RetryPolicy()
@@ -200,3 +201,14 @@ def test_a_worker_keeps_rows_in_hand_for_every_tenant_it_may_hold() -> None:
     assert DeliveryConfig(tenants_per_worker=1).in_hand == 32
     assert DeliveryConfig(tenants_per_worker=1000).in_hand == 1024
     assert DeliveryConfig(concurrency=90).in_hand == 90
+
+
+def test_a_worker_refuses_changes_its_parts_would_not_see() -> None:
+    """The pacer, the outcome writer and the chat openings are built with the worker from its clock, sleep and id:
+    changing one afterwards would reach the worker but not them, so it is refused."""
+    worker = DeliveryWorker(lambda: None, None, "w1", lambda: datetime.now(UTC))  # type: ignore[arg-type,return-value]
+    for name, value in (("sleep", asyncio.sleep), ("clock", datetime.now), ("worker_id", "w2")):
+        with pytest.raises(AttributeError, match=name):
+            setattr(worker, name, value)
+    assert worker.worker_id == "w1" and worker.pacer.worker_id == "w1"
+    worker.sender = None  # type: ignore[assignment]  # the worker's own: it may change
