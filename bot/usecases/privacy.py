@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from storage.uow import UnitOfWork
+from bot.usecases.ports import PrivacyUnitOfWork
 
 
-async def forget_user(uow: UnitOfWork, aad_object_id: str) -> dict[str, int]:
+async def forget_user(uow: PrivacyUnitOfWork, aad_object_id: str) -> dict[str, int]:
     """Delete every row about one person, in every tenant; returns rows deleted per table.
 
     Rows keyed by the AAD object id go, and so do the rows hanging off the person's user rows (their chats, asks,
@@ -29,7 +29,7 @@ class Retention:
     usage_event_days: int = 30  # raw usage events (kept for dedupe only; rollups stay) are deleted after this many days
 
 
-async def purge(uow: UnitOfWork, retention: Retention, now: datetime) -> dict[str, int]:
+async def purge(uow: PrivacyUnitOfWork, retention: Retention, now: datetime) -> dict[str, int]:
     return await uow.privacy.purge(
         comments_before=now - timedelta(days=retention.comment_days),
         activities_before=now - timedelta(days=retention.activity_log_days),

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.engagement.nps import Category, Change, NpsSummary, category, compare, summarize
 from bot.engagement.periods import Period, period_key
-from storage.uow import UnitOfWork
+from bot.usecases.ports import ReportsUnitOfWork
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class NpsReport:
 
 
 async def nps_report(
-    uow_factory: Callable[[], UnitOfWork],
+    uow_factory: Callable[[], ReportsUnitOfWork],
     *,
     tenant_id: str | None = None,
     by: Period | None = None,
