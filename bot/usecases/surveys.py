@@ -1,7 +1,5 @@
-"""NPS surveys: deciding whom to ask, creating and sending asks, and handling every card action.
-
-Free of botbuilder: the Teams layer passes the verb, the action data and who acted, and sends back the card returned.
-"""
+"""NPS surveys: deciding whom to ask, queueing the asks, and the survey card's actions (answer, comment, edit,
+ask me later, don't ask me, refresh), each registered in bot.usecases.card_actions. Free of botbuilder."""
 
 from __future__ import annotations
 
