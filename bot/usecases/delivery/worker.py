@@ -1,6 +1,6 @@
 """Delivery workers: claim due outbox rows, keep Teams' limits, send, and record what happened.
 
-A worker claims rows and holds their tenants (`claim`), then delivers each row: it opens the person's chat when
+A worker claims rows and holds their tenants (`_claim`), then delivers each row: it opens the person's chat when
 needed (ChatOpenings), waits for the conversation's and the tenant's turn (ConversationLimiter, TenantPacer), marks
 the row as leaving, sends (a MessageSender), and writes the outcome (OutcomeWriter).
 """
