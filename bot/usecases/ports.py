@@ -55,4 +55,3 @@ class PrivacyStore(Protocol):
 class PrivacyUnitOfWork(UnitOfWork, Protocol):
     @property
     def privacy(self) -> PrivacyStore: ...
-
