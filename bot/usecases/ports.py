@@ -7,10 +7,12 @@ protocols one by one; a use case typed with one touches nothing the protocol doe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from storage.outbox import NewMessage
 from storage.surveys import ScoredAnswer
 
 
@@ -55,3 +57,36 @@ class PrivacyStore(Protocol):
 class PrivacyUnitOfWork(UnitOfWork, Protocol):
     @property
     def privacy(self) -> PrivacyStore: ...
+
+
+class SentCard(Protocol):
+    """A card Teams accepted: what a recall takes back."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def user_id(self) -> int | None: ...
+    @property
+    def conversation_id(self) -> str: ...
+    @property
+    def activity_id(self) -> str | None: ...
+
+
+class RecallOutbox(Protocol):
+    async def cancel_queued(self, kind: str, reason: str, tenant_id: str | None = None) -> int:
+        """Cancel the queued, unsent messages of one kind; how many."""
+
+    async def sent_cards(self, kind: str, tenant_id: str | None = None) -> Sequence[SentCard]:
+        """Cards of one kind that Teams accepted (they have an activity id)."""
+
+    async def enqueue(self, message: NewMessage, now: datetime) -> int | None:
+        """The new row's id; None when a message with the same dedupe key was queued before."""
+
+
+class RecallUnitOfWork(UnitOfWork, Protocol):
+    @property
+    def outbox(self) -> RecallOutbox: ...

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.usecases.ports import RecallUnitOfWork
 from storage.outbox import NewMessage
-from storage.uow import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class RecallReport:
 
 
 async def recall(
-    uow_factory: Callable[[], UnitOfWork], kind: str, now: datetime, *, tenant_id: str | None = None
+    uow_factory: Callable[[], RecallUnitOfWork], kind: str, now: datetime, *, tenant_id: str | None = None
 ) -> RecallReport:
     async with uow_factory() as uow:
         cancelled = await uow.outbox.cancel_queued(kind, "recalled by an operator", tenant_id)

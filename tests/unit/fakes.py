@@ -10,6 +10,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
+from storage.outbox import NewMessage
 from storage.surveys import ScoredAnswer
 
 
@@ -42,10 +43,51 @@ class FakePrivacy:
         return {"nps_comments_blanked": 0}
 
 
+@dataclass(frozen=True)
+class Card:
+    id: int
+    kind: str
+    tenant_id: str
+    user_id: int | None
+    conversation_id: str
+    activity_id: str | None
+    queued: bool = False  # still waiting to be sent (no activity id yet)
+
+
+@dataclass
+class FakeOutbox:
+    cards: list[Card] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)
+    queued: list[NewMessage] = field(default_factory=list)
+
+    async def cancel_queued(self, kind: str, reason: str, tenant_id: str | None = None) -> int:
+        found = [
+            c
+            for c in self.cards
+            if c.queued and c.id not in self.cancelled and c.kind == kind and tenant_id in (None, c.tenant_id)
+        ]
+        self.cancelled += [c.id for c in found]
+        return len(found)
+
+    async def sent_cards(self, kind: str, tenant_id: str | None = None) -> list[Card]:
+        return [
+            c
+            for c in self.cards
+            if not c.queued and c.activity_id and c.kind == kind and tenant_id in (None, c.tenant_id)
+        ]
+
+    async def enqueue(self, message: NewMessage, now: datetime) -> int | None:
+        if any(m.dedupe_key == message.dedupe_key for m in self.queued):
+            return None  # queued before: the dedupe key keeps it once, as the outbox table's unique key does
+        self.queued.append(message)
+        return len(self.queued)
+
+
 @dataclass
 class FakeUnitOfWork:
     surveys: FakeAnswers = field(default_factory=FakeAnswers)
     privacy: FakePrivacy = field(default_factory=FakePrivacy)
+    outbox: FakeOutbox = field(default_factory=FakeOutbox)
     transactions: int = 0
     read_only: int = 0
     commits: int = 0

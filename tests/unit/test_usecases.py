@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 from bot.engagement.periods import Period
 from bot.usecases.privacy import Retention, purge
+from bot.usecases.recall import RecallReport, recall
 from bot.usecases.reports import Comment, nps_report
 from storage.surveys import ScoredAnswer
-from tests.unit.fakes import FakeAnswers, FakeUnitOfWork
+from tests.unit.fakes import Card, FakeAnswers, FakeOutbox, FakeUnitOfWork
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 T1, T2 = "tenant-one", "tenant-two"
@@ -46,3 +47,23 @@ async def test_purge_turns_each_retention_period_into_its_cutoff() -> None:
     uow = FakeUnitOfWork()
     await purge(uow, Retention(comment_days=365, activity_log_days=14, usage_event_days=30), NOW)
     assert uow.privacy.purges == [(NOW - timedelta(days=365), NOW - timedelta(days=14), NOW - timedelta(days=30))]
+
+
+async def test_recall_cancels_what_is_queued_and_deletes_what_teams_accepted_once() -> None:
+    cards = [
+        Card(1, "milestone", T1, 11, "a:1", "activity-1"),
+        Card(2, "milestone", T1, 12, "a:2", None, queued=True),
+        Card(3, "milestone", T2, 13, "a:3", "activity-3"),
+        Card(4, "nps", T1, 11, "a:1", "activity-4"),  # another kind: left alone
+    ]
+    uow = FakeUnitOfWork(outbox=FakeOutbox(cards))
+
+    report = await recall(lambda: uow, "milestone", NOW, tenant_id=T1)
+    again = await recall(lambda: uow, "milestone", NOW, tenant_id=T1)
+
+    assert report == RecallReport(cancelled=1, recalls_queued=1)
+    assert again == RecallReport(cancelled=0, recalls_queued=0)  # the delete's dedupe key keeps it once
+    assert uow.outbox.cancelled == [2] and uow.commits == 2
+    [delete] = uow.outbox.queued
+    assert (delete.operation, delete.target_activity_id, delete.conversation_id) == ("delete", "activity-1", "a:1")
+    assert delete.dedupe_key == "recall:1" and delete.card == {}
