@@ -94,7 +94,7 @@ class Declining:
         return None
 
     async def close(self) -> None:
-        pass
+        """It holds no connection of its own."""
 
 
 @pytest.fixture(params=["one trip", "plain"])

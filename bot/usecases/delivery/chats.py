@@ -22,7 +22,8 @@ from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-# Graph: at most 30 installs per second per tenant; 25 on average leaves 200 ms for jitter on the way (send_window)
+# Graph's limit on installs a second per tenant, and a lower average that leaves room for jitter on the way
+# (send_window)
 GRAPH_INSTALL_LIMIT = 30
 GRAPH_INSTALLS_PER_SECOND = 25.0
 
