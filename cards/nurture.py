@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from microsoft_teams.cards import ActionSet, AdaptiveCard, CardElement, ExecuteAction, OpenUrlAction, TextBlock
 
+from bot.engagement.kinds import BY_NAME
 from cards import CARD_VERSION
 from cards.i18n import Strings
 from cards.verbs import Verb
@@ -41,14 +42,9 @@ class NurtureCardView:
 
 
 def _key(view: NurtureCardView) -> str:
-    """The string family for the card: milestone and legacy have two flavours each."""
-    if view.kind == "milestone":
-        return "nurture.milestone.anniversary" if view.step.startswith("anniversary") else "nurture.milestone.count"
-    if view.kind == "legacy":
-        return "nurture.legacy.unused" if view.step.startswith("unused") else "nurture.legacy.drop"
-    if view.kind == "onboarding":
-        return "nurture.onboarding"
-    return f"nurture.{view.kind}"
+    """The string family for the card, as its kind names it (milestone and legacy have two flavours each)."""
+    kind = BY_NAME.get(view.kind)
+    return kind.card_strings(view.step) if kind is not None else f"nurture.{view.kind}"
 
 
 def build_nurture_card(view: NurtureCardView) -> dict[str, Any]:
@@ -77,7 +73,7 @@ def build_nurture_card(view: NurtureCardView) -> dict[str, Any]:
     actions: list[Any] = []
     if view.link:
         actions.append(OpenUrlAction(title=t(f"{key}.button", **values), url=view.link, style="positive"))
-        if view.kind == "milestone":
+        if (kind := BY_NAME.get(view.kind)) is not None and kind.shareable:
             actions.append(OpenUrlAction(title=t("nurture.share"), url=share_to_teams(view.link, title)))
     actions.append(
         ExecuteAction(

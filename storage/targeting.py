@@ -21,19 +21,20 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import BindParameter, Dialect, Float, TextClause, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.engagement.asking import local_time
-from bot.engagement.campaigns import Adoption, Campaign, Legacy, Milestone, Onboarding, Reengagement
+from bot.engagement.kinds import Campaign, Window
 from bot.engagement.local_days import DAY_SECONDS, FOREVER, offset_spans
-from bot.engagement.usage import WORD_DAYS, epoch_day
+from bot.engagement.reach import ReachFacts
+from bot.engagement.targeting import Touch
+from bot.engagement.usage import WORD_DAYS, day_of, epoch_day
 from storage.campaigns import LIVE_SEND_STATUSES
 from storage.engine import READS_ONLY
 from storage.models import RECENT_WORDS, UtcDateTime, sqlite_seconds
@@ -41,67 +42,210 @@ from storage.sql import driver_value, on_postgres
 from storage.sqlite_snapshot import SnapshotReaders, database_file
 from storage.usage import profile_word
 
-_PERSON_KINDS = (Onboarding, Adoption, Milestone, Legacy, Reengagement)
-
-# Candidate.flags (HAS_CHAT: set by bot.usecases.audience, where a chat can change the answer: see chat_owners)
+# the flags column of a group: what it says about the people's reach and opt-out
 INSTALLED, UNINSTALLED, REFUSED, OPTED_OUT, HAS_CHAT, SEEN = 1, 2, 4, 8, 16, 32
 
 
-@dataclass(frozen=True, slots=True)
-class Window:
-    """`length` days ending `ends_before` days before the person's local today."""
+class _Layout:
+    """Where a group's numbers keep what: the query's number columns, in this order."""
 
-    ends_before: int
-    length: int
-
-
-class Candidate(NamedTuple):
-    """People some campaign's condition held for, alike in everything the rules and the gates read (one row of the
-    query: most people have no touches, opt-outs or recent sends, so people alike are many and each group is decided
-    once). Decoding is left to the few who need a field."""
-
-    tenant_id: str
-    locale: str | None
-    time_zone: str | None
-    flags: int  # INSTALLED | UNINSTALLED | REFUSED | OPTED_OUT | HAS_CHAT | SEEN
-    days_since_install: int | None  # local calendar days
-    last_day: int | None  # epoch day, local: last seen, else installed
-    stopped: str | None  # "kind|kind"
-    sends: str | None  # recent proactive messages: "moment,moment" (see moments)
-    touches: str | None  # "campaign step moment,…"
-    numbers: tuple[Any, ...]  # AudienceQuery.active / total / milestone columns
-    user_ids: list[int]  # the people: their user rows …
-    aad_object_ids: list[str]  # … and their AAD object ids, in the same order
+    def __init__(self, windows: Sequence[Window], events: Sequence[str], moments: bool) -> None:
+        self.active = {w: j for j, w in enumerate(windows)}
+        self.total = {e: len(windows) + k for k, e in enumerate(events)}
+        self.since = len(windows) + len(events) if moments else -1  # then last seen, then each event's last use
+        self.last_used = {e: self.since + 2 + k for k, e in enumerate(events)} if moments else {}
 
 
-# the query's columns before Candidate.numbers: with the numbers, what people of a group are alike in
-_KEY_COLUMNS = len(Candidate._fields) - 3
-# … of which these are the candidates' own (the gates' facts follow)
+class AudienceGroup:
+    """People some campaign's rule may pick, alike in everything the rules and the gates read: one row of the
+    audience query. Most people have no touches, opt-outs or recent sends, so people alike are many, and each group
+    is decided once (bot.usecases.audience). It answers what a rule reads (bot.engagement.kinds.Facts); the few
+    texts the query packs (opt-outs, sends, touches) are unpacked when asked for."""
+
+    __slots__ = (
+        "key",
+        "tenant_id",
+        "locale",
+        "time_zone",
+        "today",
+        "_flags",
+        "days_since_install",
+        "_last_day",
+        "_stopped",
+        "_sends",
+        "_touches",
+        "_numbers",
+        "_layout",
+        "user_ids",
+        "aad_object_ids",
+    )
+
+    def __init__(
+        self, key: tuple[Any, ...], today: date, layout: _Layout, user_ids: list[int], aad_object_ids: list[str]
+    ) -> None:
+        self.key = key  # what the people are alike in: groups with equal keys are decided alike
+        (
+            self.tenant_id,
+            self.locale,
+            self.time_zone,
+            self._flags,
+            self.days_since_install,
+            self._last_day,
+            self._stopped,
+            self._sends,
+            self._touches,
+        ) = key[:_KEY_COLUMNS]
+        self._numbers = key[_KEY_COLUMNS:]
+        self.today = today
+        self._layout = layout
+        self.user_ids = user_ids  # the people: their user rows …
+        self.aad_object_ids = aad_object_ids  # … and their AAD object ids, in the same order
+
+    # -- reach and the gates' facts ------------------------------------------------------------------------------
+
+    def reach(self, anchored: bool) -> ReachFacts:
+        """What decides whether they can be reached (`anchored`: the bot has a live conversation in their tenant)."""
+        return _reach(self._flags, anchored)
+
+    @property
+    def has_chat(self) -> bool:
+        """Known to have a personal chat (only groups split by `with_chat` know; the query does not ask)."""
+        return bool(self._flags & HAS_CHAT)
+
+    @property
+    def opted_out(self) -> bool:
+        return bool(self._flags & OPTED_OUT)
+
+    @property
+    def has_history(self) -> bool:
+        """Whether any of them stopped a kind, was sent a message lately or was touched by a campaign."""
+        return bool(self._stopped or self._sends or self._touches)
+
+    @property
+    def stopped_kinds(self) -> frozenset[str]:
+        return frozenset(self._stopped.split("|")) if self._stopped else frozenset()
+
+    @property
+    def recent_sends(self) -> list[datetime]:
+        """Their recent proactive messages, of every kind (the attention budget)."""
+        return moments(self._sends)
+
+    @property
+    def touches(self) -> list[Touch]:
+        """Every campaign decision about them so far."""
+        found = []
+        for touch in self._touches.split(",") if self._touches else ():
+            campaign, step, at = touch.split(" ", 2)
+            found.append(Touch(campaign, step, moment(at)))
+        return found
+
+    def with_chat(self, has_chat: bool, user_ids: list[int], aad_object_ids: list[str]) -> AudienceGroup:
+        """Some of these people, now known to have a personal chat or not."""
+        flags = self._flags | HAS_CHAT if has_chat else self._flags & ~HAS_CHAT
+        key = (*self.key[:3], flags, *self.key[4:])
+        return AudienceGroup(key, self.today, self._layout, user_ids, aad_object_ids)
+
+    # -- what the rules read (bot.engagement.kinds.Facts) --------------------------------------------------------
+
+    @property
+    def last_day(self) -> date | None:
+        return day_of(self._last_day) if self._last_day is not None else None
+
+    @property
+    def seen(self) -> bool:
+        return bool(self._flags & SEEN)
+
+    @property
+    def since(self) -> datetime | None:
+        value = self._numbers[self._layout.since]
+        return moment(value) if value is not None else None
+
+    @property
+    def last_seen_at(self) -> datetime | None:
+        value = self._numbers[self._layout.since + 1]
+        return moment(value) if value is not None else None
+
+    def active(self, window: Window) -> int:
+        return int(self._numbers[self._layout.active[window]])
+
+    def total(self, event: str) -> int | None:
+        value = self._numbers[self._layout.total[event]]
+        return int(value) if value is not None else None
+
+    def last_used(self, event: str) -> datetime | None:
+        value = self._numbers[self._layout.last_used[event]]
+        return moment(value) if value is not None else None
+
+
+def _reach(flags: int, anchored: bool) -> ReachFacts:
+    key = (flags, anchored)
+    if key not in _REACHES:
+        _REACHES[key] = ReachFacts(
+            has_chat=bool(flags & HAS_CHAT),
+            installed=bool(flags & INSTALLED),
+            uninstalled=bool(flags & UNINSTALLED),
+            refused=bool(flags & REFUSED),
+            tenant_anchored=anchored,
+        )
+    return _REACHES[key]
+
+
+_REACHES: dict[tuple[int, bool], ReachFacts] = {}  # a few dozen: one per flags and anchoring
+
+# the query's columns before the numbers: with the numbers, what people of a group are alike in
 _CANDIDATE_COLUMNS = ("c.tenant_id", "c.locale", "c.time_zone", "c.flags", "c.day", "c.last_day")
+_KEY_COLUMNS = len(_CANDIDATE_COLUMNS) + 3  # … and the gates' three facts
+
+
+class _Columns:
+    """The columns of the query's `people`, for the kinds' prefilters (bot.engagement.kinds.Columns), and the
+    values the prefilters bind."""
+
+    day = "day"
+    idle = "(today - last_day)"
+    since = "since"
+    last_seen = "last_seen_at"
+
+    def __init__(self, windows: Sequence[Window], events: Sequence[str]) -> None:
+        self.windows, self.events = list(windows), list(events)
+        self.values: dict[str, float | datetime] = {}
+
+    def active(self, window: Window) -> str:
+        return f"a{self.windows.index(window)}"
+
+    def total(self, event: str) -> str:
+        return f"f{self.events.index(event)}_total"
+
+    def last_used(self, event: str) -> str:
+        return f"f{self.events.index(event)}_last"
+
+    def value(self, value: float | datetime) -> str:
+        name = f"v{len(self.values)}"
+        self.values[name] = value
+        return f":{name}"
+
+    def typed(self) -> list[BindParameter[Any]]:
+        """The values as typed parameters: instants as storage keeps them."""
+        return [
+            bindparam(name, type_=UtcDateTime() if isinstance(value, datetime) else Float())
+            for name, value in self.values.items()
+        ]
 
 
 class AudienceQuery:
     """The query for one set of campaigns (in priority order) at one moment."""
 
     def __init__(self, campaigns: Sequence[Campaign], now: datetime, sends_since: datetime) -> None:
-        self.campaigns = tuple(c for c in campaigns if isinstance(c, _PERSON_KINDS))
+        self.campaigns = tuple(c for c in campaigns if c.per_person)
         self.now = now
         self.sends_since = sends_since
-        windows: dict[Window, None] = {}
-        names: dict[str, None] = {}
-        for c in self.campaigns:
-            if isinstance(c, Adoption):
-                windows[Window(0, c.window_days)] = None
-                names[c.milestone] = None
-            elif isinstance(c, Legacy):
-                windows[Window(0, c.window_days)] = None
-                windows[Window(c.window_days, c.window_days)] = None
-                names.update(dict.fromkeys(c.key_features))
-            elif isinstance(c, Milestone) and c.event:
-                names[c.event] = None
+        windows = dict.fromkeys(w for c in self.campaigns for w in c.windows())
         self.windows = tuple(windows)
-        self.events = tuple(names)
-        self.milestones = any(isinstance(c, Milestone) for c in self.campaigns)
+        self.events = tuple(dict.fromkeys(e for c in self.campaigns for e in c.events()))
+        self.milestones = any(c.reads_moments for c in self.campaigns)
+        self._layout = _Layout(self.windows, self.events, self.milestones)
+        self._columns = _Columns(self.windows, self.events)
+        self._conditions = [c.prefilter(self._columns, now) for c in self.campaigns]
         # the newest local day anywhere (UTC+14) is UTC's tomorrow, the oldest (UTC-12) its yesterday
         utc_day = epoch_day(now.date())
         reach = max((w.ends_before + w.length for w in self.windows), default=1)
@@ -110,36 +254,19 @@ class AudienceQuery:
         if self.words > RECENT_WORDS:  # campaign windows are at most 2 x 90 days: 4 words always reach
             raise ValueError(f"campaign windows reach {reach} days back, beyond a profile's {RECENT_WORDS} words")
         self._utc_today = local_time(now, None).date()
+        self._todays: dict[str | None, date] = {}
         self._built: dict[tuple[Any, ...], TextClause] = {}
-
-    # -- where Candidate.numbers keeps what ---------------------------------------------------------------------
-
-    def active(self, window: Window) -> int:
-        """Index in `numbers` of the active days in `window`."""
-        return self.windows.index(window)
-
-    def total(self, event: str) -> int:
-        """Index in `numbers` of the person's lifetime count of `event` (None: never)."""
-        return len(self.windows) + self.events.index(event)
-
-    def last_used(self, event: str) -> int:
-        """Index in `numbers` of the moment `event` was last used (milestone campaigns only)."""
-        return len(self.windows) + len(self.events) + 2 + self.events.index(event)
-
-    def since(self) -> int:
-        """Index in `numbers` of first seen (else installed), then last seen (milestone campaigns only)."""
-        return len(self.windows) + len(self.events)
 
     # -- running --------------------------------------------------------------------------------------------------
 
-    async def run(self, session: AsyncSession, tenant_id: str | None = None) -> list[Candidate]:
+    async def run(self, session: AsyncSession, tenant_id: str | None = None) -> list[AudienceGroup]:
         """The candidates of one tenant, or of every tenant, in groups of people alike (in no particular order; people
         alike are one group)."""
-        groups: dict[tuple[Any, ...], Candidate] = {}
+        groups: dict[tuple[Any, ...], AudienceGroup] = {}
 
-        def merge(batch: list[Candidate]) -> None:
+        def merge(batch: list[AudienceGroup]) -> None:
             for group in batch:
-                found = groups.setdefault(group[:-2], group)
+                found = groups.setdefault(group.key, group)
                 if found is not group:
                     found.user_ids.extend(group.user_ids)
                     found.aad_object_ids.extend(group.aad_object_ids)
@@ -148,7 +275,7 @@ class AudienceQuery:
         return list(groups.values())
 
     async def each(
-        self, session: AsyncSession, take: Callable[[list[Candidate]], None], tenant_id: str | None = None
+        self, session: AsyncSession, take: Callable[[list[AudienceGroup]], None], tenant_id: str | None = None
     ) -> None:
         """The candidates of one tenant, or of every tenant, in groups of people alike, handed to `take` a batch at a
         time. Every tenant at once is one pass over each table: PostgreSQL answers a query per tenant with scans of
@@ -173,14 +300,14 @@ class AudienceQuery:
                 for setting in _ANALYTIC:
                     await session.execute(text(f"RESET {setting.split(' ')[0]}"))
         # PostgreSQL hands over arrays, SQLite JSON arrays
-        take([_candidate(row[:-2], (row[-2], row[-1])) for row in rows] if postgres else _decoded(rows))
+        take([self._group(tuple(row[:-2]), row[-2], row[-1]) for row in rows] if postgres else self._decoded(rows))
 
     def _in_parts(
         self,
         readers: SnapshotReaders,
         dialect: Dialect,
         tenant_id: str | None,
-        take: Callable[[list[Candidate]], None],
+        take: Callable[[list[AudienceGroup]], None],
     ) -> None:
         """`each` on SQLite in ranges of people's AAD object ids, a few per reader, all reading one snapshot (on a
         worker thread). The zones are read in that snapshot too.
@@ -199,7 +326,7 @@ class AudienceQuery:
         statements = [
             _positional(sql, parameters | {"low": low, "high": high}, dialect) for low, high in pairwise(edges)
         ]
-        for _, groups in readers.each_part(statements, _decoded):
+        for _, groups in readers.each_part(statements, self._decoded):
             take(groups)
 
     def _statement(
@@ -297,7 +424,7 @@ class AudienceQuery:
             span_joins = ""
         # the person's bits of each word the windows reach, from the newest words in their profile
         words = [profile_word("p", str(self.first_word + i)) for i in range(self.words)]
-        numbers = [  # (expression, name): Candidate.numbers, in the order `active`, `total`, `since` … say
+        numbers = [  # (expression, name): a group's numbers, in the order _Layout reads them
             (
                 " + ".join(
                     _popcount(f"({words[i]}) & coalesce(z.m{j}_{i}, {utc[f'm{j}_{i}']})", bits[f"m{j}_{i}"], postgres)
@@ -320,7 +447,7 @@ class AudienceQuery:
         )
         # some campaign's condition holds (which ones, the rules work out per group: as a column, PostgreSQL would
         # work every condition out twice a person, for the filter and for the result)
-        held = " OR ".join(f"({self._condition(i)})" for i in range(len(self.campaigns)))
+        held = " OR ".join(f"({condition})" for condition in self._conditions)
         number_columns = [f"c.{name}" for _, name in numbers]
         people_numbers = "".join(f", {expression} AS {name}" for expression, name in numbers)
         part = "u.aad_object_id >= :low AND u.aad_object_id < :high"
@@ -349,59 +476,30 @@ people AS (
     SELECT * FROM {"people" if postgres else "(SELECT * FROM people LIMIT -1)"} WHERE {held or "false"}
 ){facts_ctes}
 {_grouped([*_CANDIDATE_COLUMNS, *facts, *number_columns], facts_joins, postgres)}"""
-        typed: list[BindParameter[Any]] = [bindparam("sends_since", type_=UtcDateTime())]
-        for i, c in enumerate(self.campaigns):
-            if isinstance(c, Milestone):
-                typed.append(bindparam(f"c{i}_fresh", type_=UtcDateTime()))
-                for a in c.anniversary_days:
-                    typed.append(bindparam(f"c{i}_a{a}_hi", type_=UtcDateTime()))
-                    typed.append(bindparam(f"c{i}_a{a}_lo", type_=UtcDateTime()))
-            if isinstance(c, Legacy):
-                typed.append(bindparam(f"c{i}_factor", type_=Float()))
+        typed = [bindparam("sends_since", type_=UtcDateTime()), *self._columns.typed()]
         return text(sql).bindparams(*typed)
-
-    def _condition(self, i: int) -> str:
-        """Campaign i's condition over the columns of `people`: it holds wherever the rule can hold (the rule itself
-        then decides, in Python; whether the step was done already, and the touches, are left to it)."""
-        c = self.campaigns[i]
-        if isinstance(c, Onboarding):
-            days = " OR ".join(f"day BETWEEN {d} AND {d + c.catch_up_days}" for d in c.days)
-            return f"day IS NOT NULL AND ({days})"
-        if isinstance(c, Adoption):
-            k, j = self.events.index(c.milestone), self.active(Window(0, c.window_days))
-            return f"day >= {c.within_days} AND coalesce(f{k}_total, 0) <= 0 AND a{j} >= {c.min_active_days}"
-        if isinstance(c, Milestone):
-            parts = []
-            if c.event and c.counts:
-                k = self.events.index(c.event)
-                parts.append(f"(f{k}_total >= {min(c.counts)} AND f{k}_last >= :c{i}_fresh)")
-            if c.anniversary_days:
-                ages = " OR ".join(f"(since <= :c{i}_a{a}_hi AND since > :c{i}_a{a}_lo)" for a in c.anniversary_days)
-                parts.append(f"(({ages}) AND coalesce(last_seen_at, since) >= :c{i}_fresh)")
-            return " OR ".join(parts)
-        if isinstance(c, Legacy):
-            recent, previous = self.active(Window(0, c.window_days)), self.active(Window(c.window_days, c.window_days))
-            drop = f"(a{previous} >= {c.min_previous_active_days} AND a{recent} <= a{previous} * :c{i}_factor)"
-            if not c.key_features:
-                return drop
-            present = " AND ".join(f"f{self.events.index(name)}_total IS NOT NULL" for name in c.key_features)
-            return f"{drop} OR (day >= {c.unused_after_days} AND a{recent} > 0 AND NOT ({present}))"
-        assert isinstance(c, Reengagement)
-        return f"today - last_day >= {c.inactive_days}"
 
     def _parameters(self, tenant_id: str | None) -> dict[str, Any]:
         values: dict[str, Any] = {"tenant_id": tenant_id, "sends_since": self.sends_since}
         for k, name in enumerate(self.events):
             values[f"e{k}"] = name
-        for i, c in enumerate(self.campaigns):
-            if isinstance(c, Milestone):
-                values[f"c{i}_fresh"] = self.now - timedelta(days=c.recent_days)
-                for a in c.anniversary_days:
-                    values[f"c{i}_a{a}_hi"] = self.now - timedelta(days=a)
-                    values[f"c{i}_a{a}_lo"] = self.now - timedelta(days=a + c.recent_days)
-            if isinstance(c, Legacy):
-                values[f"c{i}_factor"] = 1 - c.min_drop_percent / 100
-        return values
+        return values | self._columns.values
+
+    # -- the groups ----------------------------------------------------------------------------------------------
+
+    def _decoded(self, rows: list[Any]) -> list[AudienceGroup]:
+        """SQLite's groups: each one's key and its people, all three JSON arrays (`_grouped`)."""
+        return [self._group(tuple(json.loads(key)), json.loads(ids), json.loads(aads)) for key, ids, aads in rows]
+
+    def _group(self, key: tuple[Any, ...], user_ids: list[int], aad_object_ids: list[str]) -> AudienceGroup:
+        """A group of the query: its key columns (the numbers last), and its people."""
+        return AudienceGroup(key, self._today(key[2]), self._layout, user_ids, aad_object_ids)
+
+    def _today(self, zone: str | None) -> date:
+        """The local day in a zone (None, or a name that is not a zone: UTC's), remembered: asked for every group."""
+        if zone not in self._todays:
+            self._todays[zone] = local_time(self.now, zone).date()
+        return self._todays[zone]
 
 
 def _gates_facts(postgres: bool, every_tenant: bool) -> tuple[str, list[str], str]:
@@ -475,16 +573,6 @@ async def _fetch(session: AsyncSession, sql: TextClause, parameters: dict[str, A
         await cursor.close()
 
 
-def _decoded(rows: list[Any]) -> list[Candidate]:
-    """SQLite's groups: each one's key and its people, all three JSON arrays (`_grouped`)."""
-    return [_candidate(json.loads(key), (json.loads(ids), json.loads(aads))) for key, ids, aads in rows]
-
-
-def _candidate(key: Sequence[Any], people: tuple[list[int], list[str]]) -> Candidate:
-    """A group of the query: its key columns, its numbers, and its people (user rows, AAD object ids)."""
-    return Candidate._make((*key[:_KEY_COLUMNS], tuple(key[_KEY_COLUMNS:]), *people))
-
-
 def _positional(sql: TextClause, parameters: dict[str, Any], dialect: Dialect) -> tuple[str, list[Any]]:
     """The statement as the driver takes it, with its parameters in order."""
     compiled = sql.compile(dialect=dialect)
@@ -523,7 +611,7 @@ async def chat_owners(session: AsyncSession, tenant_id: str | None = None) -> se
 
 
 def moments(value: str | None) -> list[datetime]:
-    """The moments of a Candidate's `sends` (or of one touch): written alike by both databases, in UTC."""
+    """The moments of a group's recent sends (or of one touch): written alike by both databases, in UTC."""
     return [moment(part) for part in value.split(",")] if value else []
 
 

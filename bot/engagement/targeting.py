@@ -21,17 +21,9 @@ from enum import StrEnum
 from itertools import repeat
 
 from bot.engagement.asking import AskPolicy, budget_refusal, in_sample, local_time, quiet_refusal
-from bot.engagement.campaigns import (
-    Adoption,
-    Campaign,
-    CampaignSet,
-    Legacy,
-    Milestone,
-    Onboarding,
-    Reengagement,
-    Renewal,
-)
-from bot.engagement.phrases import Phrase
+from bot.engagement.campaigns import Campaign, CampaignSet
+from bot.engagement.kinds import Match, Window
+from bot.engagement.kinds.base import plural
 from bot.engagement.usage import ActiveDays, FeatureUse
 
 
@@ -81,15 +73,8 @@ class Outcome(StrEnum):
     DEFERRED = "deferred"  # matched, but a campaign earlier in the file won this run
 
 
-# Match and Target are built by the hundred thousand: plain slotted dataclasses, which are made much faster than
-# frozen ones; nothing changes them once handed out (decide_alike sets a new one's outcome).
-
-
-@dataclass(slots=True)
-class Match:
-    step: str  # the campaign's step: each is sent at most once per person
-    reason: str
-    facts: Mapping[str, str | int] = field(default_factory=dict)  # for the card: feature, count, days
+# Targets are built by the hundred thousand: a plain slotted dataclass, which is made much faster than a frozen
+# one; nothing changes them once handed out (decide_alike sets a new one's outcome). Match: see bot.engagement.kinds.
 
 
 @dataclass(slots=True)
@@ -132,7 +117,7 @@ def target(people: Iterable[Person], campaigns: CampaignSet, policy: AskPolicy, 
     tenant in SQL and hands `decide` its matches (tests check the two agree).
     """
     results: list[Target] = []
-    person_campaigns = [c for c in campaigns.active if not isinstance(c, Renewal)]
+    person_campaigns = [c for c in campaigns.active if c.per_person]
     for person in people:
         today = local_time(now, person.time_zone).date()
         matched = [(c, m) for c in person_campaigns if (m := match(c, person, today, now)) is not None]
@@ -248,40 +233,51 @@ def gate(campaign: Campaign, gates: Gates, policy: AskPolicy, now: datetime) -> 
 def match(campaign: Campaign, person: Person, today: date, now: datetime) -> Match | None:
     """The campaign's audience rule for one person; None when they are not in its audience (or had this step)."""
     done = {t.step for t in person.touches if t.campaign_id == campaign.id}
-    found: Match | None
-    if isinstance(campaign, Onboarding):
-        found = onboarding_match(campaign, _days_since_install(person, today))
-    elif isinstance(campaign, Adoption):
-        use = person.features.get(campaign.milestone)
-        found = adoption_match(
-            campaign,
-            _days_since_install(person, today),
-            use.total if use is not None else 0,
-            active_count(person.active_days, today, campaign.window_days),
-            len(done),
-        )
-    elif isinstance(campaign, Milestone):
-        use = person.features.get(campaign.event) if campaign.event else None
-        since = person.first_seen_at or person.installed_at
-        total, last_used = (use.total, use.last_at) if use is not None else (None, None)
-        found = milestone_match(campaign, now, total, last_used, since, person.last_seen_at, done)
-    elif isinstance(campaign, Legacy):
-        window = campaign.window_days
-        found = legacy_match(
-            campaign,
-            today,
-            active_count(person.active_days, today, window),
-            active_count(person.active_days, today - timedelta(days=window), window),
-            _days_since_install(person, today),
-            person.features,
-        )
-    elif isinstance(campaign, Reengagement):
-        base = person.last_seen_at or person.installed_at
-        last_day = local_time(base, person.time_zone).date() if base is not None else None
-        found = reengagement_match(campaign, today, last_day, person.last_seen_at is not None)
-    else:
-        return None  # renewals are per tenant: see renewal_targets
+    found = campaign.match(PersonFacts(person, today), done, now)
     return found if found is not None and found.step not in done else None
+
+
+class PersonFacts:
+    """What the rules read (bot.engagement.kinds.Facts), from one loaded person."""
+
+    def __init__(self, person: Person, today: date) -> None:
+        self.person = person
+        self.today = today
+
+    @property
+    def days_since_install(self) -> int | None:
+        installed = self.person.installed_at
+        if installed is None:
+            return None
+        return (self.today - local_time(installed, self.person.time_zone).date()).days
+
+    @property
+    def last_day(self) -> date | None:
+        base = self.person.last_seen_at or self.person.installed_at
+        return local_time(base, self.person.time_zone).date() if base is not None else None
+
+    @property
+    def seen(self) -> bool:
+        return self.person.last_seen_at is not None
+
+    @property
+    def since(self) -> datetime | None:
+        return self.person.first_seen_at or self.person.installed_at
+
+    @property
+    def last_seen_at(self) -> datetime | None:
+        return self.person.last_seen_at
+
+    def active(self, window: Window) -> int:
+        return active_count(self.person.active_days, self.today - timedelta(days=window.ends_before), window.length)
+
+    def total(self, event: str) -> int | None:
+        use = self.person.features.get(event)
+        return use.total if use is not None else None
+
+    def last_used(self, event: str) -> datetime | None:
+        use = self.person.features.get(event)
+        return use.last_at if use is not None else None
 
 
 def active_count(days: Iterable[date], last_day: date, window: int) -> int:
@@ -292,143 +288,6 @@ def active_count(days: Iterable[date], last_day: date, window: int) -> int:
     return sum(1 for d in days if first <= d <= last_day)
 
 
-def _days_since_install(person: Person, today: date) -> int | None:
-    if person.installed_at is None:
-        return None
-    return (today - local_time(person.installed_at, person.time_zone).date()).days
-
-
-# -- the rules, over the numbers they read (a loaded Person gives them, or the tenant's SQL does) -----------------
-
-
-def onboarding_match(campaign: Onboarding, day: int | None) -> Match | None:
-    """`day`: local calendar days since install."""
-    if day is None:
-        return None
-    due = [d for d in campaign.days if d <= day]
-    if not due or day - max(due) > campaign.catch_up_days:
-        return None
-    step_day = max(due)
-    return Match(f"day-{step_day}", f"installed {_plural(day, 'day')} ago: the day-{step_day} tip", {"day": step_day})
-
-
-def adoption_match(campaign: Adoption, day: int | None, milestone_total: int, active: int, sent: int) -> Match | None:
-    """`active`: active days in the campaign's window ending today; `sent`: this campaign's steps done so far."""
-    if day is None or day < campaign.within_days or sent >= campaign.max_sends:
-        return None
-    if milestone_total > 0 or active < campaign.min_active_days:
-        return None
-    reason = (
-        f"active {active} of last {campaign.window_days} days, milestone `{campaign.milestone}` "
-        f"not reached {_plural(day, 'day')} after install"
-    )
-    return Match(f"nudge-{sent + 1}", reason, {"feature": campaign.milestone, "days": day})
-
-
-def milestone_match(
-    campaign: Milestone,
-    now: datetime,
-    total: int | None,
-    last_used: datetime | None,
-    since: datetime | None,
-    last_seen_at: datetime | None,
-    done: Collection[str],
-) -> Match | None:
-    """`total`, `last_used`: lifetime use of the campaign's event (None: never); `since`: first seen, else installed."""
-    fresh = timedelta(days=campaign.recent_days)
-    if campaign.event and campaign.counts and total is not None and last_used is not None and now - last_used <= fresh:
-        reached = [n for n in campaign.counts if total >= n]
-        if reached:
-            top = max(reached)
-            if f"count-{top}" not in done:
-                reason = f"`{campaign.event}` used {total} times (the {top} milestone)"
-                return Match(f"count-{top}", reason, {"feature": campaign.event, "count": top})
-    if since is None:
-        return None
-    age = (now - since).days
-    for anniversary in campaign.anniversary_days:
-        if anniversary <= age < anniversary + campaign.recent_days and (last_seen_at or since) >= now - fresh:
-            reason = f"first active {age} days ago (the {anniversary}-day anniversary), active this week"
-            return Match(f"anniversary-{anniversary}", reason, {"days": anniversary})
-    return None
-
-
-def legacy_match(
-    campaign: Legacy, today: date, recent: int, previous: int, day: int | None, features: Collection[str]
-) -> Match | None:
-    """`recent` / `previous`: active days in the last window and the one before; `features`: events ever used."""
-    window = campaign.window_days
-    drop_limit = previous * (1 - campaign.min_drop_percent / 100)
-    if previous >= campaign.min_previous_active_days and recent <= drop_limit:
-        fall = round(100 * (previous - recent) / previous)
-        reason = f"active {recent} of last {window} days vs {previous} of the {window} before ({fall} % fewer)"
-        return Match(f"drop-{today.isoformat()}", reason, {"recent": recent, "previous": previous, "days": window})
-    if campaign.key_features and day is not None and day >= campaign.unused_after_days and recent > 0:
-        unused = [name for name in campaign.key_features if name not in features]
-        if unused:
-            names = ", ".join(f"`{name}`" for name in unused)
-            reason = f"active, but never used {names} in {_plural(day, 'day')} since install"
-            return Match(f"unused-{today.isoformat()}", reason, {"feature": unused[0], "days": day})
-    return None
-
-
-def reengagement_match(campaign: Reengagement, today: date, last_day: date | None, seen: bool) -> Match | None:
-    """`last_day`: the local day last seen (else installed); `seen`: whether they were ever seen in the app."""
-    if last_day is None:
-        return None  # never seen in the app nor installed: nothing to come back to
-    idle = (today - last_day).days
-    if idle < campaign.inactive_days:
-        return None
-    what = f"last seen {last_day.isoformat()}" if seen else f"never active since install {last_day}"
-    return Match(f"absent-since-{last_day.isoformat()}", f"not seen for {idle} days ({what})", {"days": idle})
-
-
-# -- renewals: per tenant, for its CSMs ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RenewalTarget:
-    tenant_id: str
-    campaign_id: str
-    renewal_date: date
-    days_before: int  # which reminder (90, 60, 30)
-    days_left: int
-    cause_key: str  # one alert per tenant, renewal date and reminder
-    reason: str
-
-    @property
-    def phrase(self) -> Phrase:
-        """The reason for the CSM's alert, worded in their language where it is shown."""
-        date_, left, threshold = self.renewal_date.isoformat(), self.days_left, self.days_before
-        return Phrase("reason.renewal_reminder", {"date": date_, "days": left, "threshold": threshold})
-
-
-def renewal_targets(
-    renewals: Mapping[str, date], campaign: Renewal, already: set[str], today: date
-) -> list[RenewalTarget]:
-    """The reminder due for each tenant with a renewal date: the tightest threshold not yet passed.
-
-    A tenant whose date was set 58 days ahead gets the 60-day reminder, not a late 90-day one.
-    """
-    found = []
-    for tenant_id, renewal in sorted(renewals.items()):
-        left = (renewal - today).days
-        due = [d for d in campaign.days_before if d >= left]
-        if left < 0 or not due:
-            continue
-        threshold = min(due)
-        key = f"renewal:{tenant_id}:{renewal.isoformat()}:{threshold}"
-        if key in already:
-            continue
-        reason = f"renewal on {renewal.isoformat()}, in {_plural(left, 'day')} (the {threshold}-day reminder)"
-        found.append(RenewalTarget(tenant_id, campaign.id, renewal, threshold, left, key, reason))
-    return found
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def _days_ago(now: datetime, then: datetime) -> str:
     days = (now - then).days
-    return "today" if days == 0 else f"{_plural(days, 'day')} ago"
+    return "today" if days == 0 else f"{plural(days, 'day')} ago"

@@ -1,8 +1,8 @@
 """Campaign decisions for many people at once: the audience query finds them and their numbers, the rules decide.
 
 storage.targeting keeps the people for whom some campaign's condition holds, in groups of people alike; each group
-then goes through the rules themselves (bot.engagement.targeting's match functions, the ones the person-by-person
-path calls) and the gates once, and each person gets their own targets (with their own holdout draw), so what
+then goes through the rules themselves (each campaign's `match`, which the person-by-person path calls too) and
+the gates once, and each person gets their own targets (with their own holdout draw), so what
 `nurture targets` shows and what `run-campaigns` queues is decided by one set of rules.
 """
 
@@ -12,42 +12,17 @@ import functools
 import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any
 
-from bot.engagement.asking import AskPolicy, local_time
-from bot.engagement.campaigns import Adoption, Campaign, CampaignSet, Legacy, Milestone, Onboarding, Reengagement
+from bot.engagement.asking import AskPolicy
+from bot.engagement.campaigns import Campaign, CampaignSet
+from bot.engagement.kinds import Match
 from bot.engagement.reach import ChatOpening, ReachFacts, reachable
-from bot.engagement.targeting import (
-    Gates,
-    Match,
-    Refusal,
-    Target,
-    adoption_match,
-    decide_alike,
-    gate,
-    legacy_match,
-    milestone_match,
-    onboarding_match,
-    reengagement_match,
-)
-from bot.engagement.usage import day_of
-from storage.targeting import (
-    HAS_CHAT,
-    INSTALLED,
-    OPTED_OUT,
-    REFUSED,
-    SEEN,
-    UNINSTALLED,
-    AudienceQuery,
-    Candidate,
-    Window,
-    chat_owners,
-    moment,
-    moments,
-)
+from bot.engagement.targeting import Gates, Refusal, Target, Touch, decide_alike, gate
+from storage.targeting import AudienceGroup, AudienceQuery, chat_owners
 from storage.uow import UnitOfWork
 
 _NO_STEPS: frozenset[str] = frozenset()
@@ -56,21 +31,19 @@ _BY_USER = attrgetter("user_id")
 
 @dataclass(frozen=True)
 class _Touches:
-    """What a person's touches say per campaign: steps done, how many, the last decision."""
+    """What a group's touches say per campaign: steps done, the last decision."""
 
     steps: dict[str, set[str]]
     last: dict[str, datetime]
 
     @classmethod
-    def of(cls, touches: str | None) -> _Touches:
+    def of(cls, touches: list[Touch]) -> _Touches:
         steps: dict[str, set[str]] = {}
         last: dict[str, datetime] = {}
-        for touch in touches.split(",") if touches else ():
-            campaign, step, at = touch.split(" ", 2)
-            steps.setdefault(campaign, set()).add(step)
-            when = moment(at)
-            if campaign not in last or when > last[campaign]:
-                last[campaign] = when
+        for touch in touches:
+            steps.setdefault(touch.campaign_id, set()).add(touch.step)
+            if touch.campaign_id not in last or touch.decided_at > last[touch.campaign_id]:
+                last[touch.campaign_id] = touch.decided_at
         return cls(steps, last)
 
 
@@ -86,8 +59,8 @@ class _Run:
 
     anchored: set[str]  # tenants where the bot has a live conversation (chats can be opened there)
     found: dict[str, list[Target]] = field(default_factory=dict)  # by tenant
-    alike: dict[tuple[int, bool, str | None], _Remembered] = field(default_factory=dict)  # people whose gates agree
-    shapes: dict[tuple[Any, ...], _Shape | None] = field(default_factory=dict)  # by group key (Candidate[:-2])
+    alike: dict[tuple[ReachFacts, bool, str | None], _Remembered] = field(default_factory=dict)  # gates that agree
+    shapes: dict[tuple[Any, ...], _Shape | None] = field(default_factory=dict)  # by AudienceGroup.key
     merge: set[str] = field(default_factory=set)  # tenants whose targets came in more than one batch
 
     def add(self, found: dict[str, list[Target]]) -> None:
@@ -120,9 +93,7 @@ class Audience:
         self.opening = opening
         self.now = now
         self.query = AudienceQuery(campaigns.active, now, now - timedelta(days=policy.budget.long_window_days))
-        self._rules = [(c, self._rule(c)) for c in self.query.campaigns]
-        self._todays: dict[str | None, date] = {}
-        self._matters: dict[tuple[int, bool], bool] = {}
+        self._matters: dict[ReachFacts, bool] = {}
 
     @property
     def only_reads(self) -> bool:
@@ -139,12 +110,14 @@ class Audience:
                 await uow.users.adopt_app_users(tenant, self.now)  # app users the bot has not met yet
         anchored = await uow.conversations.anchored(tenants) if tenants else set()
         run = _Run(anchored)
-        later: list[Candidate] = []  # groups whose chats matter: decided once the chats are known
+        later: list[AudienceGroup] = []  # groups whose chats matter: decided once the chats are known
 
-        def take(groups: list[Candidate]) -> None:  # a large SQLite audience: on a worker thread, as parts are found
+        def take(
+            groups: list[AudienceGroup],
+        ) -> None:  # a large SQLite audience: on a worker thread, as parts are found
             found: dict[str, list[Target]] = {}
             for group in groups:
-                if self._chat_matters(group.flags, group.tenant_id in anchored):
+                if self._chat_matters(group.reach(group.tenant_id in anchored)):
                     later.append(group)
                 else:
                     self._decide(group, run, found)
@@ -161,21 +134,20 @@ class Audience:
                 run.add(found)
         return run.ordered()
 
-    def _chat_matters(self, flags: int, anchored: bool) -> bool:
-        """Whether having a personal chat changes whether people with these flags can be reached (mostly not: the
+    def _chat_matters(self, reach: ReachFacts) -> bool:
+        """Whether having a personal chat changes whether people like these can be reached (mostly not: the
         installed people of an anchored tenant can be, chat or not, unless chats are not opened). Asked for every
         group, of a few dozen answers: remembered."""
-        key = (flags, anchored)
-        if key not in self._matters:
-            self._matters[key] = reachable(_reach_facts(flags | HAS_CHAT, anchored), self.opening) != reachable(
-                _reach_facts(flags, anchored), self.opening
+        if reach not in self._matters:
+            self._matters[reach] = reachable(replace(reach, has_chat=True), self.opening) != reachable(
+                reach, self.opening
             )
-        return self._matters[key]
+        return self._matters[reach]
 
-    def _decide(self, group: Candidate, run: _Run, found: dict[str, list[Target]]) -> None:
+    def _decide(self, group: AudienceGroup, run: _Run, found: dict[str, list[Target]]) -> None:
         """The decisions of a group of people alike, added to their tenant's `found`. What the rules and the gates
         make of the group is remembered for people alike in another part of the audience."""
-        key = group[:-2]
+        key = group.key
         if key in run.shapes:
             shape = run.shapes[key]
         else:
@@ -186,89 +158,38 @@ class Audience:
         targets = decide_alike(group.tenant_id, group.aad_object_ids, matched, refusal, group.user_ids, group.locale)
         found.setdefault(group.tenant_id, []).extend(targets)
 
-    def _shape(self, group: Candidate, run: _Run) -> _Shape | None:
+    def _shape(self, group: AudienceGroup, run: _Run) -> _Shape | None:
         """The campaigns that match people like these (None: none), and what the gates say of each."""
-        touches = _Touches.of(group.touches) if group.touches else _NO_TOUCHES
+        history = group.has_history
+        touches = _Touches.of(group.touches) if history else _NO_TOUCHES
         matched = self.matches(group, touches)
         if not matched:
             return None
-        key = (group.flags, group.tenant_id in run.anchored, group.time_zone)
+        reach = group.reach(group.tenant_id in run.anchored)
+        key = (reach, group.opted_out, group.time_zone)
         remembered = run.alike.get(key)
         if remembered is None:
-            gates = Gates(reachable(_reach_facts(*key[:2]), self.opening), bool(key[0] & OPTED_OUT), time_zone=key[2])
+            gates = Gates(reachable(reach, self.opening), group.opted_out, time_zone=group.time_zone)
             remembered = run.alike[key] = _Remembered(gates, self.policy, self.now)
-        if not (group.stopped or group.sends or group.touches):
+        if not history:
             return matched, remembered
         base = remembered.gates
         gates = Gates(
-            base.reachable,
-            base.opted_out,
-            frozenset(group.stopped.split("|")) if group.stopped else _NO_STEPS,
-            touches.last,
-            moments(group.sends),
-            group.time_zone,
+            base.reachable, base.opted_out, group.stopped_kinds, touches.last, group.recent_sends, group.time_zone
         )
         return matched, functools.partial(gate, gates=gates, policy=self.policy, now=self.now)
 
-    def matches(self, c: Candidate, touches: _Touches) -> list[tuple[Campaign, Match]]:
-        """The rules, on the numbers the query found, in priority order (the query kept the group because some
-        campaign's condition held; which ones, the rules themselves say: a rule holds only where its condition does)."""
+    def matches(self, group: AudienceGroup, touches: _Touches) -> list[tuple[Campaign, Match]]:
+        """The rules, on the facts the query found, in priority order (the query kept the group because some
+        campaign's prefilter held; which campaigns match, the rules themselves say)."""
         matched: list[tuple[Campaign, Match]] = []
         steps = touches.steps
-        for campaign, rule in self._rules:
+        for campaign in self.query.campaigns:
             done = steps.get(campaign.id, _NO_STEPS) if steps else _NO_STEPS
-            found = rule(c, done)
+            found = campaign.match(group, done, self.now)
             if found is not None and found.step not in done:
                 matched.append((campaign, found))
         return matched
-
-    def _today(self, zone: str | None) -> date:
-        if zone not in self._todays:
-            self._todays[zone] = local_time(self.now, zone).date()
-        return self._todays[zone]
-
-    def _rule(self, campaign: Campaign) -> Callable[[Candidate, frozenset[str] | set[str]], Match | None]:
-        """The campaign's match function, fed from a Candidate's columns."""
-        q = self.query
-        if isinstance(campaign, Onboarding):
-            return lambda c, done: onboarding_match(campaign, c.days_since_install)
-        if isinstance(campaign, Adoption):
-            total, active = q.total(campaign.milestone), q.active(Window(0, campaign.window_days))
-            return lambda c, done: adoption_match(
-                campaign, c.days_since_install, c.numbers[total] or 0, c.numbers[active], len(done)
-            )
-        if isinstance(campaign, Milestone):
-            since = q.since()
-            event = (q.total(campaign.event), q.last_used(campaign.event)) if campaign.event else None
-
-            def milestone(c: Candidate, done: frozenset[str] | set[str]) -> Match | None:
-                n = c.numbers
-                count = n[event[0]] if event is not None else None
-                used = moment(n[event[1]]) if event is not None and count is not None else None
-                first = moment(n[since]) if n[since] is not None else None
-                seen = moment(n[since + 1]) if n[since + 1] is not None else None
-                return milestone_match(campaign, self.now, count, used, first, seen, done)
-
-            return milestone
-        if isinstance(campaign, Legacy):
-            w = campaign.window_days
-            recent, previous = q.active(Window(0, w)), q.active(Window(w, w))
-            totals = [(name, q.total(name)) for name in campaign.key_features]
-            return lambda c, done: legacy_match(
-                campaign,
-                self._today(c.time_zone),
-                c.numbers[recent],
-                c.numbers[previous],
-                c.days_since_install,
-                [name for name, at in totals if c.numbers[at] is not None],
-            )
-        assert isinstance(campaign, Reengagement)
-        return lambda c, done: reengagement_match(
-            campaign,
-            self._today(c.time_zone),
-            day_of(c.last_day) if c.last_day is not None else None,
-            bool(c.flags & SEEN),
-        )
 
 
 class _Remembered:
@@ -284,7 +205,7 @@ class _Remembered:
         return self.answers[campaign.id]
 
 
-def _by_chat(group: Candidate, owners: set[int]) -> list[Candidate]:
+def _by_chat(group: AudienceGroup, owners: set[int]) -> list[AudienceGroup]:
     """The group split into those with a personal chat and those without (where that matters:
     Audience._chat_matters)."""
     parts = []
@@ -293,8 +214,7 @@ def _by_chat(group: Candidate, owners: set[int]) -> list[Candidate]:
         people = [(user_id, aad) for user_id, aad in everyone if (user_id in owners) == chat]
         if people:
             user_ids, aad_object_ids = (list(column) for column in zip(*people, strict=True))
-            flags = group.flags | HAS_CHAT if chat else group.flags
-            parts.append(group._replace(flags=flags, user_ids=user_ids, aad_object_ids=aad_object_ids))
+            parts.append(group.with_chat(chat, user_ids, aad_object_ids))
     return parts
 
 
@@ -318,13 +238,3 @@ def _collector_paused() -> Iterator[None]:
             gc.unfreeze()
         if enabled:
             gc.enable()
-
-
-def _reach_facts(flags: int, anchored: bool) -> ReachFacts:
-    return ReachFacts(
-        has_chat=bool(flags & HAS_CHAT),
-        installed=bool(flags & INSTALLED),
-        uninstalled=bool(flags & UNINSTALLED),
-        refused=bool(flags & REFUSED),
-        tenant_anchored=anchored,
-    )

@@ -15,10 +15,11 @@ from datetime import datetime
 from pydantic import Field
 
 from bot.engagement.asking import AskPolicy
-from bot.engagement.campaigns import Adoption, Campaign, CampaignSet, Legacy, Milestone, Onboarding, Renewal
+from bot.engagement.campaigns import CampaignSet
+from bot.engagement.kinds import Renewal, RenewalTarget
 from bot.engagement.phrases import phrase_json
 from bot.engagement.reach import ChatOpening, pending_chat
-from bot.engagement.targeting import Outcome, RenewalTarget, Target, renewal_targets
+from bot.engagement.targeting import Outcome, Target
 from bot.usecases.audience import Audience
 from bot.usecases.card_actions import ActionData, Actor, Card, CardActions, Refused
 from cards.i18n import negotiate
@@ -152,25 +153,24 @@ class Campaigns:
         already = await uow.campaigns.renewal_alert_keys()
         for campaign in self.config.campaigns.active:
             if isinstance(campaign, Renewal):
-                found += renewal_targets(renewals, campaign, already, now.date())
+                found += campaign.targets(renewals, already, now.date())
         return found
 
     # -- the card ----------------------------------------------------------------------------------------------
 
     def _view(self, touch_id: int, decided: Target, locale: str | None) -> NurtureCardView:
         campaigns = self.config.campaigns
-        campaign = next(c for c in campaigns.campaigns if c.id == decided.campaign_id)
+        campaign = campaigns.get(decided.campaign_id)
         language = negotiate(locale)
         facts = decided.facts
-        feature = str(facts["feature"]) if "feature" in facts else _campaign_event(campaign)
+        feature = str(facts["feature"]) if "feature" in facts else campaign.card_event()
         title = text = None
         link = campaign.link or campaigns.feature_link(feature)
-        if isinstance(campaign, Onboarding):
-            step = campaign.steps.get(int(facts.get("day", -1)))
-            if step is not None:
-                title = step.title.get(language) if step.title else None
-                text = step.text.get(language) if step.text else None
-                link = step.link or link
+        step = campaign.step_card(facts)
+        if step is not None:
+            title = step.title.get(language) if step.title else None
+            text = step.text.get(language) if step.text else None
+            link = step.link or link
         count = facts.get("count")
         days = facts.get("days", facts.get("day"))
         return NurtureCardView(
@@ -226,13 +226,3 @@ def _user_row(target: Target) -> int:
     if target.user_id is None:
         raise ValueError(f"{target.tenant_id}:{target.aad_object_id}: a campaign target without a user row")
     return target.user_id
-
-
-def _campaign_event(campaign: Campaign) -> str | None:
-    if isinstance(campaign, Adoption):
-        return campaign.milestone
-    if isinstance(campaign, Milestone):
-        return campaign.event
-    if isinstance(campaign, Legacy) and campaign.key_features:
-        return campaign.key_features[0]
-    return None

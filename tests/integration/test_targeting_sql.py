@@ -532,7 +532,7 @@ async def test_sqlite_decides_in_parts_exactly_as_in_one_query(
             assert parted == one
             assert [(t.user_id, t.locale) for t in parted] == [(t.user_id, t.locale) for t in one]  # not compared
             assert parted == reference
-            keys = [g[: targeting._KEY_COLUMNS + 1] for g in groups]
+            keys = [g.key for g in groups]
             assert len(set(keys)) == len(keys)  # people alike are one group, even in different parts
             assert sorted(next(g.user_ids for g in groups if 500 in g.user_ids)) == [500, 9000]
     finally:
@@ -639,6 +639,6 @@ async def test_groups_keep_every_text_exactly_and_tell_empty_from_none(database_
         )
         for k, locale in enumerate(locales)
     }
-    assert {(g.tenant_id, g.time_zone, g.days_since_install, g.stopped, g.sends, g.touches) for g in groups} == {
-        (tenant, "UTC", 60, None, None, None)
+    assert {(g.tenant_id, g.time_zone, g.days_since_install, g.has_history) for g in groups} == {
+        (tenant, "UTC", 60, False)
     }

@@ -14,7 +14,8 @@ import pytest
 
 from bot.engagement.asking import AskPolicy
 from bot.engagement.budget import AttentionBudget
-from bot.engagement.campaigns import Campaign, CampaignSet, Renewal
+from bot.engagement.campaigns import Campaign, CampaignSet
+from bot.engagement.kinds import Renewal
 from bot.engagement.targeting import (
     Match,
     Outcome,
@@ -25,7 +26,6 @@ from bot.engagement.targeting import (
     active_count,
     decide,
     decide_alike,
-    renewal_targets,
     target,
 )
 from bot.engagement.usage import WORD_DAYS, ActiveDays, FeatureUse, epoch_day
@@ -475,15 +475,13 @@ def test_a_mixed_population_gets_exactly_the_expected_campaigns() -> None:
 )
 def test_renewal_reminder_thresholds(days_left: int, reminder: int | None) -> None:
     renewal = TODAY + timedelta(days=days_left)
-    found = renewal_targets({"t1": renewal}, Renewal(id="renewal", kind="renewal"), set(), TODAY)
+    found = Renewal(id="renewal", kind="renewal").targets({"t1": renewal}, set(), TODAY)
     assert [r.days_before for r in found] == ([reminder] if reminder else [])
     if reminder:
         assert found[0].cause_key == f"renewal:t1:{renewal.isoformat()}:{reminder}"
         left = f"{days_left} day{'s' * (days_left != 1)}"
         assert found[0].reason == f"renewal on {renewal.isoformat()}, in {left} (the {reminder}-day reminder)"
-        assert (
-            renewal_targets({"t1": renewal}, Renewal(id="renewal", kind="renewal"), {found[0].cause_key}, TODAY) == []
-        )
+        assert Renewal(id="renewal", kind="renewal").targets({"t1": renewal}, {found[0].cause_key}, TODAY) == []
 
 
 def test_what_a_dry_run_makes_skips_the_young_collections_but_no_garbage_stays() -> None:
@@ -538,3 +536,23 @@ def test_targets_come_out_by_tenant_and_person_however_the_batches_came() -> Non
         ("b", 7, "second"),
     ]
     assert run.merge == {"b"}
+
+
+def test_every_kind_is_in_the_campaigns_file_and_the_dispatch_table() -> None:
+    """A kind is its module plus one line in bot.engagement.kinds: the file's union and KINDS name the same ones,
+    and every kind decided per person has both its rule and its SQL prefilter."""
+    from typing import get_args
+
+    from bot.engagement import kinds
+    from bot.engagement.kinds.base import CampaignBase
+
+    union = set(get_args(get_args(kinds.Campaign)[0]))
+    assert union == set(kinds.KINDS)
+    assert set(kinds.BY_NAME) == {kind.name() for kind in kinds.KINDS}
+    for kind in kinds.KINDS:
+        if kind.per_person:
+            assert kind.match is not CampaignBase.match, kind
+            assert kind.prefilter is not CampaignBase.prefilter, kind
+        else:
+            with pytest.raises(NotImplementedError):
+                kind.model_validate({"id": "x", "kind": kind.name()}).match(None, (), NOW)  # type: ignore[arg-type]

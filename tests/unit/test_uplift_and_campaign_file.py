@@ -8,7 +8,7 @@ import pytest
 
 from bot.campaigns_file import load_campaigns, parse_campaigns
 from bot.config import ConfigError
-from bot.engagement.campaigns import Adoption, Onboarding
+from bot.engagement.kinds import Adoption, Onboarding
 from bot.engagement.uplift import Group, uplift
 
 
