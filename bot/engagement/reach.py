@@ -9,8 +9,8 @@ installation opens. Until then the queued message names a *pending chat* instead
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 PENDING_CHAT_PREFIX = "pending-chat:"
 
@@ -36,8 +36,7 @@ def pending_user(conversation_id: str) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
-@dataclass(frozen=True)
-class ReachFacts:
+class ReachFacts(NamedTuple):  # a tuple: targeting uses these as keys, a few hundred thousand times a run
     has_chat: bool  # a live personal conversation reference is stored
     installed: bool  # the app was installed in personal scope (or Nurture installed it / opened the chat)
     uninstalled: bool  # the person removed the app and has not put it back

@@ -12,7 +12,7 @@ import functools
 import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any
@@ -117,10 +117,11 @@ class Audience:
         ) -> None:  # a large SQLite audience: on a worker thread, as parts are found
             found: dict[str, list[Target]] = {}
             for group in groups:
-                if self._chat_matters(group.reach(group.tenant_id in anchored)):
+                reach = group.reach(group.tenant_id in anchored)
+                if self._chat_matters(reach):
                     later.append(group)
                 else:
-                    self._decide(group, run, found)
+                    self._decide(group, reach, run, found)
             run.add(found)
 
         with _collector_paused():  # arrays of hundreds of thousands of people, as many targets, no cycles among them
@@ -130,7 +131,7 @@ class Audience:
                 found: dict[str, list[Target]] = {}
                 for group in later:
                     for part in _by_chat(group, owners):
-                        self._decide(part, run, found)
+                        self._decide(part, part.reach(part.tenant_id in anchored), run, found)
                 run.add(found)
         return run.ordered()
 
@@ -139,33 +140,32 @@ class Audience:
         installed people of an anchored tenant can be, chat or not, unless chats are not opened). Asked for every
         group, of a few dozen answers: remembered."""
         if reach not in self._matters:
-            self._matters[reach] = reachable(replace(reach, has_chat=True), self.opening) != reachable(
+            self._matters[reach] = reachable(reach._replace(has_chat=True), self.opening) != reachable(
                 reach, self.opening
             )
         return self._matters[reach]
 
-    def _decide(self, group: AudienceGroup, run: _Run, found: dict[str, list[Target]]) -> None:
+    def _decide(self, group: AudienceGroup, reach: ReachFacts, run: _Run, found: dict[str, list[Target]]) -> None:
         """The decisions of a group of people alike, added to their tenant's `found`. What the rules and the gates
         make of the group is remembered for people alike in another part of the audience."""
         key = group.key
         if key in run.shapes:
             shape = run.shapes[key]
         else:
-            shape = run.shapes[key] = self._shape(group, run)
+            shape = run.shapes[key] = self._shape(group, reach, run)
         if shape is None:
             return
         matched, refusal = shape
         targets = decide_alike(group.tenant_id, group.aad_object_ids, matched, refusal, group.user_ids, group.locale)
         found.setdefault(group.tenant_id, []).extend(targets)
 
-    def _shape(self, group: AudienceGroup, run: _Run) -> _Shape | None:
+    def _shape(self, group: AudienceGroup, reach: ReachFacts, run: _Run) -> _Shape | None:
         """The campaigns that match people like these (None: none), and what the gates say of each."""
         history = group.has_history
         touches = _Touches.of(group.touches) if history else _NO_TOUCHES
         matched = self.matches(group, touches)
         if not matched:
             return None
-        reach = group.reach(group.tenant_id in run.anchored)
         key = (reach, group.opted_out, group.time_zone)
         remembered = run.alike.get(key)
         if remembered is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from functools import cached_property
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -30,7 +31,7 @@ class Adoption(CampaignBase):
             raise ValueError("min_active_days cannot exceed window_days")
         return self
 
-    @property
+    @cached_property
     def window(self) -> Window:
         return Window(0, self.window_days)
 

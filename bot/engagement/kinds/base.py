@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import ClassVar, Protocol, get_args
+from typing import ClassVar, NamedTuple, Protocol, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -74,8 +74,7 @@ class Step(Model):
     _link = field_validator("link")(check_link)
 
 
-@dataclass(frozen=True, slots=True)
-class Window:
+class Window(NamedTuple):  # a tuple: a key looked up for every group of people a run
     """`length` days ending `ends_before` days before the person's local today."""
 
     ends_before: int

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from functools import cached_property
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -33,11 +34,11 @@ class Legacy(CampaignBase):
             raise ValueError("min_previous_active_days cannot exceed window_days")
         return self
 
-    @property
+    @cached_property
     def recent(self) -> Window:
         return Window(0, self.window_days)
 
-    @property
+    @cached_property
     def previous(self) -> Window:
         return Window(self.window_days, self.window_days)
 
