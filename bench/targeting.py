@@ -46,6 +46,7 @@ from bench.workloads import (
 from bot.campaigns_file import parse_campaigns
 from bot.engagement.asking import AskPolicy
 from bot.engagement.targeting import Outcome
+from bot.tuning import collector_paused
 from bot.usecases.campaigns import CampaignConfig, Campaigns
 from storage.engine import create_engine, session_factory
 from storage.migrate import upgrade
@@ -346,7 +347,9 @@ async def nurture_side(url: str, now: datetime, out: Path) -> dict[str, Any]:
     engine = create_engine(url)
     config = CampaignConfig(parse_campaigns(CAMPAIGNS), AskPolicy(), "Bench")
     started, cpu = time.perf_counter(), time.process_time()
-    plan = await Campaigns(lambda: UnitOfWork(session_factory(engine)), config).plan(now)
+    plan = await Campaigns(lambda: UnitOfWork(session_factory(engine)), config, collector_paused).plan(
+        now
+    )  # as the app
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     await engine.dispose()
     chosen = sorted((t.aad_object_id, t.campaign_id) for t in plan.targets)  # every match, whatever its outcome

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import socket
@@ -20,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot import __version__, telemetry
+from bot import __version__, telemetry, tuning
 from bot.clock import utc_now
 from bot.config import Settings
 from bot.engagement.campaigns import CampaignSet
@@ -123,7 +122,9 @@ def create_app(
     app[ANSWERS] = answer_writer_for(settings.database_url, lambda: UnitOfWork(sessions))
     surveys = Surveys(lambda: UnitOfWork(sessions), survey_config(settings), app[ANSWERS])
     app[SURVEYS] = surveys
-    app[CAMPAIGNS] = Campaigns(lambda: UnitOfWork(sessions), campaign_config(settings, campaigns))
+    app[CAMPAIGNS] = Campaigns(
+        lambda: UnitOfWork(sessions), campaign_config(settings, campaigns), bulk_work=tuning.collector_paused
+    )
     accounts = Accounts(lambda: UnitOfWork(sessions), alert_config(settings, app[CAMPAIGNS].config.campaigns))
     app[ALERTS] = AlertRun(accounts, Digests(accounts))
     lifecycle.alerts = CsmViews(accounts)
@@ -269,10 +270,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     background = [loop.create_task(job) for job in _background_loops(app)]
     stop = asyncio.Event()
     workers = [loop.create_task(worker.run(stop)) for worker in app[WORKERS]]
-    # what imports and start-up built lives as long as the process: without this, every full collection of the
-    # cyclic garbage collector walks all of it again (a full usage batch triggers several)
-    gc.collect()
-    gc.freeze()
+    tuning.freeze_start_up()
     yield
     stop.set()  # workers finish the rows they hold, then return
     await asyncio.gather(*workers, return_exceptions=True)
@@ -287,7 +285,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await app[SENDER].close()
     await app[ANSWERS].close()
     await app[ENGINE].dispose()
-    gc.unfreeze()  # an app built again in this process (tests) lets the old one's objects be collected
+    tuning.thaw()  # an app built again in this process (tests) lets the old one's objects be collected
 
 
 async def healthz(request: web.Request) -> web.Response:

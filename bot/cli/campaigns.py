@@ -39,6 +39,7 @@ def targets(
     """Who would get which campaign message now, and why (a dry run: nothing is stored or sent)."""
     from bot.clock import utc_now
     from bot.engagement.targeting import Outcome
+    from bot.tuning import collector_paused
     from bot.usecases.campaigns import Campaigns
 
     tenant = check_id(tenant, "--tenant") if tenant else None
@@ -46,7 +47,7 @@ def targets(
     config = campaign_config(settings)
 
     async def work(uow_factory: UowFactory) -> Plan:
-        return await Campaigns(uow_factory, config).plan(utc_now(), tenant)
+        return await Campaigns(uow_factory, config, bulk_work=collector_paused).plan(utc_now(), tenant)
 
     plan = with_database(work)
     rows: list[dict[str, Any]] = [
@@ -103,6 +104,7 @@ def run_campaigns(
 ) -> None:
     """Evaluate campaigns once and queue the messages (delivery workers send them; serve does this hourly)."""
     from bot.clock import utc_now
+    from bot.tuning import collector_paused
     from bot.usecases.campaigns import Campaigns
 
     tenant = check_id(tenant, "--tenant") if tenant else None
@@ -110,7 +112,7 @@ def run_campaigns(
     config = campaign_config(settings)
 
     async def work(uow_factory: UowFactory) -> RunReport:
-        return await Campaigns(uow_factory, config).run(utc_now(), tenant)
+        return await Campaigns(uow_factory, config, bulk_work=collector_paused).run(utc_now(), tenant)
 
     report = with_database(work)
     result = {

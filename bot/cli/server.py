@@ -97,9 +97,9 @@ def deliver(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Run delivery workers alone (no web app): send queued messages within Teams' limits until stopped."""
-    import gc
     import signal
 
+    from bot import tuning
     from bot.app import app_installer, card_sender, delivery_crew
     from bot.clock import utc_now
     from bot.teams.adapter import build_adapter
@@ -123,8 +123,7 @@ def deliver(
         sender = card_sender(settings, authentication)
         installer = app_installer(settings)
         crew = delivery_crew(settings, sessions, sender, installer, utc_now, f"deliver-{os.getpid()}", max(1, count))
-        gc.collect()
-        gc.freeze()  # what start-up built lives as long as the process: full collections need not walk it again
+        tuning.freeze_start_up()
         try:
             if once:
                 await _drain_with_progress(crew, lambda: UnitOfWork(sessions), quiet=quiet)

@@ -9,9 +9,8 @@ the gates once, and each person gets their own targets (with their own holdout d
 from __future__ import annotations
 
 import functools
-import gc
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import attrgetter
@@ -24,6 +23,9 @@ from bot.engagement.reach import ChatOpening, ReachFacts, reachable
 from bot.engagement.targeting import Gates, Refusal, Target, Touch, decide_alike, gate
 from storage.targeting import AudienceGroup, AudienceQuery, chat_owners
 from storage.uow import UnitOfWork
+
+# entered around deciding a whole audience: the composition root passes bot.tuning.collector_paused
+BulkWork = Callable[[], AbstractContextManager[None]]
 
 _NO_STEPS: frozenset[str] = frozenset()
 _BY_USER = attrgetter("user_id")
@@ -88,8 +90,16 @@ class _Run:
 class Audience:
     """Decisions for one run (one moment): for a tenant, or for every tenant at once."""
 
-    def __init__(self, campaigns: CampaignSet, policy: AskPolicy, opening: ChatOpening, now: datetime) -> None:
+    def __init__(
+        self,
+        campaigns: CampaignSet,
+        policy: AskPolicy,
+        opening: ChatOpening,
+        now: datetime,
+        bulk_work: BulkWork = nullcontext,
+    ) -> None:
         self.policy = policy
+        self.bulk_work = bulk_work
         self.opening = opening
         self.now = now
         self.query = AudienceQuery(campaigns.active, now, now - timedelta(days=policy.budget.long_window_days))
@@ -124,7 +134,7 @@ class Audience:
                     self._decide(group, reach, run, found)
             run.add(found)
 
-        with _collector_paused():  # arrays of hundreds of thousands of people, as many targets, no cycles among them
+        with self.bulk_work():  # arrays of hundreds of thousands of people, as many targets
             await self.query.each(uow.session, take, tenant_id)
             if later:
                 owners = await chat_owners(uow.session, tenant_id)
@@ -216,25 +226,3 @@ def _by_chat(group: AudienceGroup, owners: set[int]) -> list[AudienceGroup]:
             user_ids, aad_object_ids = (list(column) for column in zip(*people, strict=True))
             parts.append(group.with_chat(chat, user_ids, aad_object_ids))
     return parts
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector held off while the people arrive and their targets are made: its passes
-    walk every list of people and every target made so far, again and again, and cost more than making them;
-    targets hold no cycles for it to find. The process's other work goes on meanwhile (the query is awaited) and
-    only finds cycles freed a few seconds later.
-
-    Then what was made meanwhile joins the oldest generation without being examined (freeze, then unfreeze at once:
-    nothing stays frozen): the first young collection would otherwise walk every one of those targets for nothing.
-    A cycle freed meanwhile is found by the next full collection instead of the next young one."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if gc.get_freeze_count() == 0:  # nobody else keeps objects frozen: unfreezing touches only ours
-            gc.freeze()
-            gc.unfreeze()
-        if enabled:
-            gc.enable()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -20,7 +21,7 @@ from bot.engagement.kinds import Renewal, RenewalTarget
 from bot.engagement.phrases import phrase_json
 from bot.engagement.reach import ChatOpening, pending_chat
 from bot.engagement.targeting import Outcome, Target
-from bot.usecases.audience import Audience
+from bot.usecases.audience import Audience, BulkWork
 from bot.usecases.card_actions import ActionData, Actor, Card, CardActions, Refused
 from cards.i18n import negotiate
 from cards.nurture import NurtureCardView, NurtureState, build_nurture_card
@@ -66,6 +67,7 @@ _BATCH = ROWS_PER_INSERT  # decisions recorded together: their touches in one st
 class Campaigns:
     uow_factory: Callable[[], UnitOfWork]
     config: CampaignConfig
+    bulk_work: BulkWork = nullcontext  # entered around deciding an audience (bot.tuning.collector_paused)
 
     # -- targeting ---------------------------------------------------------------------------------------------
 
@@ -106,7 +108,7 @@ class Campaigns:
         return report
 
     def _audience(self, now: datetime) -> Audience:
-        return Audience(self.config.campaigns, self.config.policy, self.config.opening, now)
+        return Audience(self.config.campaigns, self.config.policy, self.config.opening, now, self.bulk_work)
 
     async def _record(
         self, uow: UnitOfWork, targets: list[Target], chats: dict[int, str], now: datetime, report: RunReport

@@ -29,7 +29,8 @@ from bot.engagement.targeting import (
     target,
 )
 from bot.engagement.usage import WORD_DAYS, ActiveDays, FeatureUse, epoch_day
-from bot.usecases.audience import _collector_paused, _Run
+from bot.tuning import collector_paused
+from bot.usecases.audience import _Run
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday, 10:00 UTC
 TODAY = NOW.date()
@@ -493,7 +494,7 @@ def test_what_a_dry_run_makes_skips_the_young_collections_but_no_garbage_stays()
             self.other: Node | None = None
 
     assert gc.isenabled()
-    with _collector_paused():
+    with collector_paused():
         assert not gc.isenabled()
         kept = Node()
         first, second = Node(), Node()
