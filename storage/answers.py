@@ -34,11 +34,18 @@ from sqlalchemy.engine import make_url
 
 from bot.engagement.nps import Category, category
 from bot.engagement.usage import WORD_DAYS, UsageEvent, epoch_day
+from bot.usecases.ports import SurveysUnitOfWork
 from storage.engine import is_sqlite
-from storage.models import RECENT_WORDS, SurveyInstance
+from storage.models import RECENT_WORDS
 from storage.sql import driver_value
-from storage.surveys import ADD_PENDING_ALERT_SQL, ALERT_CONFLICT, ANSWER_CONFLICT, INSERT_ANSWER_SQL, SubmitOutcome
-from storage.uow import UnitOfWork
+from storage.surveys import (
+    ADD_PENDING_ALERT_SQL,
+    ALERT_CONFLICT,
+    ANSWER_CONFLICT,
+    INSERT_ANSWER_SQL,
+    AskKey,
+    SubmitOutcome,
+)
 from storage.usage import (
     ACTIVITY_CONFLICT,
     ACTIVITY_SQL,
@@ -86,7 +93,7 @@ class AnswerWriter(Protocol):
     async def close(self) -> None: ...
 
 
-def answer_writer_for(database_url: str, uow_factory: Callable[[], UnitOfWork]) -> AnswerWriter:
+def answer_writer_for(database_url: str, uow_factory: Callable[[], SurveysUnitOfWork]) -> AnswerWriter:
     """The fastest writer for this database. The plain one where there is no other: PostgreSQL through another
     driver than asyncpg; an in-memory SQLite database, which is one connection's own (a second would not see it)."""
     url = make_url(database_url)
@@ -104,9 +111,10 @@ def answer_writer_for(database_url: str, uow_factory: Callable[[], UnitOfWork]) 
 
 
 class UnitOfWorkAnswerWriter:
-    """The reference writer: the repositories' statements in one unit of work."""
+    """The reference writer: the repositories' statements in one unit of work (any that bot.usecases.ports
+    describes: the real one, or a test's in-memory one)."""
 
-    def __init__(self, uow_factory: Callable[[], UnitOfWork]) -> None:
+    def __init__(self, uow_factory: Callable[[], SurveysUnitOfWork]) -> None:
         self.uow_factory = uow_factory
 
     async def store_first(self, answer: FirstAnswer) -> FirstAnswerStored | None:
@@ -132,7 +140,7 @@ class UnitOfWorkAnswerWriter:
 
 
 async def record_answered(
-    uow: UnitOfWork, instance: SurveyInstance, aad_object_id: str, score: int, signal: UsageEvent | None, now: datetime
+    uow: SurveysUnitOfWork, instance: AskKey, aad_object_id: str, score: int, signal: UsageEvent | None, now: datetime
 ) -> bool:
     """What follows a stored or changed answer: the ask is answered, a first answer (`signal` given) counts as use
     of the bot, and a detractor's answer raises a pending CSM alert. True when that alert is new."""

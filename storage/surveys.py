@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +26,30 @@ class SubmitOutcome(StrEnum):
 class SubmitResult:
     outcome: SubmitOutcome
     answer: NpsAnswer
+
+
+class AskKey(Protocol):
+    """What names an ask: its id, and its tenant (answers and alerts carry both)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def tenant_id(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class NewAsk:
+    """An ask to store (SurveyInstance): queued for delivery, unless a test stores one already sent."""
+
+    id: str
+    tenant_id: str
+    user_id: int
+    locale: str | None
+    created_at: datetime
+    expires_at: datetime
+    forced: bool = False
+    status: str = "queued"
+    sent_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -58,15 +83,25 @@ class SurveyRepository:
 
     # -- instances -------------------------------------------------------------------------------
 
-    async def add_instance(self, instance: SurveyInstance) -> None:
-        self.session.add(instance)
+    async def add_instance(self, ask: NewAsk) -> None:
+        self.session.add(
+            SurveyInstance(
+                id=ask.id,
+                tenant_id=ask.tenant_id,
+                user_id=ask.user_id,
+                kind="nps",
+                status=ask.status,
+                locale=ask.locale,
+                created_at=ask.created_at,
+                sent_at=ask.sent_at,
+                expires_at=ask.expires_at,
+                forced=ask.forced,
+            )
+        )
         await self.session.flush()
 
     async def instance(self, instance_id: str) -> SurveyInstance | None:
         return await self.session.get(SurveyInstance, instance_id)
-
-    async def owner_of(self, instance: SurveyInstance) -> User | None:
-        return await self.session.get(User, instance.user_id)
 
     async def answering(self, instance_id: str) -> tuple[SurveyInstance, User, NpsAnswer | None] | None:
         """An ask, the person it was sent to and their answer so far: what a card action reads, in one query."""
@@ -91,16 +126,21 @@ class SurveyRepository:
         stmt = update(SurveyInstance).where(SurveyInstance.id == instance_id, SurveyInstance.status == "queued")
         await self.session.execute(stmt.values(**values))
 
-    async def expired_unanswered(self, now: datetime) -> Sequence[SurveyInstance]:
-        """Asks delivered, never answered (nor snoozed or declined), past their expiry: their cards should close."""
+    async def expired_unanswered(self, now: datetime) -> list[tuple[SurveyInstance, User | None]]:
+        """Asks delivered, never answered (nor snoozed or declined), past their expiry, with the person asked
+        (None: no longer stored): their cards should close."""
         answered = select(NpsAnswer.id).where(NpsAnswer.survey_instance_id == SurveyInstance.id).exists()
-        stmt = select(SurveyInstance).where(
-            SurveyInstance.status == "sent",
-            SurveyInstance.expires_at < now,
-            SurveyInstance.activity_id.is_not(None),
-            ~answered,
+        stmt = (
+            select(SurveyInstance, User)
+            .outerjoin(User, User.id == SurveyInstance.user_id)
+            .where(
+                SurveyInstance.status == "sent",
+                SurveyInstance.expires_at < now,
+                SurveyInstance.activity_id.is_not(None),
+                ~answered,
+            )
         )
-        return (await self.session.execute(stmt.order_by(SurveyInstance.created_at))).scalars().all()
+        return list((await self.session.execute(stmt.order_by(SurveyInstance.created_at))).tuples())
 
     async def last_asks(self, user_ids: Sequence[int]) -> dict[int, datetime]:
         """When each person was last asked: queued or delivered asks count, failed ones do not."""
@@ -115,7 +155,7 @@ class SurveyRepository:
 
     async def submit(
         self,
-        instance: SurveyInstance,
+        instance: AskKey,
         aad_object_id: str,
         score: int,
         comment: str | None,
@@ -206,7 +246,7 @@ class SurveyRepository:
     # -- alerts ----------------------------------------------------------------------------------
 
     async def add_pending_alert(
-        self, kind: str, instance: SurveyInstance, aad_object_id: str, score: int, now: datetime
+        self, kind: str, instance: AskKey, aad_object_id: str, score: int, now: datetime
     ) -> bool:
         """False when an alert for the same cause already exists."""
         values = {

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.engagement.uplift import Group, Uplift, uplift
-from storage.uow import UnitOfWork
+from bot.usecases.ports import CampaignReportUnitOfWork
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class CampaignUplift:
 
 
 async def campaign_report(
-    uow_factory: Callable[[], UnitOfWork], now: datetime, window_days: int = 14, min_group: int = 10
+    uow_factory: Callable[[], CampaignReportUnitOfWork], now: datetime, window_days: int = 14, min_group: int = 10
 ) -> list[CampaignUplift]:
     """A touch counts once its window has ended; "returned" = active on any day in the `window_days` after it."""
     window = timedelta(days=window_days)

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.engagement.usage import Rejection, parse_batch
 from bot.security.tenants import TenantPolicy
-from storage.uow import UnitOfWork
+from bot.usecases.ports import IngestUnitOfWork
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class IngestReport:
 
 @dataclass
 class UsageIngest:
-    uow_factory: Callable[[], UnitOfWork]
+    uow_factory: Callable[[], IngestUnitOfWork]
     tenant_policy: TenantPolicy
 
     def _tenant_refusal(self, tenant_id: str) -> str | None:

@@ -17,6 +17,7 @@ from bot.engagement.periods import Period
 from bot.engagement.usage import BotSignal, bot_signal
 from bot.usecases.alerts.accounts import Visibility
 from bot.usecases.alerts.views import CsmViews
+from bot.usecases.ports import LifecycleUnitOfWork
 from bot.usecases.privacy import forget_user
 from bot.usecases.reports import nps_report
 from cards.notice import NoticeKind, NoticeView, build_notice_card
@@ -24,7 +25,6 @@ from cards.nps import ErrorCardView, build_error_card
 from cards.nps_report import NpsReportView, ReportComment, TrendPoint, build_nps_report_card
 from cards.welcome import WelcomeView, build_welcome_card
 from storage.people import ConversationTarget, UserProfile
-from storage.uow import UnitOfWork
 
 
 class Scope(StrEnum):
@@ -72,7 +72,7 @@ class Reply:
 class Lifecycle:
     """Use cases for installs, uninstalls and commands; one unit of work each."""
 
-    uow_factory: Callable[[], UnitOfWork]
+    uow_factory: Callable[[], LifecycleUnitOfWork]
     product_name: str
     budget: AttentionBudget = field(default_factory=AttentionBudget)
     csm_ids: frozenset[str] = frozenset()
@@ -154,7 +154,7 @@ class Lifecycle:
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    async def _remember(self, uow: UnitOfWork, inbound: Inbound, now: datetime) -> int | None:
+    async def _remember(self, uow: LifecycleUnitOfWork, inbound: Inbound, now: datetime) -> int | None:
         """Store the tenant, the user and how to reach this conversation; returns the user's row id."""
         if not inbound.tenant_id:
             return None  # dev-mode clients without a tenant: nothing to key the rows on
@@ -177,7 +177,7 @@ class Lifecycle:
             await uow.conversations.upsert(target, now)
         return user_id
 
-    async def _signal(self, uow: UnitOfWork, inbound: Inbound, name: str, now: datetime) -> None:
+    async def _signal(self, uow: LifecycleUnitOfWork, inbound: Inbound, name: str, now: datetime) -> None:
         """The bot's own activity counts as usage, like the vendor's events."""
         if inbound.tenant_id and inbound.aad_object_id:
             await uow.usage.record([bot_signal(inbound.tenant_id, inbound.aad_object_id, name, now)], now)

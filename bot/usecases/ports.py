@@ -1,19 +1,24 @@
 """What use cases need from storage, as protocols: the unit of work and the repositories they reach through it.
 
 storage.uow.UnitOfWork is the real one; tests/unit/fakes.py holds in-memory ones, so a use case can be unit-tested
-without a database (the style of cosmicpython's AbstractUnitOfWork and FakeUnitOfWork). Use cases move to these
-protocols one by one; a use case typed with one touches nothing the protocol does not name.
+without a database (the style of cosmicpython's AbstractUnitOfWork and FakeUnitOfWork). A use case typed with one
+touches nothing the protocol does not name. On them so far: surveys (asking and every card action), the NPS report,
+usage ingestion, the campaign report, installs and commands (lifecycle), privacy and recall; campaigns, alerts and
+delivery still use the concrete unit of work.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from bot.engagement.usage import UsageEvent
 from storage.outbox import NewMessage
-from storage.surveys import ScoredAnswer
+from storage.people import ConversationTarget, UserProfile
+from storage.surveys import AskKey, NewAsk, ScoredAnswer, SubmitOutcome
+from storage.usage import RecordResult
 
 
 class UnitOfWork(Protocol):
@@ -90,3 +95,237 @@ class RecallOutbox(Protocol):
 class RecallUnitOfWork(UnitOfWork, Protocol):
     @property
     def outbox(self) -> RecallOutbox: ...
+
+
+class UsageStore(Protocol):
+    async def record(self, events: Sequence[UsageEvent], now: datetime) -> RecordResult:
+        """Store new events and fold them into the rollups; events already known count as duplicates."""
+
+    async def active_days(self, tenant_id: str, since: date) -> dict[str, set[date]]:
+        """Each person's active days (by AAD object id) from `since` on."""
+
+
+class IngestUnitOfWork(UnitOfWork, Protocol):
+    @property
+    def usage(self) -> UsageStore: ...
+
+
+class Touch(Protocol):
+    """One campaign decision: a card sent, or held back (holdout)."""
+
+    @property
+    def campaign_id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def aad_object_id(self) -> str: ...
+    @property
+    def holdout(self) -> bool: ...
+    @property
+    def decided_at(self) -> datetime: ...
+
+
+class TouchesRead(Protocol):
+    async def all_touches(self) -> Sequence[Touch]:
+        """Every campaign decision, oldest first."""
+
+
+class CampaignReportUnitOfWork(UnitOfWork, Protocol):
+    @property
+    def campaigns(self) -> TouchesRead: ...
+
+    @property
+    def usage(self) -> UsageStore: ...
+
+
+# -- NPS surveys (bot.usecases.surveys) ------------------------------------------------------------------------------
+
+
+class Person(Protocol):
+    """A stored person (storage.models.User), as asking and answering read them."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def aad_object_id(self) -> str: ...
+    @property
+    def locale(self) -> str | None: ...
+    @property
+    def time_zone(self) -> str | None: ...
+    @property
+    def installed_at(self) -> datetime | None: ...
+    @property
+    def uninstalled_at(self) -> datetime | None: ...
+    @property
+    def unreachable_at(self) -> datetime | None: ...  # Teams refused the last message
+    @property
+    def opted_out_at(self) -> datetime | None: ...
+    @property
+    def nps_declined_at(self) -> datetime | None: ...
+    @property
+    def nps_snoozed_until(self) -> datetime | None: ...
+
+
+class Ask(Protocol):
+    """An NPS ask (storage.models.SurveyInstance)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...  # queued, sent, answered, snoozed, declined, closed, failed
+    @property
+    def expires_at(self) -> datetime: ...
+    @property
+    def activity_id(self) -> str | None: ...  # the card in the chat, once Teams took it
+
+
+class GivenAnswer(Protocol):
+    @property
+    def score(self) -> int: ...
+    @property
+    def comment(self) -> str | None: ...
+    @property
+    def answered_at(self) -> datetime: ...
+
+
+class Submitted(Protocol):
+    @property
+    def outcome(self) -> SubmitOutcome: ...
+    @property
+    def answer(self) -> GivenAnswer: ...
+
+
+class SurveysStore(Protocol):
+    async def add_instance(self, ask: NewAsk) -> None: ...
+
+    async def answering(self, instance_id: str) -> tuple[Ask, Person, GivenAnswer | None] | None:
+        """An ask, the person it was sent to and their answer so far."""
+
+    async def set_status(self, instance_id: str, status: str) -> None: ...
+
+    async def expired_unanswered(self, now: datetime) -> Sequence[tuple[Ask, Person | None]]:
+        """Delivered asks never answered, past their expiry, with the person asked."""
+
+    async def last_asks(self, user_ids: Sequence[int]) -> dict[int, datetime]: ...
+
+    async def last_answers(self, aad_object_ids: Sequence[str]) -> dict[tuple[str, str], datetime]:
+        """(tenant, AAD object id) → when that person last answered."""
+
+    async def submit(
+        self,
+        instance: AskKey,
+        aad_object_id: str,
+        score: int,
+        comment: str | None,
+        now: datetime,
+        grace_until: datetime,
+    ) -> Submitted:
+        """Store the answer once: created, unchanged, edited (before `grace_until`) or locked."""
+
+    async def add_pending_alert(
+        self, kind: str, instance: AskKey, aad_object_id: str, score: int, now: datetime
+    ) -> bool:
+        """False when an alert for the same cause already exists."""
+
+
+class Chat(Protocol):
+    @property
+    def conversation_id(self) -> str: ...
+
+
+class ChatsRead(Protocol):
+    async def personal_for(self, user_id: int) -> Chat | None:
+        """The person's live personal chat with the bot."""
+
+    async def with_personal_chat(self, user_ids: Sequence[int]) -> set[int]: ...
+
+    async def anchored(self, tenant_ids: Sequence[str]) -> set[str]:
+        """The tenants where the bot has a live conversation."""
+
+
+class NpsPreferences(Protocol):
+    async def set_nps_snooze(self, user_id: int, until: datetime | None, now: datetime) -> None: ...
+
+    async def set_nps_declined(self, user_id: int, now: datetime) -> None: ...
+
+
+class SurveyOutbox(Protocol):
+    async def enqueue(self, message: NewMessage, now: datetime) -> int | None: ...
+
+    async def sends_since(self, user_ids: Sequence[int], since: datetime) -> dict[int, list[datetime]]:
+        """Each person's proactive messages since `since` (the attention budget)."""
+
+
+class SurveysUnitOfWork(UnitOfWork, Protocol):
+    @property
+    def surveys(self) -> SurveysStore: ...
+    @property
+    def conversations(self) -> ChatsRead: ...
+    @property
+    def users(self) -> NpsPreferences: ...
+    @property
+    def outbox(self) -> SurveyOutbox: ...
+    @property
+    def usage(self) -> UsageStore: ...
+
+
+# -- installs and commands (bot.usecases.lifecycle) -----------------------------------------------------------------
+
+
+class ActivityLog(Protocol):
+    async def record(
+        self,
+        *,
+        conversation_id: str,
+        activity_id: str,
+        activity_type: str,
+        tenant_id: str | None,
+        aad_object_id: str | None,
+        now: datetime,
+    ) -> bool:
+        """Record an inbound activity; False when the same one was recorded before (Teams retries)."""
+
+    async def forget(self, conversation_id: str, activity_id: str) -> None:
+        """Drop a claim whose turn failed, so Teams' retry is processed."""
+
+
+class TenantsWrite(Protocol):
+    async def touch(self, tenant_id: str, now: datetime) -> None:
+        """The tenant is known, and was seen now."""
+
+
+class PeopleWrite(Protocol):
+    async def upsert(self, profile: UserProfile, now: datetime) -> int:
+        """Create or refresh the person; their row id."""
+
+    async def mark_installed(self, user_id: int, now: datetime) -> None: ...
+
+    async def mark_uninstalled(self, user_id: int, now: datetime) -> None: ...
+
+    async def set_opted_out(self, user_id: int, opted_out: bool, now: datetime) -> None: ...
+
+
+class ConversationsWrite(Protocol):
+    async def upsert(self, target: ConversationTarget, now: datetime) -> None:
+        """How to reach a conversation again (live from now on)."""
+
+    async def mark_removed(self, conversation_id: str, now: datetime) -> None: ...
+
+
+class LifecycleUnitOfWork(PrivacyUnitOfWork, ReportsUnitOfWork, Protocol):
+    @property
+    def activities(self) -> ActivityLog: ...
+    @property
+    def tenants(self) -> TenantsWrite: ...
+    @property
+    def users(self) -> PeopleWrite: ...
+    @property
+    def conversations(self) -> ConversationsWrite: ...
+    @property
+    def usage(self) -> UsageStore: ...

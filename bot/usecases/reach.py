@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from bot.engagement.reach import ChatOpening, ReachFacts, reachable
-from storage.models import User
+from bot.usecases.ports import Person
 
 
-def can_reach(user: User, *, has_chat: bool, anchored: bool, opening: ChatOpening) -> bool:
+def can_reach(user: Person, *, has_chat: bool, anchored: bool, opening: ChatOpening) -> bool:
     """Whether a proactive message may be queued for `user`; `anchored`: the bot has a live conversation in their
     tenant (only matters without a chat)."""
     facts = ReachFacts(

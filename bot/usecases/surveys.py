@@ -17,14 +17,13 @@ from bot.engagement.nps import Category, category, validate_score
 from bot.engagement.reach import ChatOpening, pending_chat
 from bot.engagement.usage import BotSignal, bot_signal
 from bot.usecases.card_actions import ActionData, Actor, Card, CardActions, Refused
+from bot.usecases.ports import Ask, GivenAnswer, Person, SurveysUnitOfWork
 from bot.usecases.reach import can_reach
 from cards.nps import COMMENT_MAX_LENGTH, NpsCardView, NpsState, build_nps_card
 from cards.verbs import Verb
 from storage.answers import AnswerWriter, FirstAnswer, record_answered
-from storage.models import NpsAnswer, SurveyInstance, User
 from storage.outbox import NewMessage
-from storage.surveys import SubmitOutcome
-from storage.uow import UnitOfWork
+from storage.surveys import NewAsk, SubmitOutcome
 
 
 @dataclass(frozen=True)
@@ -102,16 +101,18 @@ class _AskFacts:
 
 @dataclass
 class Surveys:
-    uow_factory: Callable[[], UnitOfWork]
+    uow_factory: Callable[[], SurveysUnitOfWork]
     config: SurveyConfig
     answers: AnswerWriter  # a first answer, in one trip where the database allows (storage.answers)
 
     # -- asking ----------------------------------------------------------------------------------
 
-    async def plan(self, users: Sequence[User], now: datetime, *, force: bool = False) -> list[tuple[User, Decision]]:
+    async def plan(
+        self, users: Sequence[Person], now: datetime, *, force: bool = False
+    ) -> list[tuple[Person, Decision]]:
         """The decision for each user, with its reason (a dry run: nothing is stored). Five queries per
         PLAN_CHUNK people, not per person."""
-        decisions: list[tuple[User, Decision]] = []
+        decisions: list[tuple[Person, Decision]] = []
         async with self.uow_factory() as uow:
             for start in range(0, len(users), PLAN_CHUNK):
                 chunk = users[start : start + PLAN_CHUNK]
@@ -121,7 +122,7 @@ class Surveys:
                 ]
         return decisions
 
-    async def ask(self, users: Sequence[User], now: datetime, *, force: bool = False) -> list[AskResult]:
+    async def ask(self, users: Sequence[Person], now: datetime, *, force: bool = False) -> list[AskResult]:
         """Queue an NPS ask for everyone the rules allow; delivery workers send them (see bot.usecases.delivery)."""
         results = []
         for user, decision in await self.plan(users, now, force=force):
@@ -131,7 +132,7 @@ class Surveys:
             results.append(await self._queue_one(user, decision, now, force))
         return results
 
-    async def _queue_one(self, user: User, decision: Decision, now: datetime, force: bool) -> AskResult:
+    async def _queue_one(self, user: Person, decision: Decision, now: datetime, force: bool) -> AskResult:
         instance_id = str(uuid.uuid4())
         card = build_nps_card(self._view(instance_id, user.aad_object_id, user.locale))
         async with self.uow_factory() as uow:
@@ -140,19 +141,8 @@ class Surveys:
                 return AskResult(user.tenant_id, user.aad_object_id, Decision(False, "no personal conversation"))
             # without a chat, the delivery worker opens one first (or cancels when the bot left the tenant)
             conversation_id = target.conversation_id if target is not None else pending_chat(user.id)
-            await uow.surveys.add_instance(
-                SurveyInstance(
-                    id=instance_id,
-                    tenant_id=user.tenant_id,
-                    user_id=user.id,
-                    kind="nps",
-                    status="queued",
-                    locale=user.locale,
-                    created_at=now,
-                    expires_at=now + self.config.expiry,
-                    forced=force,
-                )
-            )
+            ask = NewAsk(instance_id, user.tenant_id, user.id, user.locale, now, now + self.config.expiry, force)
+            await uow.surveys.add_instance(ask)
             message = NewMessage.of_card(
                 f"nps:{instance_id}",
                 "nps",
@@ -171,8 +161,7 @@ class Surveys:
         """Unanswered asks past their expiry: replace the card in the person's chat with "this survey has closed"."""
         closed = 0
         async with self.uow_factory() as uow:
-            for instance in await uow.surveys.expired_unanswered(now):
-                owner = await uow.surveys.owner_of(instance)
+            for instance, owner in await uow.surveys.expired_unanswered(now):
                 target = await uow.conversations.personal_for(owner.id) if owner else None
                 await uow.surveys.set_status(instance.id, "closed")
                 if owner is None or target is None or instance.activity_id is None:
@@ -193,7 +182,7 @@ class Surveys:
             await uow.commit()
         return closed
 
-    async def _facts(self, uow: UnitOfWork, users: Sequence[User], now: datetime) -> _AskFacts:
+    async def _facts(self, uow: SurveysUnitOfWork, users: Sequence[Person], now: datetime) -> _AskFacts:
         ids = [user.id for user in users]
         long_window = timedelta(days=self.config.policy.budget.long_window_days)
         return _AskFacts(
@@ -204,7 +193,7 @@ class Surveys:
             sends=await uow.outbox.sends_since(ids, now - long_window),
         )
 
-    def _state(self, user: User, facts: _AskFacts) -> AskState:
+    def _state(self, user: Person, facts: _AskFacts) -> AskState:
         has_chat = user.id in facts.chats
         return AskState(
             user_key=f"{user.tenant_id}:{user.aad_object_id}",
@@ -324,7 +313,7 @@ class Surveys:
             return self._answered_card(instance, owner, answer, now)
         return self._unanswered_card(instance, owner, now)
 
-    def _unanswered_card(self, instance: SurveyInstance, owner: User, now: datetime) -> Card:
+    def _unanswered_card(self, instance: Ask, owner: Person, now: datetime) -> Card:
         """The state an ask without an answer is in: snoozed, declined, closed, or open."""
         if instance.status in ("snoozed", "declined"):
             return self._state_card(instance, owner, NpsState(instance.status))
@@ -358,10 +347,10 @@ class Surveys:
 
     async def _submit(
         self,
-        uow: UnitOfWork,
-        instance: SurveyInstance,
-        owner: User,
-        answer: NpsAnswer | None,
+        uow: SurveysUnitOfWork,
+        instance: Ask,
+        owner: Person,
+        answer: GivenAnswer | None,
         data: SubmitData,
         now: datetime,
     ) -> Card:
@@ -378,8 +367,8 @@ class Surveys:
         return self._answered_card(instance, owner, result.answer, now)
 
     async def _owned_instance(
-        self, uow: UnitOfWork, instance_id: uuid.UUID, actor: Actor
-    ) -> tuple[SurveyInstance, User, NpsAnswer | None]:
+        self, uow: SurveysUnitOfWork, instance_id: uuid.UUID, actor: Actor
+    ) -> tuple[Ask, Person, GivenAnswer | None]:
         """The ask, its recipient and their answer so far; only the recipient may act on it."""
         found = await uow.surveys.answering(str(instance_id))
         if found is None:
@@ -389,11 +378,11 @@ class Surveys:
             raise Refused("error.not_yours")
         return instance, owner, answer
 
-    def _editable(self, answer: NpsAnswer, now: datetime) -> bool:
+    def _editable(self, answer: GivenAnswer, now: datetime) -> bool:
         return now <= answer.answered_at + self.config.edit_grace
 
     def _answered_card(
-        self, instance: SurveyInstance, owner: User, answer: NpsAnswer, now: datetime, error: str | None = None
+        self, instance: Ask, owner: Person, answer: GivenAnswer, now: datetime, error: str | None = None
     ) -> dict[str, Any]:
         editable = self._editable(answer, now)
         return self._thanks(
@@ -425,7 +414,7 @@ class Surveys:
         )
         return build_nps_card(view)
 
-    def _state_card(self, instance: SurveyInstance, owner: User, state: NpsState) -> dict[str, Any]:
+    def _state_card(self, instance: Ask, owner: Person, state: NpsState) -> dict[str, Any]:
         return build_nps_card(self._view(instance.id, owner.aad_object_id, owner.locale, state=state))
 
     def _view(self, instance_id: str, aad_object_id: str, locale: str | None, **fields: Any) -> NpsCardView:

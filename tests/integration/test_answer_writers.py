@@ -50,6 +50,7 @@ from storage.models import (
     UsageProfile,
 )
 from storage.people import UserProfile
+from storage.surveys import NewAsk
 from storage.uow import UnitOfWork
 from tests.support.database import empty_all_tables, row_counts
 
@@ -125,11 +126,10 @@ async def make_ask(
         await uow.tenants.touch(TENANT, NOW - timedelta(days=1))
         user_id = await uow.users.upsert(UserProfile(TENANT, aad, locale, "Europe/Berlin"), NOW - timedelta(days=1))
         await uow.surveys.add_instance(
-            SurveyInstance(
+            NewAsk(
                 id=instance,
                 tenant_id=TENANT,
                 user_id=user_id,
-                kind="nps",
                 status="sent",
                 locale=locale,
                 created_at=NOW - timedelta(hours=2),
@@ -225,11 +225,10 @@ async def test_a_second_answer_of_the_same_day_does_not_make_the_day_active_agai
         assert user is not None
         second = Ask(str(uuid.uuid4()), first.aad_object_id)
         await uow.surveys.add_instance(
-            SurveyInstance(
+            NewAsk(
                 id=second.instance_id,
                 tenant_id=TENANT,
                 user_id=user.id,
-                kind="nps",
                 status="sent",
                 locale="de-DE",
                 created_at=NOW,

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert, select
 
 from storage.engine import create_engine, session_factory
-from storage.models import ConversationReference, OutboxMessage, SurveyInstance, Tenant, User
+from storage.models import ConversationReference, OutboxMessage, Tenant, User
 from storage.people import ConversationTarget, UserProfile
+from storage.surveys import NewAsk
 from storage.uow import UnitOfWork
 
 
@@ -32,11 +33,10 @@ async def seed_answers(
             for i, score in enumerate(scores):
                 aad = str(uuid.uuid5(uuid.NAMESPACE_OID, f"{user_prefix}-{tenant_id}-{i}"))
                 user_id = await uow.users.upsert(UserProfile(tenant_id, aad, "en-US", "UTC"), answered_at)
-                instance = SurveyInstance(
+                instance = NewAsk(
                     id=str(uuid.uuid4()),
                     tenant_id=tenant_id,
                     user_id=user_id,
-                    kind="nps",
                     status="sent",
                     locale="en-US",
                     created_at=answered_at - timedelta(hours=1),

@@ -5,17 +5,74 @@ the result and the conversation with storage (a read-only transaction declared, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from types import TracebackType
 from typing import Self
 
+from bot.engagement.usage import UsageEvent
 from storage.outbox import NewMessage
-from storage.surveys import ScoredAnswer
+from storage.people import ConversationTarget, UserProfile
+from storage.surveys import AskKey, NewAsk, ScoredAnswer, SubmitOutcome
+from storage.usage import RecordResult
 
 
 @dataclass
-class FakeAnswers:
+class Person:
+    """A stored person (storage.models.User): what asking and answering read, changed by the fake's writes."""
+
+    id: int
+    tenant_id: str
+    aad_object_id: str
+    locale: str | None = "en-US"
+    time_zone: str | None = "UTC"
+    installed_at: datetime | None = None
+    uninstalled_at: datetime | None = None
+    unreachable_at: datetime | None = None
+    opted_out_at: datetime | None = None
+    nps_declined_at: datetime | None = None
+    nps_snoozed_until: datetime | None = None
+
+
+@dataclass
+class Ask:
+    id: str
+    tenant_id: str
+    user_id: int
+    status: str
+    created_at: datetime
+    expires_at: datetime
+    forced: bool = False
+    activity_id: str | None = None
+
+
+@dataclass
+class Answer:
+    instance_id: str
+    tenant_id: str
+    aad_object_id: str
+    score: int
+    comment: str | None
+    answered_at: datetime
+    edits: int = 0
+
+
+@dataclass(frozen=True)
+class Submitted:
+    outcome: SubmitOutcome
+    answer: Answer
+
+
+@dataclass
+class FakeSurveys:
+    """Asks, answers and pending alerts, kept as the tables keep them (one answer an ask and person, one alert a
+    cause); `answers`/`asks` also feed the NPS report as scored answers and delivered asks."""
+
+    people: dict[int, Person] = field(default_factory=dict)
+    instances: dict[str, Ask] = field(default_factory=dict)
+    given: dict[tuple[str, str], Answer] = field(default_factory=dict)  # (ask, AAD object id)
+    alerts: list[tuple[str, str, str, int]] = field(default_factory=list)  # (kind, ask, AAD object id, score)
     answers: list[ScoredAnswer] = field(default_factory=list)
     asks: list[tuple[str, datetime, bool]] = field(default_factory=list)  # (tenant, sent at, answered?)
 
@@ -25,6 +82,152 @@ class FakeAnswers:
 
     async def sent_instances(self, tenant_id: str | None = None) -> list[tuple[datetime, bool]]:
         return [(at, answered) for tenant, at, answered in self.asks if tenant_id is None or tenant == tenant_id]
+
+    async def add_instance(self, ask: NewAsk) -> None:
+        self.instances[ask.id] = Ask(
+            ask.id, ask.tenant_id, ask.user_id, ask.status, ask.created_at, ask.expires_at, ask.forced
+        )
+
+    async def answering(self, instance_id: str) -> tuple[Ask, Person, Answer | None] | None:
+        ask = self.instances.get(instance_id)
+        if ask is None:
+            return None
+        owner = self.people[ask.user_id]
+        return ask, owner, self.given.get((ask.id, owner.aad_object_id))
+
+    async def set_status(self, instance_id: str, status: str) -> None:
+        self.instances[instance_id].status = status
+
+    async def expired_unanswered(self, now: datetime) -> list[tuple[Ask, Person | None]]:
+        answered = {ask for ask, _ in self.given}
+        return [
+            (a, self.people.get(a.user_id))
+            for a in sorted(self.instances.values(), key=lambda a: a.created_at)
+            if a.status == "sent" and a.expires_at < now and a.activity_id is not None and a.id not in answered
+        ]
+
+    async def last_asks(self, user_ids: Sequence[int]) -> dict[int, datetime]:
+        found: dict[int, datetime] = {}
+        for a in self.instances.values():
+            if a.user_id in user_ids and (a.user_id not in found or a.created_at > found[a.user_id]):
+                found[a.user_id] = a.created_at
+        return found
+
+    async def last_answers(self, aad_object_ids: Sequence[str]) -> dict[tuple[str, str], datetime]:
+        found: dict[tuple[str, str], datetime] = {}
+        for answer in self.given.values():
+            key = (answer.tenant_id, answer.aad_object_id)
+            if answer.aad_object_id in aad_object_ids and (key not in found or answer.answered_at > found[key]):
+                found[key] = answer.answered_at
+        return found
+
+    async def submit(
+        self,
+        instance: AskKey,
+        aad_object_id: str,
+        score: int,
+        comment: str | None,
+        now: datetime,
+        grace_until: datetime,
+    ) -> Submitted:
+        key = (instance.id, aad_object_id)
+        existing = self.given.get(key)
+        if existing is None:
+            self.given[key] = Answer(instance.id, instance.tenant_id, aad_object_id, score, comment, now)
+            return Submitted(SubmitOutcome.CREATED, self.given[key])
+        if existing.score == score and (comment is None or comment == existing.comment):
+            return Submitted(SubmitOutcome.UNCHANGED, existing)
+        if now > grace_until:
+            return Submitted(SubmitOutcome.LOCKED, existing)
+        existing.score = score
+        existing.comment = comment if comment is not None else existing.comment
+        existing.edits += 1
+        return Submitted(SubmitOutcome.EDITED, existing)
+
+    async def add_pending_alert(
+        self, kind: str, instance: AskKey, aad_object_id: str, score: int, now: datetime
+    ) -> bool:
+        if any(k == kind and ask == instance.id for k, ask, _, _ in self.alerts):
+            return False
+        self.alerts.append((kind, instance.id, aad_object_id, score))
+        return True
+
+
+@dataclass(frozen=True)
+class Chat:
+    conversation_id: str
+
+
+@dataclass
+class FakeConversations:
+    chats: dict[int, str] = field(default_factory=dict)  # user row → personal conversation id
+    anchored_tenants: set[str] = field(default_factory=set)
+    live: dict[str, ConversationTarget] = field(default_factory=dict)  # by conversation id
+    removed: list[str] = field(default_factory=list)
+
+    async def upsert(self, target: ConversationTarget, now: datetime) -> None:
+        known = self.live.get(target.conversation_id)
+        if target.user_id is None and known is not None:
+            target = replace(target, user_id=known.user_id)  # a channel event names no user: keep the one known
+        self.live[target.conversation_id] = target
+        self.anchored_tenants.add(target.tenant_id)
+        if target.scope == "personal" and target.user_id is not None:
+            self.chats[target.user_id] = target.conversation_id
+
+    async def mark_removed(self, conversation_id: str, now: datetime) -> None:
+        self.removed.append(conversation_id)
+        self.live.pop(conversation_id, None)
+        self.chats = {user: chat for user, chat in self.chats.items() if chat != conversation_id}
+
+    async def personal_for(self, user_id: int) -> Chat | None:
+        return Chat(self.chats[user_id]) if user_id in self.chats else None
+
+    async def with_personal_chat(self, user_ids: Sequence[int]) -> set[int]:
+        return {u for u in user_ids if u in self.chats}
+
+    async def anchored(self, tenant_ids: Sequence[str]) -> set[str]:
+        return {t for t in tenant_ids if t in self.anchored_tenants}
+
+
+@dataclass
+class FakeUsers:
+    """People, kept in the survey fake (`people`, by row id) so asks and answers find them."""
+
+    surveys: FakeSurveys
+
+    async def upsert(self, profile: UserProfile, now: datetime) -> int:
+        people = self.surveys.people
+        found = next(
+            (
+                p
+                for p in people.values()
+                if (p.tenant_id, p.aad_object_id) == (profile.tenant_id, profile.aad_object_id)
+            ),
+            None,
+        )
+        if found is None:
+            row = max(people, default=0) + 1
+            found = people[row] = Person(row, profile.tenant_id, profile.aad_object_id)
+        found.locale = profile.locale or found.locale
+        found.time_zone = profile.time_zone or found.time_zone
+        found.unreachable_at = None  # any activity from the person means Teams can reach them again
+        return found.id
+
+    async def mark_installed(self, user_id: int, now: datetime) -> None:
+        person = self.surveys.people[user_id]
+        person.installed_at, person.uninstalled_at = now, None
+
+    async def mark_uninstalled(self, user_id: int, now: datetime) -> None:
+        self.surveys.people[user_id].uninstalled_at = now
+
+    async def set_opted_out(self, user_id: int, opted_out: bool, now: datetime) -> None:
+        self.surveys.people[user_id].opted_out_at = now if opted_out else None
+
+    async def set_nps_snooze(self, user_id: int, until: datetime | None, now: datetime) -> None:
+        self.surveys.people[user_id].nps_snoozed_until = until
+
+    async def set_nps_declined(self, user_id: int, now: datetime) -> None:
+        self.surveys.people[user_id].nps_declined_at = now
 
 
 @dataclass
@@ -59,6 +262,14 @@ class FakeOutbox:
     cards: list[Card] = field(default_factory=list)
     cancelled: list[int] = field(default_factory=list)
     queued: list[NewMessage] = field(default_factory=list)
+    queued_at: list[datetime] = field(default_factory=list)
+
+    async def sends_since(self, user_ids: Sequence[int], since: datetime) -> dict[int, list[datetime]]:
+        found: dict[int, list[datetime]] = {}
+        for message, at in zip(self.queued, self.queued_at, strict=True):
+            if message.user_id in user_ids and at > since:
+                found.setdefault(message.user_id, []).append(at)
+        return found
 
     async def cancel_queued(self, kind: str, reason: str, tenant_id: str | None = None) -> int:
         found = [
@@ -80,17 +291,98 @@ class FakeOutbox:
         if any(m.dedupe_key == message.dedupe_key for m in self.queued):
             return None  # queued before: the dedupe key keeps it once, as the outbox table's unique key does
         self.queued.append(message)
+        self.queued_at.append(now)
         return len(self.queued)
 
 
 @dataclass
+class FakeUsage:
+    """Events by identity, as the raw table keeps them; active days read from them."""
+
+    events: dict[tuple[str, str, str, datetime], UsageEvent] = field(default_factory=dict)
+
+    async def record(self, events: Sequence[UsageEvent], now: datetime) -> RecordResult:
+        stored = 0
+        for event in events:
+            if event.identity not in self.events:
+                self.events[event.identity] = event
+                stored += 1
+        return RecordResult(stored, len(events) - stored)
+
+    async def active_days(self, tenant_id: str, since: date) -> dict[str, set[date]]:
+        found: dict[str, set[date]] = {}
+        for e in self.events.values():
+            if e.tenant_id == tenant_id and e.day >= since:
+                found.setdefault(e.aad_object_id, set()).add(e.day)
+        return found
+
+
+@dataclass(frozen=True)
+class Touch:
+    campaign_id: str
+    kind: str
+    tenant_id: str
+    aad_object_id: str
+    holdout: bool
+    decided_at: datetime
+
+
+@dataclass
+class FakeCampaigns:
+    touches: list[Touch] = field(default_factory=list)
+
+    async def all_touches(self) -> list[Touch]:
+        return sorted(self.touches, key=lambda t: t.decided_at)
+
+
+@dataclass
+class FakeActivities:
+    seen: set[tuple[str, str]] = field(default_factory=set)  # (conversation, activity id)
+
+    async def record(
+        self,
+        *,
+        conversation_id: str,
+        activity_id: str,
+        activity_type: str,
+        tenant_id: str | None,
+        aad_object_id: str | None,
+        now: datetime,
+    ) -> bool:
+        if (conversation_id, activity_id) in self.seen:
+            return False
+        self.seen.add((conversation_id, activity_id))
+        return True
+
+    async def forget(self, conversation_id: str, activity_id: str) -> None:
+        self.seen.discard((conversation_id, activity_id))
+
+
+@dataclass
+class FakeTenants:
+    seen: dict[str, datetime] = field(default_factory=dict)  # tenant → last seen
+
+    async def touch(self, tenant_id: str, now: datetime) -> None:
+        self.seen[tenant_id] = now
+
+
+@dataclass
 class FakeUnitOfWork:
-    surveys: FakeAnswers = field(default_factory=FakeAnswers)
+    surveys: FakeSurveys = field(default_factory=FakeSurveys)
+    conversations: FakeConversations = field(default_factory=FakeConversations)
     privacy: FakePrivacy = field(default_factory=FakePrivacy)
     outbox: FakeOutbox = field(default_factory=FakeOutbox)
+    usage: FakeUsage = field(default_factory=FakeUsage)
+    campaigns: FakeCampaigns = field(default_factory=FakeCampaigns)
+    activities: FakeActivities = field(default_factory=FakeActivities)
+    tenants: FakeTenants = field(default_factory=FakeTenants)
     transactions: int = 0
     read_only: int = 0
     commits: int = 0
+
+    @property
+    def users(self) -> FakeUsers:
+        return FakeUsers(self.surveys)
 
     async def __aenter__(self) -> Self:
         self.transactions += 1
