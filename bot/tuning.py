@@ -1,8 +1,8 @@
 """Process-wide tuning of Python's garbage collector: the tricks a benchmark showed to pay, in one place.
 
 Use cases and card builders call none of these: the composition root (bot/app.py, bot/cli) switches them on, or
-hands them to a use case as a plain context manager. docs/performance.md ("Tuning kept, and why") gives what each
-one buys on the realistic workload, measured with and without it; one that buys under 10 % is removed.
+hands them to a use case as a plain context manager. docs/performance.md ("Tuning: kept or removed, and why") gives
+what each one buys, measured with and without it; one that buys too little is removed (two card tricks went so).
 """
 
 from __future__ import annotations

@@ -6,11 +6,9 @@ recipient shows the current state. Cards are built from models, never by substit
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
 from typing import Any
 
 from microsoft_teams.cards import (
@@ -80,56 +78,7 @@ def _score_choice_title(t: Strings, score: int) -> str:
 
 
 def build_nps_card(view: NpsCardView) -> dict[str, Any]:
-    """The card for `view.state`: the question (with an error when the last submission was invalid) or its outcome.
-
-    Without a comment, cards differ from person to person only in whom they are for: such a card is built from the
-    models once per shape (state, locale, score, …) and handed out with the ask and the person set where the builders
-    put them. Building from the models cost a large share of a card answer's CPU.
-    """
-    if view.comment is not None:
-        return _build(view)
-    shape = _shape(replace(view, instance_id="", aad_object_id=""))
-    card: dict[str, Any] = json.loads(shape.text)
-    card["refresh"]["userIds"] = [_user_id(view.aad_object_id)]
-    for path in shape.executes:
-        node: Any = card
-        for step in path:
-            node = node[step]
-        node["data"] = {"instance": view.instance_id}
-    return card
-
-
-@dataclass(frozen=True)
-class _Shape:
-    """A card built for nobody, as JSON, and where its Action.Execute objects are: all of them name the ask, and only
-    the ask (see the builders), so a person's card is this with the ask set at each and the person in the refresh."""
-
-    text: str
-    executes: tuple[tuple[str | int, ...], ...]  # the keys and indexes from the card down to each Action.Execute
-
-
-@lru_cache(maxsize=1024)
-def _shape(view: NpsCardView) -> _Shape:
-    card = _build(view)
-    return _Shape(json.dumps(card), tuple(_executes(card, ())))
-
-
-def _executes(node: Any, path: tuple[str | int, ...]) -> Iterator[tuple[str | int, ...]]:
-    if isinstance(node, dict):
-        if node.get("type") == "Action.Execute":
-            yield path
-        for key, value in node.items():
-            yield from _executes(value, (*path, key))
-    elif isinstance(node, list):
-        for index, item in enumerate(node):
-            yield from _executes(item, (*path, index))
-
-
-def _user_id(aad_object_id: str) -> str:
-    return f"8:orgid:{aad_object_id}"
-
-
-def _build(view: NpsCardView) -> dict[str, Any]:
+    """The card for `view.state`: the question (with an error when the last submission was invalid) or its outcome."""
     t = Strings(view.locale)
     if view.state is NpsState.ASK:
         return _ask(view, t)
@@ -142,6 +91,10 @@ def _build(view: NpsCardView) -> dict[str, Any]:
         NpsState.CLOSED: _simple("nps.closed"),
     }
     return builders[view.state](view, t)
+
+
+def _user_id(aad_object_id: str) -> str:
+    return f"8:orgid:{aad_object_id}"
 
 
 def _ask(view: NpsCardView, t: Strings) -> dict[str, Any]:

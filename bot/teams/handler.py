@@ -114,7 +114,7 @@ class NurtureBot(ActivityHandler):
         actor = Actor(tenant_id=tenant_of(activity), aad_object_id=aad_object_id_of(activity), locale=activity.locale)
         verb = str(action.get("verb") or "")
         card = await self.actions.answer(verb, action.get("data"), actor, self.clock())
-        body = CardAnswer(statusCode=200, type="application/vnd.microsoft.card.adaptive", value=card)
+        body = {"statusCode": 200, "type": "application/vnd.microsoft.card.adaptive", "value": card}
         return InvokeResponse(status=200, body=body)
 
 
@@ -129,19 +129,6 @@ def not_saved_answer(activity: Any) -> dict[str, Any]:
     else:
         card = build_error_card(ErrorCardView(activity.locale, "error.not_saved"))
     return {"statusCode": 200, "type": "application/vnd.microsoft.card.adaptive", "value": card}
-
-
-class CardAnswer(dict[str, Any]):
-    """An invoke's answer card, which botbuilder does not copy.
-
-    botbuilder deep-copies every activity a turn sends, the invoke response among them. That keeps middleware from
-    changing the bot's own objects. Nurture has no such middleware, and nothing changes this body once it is built:
-    the web layer only writes it out. Copying the card cost more CPU than building it, so a copy of this body is
-    the body itself.
-    """
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> CardAnswer:
-        return self
 
 
 async def _send(turn_context: TurnContext, reply: Reply) -> None:

@@ -8,14 +8,10 @@ import string
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from cards import MAX_CARD_BYTES
 from cards.catalog import sample_cards
 from cards.i18n import DEFAULT_LOCALE, SUPPORTED_LOCALES, Strings, _catalog, catalog_keys, negotiate
-from cards.nps import NpsCardView, NpsState, build_nps_card
-from cards.nps import _build as nps_from_models
 from cards.welcome import WelcomeView, build_welcome_card
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -108,44 +104,3 @@ def test_cards_export_writes_every_card(tmp_path: Path) -> None:
     assert written == sorted(CARDS)
     sample = json.loads((tmp_path / "out" / "nps-ask.de.json").read_text(encoding="utf-8"))
     assert sample == CARDS["nps-ask.de"]
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    state=st.sampled_from(list(NpsState)),
-    score=st.none() | st.integers(0, 10),
-    locale=st.sampled_from([None, "de-DE", "fr-ca", "ja", "pt-BR"]),
-    error=st.sampled_from([None, "error.score_invalid", "error.comment_too_long"]),
-    can_edit=st.booleans(),
-    links=st.booleans(),
-    instance_id=st.uuids().map(str),
-    aad_object_id=st.uuids().map(str),
-)
-def test_nps_cards_from_the_shape_cache_are_the_cards_built_from_the_models(
-    state: NpsState,
-    score: int | None,
-    locale: str | None,
-    error: str | None,
-    can_edit: bool,
-    links: bool,
-    instance_id: str,
-    aad_object_id: str,
-) -> None:
-    url = "https://example.com/r" if links else None
-    view = NpsCardView(instance_id, aad_object_id, "Contoso", locale, state, score, None, error, can_edit, url, url, 7)
-    assert build_nps_card(view) == nps_from_models(view)
-
-
-def test_nps_cards_from_the_shape_cache_are_each_their_own() -> None:
-    """Two people's cards of one shape share nothing: changing one (as Teams' SDK objects might) changes neither the
-    other nor the cached shape."""
-    first = NpsCardView("i-1", "a-1", "Contoso", "en", NpsState.PASSIVE, 7, can_edit=True)
-    second = NpsCardView("i-2", "a-2", "Contoso", "en", NpsState.PASSIVE, 7, can_edit=True)
-    card = build_nps_card(first)
-    card["body"][0]["text"] = "changed"
-    card["refresh"]["action"]["data"]["instance"] = "changed"
-    other = build_nps_card(second)
-    assert other == nps_from_models(second)
-    assert build_nps_card(first) == nps_from_models(first)
-    assert other["refresh"]["userIds"] == ["8:orgid:a-2"]
-    assert {a["data"]["instance"] for a in other["body"][-1]["actions"]} == {"i-2"}
