@@ -600,6 +600,22 @@ async def _parts(session: AsyncSession, tenant_id: str | None) -> tuple[Path, in
     return path, PARTS
 
 
+class AudienceRepository:
+    """The audience query and the chat owners, through a unit of work's session (uow.audience)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def groups(
+        self, query: AudienceQuery, take: Callable[[list[AudienceGroup]], None], tenant_id: str | None = None
+    ) -> None:
+        """The query's groups of people alike, of one tenant or of every tenant, handed to `take` a batch at a time."""
+        await query.each(self.session, take, tenant_id)
+
+    async def chat_owners(self, tenant_id: str | None = None) -> set[int]:
+        return await chat_owners(self.session, tenant_id)
+
+
 async def chat_owners(session: AsyncSession, tenant_id: str | None = None) -> set[int]:
     """The user rows with a live personal chat with the bot, of one tenant or of all. Asked only when a chat can
     change whether someone is reachable (bot.usecases.audience): as a column of the audience query it made

@@ -14,6 +14,7 @@ from storage.outbox import OutboxRepository
 from storage.people import ActivityLog, ConversationRepository, TenantRepository, UserRepository
 from storage.privacy import PrivacyRepository
 from storage.surveys import SurveyRepository
+from storage.targeting import AudienceRepository
 from storage.usage import UsageRepository
 
 
@@ -35,6 +36,7 @@ class UnitOfWork:
         self.campaigns = CampaignRepository(self.session)
         self.alerts = AlertRepository(self.session)
         self.privacy = PrivacyRepository(self.session)
+        self.audience = AudienceRepository(self.session)
         return self
 
     async def __aexit__(

@@ -21,8 +21,8 @@ from bot.engagement.campaigns import Campaign, CampaignSet
 from bot.engagement.kinds import Match
 from bot.engagement.reach import ChatOpening, ReachFacts, reachable
 from bot.engagement.targeting import Gates, Refusal, Target, Touch, decide_alike, gate
-from storage.targeting import AudienceGroup, AudienceQuery, chat_owners
-from storage.uow import UnitOfWork
+from bot.usecases.ports import CampaignsUnitOfWork
+from storage.targeting import AudienceGroup, AudienceQuery
 
 # entered around deciding a whole audience: the composition root passes bot.tuning.collector_paused
 BulkWork = Callable[[], AbstractContextManager[None]]
@@ -111,7 +111,7 @@ class Audience:
         installing the app, since it then first adopts the app's users the bot has not met."""
         return self.opening is not ChatOpening.INSTALL
 
-    async def decisions(self, uow: UnitOfWork, tenant_id: str | None = None) -> list[Target]:
+    async def decisions(self, uow: CampaignsUnitOfWork, tenant_id: str | None = None) -> list[Target]:
         """Every match with its outcome, by tenant and person (the order of the person-by-person path), each with the
         person's user row and language. People alike are decided once (bot.engagement.targeting.decide_alike)."""
         tenants = [tenant_id] if tenant_id else await uow.tenants.ids()
@@ -135,9 +135,9 @@ class Audience:
             run.add(found)
 
         with self.bulk_work():  # arrays of hundreds of thousands of people, as many targets
-            await self.query.each(uow.session, take, tenant_id)
+            await uow.audience.groups(self.query, take, tenant_id)
             if later:
-                owners = await chat_owners(uow.session, tenant_id)
+                owners = await uow.audience.chat_owners(tenant_id)
                 found: dict[str, list[Target]] = {}
                 for group in later:
                     for part in _by_chat(group, owners):

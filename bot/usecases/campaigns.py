@@ -23,6 +23,7 @@ from bot.engagement.reach import ChatOpening, pending_chat
 from bot.engagement.targeting import Outcome, Target
 from bot.usecases.audience import Audience, BulkWork
 from bot.usecases.card_actions import ActionData, Actor, Card, CardActions, Refused
+from bot.usecases.ports import CampaignsUnitOfWork
 from cards.i18n import negotiate
 from cards.nurture import NurtureCardView, NurtureState, build_nurture_card
 from cards.verbs import Verb
@@ -30,7 +31,6 @@ from storage.campaigns import NewTouch
 from storage.models import ROW_ID_MAX
 from storage.outbox import NewMessage
 from storage.sql import ROWS_PER_INSERT
-from storage.uow import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ _BATCH = ROWS_PER_INSERT  # decisions recorded together: their touches in one st
 
 @dataclass
 class Campaigns:
-    uow_factory: Callable[[], UnitOfWork]
+    uow_factory: Callable[[], CampaignsUnitOfWork]
     config: CampaignConfig
     bulk_work: BulkWork = nullcontext  # entered around deciding an audience (bot.tuning.collector_paused)
 
@@ -111,7 +111,7 @@ class Campaigns:
         return Audience(self.config.campaigns, self.config.policy, self.config.opening, now, self.bulk_work)
 
     async def _record(
-        self, uow: UnitOfWork, targets: list[Target], chats: dict[int, str], now: datetime, report: RunReport
+        self, uow: CampaignsUnitOfWork, targets: list[Target], chats: dict[int, str], now: datetime, report: RunReport
     ) -> None:
         """A touch per decision; for each one sent, its card queued and linked to the touch."""
         touches = [
@@ -147,7 +147,7 @@ class Campaigns:
                 report.by_campaign[campaign_id] = report.by_campaign.get(campaign_id, 0) + 1
         await uow.campaigns.link_outbox(links)
 
-    async def _renewals(self, uow: UnitOfWork, now: datetime, tenant_id: str | None) -> list[RenewalTarget]:
+    async def _renewals(self, uow: CampaignsUnitOfWork, now: datetime, tenant_id: str | None) -> list[RenewalTarget]:
         found: list[RenewalTarget] = []
         renewals = await uow.tenants.renewals()
         if tenant_id:

@@ -3,21 +3,23 @@
 storage.uow.UnitOfWork is the real one; tests/unit/fakes.py holds in-memory ones, so a use case can be unit-tested
 without a database (the style of cosmicpython's AbstractUnitOfWork and FakeUnitOfWork). A use case typed with one
 touches nothing the protocol does not name. On them so far: surveys (asking and every card action), the NPS report,
-usage ingestion, the campaign report, installs and commands (lifecycle), privacy and recall; campaigns, alerts and
+usage ingestion, campaigns and their report, installs and commands (lifecycle), privacy and recall; alerts and
 delivery still use the concrete unit of work.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from types import TracebackType
 from typing import Protocol, Self
 
 from bot.engagement.usage import UsageEvent
+from storage.campaigns import NewTouch
 from storage.outbox import NewMessage
 from storage.people import ConversationTarget, UserProfile
 from storage.surveys import AskKey, NewAsk, ScoredAnswer, SubmitOutcome
+from storage.targeting import AudienceGroup, AudienceQuery
 from storage.usage import RecordResult
 
 
@@ -329,3 +331,91 @@ class LifecycleUnitOfWork(PrivacyUnitOfWork, ReportsUnitOfWork, Protocol):
     def conversations(self) -> ConversationsWrite: ...
     @property
     def usage(self) -> UsageStore: ...
+
+
+# -- campaigns (bot.usecases.campaigns, bot.usecases.audience) ------------------------------------------------------
+
+
+class AudienceStore(Protocol):
+    async def groups(
+        self, query: AudienceQuery, take: Callable[[list[AudienceGroup]], None], tenant_id: str | None = None
+    ) -> None:
+        """The audience query's groups of people alike (of one tenant, or all), handed to `take` a batch at a time."""
+
+    async def chat_owners(self, tenant_id: str | None = None) -> set[int]:
+        """The user rows with a live personal chat with the bot."""
+
+
+class SentTouch(Protocol):
+    """A campaign card's touch, as its "stop these" button names it."""
+
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def aad_object_id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def step(self) -> str: ...
+
+
+class CampaignsStore(Protocol):
+    async def chats(self, user_ids: Sequence[int]) -> dict[int, str]:
+        """Each person's live personal conversation id, where they have one."""
+
+    async def add_touches(self, touches: Sequence[NewTouch], now: datetime) -> list[int | None]:
+        """Each touch's new id; None where that step was recorded for the person before."""
+
+    async def link_outbox(self, links: Sequence[tuple[int, int]]) -> None:
+        """(touch, outbox message) pairs: which card each touch sent."""
+
+    async def touch(self, touch_id: int) -> SentTouch | None: ...
+
+    async def stop(self, user_id: int, kind: str, now: datetime) -> int:
+        """Opt the person out of one kind; queued messages of that kind cancelled."""
+
+    async def resume(self, user_id: int, kind: str) -> None: ...
+
+    async def renewal_alert_keys(self) -> set[str]:
+        """The causes of every renewal alert raised so far."""
+
+    async def add_renewal_alert(self, tenant_id: str, cause_key: str, detail: str, now: datetime) -> bool:
+        """False when an alert for the same cause exists."""
+
+
+class CampaignTenants(Protocol):
+    async def ids(self) -> list[str]: ...
+
+    async def renewals(self) -> dict[str, date]:
+        """Each tenant's renewal date, where one is set."""
+
+
+class CampaignPeople(Protocol):
+    async def get(self, tenant_id: str, aad_object_id: str) -> Person | None: ...
+
+    async def adopt_app_users(self, tenant_id: str, now: datetime) -> int:
+        """Store the tenant's app users the bot has not met (chats opened by installing the app); how many."""
+
+
+class CampaignChats(Protocol):
+    async def anchored(self, tenant_ids: Sequence[str]) -> set[str]: ...
+
+
+class CampaignOutbox(Protocol):
+    async def enqueue_many(self, messages: Sequence[NewMessage], now: datetime) -> list[int | None]:
+        """Each message's new id; None for one queued before (the same dedupe key)."""
+
+
+class CampaignsUnitOfWork(UnitOfWork, Protocol):
+    @property
+    def audience(self) -> AudienceStore: ...
+    @property
+    def campaigns(self) -> CampaignsStore: ...
+    @property
+    def tenants(self) -> CampaignTenants: ...
+    @property
+    def users(self) -> CampaignPeople: ...
+    @property
+    def conversations(self) -> CampaignChats: ...
+    @property
+    def outbox(self) -> CampaignOutbox: ...

@@ -5,16 +5,18 @@ the result and the conversation with storage (a read-only transaction declared, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from types import TracebackType
 from typing import Self
 
 from bot.engagement.usage import UsageEvent
+from storage.campaigns import NewTouch
 from storage.outbox import NewMessage
 from storage.people import ConversationTarget, UserProfile
 from storage.surveys import AskKey, NewAsk, ScoredAnswer, SubmitOutcome
+from storage.targeting import AudienceGroup, AudienceQuery
 from storage.usage import RecordResult
 
 
@@ -213,6 +215,13 @@ class FakeUsers:
         found.unreachable_at = None  # any activity from the person means Teams can reach them again
         return found.id
 
+    async def get(self, tenant_id: str, aad_object_id: str) -> Person | None:
+        people = self.surveys.people.values()
+        return next((p for p in people if (p.tenant_id, p.aad_object_id) == (tenant_id, aad_object_id)), None)
+
+    async def adopt_app_users(self, tenant_id: str, now: datetime) -> int:
+        return 0  # no Graph here: every app user is met already
+
     async def mark_installed(self, user_id: int, now: datetime) -> None:
         person = self.surveys.people[user_id]
         person.installed_at, person.uninstalled_at = now, None
@@ -287,6 +296,9 @@ class FakeOutbox:
             if not c.queued and c.activity_id and c.kind == kind and tenant_id in (None, c.tenant_id)
         ]
 
+    async def enqueue_many(self, messages: Sequence[NewMessage], now: datetime) -> list[int | None]:
+        return [await self.enqueue(m, now) for m in messages]
+
     async def enqueue(self, message: NewMessage, now: datetime) -> int | None:
         if any(m.dedupe_key == message.dedupe_key for m in self.queued):
             return None  # queued before: the dedupe key keeps it once, as the outbox table's unique key does
@@ -329,10 +341,67 @@ class Touch:
 
 @dataclass
 class FakeCampaigns:
-    touches: list[Touch] = field(default_factory=list)
+    touches: list[Touch] = field(default_factory=list)  # decided earlier: what the campaign report reads
+    recorded: list[NewTouch] = field(default_factory=list)  # recorded by a run: touch id = position + 1
+    chat_ids: dict[int, str] = field(default_factory=dict)  # user row → live personal conversation
+    links: list[tuple[int, int]] = field(default_factory=list)
+    stopped: set[tuple[int, str]] = field(default_factory=set)  # (user row, kind)
+    renewal_alerts: dict[str, str] = field(default_factory=dict)  # cause → detail
 
     async def all_touches(self) -> list[Touch]:
         return sorted(self.touches, key=lambda t: t.decided_at)
+
+    async def chats(self, user_ids: Sequence[int]) -> dict[int, str]:
+        return {u: self.chat_ids[u] for u in user_ids if u in self.chat_ids}
+
+    async def add_touches(self, touches: Sequence[NewTouch], now: datetime) -> list[int | None]:
+        ids: list[int | None] = []
+        for touch in touches:
+            key = (touch.campaign_id, touch.tenant_id, touch.aad_object_id, touch.step)
+            if any((t.campaign_id, t.tenant_id, t.aad_object_id, t.step) == key for t in self.recorded):
+                ids.append(None)  # the step was recorded for the person before: the table's unique key
+                continue
+            self.recorded.append(touch)
+            ids.append(len(self.recorded))
+        return ids
+
+    async def link_outbox(self, links: Sequence[tuple[int, int]]) -> None:
+        self.links += links
+
+    async def touch(self, touch_id: int) -> NewTouch | None:
+        return self.recorded[touch_id - 1] if 0 < touch_id <= len(self.recorded) else None
+
+    async def stop(self, user_id: int, kind: str, now: datetime) -> int:
+        self.stopped.add((user_id, kind))
+        return 0
+
+    async def resume(self, user_id: int, kind: str) -> None:
+        self.stopped.discard((user_id, kind))
+
+    async def renewal_alert_keys(self) -> set[str]:
+        return set(self.renewal_alerts)
+
+    async def add_renewal_alert(self, tenant_id: str, cause_key: str, detail: str, now: datetime) -> bool:
+        if cause_key in self.renewal_alerts:
+            return False
+        self.renewal_alerts[cause_key] = detail
+        return True
+
+
+@dataclass
+class FakeAudience:
+    """No audience query: the groups a test hands it (none by default), and the chat owners."""
+
+    found: list[AudienceGroup] = field(default_factory=list)
+    owners: set[int] = field(default_factory=set)
+
+    async def groups(
+        self, query: AudienceQuery, take: Callable[[list[AudienceGroup]], None], tenant_id: str | None = None
+    ) -> None:
+        take([g for g in self.found if tenant_id in (None, g.tenant_id)])
+
+    async def chat_owners(self, tenant_id: str | None = None) -> set[int]:
+        return set(self.owners)
 
 
 @dataclass
@@ -361,9 +430,16 @@ class FakeActivities:
 @dataclass
 class FakeTenants:
     seen: dict[str, datetime] = field(default_factory=dict)  # tenant → last seen
+    renewal_dates: dict[str, date] = field(default_factory=dict)
 
     async def touch(self, tenant_id: str, now: datetime) -> None:
         self.seen[tenant_id] = now
+
+    async def ids(self) -> list[str]:
+        return sorted(self.seen)
+
+    async def renewals(self) -> dict[str, date]:
+        return dict(self.renewal_dates)
 
 
 @dataclass
@@ -375,6 +451,7 @@ class FakeUnitOfWork:
     usage: FakeUsage = field(default_factory=FakeUsage)
     campaigns: FakeCampaigns = field(default_factory=FakeCampaigns)
     activities: FakeActivities = field(default_factory=FakeActivities)
+    audience: FakeAudience = field(default_factory=FakeAudience)
     tenants: FakeTenants = field(default_factory=FakeTenants)
     transactions: int = 0
     read_only: int = 0

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from bot.engagement.asking import AskPolicy
+from bot.engagement.campaigns import CampaignSet
 from bot.engagement.periods import Period
 from bot.security.tenants import TenantPolicy
 from bot.usecases.campaign_report import campaign_report
+from bot.usecases.campaigns import CampaignConfig, Campaigns, TouchData
 from bot.usecases.card_actions import Actor, Refused
 from bot.usecases.ingest import UsageIngest
 from bot.usecases.lifecycle import Inbound, Lifecycle, Scope
@@ -21,7 +23,9 @@ from bot.usecases.reports import Comment, nps_report
 from bot.usecases.surveys import InstanceData, SubmitData, SurveyConfig, Surveys
 from cards.notice import NoticeKind, NoticeView, build_notice_card
 from cards.nps import NpsCardView, NpsState, build_nps_card
+from cards.nurture import NurtureCardView, NurtureState, build_nurture_card
 from storage.answers import UnitOfWorkAnswerWriter
+from storage.campaigns import NewTouch
 from storage.surveys import ScoredAnswer
 from tests.unit.fakes import Ask, Card, FakeCampaigns, FakeOutbox, FakeSurveys, FakeUnitOfWork, Person, Touch
 
@@ -319,3 +323,48 @@ async def test_nps_figures_are_for_csms_only() -> None:
     assert (await lifecycle.message(inbound(text="nps"), NOW)).card == notice(NoticeKind.NOT_CSM)
     report = await lifecycle.message(inbound(text="nps", aad_object_id=A2), NOW)
     assert report.card != notice(NoticeKind.NOT_CSM) and uow.read_only == 1  # the report read, in its own transaction
+
+
+# -- campaigns ------------------------------------------------------------------------------------------------------
+
+
+def campaigns_world() -> tuple[FakeUnitOfWork, Campaigns]:
+    uow = FakeUnitOfWork()
+    uow.tenants.seen.update({G1: NOW, G2: NOW})
+    config = CampaignConfig(
+        CampaignSet.model_validate({"campaigns": [{"id": "renewal", "kind": "renewal", "days_before": [90, 60, 30]}]}),
+        AskPolicy(),
+        "Contoso Insights",
+    )
+    return uow, Campaigns(lambda: uow, config)
+
+
+async def test_a_renewal_date_raises_the_tightest_reminder_once() -> None:
+    uow, campaigns = campaigns_world()
+    uow.tenants.renewal_dates = {G1: NOW.date() + timedelta(days=58), G2: NOW.date() + timedelta(days=120)}
+    plan = await campaigns.plan(NOW)
+    assert [(r.tenant_id, r.days_before, r.days_left) for r in plan.renewals] == [(G1, 60, 58)]
+    assert uow.campaigns.renewal_alerts == {} and uow.commits == 0  # a dry run stores nothing
+    first = await campaigns.run(NOW)
+    assert first.renewal_alerts == 1
+    assert list(uow.campaigns.renewal_alerts) == [f"renewal:{G1}:{(NOW.date() + timedelta(days=58)).isoformat()}:60"]
+    again = await campaigns.run(NOW + timedelta(hours=1))
+    assert again.renewal_alerts == 0 and len(uow.campaigns.renewal_alerts) == 1
+
+
+async def test_stop_these_stops_only_the_kind_clicked_for_only_its_recipient() -> None:
+    uow, campaigns = campaigns_world()
+    person = Person(3, G1, A1)
+    uow.surveys.people[person.id] = person
+    touch = NewTouch("first-report", "adoption", "nudge-1", G1, A1, False, "active, milestone not reached")
+    await uow.campaigns.add_touches([touch], NOW)
+    with pytest.raises(Refused) as refused:
+        await campaigns.stop(TouchData(touch=1), Actor(G1, A2, "en-US"), NOW)
+    assert refused.value.message_key == "error.not_your_message" and uow.campaigns.stopped == set()
+    card = await campaigns.stop(TouchData(touch=1), Actor(G1, A1, "en-US"), NOW)
+    view = NurtureCardView(1, "adoption", "nudge-1", "Contoso Insights", "en-US", state=NurtureState.STOPPED)
+    assert card == build_nurture_card(view) and uow.campaigns.stopped == {(3, "adoption")}
+    await campaigns.resume(TouchData(touch=1), Actor(G1, A1, "en-US"), NOW)
+    assert uow.campaigns.stopped == set()
+    with pytest.raises(Refused):
+        await campaigns.stop(TouchData(touch=2), Actor(G1, A1, "en-US"), NOW)  # no such touch
