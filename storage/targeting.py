@@ -52,8 +52,9 @@ class _Layout:
     def __init__(self, windows: Sequence[Window], events: Sequence[str], moments: bool) -> None:
         self.active = {w: j for j, w in enumerate(windows)}
         self.total = {e: len(windows) + k for k, e in enumerate(events)}
-        self.since = len(windows) + len(events) if moments else -1  # then last seen, then each event's last use
-        self.last_used = {e: self.since + 2 + k for k, e in enumerate(events)} if moments else {}
+        # first seen, then last seen, then each event's last use: read only for kinds that set reads_moments
+        self.since = len(windows) + len(events) if moments else None
+        self.last_used = {e: len(windows) + len(events) + 2 + k for k, e in enumerate(events)} if moments else {}
 
 
 class AudienceGroup:
@@ -157,13 +158,12 @@ class AudienceGroup:
 
     @property
     def since(self) -> datetime | None:
-        value = self._numbers[self._layout.since]
-        return moment(value) if value is not None else None
+        return self._moment(self._layout.since, "first seen")
 
     @property
     def last_seen_at(self) -> datetime | None:
-        value = self._numbers[self._layout.since + 1]
-        return moment(value) if value is not None else None
+        since = self._layout.since
+        return self._moment(since + 1 if since is not None else None, "last seen")
 
     def active(self, window: Window) -> int:
         return int(self._numbers[self._layout.active[window]])
@@ -173,7 +173,14 @@ class AudienceGroup:
         return int(value) if value is not None else None
 
     def last_used(self, event: str) -> datetime | None:
-        value = self._numbers[self._layout.last_used[event]]
+        return self._moment(self._layout.last_used.get(event), f"when {event} was last used")
+
+    def _moment(self, index: int | None, what: str) -> datetime | None:
+        """A moment among the numbers; a kind that reads one without setting reads_moments gets an error, not
+        another column's value."""
+        if index is None:
+            raise LookupError(f"the audience query did not read {what}: the campaign kind must set reads_moments")
+        value = self._numbers[index]
         return moment(value) if value is not None else None
 
 

@@ -557,3 +557,22 @@ def test_every_kind_is_in_the_campaigns_file_and_the_dispatch_table() -> None:
         else:
             with pytest.raises(NotImplementedError):
                 kind.model_validate({"id": "x", "kind": kind.name()}).match(None, (), NOW)  # type: ignore[arg-type]
+
+
+def test_a_group_refuses_moments_its_query_did_not_read() -> None:
+    """A kind whose rule reads first or last seen, or an event's last use, must say so (reads_moments); without it the
+    group says what is missing instead of handing over another column's value."""
+    from storage.targeting import AudienceQuery
+
+    key = ("tenant-a", "en-US", "UTC", 1, 3, epoch_day(TODAY) - 1, None, None, None)  # onboarding reads no numbers
+    query = AudienceQuery(campaigns(ONBOARDING).active, NOW, NOW - timedelta(days=30))
+    group = query._group(key, [1], ["user-00001"])
+    assert group.days_since_install == 3 and group.today == TODAY
+    with pytest.raises(LookupError, match="reads_moments"):
+        _ = group.since
+    with pytest.raises(LookupError, match="reads_moments"):
+        group.last_used("report_created")
+    with_moments = AudienceQuery(campaigns(ONBOARDING, ANNIVERSARY).active, NOW, NOW - timedelta(days=30))
+    seen = NOW - timedelta(days=400)
+    group = with_moments._group((*key, seen.strftime("%Y-%m-%d %H:%M:%S.%f"), None), [1], ["user-00001"])
+    assert group.since == seen and group.last_seen_at is None
