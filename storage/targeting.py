@@ -18,6 +18,7 @@ offset since Teams began need no lookup by moment.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -184,20 +185,16 @@ class AudienceGroup:
         return moment(value) if value is not None else None
 
 
+@functools.cache  # a few dozen: one per flags and anchoring, shared by every group alike
 def _reach(flags: int, anchored: bool) -> ReachFacts:
-    key = (flags, anchored)
-    if key not in _REACHES:
-        _REACHES[key] = ReachFacts(
-            has_chat=bool(flags & HAS_CHAT),
-            installed=bool(flags & INSTALLED),
-            uninstalled=bool(flags & UNINSTALLED),
-            refused=bool(flags & REFUSED),
-            tenant_anchored=anchored,
-        )
-    return _REACHES[key]
+    return ReachFacts(
+        has_chat=bool(flags & HAS_CHAT),
+        installed=bool(flags & INSTALLED),
+        uninstalled=bool(flags & UNINSTALLED),
+        refused=bool(flags & REFUSED),
+        tenant_anchored=anchored,
+    )
 
-
-_REACHES: dict[tuple[int, bool], ReachFacts] = {}  # a few dozen: one per flags and anchoring
 
 # the query's columns before the numbers: with the numbers, what people of a group are alike in
 _CANDIDATE_COLUMNS = ("c.tenant_id", "c.locale", "c.time_zone", "c.flags", "c.day", "c.last_day")
@@ -356,7 +353,7 @@ class AudienceQuery:
         moments looked up by span."""
         zone_rows, span_rows = [], []
         for zone in zones:
-            today = local_time(self.now, zone).date()
+            today = self._today(zone)
             if abs(today - self._utc_today) > timedelta(days=1):  # the profile's words reach a day either way
                 raise ValueError(f"{zone}: local day {today} is more than a day from UTC's {self._utc_today}")
             spans = offset_spans(zone, TEAMS_BEGAN, last_day)

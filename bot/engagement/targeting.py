@@ -59,11 +59,17 @@ class Person:
         return f"{self.tenant_id}:{self.aad_object_id}"
 
     def gates(self) -> Gates:
-        last: dict[str, datetime] = {}
-        for t in self.touches:
-            if t.campaign_id not in last or t.decided_at > last[t.campaign_id]:
-                last[t.campaign_id] = t.decided_at
+        last = last_decisions(self.touches)
         return Gates(self.reachable, self.opted_out, self.stopped_kinds, last, self.recent_sends, self.time_zone)
+
+
+def last_decisions(touches: Iterable[Touch]) -> dict[str, datetime]:
+    """When each campaign last decided about a person (sent or held out): its cooldown counts from there."""
+    last: dict[str, datetime] = {}
+    for touch in touches:
+        if touch.campaign_id not in last or touch.decided_at > last[touch.campaign_id]:
+            last[touch.campaign_id] = touch.decided_at
+    return last
 
 
 class Outcome(StrEnum):

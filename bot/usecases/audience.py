@@ -20,7 +20,7 @@ from bot.engagement.asking import AskPolicy
 from bot.engagement.campaigns import Campaign, CampaignSet
 from bot.engagement.kinds import Match
 from bot.engagement.reach import ChatOpening, ReachFacts, reachable
-from bot.engagement.targeting import Gates, Refusal, Target, Touch, decide_alike, gate
+from bot.engagement.targeting import Gates, Refusal, Target, Touch, decide_alike, gate, last_decisions
 from bot.usecases.ports import CampaignsUnitOfWork
 from storage.targeting import AudienceGroup, AudienceQuery
 
@@ -41,12 +41,9 @@ class _Touches:
     @classmethod
     def of(cls, touches: list[Touch]) -> _Touches:
         steps: dict[str, set[str]] = {}
-        last: dict[str, datetime] = {}
         for touch in touches:
             steps.setdefault(touch.campaign_id, set()).add(touch.step)
-            if touch.campaign_id not in last or touch.decided_at > last[touch.campaign_id]:
-                last[touch.campaign_id] = touch.decided_at
-        return cls(steps, last)
+        return cls(steps, last_decisions(touches))
 
 
 _NO_TOUCHES = _Touches({}, {})
