@@ -15,7 +15,6 @@ from storage.models import Alert, AlertLog, CsmAssignment, NpsAnswer, PendingAle
 from storage.sql import insert_for, on_postgres
 
 OPEN_STATUSES = ("open", "claimed", "snoozed")
-NOTE_MAX_LENGTH = 500
 
 
 @dataclass(frozen=True)

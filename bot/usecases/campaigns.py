@@ -13,8 +13,6 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pydantic import Field
-
 from bot.engagement.asking import AskPolicy
 from bot.engagement.campaigns import CampaignSet
 from bot.engagement.kinds import Renewal, RenewalTarget
@@ -22,13 +20,12 @@ from bot.engagement.phrases import phrase_json
 from bot.engagement.reach import ChatOpening, pending_chat
 from bot.engagement.targeting import Outcome, Target
 from bot.usecases.audience import Audience, BulkWork
-from bot.usecases.card_actions import ActionData, Actor, Card, CardActions, Refused
+from bot.usecases.card_actions import ActionData, Actor, Card, CardActions, Refused, RowId
 from bot.usecases.ports import CampaignsUnitOfWork
 from cards.i18n import negotiate
 from cards.nurture import NurtureCardView, NurtureState, build_nurture_card
 from cards.verbs import Verb
 from storage.campaigns import NewTouch
-from storage.models import ROW_ID_MAX
 from storage.outbox import NewMessage
 from storage.sql import ROWS_PER_INSERT
 
@@ -57,7 +54,7 @@ class RunReport:
 
 
 class TouchData(ActionData):
-    touch: int = Field(ge=1, le=ROW_ID_MAX)  # an id no row can have is refused here, not by the database
+    touch: RowId
 
 
 _BATCH = ROWS_PER_INSERT  # decisions recorded together: their touches in one statement, their cards in another

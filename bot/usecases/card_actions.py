@@ -12,14 +12,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bot.usecases.ports import ROW_ID_MAX
 from cards.nps import ErrorCardView, build_error_card
 from cards.verbs import Verb
 
 Card = dict[str, Any]
+# a row id in a card's data: one no row can have is refused with the payload, not by the database
+RowId = Annotated[int, Field(ge=1, le=ROW_ID_MAX)]
 
 
 @dataclass(frozen=True)

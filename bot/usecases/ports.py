@@ -3,8 +3,8 @@
 storage.uow.UnitOfWork is the real one; tests/unit/fakes.py holds in-memory ones, so a use case can be unit-tested
 without a database (the style of cosmicpython's AbstractUnitOfWork and FakeUnitOfWork). A use case typed with one
 touches nothing the protocol does not name. On them so far: surveys (asking and every card action), the NPS report,
-usage ingestion, campaigns and their report, installs and commands (lifecycle), privacy and recall; alerts and
-delivery still use the concrete unit of work.
+usage ingestion, campaigns and their report, installs and commands (lifecycle), privacy, recall and customer
+success (alerts); delivery still uses the concrete unit of work.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from datetime import date, datetime
 from types import TracebackType
 from typing import Protocol, Self
 
-from bot.engagement.usage import UsageEvent
+from bot.engagement.usage import FeatureUse, UsageEvent
+from storage.alerts import NewAlert
 from storage.campaigns import NewTouch
+from storage.models import ROW_ID_MAX as ROW_ID_MAX  # the largest id a row can have (32-bit on PostgreSQL)
 from storage.outbox import NewMessage
 from storage.people import ConversationTarget, UserProfile
 from storage.surveys import AskKey, NewAsk, ScoredAnswer, SubmitOutcome
@@ -419,3 +421,186 @@ class CampaignsUnitOfWork(UnitOfWork, Protocol):
     def conversations(self) -> CampaignChats: ...
     @property
     def outbox(self) -> CampaignOutbox: ...
+
+
+# -- customer success (bot.usecases.alerts) --------------------------------------------------------------------------
+
+
+class Account(Protocol):
+    """A tenant as CSMs see it (storage.models.Tenant)."""
+
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def display_name(self) -> str | None: ...
+    @property
+    def renewal_date(self) -> date | None: ...
+    @property
+    def health_score(self) -> float | None: ...  # the last run's score
+    @property
+    def at_risk(self) -> bool | None: ...  # the last run's verdict: an alert is raised when it turns True
+
+
+class AlertRecord(Protocol):
+    """A stored alert (storage.models.Alert)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...  # at_risk | detractor | renewal
+    @property
+    def status(self) -> str: ...  # open | claimed | snoozed | resolved
+    @property
+    def reasons(self) -> str: ...  # JSON list of phrases (bot.engagement.phrases.stored_phrases reads it)
+    @property
+    def score(self) -> float | None: ...
+    @property
+    def survey_instance_id(self) -> str | None: ...
+    @property
+    def claimed_by(self) -> str | None: ...
+    @property
+    def snoozed_until(self) -> datetime | None: ...
+    @property
+    def resolved_by(self) -> str | None: ...
+    @property
+    def escalation_level(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+class AlertCause(Protocol):
+    """Something that should become an alert at the next run (storage.models.PendingAlert)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...  # detractor | renewal
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def survey_instance_id(self) -> str | None: ...
+    @property
+    def cause_key(self) -> str | None: ...
+    @property
+    def detail(self) -> str | None: ...
+    @property
+    def score(self) -> int | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+class AlertEntry(Protocol):
+    """One line of an alert's log (storage.models.AlertLog)."""
+
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def actor(self) -> str | None: ...  # a CSM's AAD object id; None for Nurture itself
+    @property
+    def action(self) -> str: ...
+    @property
+    def note(self) -> str | None: ...
+
+
+class AlertsStore(Protocol):
+    async def assignments(self) -> dict[str, list[str]]:
+        """tenant → assigned CSMs in escalation order."""
+
+    async def tenants(self) -> Sequence[Account]: ...
+
+    async def installed_counts(self) -> dict[str, int]:
+        """People with the app installed, per tenant."""
+
+    async def set_health(self, tenant_id: str, score: float, at_risk: bool, now: datetime) -> None: ...
+
+    async def raise_alert(self, alert: NewAlert, now: datetime, escalate_at: datetime | None) -> int | None:
+        """The new alert's id; None while an alert for the same cause is still open."""
+
+    async def get(self, alert_id: int, *, lock: bool = False) -> AlertRecord | None:
+        """`lock`: held until the transaction ends, so two clicks on one alert take turns."""
+
+    async def update(self, alert_id: int, now: datetime, **values: object) -> None:
+        """Set the named fields of the alert (and when it changed)."""
+
+    async def log(
+        self, alert_id: int, at: datetime, actor: str | None, action: str, note: str | None = None
+    ) -> None: ...
+
+    async def history(self, alert_id: int) -> Sequence[AlertEntry]:
+        """The alert's log, oldest first."""
+
+    async def all(self, *, open_only: bool = False) -> Sequence[AlertRecord]: ...
+
+    async def due_escalations(self, now: datetime) -> Sequence[AlertRecord]:
+        """Open alerts nobody claimed by their deadline."""
+
+    async def wake_snoozed(self, now: datetime) -> list[int]:
+        """Open again the alerts whose snooze ended; their ids."""
+
+    async def pending_causes(self) -> Sequence[AlertCause]: ...
+
+    async def mark_cause(self, pending_id: int, status: str) -> None:
+        """`raised`, or `merged` into an alert already open for the same cause."""
+
+    async def detractor_comment(self, survey_instance_id: str) -> tuple[int, str | None] | None:
+        """The detractor's current score and comment."""
+
+
+class HealthUsage(UsageStore, Protocol):
+    async def features(self, tenant_id: str, names: Sequence[str]) -> dict[str, dict[str, FeatureUse]]:
+        """Per person (AAD object id), their use of the features named."""
+
+    async def tenant_days(self, tenant_id: str, since: date) -> dict[date, tuple[int, int]]:
+        """Per day from `since` on: (active people, events)."""
+
+
+class AccountsRead(Protocol):
+    async def get(self, tenant_id: str) -> Account | None: ...
+
+
+class PeopleRead(Protocol):
+    async def find_by_aad(self, aad_object_id: str) -> Sequence[Person]:
+        """The person in every tenant where the bot met them."""
+
+
+class Channel(Protocol):
+    """A conversation the bot was added to (storage.models.ConversationReference)."""
+
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def conversation_id(self) -> str: ...
+    @property
+    def removed_at(self) -> datetime | None: ...
+
+
+class CsmChats(Protocol):
+    async def personal_for(self, user_id: int) -> Chat | None: ...
+
+    async def get(self, conversation_id: str) -> Channel | None: ...
+
+
+class AlertOutbox(Protocol):
+    async def exists(self, dedupe_key: str) -> bool:
+        """A message with this dedupe key was queued before."""
+
+    async def enqueue(self, message: NewMessage, now: datetime) -> int | None: ...
+
+
+class AlertsUnitOfWork(UnitOfWork, Protocol):
+    @property
+    def alerts(self) -> AlertsStore: ...
+    @property
+    def usage(self) -> HealthUsage: ...
+    @property
+    def surveys(self) -> AnswersRead: ...
+    @property
+    def tenants(self) -> AccountsRead: ...
+    @property
+    def users(self) -> PeopleRead: ...
+    @property
+    def conversations(self) -> CsmChats: ...
+    @property
+    def outbox(self) -> AlertOutbox: ...

@@ -5,13 +5,16 @@ the result and the conversation with storage (a read-only transaction declared, 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from types import TracebackType
 from typing import Self
 
-from bot.engagement.usage import UsageEvent
+from bot.engagement.phrases import phrase_json
+from bot.engagement.usage import FeatureUse, UsageEvent
+from storage.alerts import NewAlert
 from storage.campaigns import NewTouch
 from storage.outbox import NewMessage
 from storage.people import ConversationTarget, UserProfile
@@ -60,6 +63,22 @@ class Answer:
     edits: int = 0
 
 
+@dataclass
+class Cause:
+    """A pending alert (storage.models.PendingAlert)."""
+
+    id: int
+    kind: str
+    tenant_id: str
+    created_at: datetime
+    survey_instance_id: str | None = None
+    aad_object_id: str | None = None
+    score: int | None = None
+    cause_key: str | None = None
+    detail: str | None = None
+    status: str = "pending"
+
+
 @dataclass(frozen=True)
 class Submitted:
     outcome: SubmitOutcome
@@ -74,7 +93,7 @@ class FakeSurveys:
     people: dict[int, Person] = field(default_factory=dict)
     instances: dict[str, Ask] = field(default_factory=dict)
     given: dict[tuple[str, str], Answer] = field(default_factory=dict)  # (ask, AAD object id)
-    alerts: list[tuple[str, str, str, int]] = field(default_factory=list)  # (kind, ask, AAD object id, score)
+    causes: list[Cause] = field(default_factory=list)  # pending alerts: what the next alert run raises
     answers: list[ScoredAnswer] = field(default_factory=list)
     asks: list[tuple[str, datetime, bool]] = field(default_factory=list)  # (tenant, sent at, answered?)
 
@@ -149,15 +168,24 @@ class FakeSurveys:
     async def add_pending_alert(
         self, kind: str, instance: AskKey, aad_object_id: str, score: int, now: datetime
     ) -> bool:
-        if any(k == kind and ask == instance.id for k, ask, _, _ in self.alerts):
+        if any(c.kind == kind and c.survey_instance_id == instance.id for c in self.causes):
             return False
-        self.alerts.append((kind, instance.id, aad_object_id, score))
+        self.causes.append(
+            Cause(len(self.causes) + 1, kind, instance.tenant_id, now, instance.id, aad_object_id, score)
+        )
         return True
 
 
 @dataclass(frozen=True)
 class Chat:
     conversation_id: str
+
+
+@dataclass(frozen=True)
+class Channel:
+    tenant_id: str
+    conversation_id: str
+    removed_at: datetime | None
 
 
 @dataclass
@@ -183,6 +211,12 @@ class FakeConversations:
 
     async def personal_for(self, user_id: int) -> Chat | None:
         return Chat(self.chats[user_id]) if user_id in self.chats else None
+
+    async def get(self, conversation_id: str) -> Channel | None:
+        target = self.live.get(conversation_id)
+        if target is None:
+            return None
+        return Channel(target.tenant_id, target.conversation_id, None)
 
     async def with_personal_chat(self, user_ids: Sequence[int]) -> set[int]:
         return {u for u in user_ids if u in self.chats}
@@ -218,6 +252,9 @@ class FakeUsers:
     async def get(self, tenant_id: str, aad_object_id: str) -> Person | None:
         people = self.surveys.people.values()
         return next((p for p in people if (p.tenant_id, p.aad_object_id) == (tenant_id, aad_object_id)), None)
+
+    async def find_by_aad(self, aad_object_id: str) -> list[Person]:
+        return [p for p in self.surveys.people.values() if p.aad_object_id == aad_object_id]
 
     async def adopt_app_users(self, tenant_id: str, now: datetime) -> int:
         return 0  # no Graph here: every app user is met already
@@ -276,7 +313,7 @@ class FakeOutbox:
     async def sends_since(self, user_ids: Sequence[int], since: datetime) -> dict[int, list[datetime]]:
         found: dict[int, list[datetime]] = {}
         for message, at in zip(self.queued, self.queued_at, strict=True):
-            if message.user_id in user_ids and at > since:
+            if message.user_id is not None and message.user_id in user_ids and at > since:
                 found.setdefault(message.user_id, []).append(at)
         return found
 
@@ -298,6 +335,9 @@ class FakeOutbox:
 
     async def enqueue_many(self, messages: Sequence[NewMessage], now: datetime) -> list[int | None]:
         return [await self.enqueue(m, now) for m in messages]
+
+    async def exists(self, dedupe_key: str) -> bool:
+        return any(m.dedupe_key == dedupe_key for m in self.queued)
 
     async def enqueue(self, message: NewMessage, now: datetime) -> int | None:
         if any(m.dedupe_key == message.dedupe_key for m in self.queued):
@@ -327,6 +367,25 @@ class FakeUsage:
             if e.tenant_id == tenant_id and e.day >= since:
                 found.setdefault(e.aad_object_id, set()).add(e.day)
         return found
+
+    async def features(self, tenant_id: str, names: Sequence[str]) -> dict[str, dict[str, FeatureUse]]:
+        found: dict[str, dict[str, FeatureUse]] = {}
+        for e in sorted(self.events.values(), key=lambda e: e.occurred_at):
+            if e.tenant_id == tenant_id and e.name in names:
+                mine = found.setdefault(e.aad_object_id, {})
+                known = mine.get(e.name)
+                first = known.first_at if known else e.occurred_at
+                mine[e.name] = FeatureUse((known.total if known else 0) + 1, first, e.occurred_at)
+        return found
+
+    async def tenant_days(self, tenant_id: str, since: date) -> dict[date, tuple[int, int]]:
+        people: dict[date, set[str]] = {}
+        events: dict[date, int] = {}
+        for e in self.events.values():
+            if e.tenant_id == tenant_id and e.day >= since:
+                people.setdefault(e.day, set()).add(e.aad_object_id)
+                events[e.day] = events.get(e.day, 0) + 1
+        return {day: (len(people[day]), events[day]) for day in people}
 
 
 @dataclass(frozen=True)
@@ -428,9 +487,28 @@ class FakeActivities:
 
 
 @dataclass
+class Account:
+    """A tenant as CSMs see it (storage.models.Tenant)."""
+
+    tenant_id: str
+    display_name: str | None = None
+    renewal_date: date | None = None
+    health_score: float | None = None
+    at_risk: bool | None = None
+
+
+@dataclass
 class FakeTenants:
     seen: dict[str, datetime] = field(default_factory=dict)  # tenant → last seen
     renewal_dates: dict[str, date] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    health: dict[str, tuple[float, bool]] = field(default_factory=dict)  # the last alert run's score and verdict
+
+    async def get(self, tenant_id: str) -> Account | None:
+        if tenant_id not in self.seen:
+            return None
+        score, at_risk = self.health.get(tenant_id, (None, None))
+        return Account(tenant_id, self.names.get(tenant_id), self.renewal_dates.get(tenant_id), score, at_risk)
 
     async def touch(self, tenant_id: str, now: datetime) -> None:
         self.seen[tenant_id] = now
@@ -440,6 +518,127 @@ class FakeTenants:
 
     async def renewals(self) -> dict[str, date]:
         return dict(self.renewal_dates)
+
+
+@dataclass
+class Alert:
+    """A stored alert (storage.models.Alert)."""
+
+    id: int
+    tenant_id: str
+    kind: str
+    open_key: str | None
+    reasons: str
+    score: float | None
+    survey_instance_id: str | None
+    escalate_at: datetime | None
+    created_at: datetime
+    status: str = "open"
+    claimed_by: str | None = None
+    snoozed_until: datetime | None = None
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+    escalation_level: int = 0
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AlertEntry:
+    alert_id: int
+    at: datetime
+    actor: str | None
+    action: str
+    note: str | None
+
+
+@dataclass
+class FakeAlerts:
+    """Alerts and their logs; accounts, people, causes and answers read from the other fakes, as from their tables."""
+
+    accounts: FakeTenants
+    surveys: FakeSurveys
+    assigned: dict[str, list[str]] = field(default_factory=dict)  # tenant → CSMs in escalation order
+    rows: list[Alert] = field(default_factory=list)  # alert id = position + 1
+    entries: list[AlertEntry] = field(default_factory=list)
+    locked: list[int] = field(default_factory=list)
+
+    async def assignments(self) -> dict[str, list[str]]:
+        return {tenant: list(csms) for tenant, csms in self.assigned.items()}
+
+    async def tenants(self) -> list[Account]:
+        found = [await self.accounts.get(t) for t in sorted(self.accounts.seen)]
+        return [a for a in found if a is not None]
+
+    async def installed_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for p in self.surveys.people.values():
+            if p.installed_at is not None and p.uninstalled_at is None:
+                counts[p.tenant_id] = counts.get(p.tenant_id, 0) + 1
+        return counts
+
+    async def set_health(self, tenant_id: str, score: float, at_risk: bool, now: datetime) -> None:
+        self.accounts.health[tenant_id] = (score, at_risk)
+
+    async def raise_alert(self, alert: NewAlert, now: datetime, escalate_at: datetime | None) -> int | None:
+        open_key = alert.open_key or alert.cause_key
+        if any(a.open_key == open_key for a in self.rows):
+            return None  # the table's unique open key: one alert a cause while it is open
+        reasons = json.dumps([phrase_json(r) for r in alert.reasons], ensure_ascii=False)
+        row = Alert(
+            len(self.rows) + 1,
+            alert.tenant_id,
+            alert.kind,
+            open_key,
+            reasons,
+            alert.score,
+            alert.survey_instance_id,
+            escalate_at,
+            now,
+        )
+        self.rows.append(row)
+        await self.log(row.id, now, None, "raised")
+        return row.id
+
+    async def get(self, alert_id: int, *, lock: bool = False) -> Alert | None:
+        if lock:
+            self.locked.append(alert_id)
+        return self.rows[alert_id - 1] if 0 < alert_id <= len(self.rows) else None
+
+    async def update(self, alert_id: int, now: datetime, **values: object) -> None:
+        row = self.rows[alert_id - 1]
+        for name, value in values.items():
+            if not hasattr(row, name):
+                raise AttributeError(f"alerts have no column {name}")
+            setattr(row, name, value)
+        row.updated_at = now
+
+    async def log(self, alert_id: int, at: datetime, actor: str | None, action: str, note: str | None = None) -> None:
+        self.entries.append(AlertEntry(alert_id, at, actor, action, note))
+
+    async def history(self, alert_id: int) -> list[AlertEntry]:
+        return [e for e in self.entries if e.alert_id == alert_id]
+
+    async def all(self, *, open_only: bool = False) -> list[Alert]:
+        return [a for a in self.rows if not open_only or a.status in ("open", "claimed", "snoozed")]
+
+    async def due_escalations(self, now: datetime) -> list[Alert]:
+        return [a for a in self.rows if a.status == "open" and a.escalate_at is not None and a.escalate_at <= now]
+
+    async def wake_snoozed(self, now: datetime) -> list[int]:
+        woken = [a for a in self.rows if a.status == "snoozed" and a.snoozed_until and a.snoozed_until <= now]
+        for a in woken:
+            a.status, a.snoozed_until, a.updated_at = "open", None, now
+        return [a.id for a in woken]
+
+    async def pending_causes(self) -> list[Cause]:
+        return [c for c in self.surveys.causes if c.status == "pending"]
+
+    async def mark_cause(self, pending_id: int, status: str) -> None:
+        next(c for c in self.surveys.causes if c.id == pending_id).status = status
+
+    async def detractor_comment(self, survey_instance_id: str) -> tuple[int, str | None] | None:
+        given = [a for (ask, _), a in self.surveys.given.items() if ask == survey_instance_id]
+        return (given[0].score, given[0].comment) if given else None
 
 
 @dataclass
@@ -456,6 +655,11 @@ class FakeUnitOfWork:
     transactions: int = 0
     read_only: int = 0
     commits: int = 0
+
+    alerts: FakeAlerts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.alerts = FakeAlerts(self.tenants, self.surveys)
 
     @property
     def users(self) -> FakeUsers:

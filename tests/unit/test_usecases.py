@@ -188,10 +188,12 @@ async def test_a_first_detractor_answer_is_stored_once_with_its_signal_and_one_a
     card = await surveys.submit(data, Actor(G1, A1, "en-US"), NOW)
     assert card == nps_card(owner, NpsState.DETRACTOR, score=3, comment="too slow", can_edit=True)
     assert uow.surveys.instances[ASK_ID].status == "answered"
-    assert uow.surveys.alerts == [("detractor", ASK_ID, A1, 3)]
+    assert [(c.kind, c.survey_instance_id, c.aad_object_id, c.score) for c in uow.surveys.causes] == [
+        ("detractor", ASK_ID, A1, 3)
+    ]
     assert [e.name for e in uow.usage.events.values()] == ["teams.card_answer"]
     await surveys.submit(data, Actor(G1, A1, "en-US"), NOW + timedelta(seconds=1))  # a double click
-    assert len(uow.surveys.given) == 1 and len(uow.surveys.alerts) == 1 and len(uow.usage.events) == 1
+    assert len(uow.surveys.given) == 1 and len(uow.surveys.causes) == 1 and len(uow.usage.events) == 1
 
 
 async def test_an_answer_changes_within_the_grace_period_and_then_no_more() -> None:

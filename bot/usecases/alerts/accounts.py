@@ -12,14 +12,13 @@ from typing import Any
 from bot.engagement.campaigns import AlertSettings
 from bot.engagement.health import Answer, Health, HealthPolicy, TenantSignals, assess
 from bot.engagement.phrases import Phrase, stored_phrases
+from bot.usecases.ports import Account, AlertRecord, AlertsUnitOfWork
 from cards.alerts import (
     AlertCardView,
     AlertNote,
     build_alert_card,
 )
 from cards.i18n import Strings
-from storage.models import Alert, Tenant
-from storage.uow import UnitOfWork
 
 HISTORY_DAYS = 60
 
@@ -76,14 +75,14 @@ class CsmChat:
 
 @dataclass
 class Accounts:
-    uow_factory: Callable[[], UnitOfWork]
+    uow_factory: Callable[[], AlertsUnitOfWork]
     config: AlertConfig
 
     async def visibility(self) -> Visibility:
         async with self.uow_factory() as uow:
             return await self.visibility_in(uow)
 
-    async def visibility_in(self, uow: UnitOfWork) -> Visibility:
+    async def visibility_in(self, uow: AlertsUnitOfWork) -> Visibility:
         assigned = {t: [c.lower() for c in csms] for t, csms in (await uow.alerts.assignments()).items()}
         return Visibility(self.config.global_csms, assigned)
 
@@ -94,7 +93,7 @@ class Accounts:
             return [assess(await self.signals(uow, t, now, installed), self.config.health, now) for t in tenants]
 
     async def signals(
-        self, uow: UnitOfWork, tenant: Tenant, now: datetime, installed_counts: dict[str, int]
+        self, uow: AlertsUnitOfWork, tenant: Account, now: datetime, installed_counts: dict[str, int]
     ) -> TenantSignals:
         active = await uow.usage.active_days(tenant.tenant_id, (now - timedelta(days=HISTORY_DAYS)).date())
         installed = installed_counts.get(tenant.tenant_id, 0)
@@ -113,8 +112,8 @@ class Accounts:
 
     async def alert_card(
         self,
-        uow: UnitOfWork,
-        alert: Alert,
+        uow: AlertsUnitOfWork,
+        alert: AlertRecord,
         viewer: str | None,
         locale: str | None,
         visibility: Visibility,
@@ -154,7 +153,7 @@ class Accounts:
         )
         return build_alert_card(view)
 
-    async def chat_of(self, uow: UnitOfWork, aad: str) -> CsmChat | None:
+    async def chat_of(self, uow: AlertsUnitOfWork, aad: str) -> CsmChat | None:
         """The CSM's personal chat with the bot, in any tenant."""
         for user in await uow.users.find_by_aad(aad):
             chat = await uow.conversations.personal_for(user.id)
@@ -167,5 +166,5 @@ def worded(t: Strings, reasons: Iterable[Phrase | str]) -> str:
     return "; ".join(t.phrase(reason) for reason in reasons)
 
 
-def account_name(tenant: Tenant | None, tenant_id: str) -> str:
+def account_name(tenant: Account | None, tenant_id: str) -> str:
     return tenant.display_name if tenant is not None and tenant.display_name else tenant_id

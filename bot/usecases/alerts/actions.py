@@ -6,23 +6,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pydantic import Field
-
 from bot.engagement.business_days import add_business_days
 from bot.usecases.alerts.accounts import Accounts
-from bot.usecases.card_actions import ActionData, Actor, Card, CardActions, Refused
+from bot.usecases.card_actions import ActionData, Actor, Card, CardActions, Refused, RowId
+from bot.usecases.ports import AlertRecord, AlertsUnitOfWork
+from cards.alerts import NOTE_MAX_LENGTH
 from cards.verbs import Verb
-from storage.alerts import NOTE_MAX_LENGTH
-from storage.models import ROW_ID_MAX, Alert
-from storage.uow import UnitOfWork
 
 SNOOZE = timedelta(days=7)
 # a card action's change to an alert, by the CSM named: a card-string key when the input is refused, else None
-_Change = Callable[[UnitOfWork, Alert, str], Awaitable[str | None]]
+_Change = Callable[[AlertsUnitOfWork, AlertRecord, str], Awaitable[str | None]]
 
 
 class AlertData(ActionData):
-    alert: int = Field(ge=1, le=ROW_ID_MAX)  # an id no row can have is refused here, not by the database
+    alert: RowId
     note: str | None = None
 
 
@@ -40,7 +37,7 @@ class AlertActions:
     async def claim(self, data: AlertData, actor: Actor, now: datetime) -> Card:
         """The first claim wins; a later one changes nothing and the card says who has it."""
 
-        async def change(uow: UnitOfWork, alert: Alert, csm: str) -> str | None:
+        async def change(uow: AlertsUnitOfWork, alert: AlertRecord, csm: str) -> str | None:
             if alert.status != "claimed":
                 await uow.alerts.update(
                     alert.id, now, status="claimed", claimed_by=csm, snoozed_until=None, escalate_at=None
@@ -53,7 +50,7 @@ class AlertActions:
     async def snooze(self, data: AlertData, actor: Actor, now: datetime) -> Card:
         """Out of sight for a week; escalated if still nobody's after the business days allowed."""
 
-        async def change(uow: UnitOfWork, alert: Alert, csm: str) -> str | None:
+        async def change(uow: AlertsUnitOfWork, alert: AlertRecord, csm: str) -> str | None:
             deadline = add_business_days(now + SNOOZE, self.accounts.config.settings.escalate_after_business_days)
             await uow.alerts.update(alert.id, now, status="snoozed", snoozed_until=now + SNOOZE, escalate_at=deadline)
             await uow.alerts.log(alert.id, now, csm, "snoozed")
@@ -64,7 +61,7 @@ class AlertActions:
     async def note(self, data: AlertData, actor: Actor, now: datetime) -> Card:
         """Log outreach: the note goes into the alert's log."""
 
-        async def change(uow: UnitOfWork, alert: Alert, csm: str) -> str | None:
+        async def change(uow: AlertsUnitOfWork, alert: AlertRecord, csm: str) -> str | None:
             text = (data.note or "").strip()
             if not text:
                 return "error.note_empty"
@@ -77,7 +74,7 @@ class AlertActions:
         return await self._act(data, actor, change)
 
     async def resolve(self, data: AlertData, actor: Actor, now: datetime) -> Card:
-        async def change(uow: UnitOfWork, alert: Alert, csm: str) -> str | None:
+        async def change(uow: AlertsUnitOfWork, alert: AlertRecord, csm: str) -> str | None:
             await uow.alerts.update(
                 alert.id, now, status="resolved", open_key=None, resolved_at=now, resolved_by=csm, escalate_at=None
             )

@@ -5,21 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from bot.engagement.asking import local_time
 from bot.engagement.health import Health
 from bot.engagement.nps import compare, summarize
 from bot.engagement.phrases import stored_phrases
 from bot.usecases.alerts.accounts import Accounts, CsmChat, Visibility, account_name, worded
+from bot.usecases.ports import Account, AlertRecord
 from cards.alerts import (
     AccountLine,
     DigestView,
     build_digest_card,
 )
 from cards.i18n import Strings
-from storage.models import Alert, Tenant
 from storage.outbox import NewMessage
+from storage.surveys import ScoredAnswer
 
 
 @dataclass
@@ -59,10 +59,10 @@ class Digests:
     def _view(
         self,
         seen: list[str],
-        tenants: dict[str, Tenant],
+        tenants: dict[str, Account],
         healths: dict[str, Health],
-        alerts: Sequence[Alert],
-        answers: Sequence[Any],
+        alerts: Sequence[AlertRecord],
+        answers: Sequence[ScoredAnswer],
         locale: str | None,
         local: datetime,
         now: datetime,

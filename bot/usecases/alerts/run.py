@@ -14,10 +14,9 @@ from bot.engagement.health import Health, assess
 from bot.engagement.phrases import Phrase, stored_phrases
 from bot.usecases.alerts.accounts import Accounts, Visibility
 from bot.usecases.alerts.digests import Digests
+from bot.usecases.ports import AlertRecord, AlertsUnitOfWork
 from storage.alerts import NewAlert
-from storage.models import Alert
 from storage.outbox import NewMessage
-from storage.uow import UnitOfWork
 
 
 @dataclass
@@ -89,7 +88,7 @@ class AlertRun:
         report.digests = await self.digests.send(now, visibility, healths)
         return report
 
-    async def _raise(self, uow: UnitOfWork, alert: NewAlert, now: datetime, report: AlertRunReport) -> bool:
+    async def _raise(self, uow: AlertsUnitOfWork, alert: NewAlert, now: datetime, report: AlertRunReport) -> bool:
         """Record the alert (delivery follows in the same run); False while one for the same cause is open."""
         deadline = add_business_days(now, self.accounts.config.settings.escalate_after_business_days)
         alert_id = await uow.alerts.raise_alert(alert, now, deadline)
@@ -99,7 +98,7 @@ class AlertRun:
         return True
 
     async def _escalate(
-        self, uow: UnitOfWork, alert: Alert, visibility: Visibility, now: datetime, report: AlertRunReport
+        self, uow: AlertsUnitOfWork, alert: AlertRecord, visibility: Visibility, now: datetime, report: AlertRunReport
     ) -> None:
         levels = visibility.levels(alert.tenant_id, self.accounts.config.settings.escalation_conversation)
         level = alert.escalation_level + 1
@@ -113,7 +112,7 @@ class AlertRun:
 
     async def _deliver(
         self,
-        uow: UnitOfWork,
+        uow: AlertsUnitOfWork,
         alert_id: int,
         level: int,
         visibility: Visibility,
