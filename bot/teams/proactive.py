@@ -14,7 +14,7 @@ from typing import Any
 from bot.engagement.delivery import AttemptResult
 from bot.teams.bot_connector import BotConnectorClient, ConnectorAnswer, ConnectorRefused
 from bot.usecases.delivery.ports import OpenOutcome, SendOutcome
-from storage.models import ConversationReference
+from bot.usecases.ports import Conversation
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class TeamsCardSender:
     async def close(self) -> None:
         await self.connector.close()
 
-    async def attempt(self, target: ConversationReference, card: dict[str, Any], summary: str) -> SendOutcome:
+    async def attempt(self, target: Conversation, card: dict[str, Any], summary: str) -> SendOutcome:
         """Send once and report what the connector said."""
         return await self._attempt(
             target,
@@ -39,7 +39,7 @@ class TeamsCardSender:
         )
 
     async def attempt_update(
-        self, target: ConversationReference, activity_id: str, card: dict[str, Any], summary: str
+        self, target: Conversation, activity_id: str, card: dict[str, Any], summary: str
     ) -> SendOutcome:
         """Replace a card sent before (PUT on the activity)."""
         message = _message(target, card, summary) | {"id": activity_id}
@@ -49,13 +49,13 @@ class TeamsCardSender:
             activity_id,
         )
 
-    async def attempt_delete(self, target: ConversationReference, activity_id: str) -> SendOutcome:
+    async def attempt_delete(self, target: Conversation, activity_id: str) -> SendOutcome:
         """Take a card back (DELETE on the activity)."""
         return await self._attempt(
             target, lambda: self.connector.delete(target.service_url, target.conversation_id, activity_id), activity_id
         )
 
-    async def attempt_open(self, anchor: ConversationReference, aad_object_id: str) -> OpenOutcome:
+    async def attempt_open(self, anchor: Conversation, aad_object_id: str) -> OpenOutcome:
         """Create (or find: Teams answers with the existing one) the person's 1:1 chat with the bot.
 
         The tenant must be named (`tenantId` and `channelData.tenant.id`): without it Teams refuses the request.
@@ -74,7 +74,7 @@ class TeamsCardSender:
         return OpenOutcome(outcome.result, outcome.activity_id)
 
     async def _attempt(
-        self, target: ConversationReference, call: Callable[[], Awaitable[ConnectorAnswer]], known_id: str | None = None
+        self, target: Conversation, call: Callable[[], Awaitable[ConnectorAnswer]], known_id: str | None = None
     ) -> SendOutcome:
         """`known_id`: the activity an update or delete is about (what the outcome names); otherwise the id Teams
         gave the new activity (or chat)."""
@@ -95,7 +95,7 @@ class TeamsCardSender:
         return SendOutcome(AttemptResult(answer.status), str(created) if created else None)
 
 
-def _message(target: ConversationReference, card: dict[str, Any], summary: str) -> dict[str, Any]:
+def _message(target: Conversation, card: dict[str, Any], summary: str) -> dict[str, Any]:
     """A message activity holding one Adaptive Card, addressed as botbuilder addresses a proactive one."""
     return {
         "type": "message",

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from storage.uow import UnitOfWork
+from bot.usecases.ports import DeliveryReportUnitOfWork
 
 CSV_COLUMNS = (
     "id",
@@ -55,7 +55,7 @@ class DeliveryReport:
         }
 
 
-async def delivery_report(uow: UnitOfWork, now: datetime) -> DeliveryReport:
+async def delivery_report(uow: DeliveryReportUnitOfWork, now: datetime) -> DeliveryReport:
     rows = [
         {
             "id": message.id,

@@ -2,23 +2,24 @@
 
 storage.uow.UnitOfWork is the real one; tests/unit/fakes.py holds in-memory ones, so a use case can be unit-tested
 without a database (the style of cosmicpython's AbstractUnitOfWork and FakeUnitOfWork). A use case typed with one
-touches nothing the protocol does not name. On them so far: surveys (asking and every card action), the NPS report,
-usage ingestion, campaigns and their report, installs and commands (lifecycle), privacy, recall and customer
-success (alerts); delivery still uses the concrete unit of work.
+touches nothing the protocol does not name. Every use case is on them: surveys (asking and every card action), the
+NPS report, usage ingestion, campaigns and their report, installs and commands (lifecycle), privacy, recall,
+customer success (alerts) and delivery.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self
 
 from bot.engagement.usage import FeatureUse, UsageEvent
 from storage.alerts import NewAlert
 from storage.campaigns import NewTouch
+from storage.engine import DATABASE_UNAVAILABLE as DATABASE_UNAVAILABLE  # the errors a use case may wait out
 from storage.models import ROW_ID_MAX as ROW_ID_MAX  # the largest id a row can have (32-bit on PostgreSQL)
-from storage.outbox import NewMessage
+from storage.outbox import NewMessage, TenantHold
 from storage.people import ConversationTarget, UserProfile
 from storage.surveys import AskKey, NewAsk, ScoredAnswer, SubmitOutcome
 from storage.targeting import AudienceGroup, AudienceQuery
@@ -604,3 +605,190 @@ class AlertsUnitOfWork(UnitOfWork, Protocol):
     def conversations(self) -> CsmChats: ...
     @property
     def outbox(self) -> AlertOutbox: ...
+
+
+# -- delivery (bot.usecases.delivery, bot.usecases.delivery_report) -------------------------------------------------
+
+
+class Conversation(Protocol):
+    """How to reach a conversation (storage.models.ConversationReference): what the connector sends through."""
+
+    @property
+    def conversation_id(self) -> str: ...
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def scope(self) -> str: ...  # personal | team | groupChat
+    @property
+    def channel_id(self) -> str: ...  # Bot Framework channel, "msteams"
+    @property
+    def service_url(self) -> str: ...
+    @property
+    def bot_id(self) -> str: ...
+    @property
+    def removed_at(self) -> datetime | None: ...
+
+
+class Queued(Protocol):
+    """A message in the outbox (storage.models.OutboxMessage), as a worker that claimed it reads it."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def user_id(self) -> int | None: ...
+    @property
+    def conversation_id(self) -> str: ...  # or a pending chat's placeholder (bot.engagement.reach.pending_chat)
+    @property
+    def payload(self) -> str: ...  # the card and its summary, as JSON
+    @property
+    def survey_instance_id(self) -> str | None: ...
+    @property
+    def operation(self) -> str: ...  # send | update | delete
+    @property
+    def target_activity_id(self) -> str | None: ...
+    @property
+    def quiet_hours(self) -> bool: ...
+    @property
+    def attempts(self) -> int: ...  # also the claim's number: a write for an older claim changes nothing
+
+
+class Delivered(Queued, Protocol):
+    """A message with its outcome so far, for `nurture deliveries`."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def last_status_code(self) -> int | None: ...
+    @property
+    def last_error(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def sent_at(self) -> datetime | None: ...
+    @property
+    def activity_id(self) -> str | None: ...
+
+
+class DeliveryOutbox(Protocol):
+    """The outbox as delivery workers use it: claims with leases (a claim's number is the row's `attempts`), the
+    tenants each worker holds, and outcomes. Every write for a claim is refused once the claim is no longer the
+    worker's, which is what keeps a message from being sent twice."""
+
+    async def claim(
+        self, worker: str, now: datetime, lease: timedelta, limit: int, only: Collection[str] | None = None
+    ) -> Sequence[Queued]:
+        """Take up to `limit` due messages (of the tenants `only`) for `lease`."""
+
+    async def unclaim(self, worker: str, message_ids: Collection[int]) -> None:
+        """Give claimed messages back untouched."""
+
+    async def begin(
+        self, worker: str, claims: Collection[tuple[int, int]], now: datetime, lease: timedelta
+    ) -> set[int]:
+        """Mark claimed messages as leaving now; the ids still this worker's."""
+
+    async def renew(self, worker: str, claims: Collection[tuple[int, int]], lease_until: datetime) -> set[int]:
+        """Extend the leases of claimed messages not sent yet; the ids renewed."""
+
+    async def unmark(self, worker: str, message_id: int, attempt: int) -> bool:
+        """Take back `begin`'s mark of a message that did not leave."""
+
+    async def give_back(self, worker: str, message_id: int, attempt: int, due: datetime) -> bool:
+        """Return a claimed message to the queue, due at `due`, as if it had not been claimed."""
+
+    async def settle_abandoned(self, now: datetime, *, resend: bool = False) -> list[tuple[int, str | None]]:
+        """Messages a worker left leaving past their lease: `unknown` (or queued again with `resend`); each one's id
+        and ask."""
+
+    async def finish(
+        self,
+        message_id: int,
+        worker: str,
+        *,
+        status: str,
+        now: datetime,
+        retry_at: datetime | None,
+        status_code: int | None,
+        error: str | None,
+        activity_id: str | None,
+        attempt: int,
+    ) -> bool:
+        """Write an attempt's outcome; False when the claim is no longer this worker's."""
+
+    async def conversation_wait(
+        self, conversation_id: str, now: datetime, limits: Sequence[tuple[int, float]]
+    ) -> float:
+        """Seconds until one more send into the conversation keeps within each (count, seconds) limit."""
+
+    async def recent_sends(self, conversation_ids: Collection[str], since: datetime) -> dict[str, list[datetime]]: ...
+
+    async def retarget(self, pending_chat: str, conversation_id: str) -> int:
+        """Point the messages that waited for a person's chat at the chat now opened."""
+
+    async def mark_unreachable(self, user_id: int, reason: str, now: datetime) -> None: ...
+
+    async def hold_tenants(
+        self, worker: str, tenants: Collection[str], now_epoch: float, hold_seconds: float, quiet_seconds: float
+    ) -> dict[str, TenantHold]:
+        """Hold these tenants (or renew the hold) where no other worker does; the ones held."""
+
+    async def release_tenants(self, worker: str, quiet_until: dict[str, float]) -> None: ...
+
+    async def pauses(self, buckets: Collection[str]) -> dict[str, float]:
+        """The end of each bucket's 429 pause (epoch seconds)."""
+
+    async def pause_tenant(self, tenant_id: str, until_epoch: float, throttled: int = 1) -> None: ...
+
+
+class DeliveryConversations(Protocol):
+    async def get(self, conversation_id: str) -> Conversation | None: ...
+
+    async def get_many(self, conversation_ids: Collection[str]) -> Mapping[str, Conversation]: ...
+
+    async def personal_for(self, user_id: int) -> Chat | None: ...
+
+    async def anchor(self, tenant_id: str) -> Conversation | None:
+        """A live conversation of the bot in the tenant: what a new chat is opened through."""
+
+    async def upsert(self, target: ConversationTarget, now: datetime) -> None: ...
+
+
+class DeliveryPeople(Protocol):
+    async def get_by_id(self, user_id: int) -> Person | None: ...
+
+    async def time_zones(self, user_ids: Collection[int]) -> dict[int, str | None]: ...
+
+    async def mark_installed(self, user_id: int, now: datetime) -> None: ...
+
+
+class DeliveredAsks(Protocol):
+    async def delivered(self, instance_id: str, outcome: str, activity_id: str | None, now: datetime) -> None:
+        """The outbox's word on an ask: sent (with the Teams activity id), failed or unknown."""
+
+
+class DeliveryUnitOfWork(UnitOfWork, Protocol):
+    @property
+    def outbox(self) -> DeliveryOutbox: ...
+    @property
+    def conversations(self) -> DeliveryConversations: ...
+    @property
+    def users(self) -> DeliveryPeople: ...
+    @property
+    def surveys(self) -> DeliveredAsks: ...
+
+
+class OutboxRead(Protocol):
+    async def all(self) -> Sequence[tuple[Delivered, str | None]]:
+        """Every message with its recipient's AAD object id."""
+
+    async def throttled(self) -> int:
+        """429s answered so far, over every tenant."""
+
+
+class DeliveryReportUnitOfWork(UnitOfWork, Protocol):
+    @property
+    def outbox(self) -> OutboxRead: ...

@@ -6,17 +6,18 @@ the result and the conversation with storage (a read-only transaction declared, 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Self
 
+from bot.engagement.delivery import window_wait
 from bot.engagement.phrases import phrase_json
 from bot.engagement.usage import FeatureUse, UsageEvent
 from storage.alerts import NewAlert
 from storage.campaigns import NewTouch
-from storage.outbox import NewMessage
+from storage.outbox import NewMessage, TenantHold
 from storage.people import ConversationTarget, UserProfile
 from storage.surveys import AskKey, NewAsk, ScoredAnswer, SubmitOutcome
 from storage.targeting import AudienceGroup, AudienceQuery
@@ -119,6 +120,12 @@ class FakeSurveys:
     async def set_status(self, instance_id: str, status: str) -> None:
         self.instances[instance_id].status = status
 
+    async def delivered(self, instance_id: str, outcome: str, activity_id: str | None, now: datetime) -> None:
+        ask = self.instances.get(instance_id)
+        if ask is not None and ask.status == "queued":
+            ask.status = outcome
+            ask.activity_id = activity_id if outcome == "sent" else None
+
     async def expired_unanswered(self, now: datetime) -> list[tuple[Ask, Person | None]]:
         answered = {ask for ask, _ in self.given}
         return [
@@ -182,10 +189,29 @@ class Chat:
 
 
 @dataclass(frozen=True)
-class Channel:
-    tenant_id: str
+class Reference:
+    """How to reach a conversation (storage.models.ConversationReference)."""
+
     conversation_id: str
-    removed_at: datetime | None
+    tenant_id: str
+    scope: str
+    channel_id: str
+    service_url: str
+    bot_id: str
+    user_id: int | None = None
+    removed_at: datetime | None = None
+
+    @classmethod
+    def of(cls, target: ConversationTarget) -> Reference:
+        return cls(
+            target.conversation_id,
+            target.tenant_id,
+            target.scope,
+            target.channel_id,
+            target.service_url,
+            target.bot_id,
+            target.user_id,
+        )
 
 
 @dataclass
@@ -212,11 +238,16 @@ class FakeConversations:
     async def personal_for(self, user_id: int) -> Chat | None:
         return Chat(self.chats[user_id]) if user_id in self.chats else None
 
-    async def get(self, conversation_id: str) -> Channel | None:
+    async def get(self, conversation_id: str) -> Reference | None:
         target = self.live.get(conversation_id)
-        if target is None:
-            return None
-        return Channel(target.tenant_id, target.conversation_id, None)
+        return Reference.of(target) if target is not None else None
+
+    async def get_many(self, conversation_ids: Collection[str]) -> dict[str, Reference]:
+        return {c: Reference.of(self.live[c]) for c in conversation_ids if c in self.live}
+
+    async def anchor(self, tenant_id: str) -> Reference | None:
+        live = [t for t in self.live.values() if t.tenant_id == tenant_id]
+        return Reference.of(live[-1]) if live else None  # the latest, as the table's newest update
 
     async def with_personal_chat(self, user_ids: Sequence[int]) -> set[int]:
         return {u for u in user_ids if u in self.chats}
@@ -252,6 +283,12 @@ class FakeUsers:
     async def get(self, tenant_id: str, aad_object_id: str) -> Person | None:
         people = self.surveys.people.values()
         return next((p for p in people if (p.tenant_id, p.aad_object_id) == (tenant_id, aad_object_id)), None)
+
+    async def get_by_id(self, user_id: int) -> Person | None:
+        return self.surveys.people.get(user_id)
+
+    async def time_zones(self, user_ids: Collection[int]) -> dict[int, str | None]:
+        return {u: self.surveys.people[u].time_zone for u in user_ids if u in self.surveys.people}
 
     async def find_by_aad(self, aad_object_id: str) -> list[Person]:
         return [p for p in self.surveys.people.values() if p.aad_object_id == aad_object_id]
@@ -304,11 +341,197 @@ class Card:
 
 
 @dataclass
+class Message:
+    """An outbox row (storage.models.OutboxMessage): what was queued, and its claim, lease and outcome."""
+
+    id: int
+    kind: str
+    tenant_id: str
+    user_id: int | None
+    conversation_id: str
+    payload: str
+    survey_instance_id: str | None = None
+    operation: str = "send"
+    target_activity_id: str | None = None
+    quiet_hours: bool = False
+    attempts: int = 0
+    status: str = "queued"
+    leased_by: str | None = None
+    lease_until: datetime | None = None
+    attempt_started_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    last_status_code: int | None = None
+    last_error: str | None = None
+    sent_at: datetime | None = None
+    activity_id: str | None = None
+
+    def held_by(self, worker: str, attempt: int | None = None) -> bool:
+        """Claimed by `worker` (as claim number `attempt`) and not settled."""
+        return self.status == "sending" and self.leased_by == worker and (attempt is None or self.attempts == attempt)
+
+    def let_go(self, status: str) -> None:
+        self.status, self.leased_by, self.lease_until, self.attempt_started_at = status, None, None, None
+
+
+@dataclass
+class Hold:
+    worker: str | None
+    until: float  # epoch seconds
+    quiet_until: float = 0.0
+
+
+@dataclass
 class FakeOutbox:
+    """Queued messages (`queued`, in order) and, for delivery, the same as rows with claims (`rows`); the tenants
+    workers hold and their 429 pauses, as the tenant_rates table keeps them."""
+
     cards: list[Card] = field(default_factory=list)
     cancelled: list[int] = field(default_factory=list)
     queued: list[NewMessage] = field(default_factory=list)
     queued_at: list[datetime] = field(default_factory=list)
+    rows: list[Message] = field(default_factory=list)  # row id = position + 1
+    holds: dict[str, Hold] = field(default_factory=dict)
+    paused: dict[str, float] = field(default_factory=dict)  # bucket → pause end (epoch)
+    throttled: int = 0
+    unreachable: dict[int, str] = field(default_factory=dict)  # user row → reason
+
+    async def claim(
+        self, worker: str, now: datetime, lease: timedelta, limit: int, only: Collection[str] | None = None
+    ) -> list[Message]:
+        found: list[Message] = []
+        for row in self.rows:
+            due = row.status == "queued" and (row.next_attempt_at is None or row.next_attempt_at <= now)
+            expired = row.status == "sending" and row.attempt_started_at is None and row.lease_until is not None
+            expired = expired and row.lease_until is not None and row.lease_until < now
+            holder = self.holds.get(row.tenant_id)
+            others = holder is not None and holder.worker not in (None, worker) and holder.until > now.timestamp()
+            if (due or expired) and (only is None or row.tenant_id in only) and not others and len(found) < limit:
+                row.status, row.leased_by, row.lease_until = "sending", worker, now + lease
+                row.attempts += 1
+                found.append(replace(row))  # a copy, as a query gives: later writes change the table, not it
+        return found
+
+    async def unclaim(self, worker: str, message_ids: Collection[int]) -> None:
+        for row in self.rows:
+            if row.id in message_ids and row.leased_by == worker:
+                row.let_go("queued")
+                row.attempts -= 1
+
+    async def begin(
+        self, worker: str, claims: Collection[tuple[int, int]], now: datetime, lease: timedelta
+    ) -> set[int]:
+        started = set()
+        for message_id, attempt in claims:
+            row = self.rows[message_id - 1]
+            if row.held_by(worker, attempt):
+                row.lease_until, row.attempt_started_at = now + lease, now
+                started.add(message_id)
+        return started
+
+    async def renew(self, worker: str, claims: Collection[tuple[int, int]], lease_until: datetime) -> set[int]:
+        renewed = {m for m, attempt in claims if self.rows[m - 1].held_by(worker, attempt)}
+        for message_id in renewed:
+            self.rows[message_id - 1].lease_until = lease_until
+        return renewed
+
+    async def unmark(self, worker: str, message_id: int, attempt: int) -> bool:
+        row = self.rows[message_id - 1]
+        if not row.held_by(worker, attempt):
+            return False
+        row.attempt_started_at = None
+        return True
+
+    async def give_back(self, worker: str, message_id: int, attempt: int, due: datetime) -> bool:
+        row = self.rows[message_id - 1]
+        if row.leased_by != worker or row.attempts != attempt:
+            return False
+        row.let_go("queued")
+        row.next_attempt_at, row.attempts = due, row.attempts - 1
+        return True
+
+    async def settle_abandoned(self, now: datetime, *, resend: bool = False) -> list[tuple[int, str | None]]:
+        settled = []
+        for row in self.rows:
+            left = row.status == "sending" and row.attempt_started_at is not None
+            if left and row.lease_until is not None and row.lease_until < now:
+                unknown = row.operation == "send" and not resend
+                row.let_go("unknown" if unknown else "queued")
+                if unknown:
+                    settled.append((row.id, row.survey_instance_id))
+        return settled
+
+    async def finish(
+        self,
+        message_id: int,
+        worker: str,
+        *,
+        status: str,
+        now: datetime,
+        retry_at: datetime | None,
+        status_code: int | None,
+        error: str | None,
+        activity_id: str | None,
+        attempt: int,
+    ) -> bool:
+        row = self.rows[message_id - 1]
+        if row.leased_by != worker or row.attempts != attempt:
+            return False  # the lease went to another claim: its outcome is not this one's to write
+        row.let_go(status)
+        row.last_status_code, row.last_error = status_code, error
+        if retry_at is not None:
+            row.next_attempt_at = retry_at
+        if status == "sent":
+            row.sent_at, row.activity_id = now, activity_id
+        return True
+
+    async def conversation_wait(
+        self, conversation_id: str, now: datetime, limits: Sequence[tuple[int, float]]
+    ) -> float:
+        sent = [r.sent_at for r in self.rows if r.conversation_id == conversation_id and r.sent_at is not None]
+        return window_wait(sent, now, limits)
+
+    async def recent_sends(self, conversation_ids: Collection[str], since: datetime) -> dict[str, list[datetime]]:
+        found: dict[str, list[datetime]] = {}
+        for r in self.rows:
+            if r.conversation_id in conversation_ids and r.sent_at is not None and r.sent_at > since:
+                found.setdefault(r.conversation_id, []).append(r.sent_at)
+        return found
+
+    async def retarget(self, pending_chat: str, conversation_id: str) -> int:
+        waiting = [r for r in self.rows if r.conversation_id == pending_chat]
+        for row in waiting:
+            row.conversation_id = conversation_id
+        return len(waiting)
+
+    async def mark_unreachable(self, user_id: int, reason: str, now: datetime) -> None:
+        self.unreachable[user_id] = reason
+
+    async def hold_tenants(
+        self, worker: str, tenants: Collection[str], now_epoch: float, hold_seconds: float, quiet_seconds: float
+    ) -> dict[str, TenantHold]:
+        held = {}
+        for tenant in sorted(tenants):
+            hold = self.holds.get(tenant)
+            if hold is not None and hold.worker not in (None, worker) and hold.until > now_epoch:
+                continue  # another worker sends to it
+            quiet = hold.quiet_until if hold is not None else 0.0
+            if hold is not None and hold.worker not in (None, worker):  # an expired holder: wait past its hold
+                quiet = max(quiet, hold.until + quiet_seconds)
+            self.holds[tenant] = Hold(worker, now_epoch + hold_seconds, quiet)
+            held[tenant] = TenantHold(quiet, self.paused.get(tenant, 0.0))
+        return held
+
+    async def release_tenants(self, worker: str, quiet_until: dict[str, float]) -> None:
+        for tenant, quiet in quiet_until.items():
+            if tenant in self.holds and self.holds[tenant].worker == worker:
+                self.holds[tenant] = Hold(None, 0.0, quiet)
+
+    async def pauses(self, buckets: Collection[str]) -> dict[str, float]:
+        return {b: self.paused[b] for b in buckets if b in self.paused}
+
+    async def pause_tenant(self, tenant_id: str, until_epoch: float, throttled: int = 1) -> None:
+        self.paused[tenant_id] = max(self.paused.get(tenant_id, 0.0), until_epoch)
+        self.throttled += throttled
 
     async def sends_since(self, user_ids: Sequence[int], since: datetime) -> dict[int, list[datetime]]:
         found: dict[int, list[datetime]] = {}
@@ -344,6 +567,22 @@ class FakeOutbox:
             return None  # queued before: the dedupe key keeps it once, as the outbox table's unique key does
         self.queued.append(message)
         self.queued_at.append(now)
+        payload = json.dumps({"card": message.card, "summary": message.summary})
+        m = message
+        self.rows.append(
+            Message(
+                len(self.rows) + 1,
+                m.kind,
+                m.tenant_id,
+                m.user_id,
+                m.conversation_id,
+                payload,
+                m.survey_instance_id,
+                m.operation,
+                m.target_activity_id,
+                m.quiet_hours,
+            )
+        )
         return len(self.queued)
 
 

@@ -16,9 +16,8 @@ from bot.engagement.reach import pending_user
 from bot.usecases.delivery.outcomes import OutcomeWriter
 from bot.usecases.delivery.pacing import TenantPacer, graph_bucket
 from bot.usecases.delivery.ports import AppInstaller, ChatOpener, SendOutcome
-from storage.models import OutboxMessage
+from bot.usecases.ports import DeliveryUnitOfWork, Queued
 from storage.people import ConversationTarget
-from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,7 @@ class _Turnstile:
 
 @dataclass
 class ChatOpenings:
-    uow_factory: Callable[[], UnitOfWork]
+    uow_factory: Callable[[], DeliveryUnitOfWork]
     clock: Callable[[], datetime]
     pacer: TenantPacer
     outcomes: OutcomeWriter
@@ -48,7 +47,7 @@ class ChatOpenings:
     installer: AppInstaller | None = None
     _opening: dict[str, _Turnstile] = field(default_factory=dict)
 
-    async def open(self, row: OutboxMessage) -> str | None:
+    async def open(self, row: Queued) -> str | None:
         """Open the chat a message waits for: create_conversation, then (when configured and Teams refuses) a Graph
         proactive install. Returns the conversation id, or None when the row's outcome was recorded instead.
 
@@ -65,7 +64,7 @@ class ChatOpenings:
             if turnstile.users == 0:  # nobody waits for this person any more
                 del self._opening[row.conversation_id]
 
-    async def _open_locked(self, row: OutboxMessage) -> str | None:
+    async def _open_locked(self, row: Queued) -> str | None:
         user_id = pending_user(row.conversation_id)
         async with self.uow_factory() as uow:
             user = await uow.users.get_by_id(user_id) if user_id is not None else None

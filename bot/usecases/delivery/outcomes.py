@@ -17,8 +17,7 @@ from typing import Generic, TypeVar
 from bot.engagement.delivery import Status, Verdict
 from bot.usecases.delivery.pacing import TenantPacer
 from bot.usecases.delivery.ports import SendOutcome
-from storage.models import OutboxMessage
-from storage.uow import UnitOfWork
+from bot.usecases.ports import DeliveryUnitOfWork, Queued
 
 log = logging.getLogger(__name__)
 Item = TypeVar("Item")
@@ -30,7 +29,7 @@ FINAL_FOR_SURVEYS = (Status.SENT, Status.FAILED, Status.UNKNOWN)  # a survey's d
 class _Outcome:
     """An attempt's outcome waiting to be written (OutcomeWriter.record)."""
 
-    row: OutboxMessage
+    row: Queued
     verdict: Verdict
     code: int | None
     outcome: SendOutcome
@@ -42,7 +41,7 @@ class _Outcome:
 class _Start:
     """A row whose request is about to leave, waiting for that to be written (OutcomeWriter.mark_leaving)."""
 
-    row: OutboxMessage
+    row: Queued
     now: datetime
 
 
@@ -83,7 +82,7 @@ class GroupCommit(Generic[Item]):
 
 @dataclass
 class OutcomeWriter:
-    uow_factory: Callable[[], UnitOfWork]
+    uow_factory: Callable[[], DeliveryUnitOfWork]
     worker_id: str
     clock: Callable[[], datetime]
     lease: timedelta
@@ -96,11 +95,11 @@ class OutcomeWriter:
         self._outcomes = GroupCommit(self._write_outcomes)
         self._starts = GroupCommit(self._write_starts)
 
-    async def mark_leaving(self, row: OutboxMessage) -> bool:
+    async def mark_leaving(self, row: Queued) -> bool:
         """Write down that the row's request is about to leave; False when the row is no longer this claim's."""
         return await self._starts.write(_Start(row, self.clock()))
 
-    async def unmark(self, row: OutboxMessage) -> bool:
+    async def unmark(self, row: Queued) -> bool:
         """Take back the mark of a row that did not leave after all; False when it is no longer this claim's."""
         async with self.uow_factory() as uow:
             kept = await uow.outbox.unmark(self.worker_id, row.id, row.attempts)
@@ -109,7 +108,7 @@ class OutcomeWriter:
 
     async def record(
         self,
-        row: OutboxMessage,
+        row: Queued,
         verdict: Verdict,
         code: int | None,
         outcome: SendOutcome,
@@ -142,7 +141,7 @@ class OutcomeWriter:
             await uow.commit()
         return [item.row.id in started for item in items]
 
-    async def _apply(self, uow: UnitOfWork, item: _Outcome, pauses: dict[str, list[float]]) -> None:
+    async def _apply(self, uow: DeliveryUnitOfWork, item: _Outcome, pauses: dict[str, list[float]]) -> None:
         row, verdict = item.row, item.verdict
         await self.finish(
             uow, row, verdict.status, verdict.retry_at, item.code, verdict.reason, item.outcome.activity_id
@@ -161,8 +160,8 @@ class OutcomeWriter:
 
     async def finish(
         self,
-        uow: UnitOfWork,
-        row: OutboxMessage,
+        uow: DeliveryUnitOfWork,
+        row: Queued,
         status: Status,
         retry_at: datetime | None,
         code: int | None,

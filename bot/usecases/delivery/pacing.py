@@ -23,9 +23,8 @@ from datetime import datetime
 from aiolimiter import AsyncLimiter
 
 from bot.engagement.delivery import SendLog, send_window
-from storage.engine import DATABASE_UNAVAILABLE
+from bot.usecases.ports import DATABASE_UNAVAILABLE, DeliveryUnitOfWork
 from storage.outbox import TenantHold
-from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +75,7 @@ class Leaving:
 class TenantPacer:
     """The tenants one worker holds, and the pace of its requests to each: its send logs, 429 pauses and holds."""
 
-    uow_factory: Callable[[], UnitOfWork]
+    uow_factory: Callable[[], DeliveryUnitOfWork]
     worker_id: str
     clock: Callable[[], datetime]
     sleep: Callable[[float], Awaitable[None]]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.engagement.delivery import AttemptResult
-from storage.models import ConversationReference
+from bot.usecases.ports import Conversation
 
 
 @dataclass(frozen=True)
@@ -21,15 +21,15 @@ class SendOutcome:
 
 
 class MessageSender(Protocol):
-    async def attempt(self, target: ConversationReference, card: dict[str, Any], summary: str) -> SendOutcome:
+    async def attempt(self, target: Conversation, card: dict[str, Any], summary: str) -> SendOutcome:
         """Send once; never raises for connector answers, only reports them."""
 
     async def attempt_update(
-        self, target: ConversationReference, activity_id: str, card: dict[str, Any], summary: str
+        self, target: Conversation, activity_id: str, card: dict[str, Any], summary: str
     ) -> SendOutcome:
         """Replace a card sent before, once."""
 
-    async def attempt_delete(self, target: ConversationReference, activity_id: str) -> SendOutcome:
+    async def attempt_delete(self, target: Conversation, activity_id: str) -> SendOutcome:
         """Take a card back, once."""
 
 
@@ -42,7 +42,7 @@ class OpenOutcome:
 
 
 class ChatOpener(Protocol):
-    async def attempt_open(self, anchor: ConversationReference, aad_object_id: str) -> OpenOutcome:
+    async def attempt_open(self, anchor: Conversation, aad_object_id: str) -> OpenOutcome:
         """Bot Framework create_conversation for one person, through the tenant's service URL; once."""
 
 

@@ -40,9 +40,7 @@ from bot.usecases.delivery.pacing import (
     graph_bucket,
 )
 from bot.usecases.delivery.ports import AppInstaller, ChatOpener, MessageSender, SendOutcome
-from storage.engine import DATABASE_UNAVAILABLE
-from storage.models import ConversationReference, OutboxMessage
-from storage.uow import UnitOfWork
+from bot.usecases.ports import DATABASE_UNAVAILABLE, Conversation, DeliveryUnitOfWork, Queued
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +92,12 @@ class _Known:
     """What the claim's transaction looked up about a batch's conversations: each one's stored reference (a live
     one) and the sends every process recorded into it within Teams' longest window."""
 
-    conversations: dict[str, ConversationReference]
+    conversations: dict[str, Conversation]
     sent: dict[str, list[datetime]]
     used: set[str] = field(default_factory=set)
 
     @classmethod
-    async def look_up(cls, uow: UnitOfWork, rows: Sequence[OutboxMessage], now: datetime) -> _Known:
+    async def look_up(cls, uow: DeliveryUnitOfWork, rows: Sequence[Queued], now: datetime) -> _Known:
         ids = {row.conversation_id for row in rows if pending_user(row.conversation_id) is None}
         if not ids:
             return cls({}, {})
@@ -107,7 +105,7 @@ class _Known:
         longest = max(seconds for _, seconds in CONVERSATION_LIMITS)
         return cls(live, await uow.outbox.recent_sends(list(live), now - timedelta(seconds=longest)))
 
-    def first_look(self, conversation_id: str) -> tuple[ConversationReference, list[datetime]] | None:
+    def first_look(self, conversation_id: str) -> tuple[Conversation, list[datetime]] | None:
         """The conversation and its recorded sends, once per conversation; None when unknown here (gone, opened
         since, or already used by an earlier send of this batch): then the caller looks it up itself."""
         if conversation_id in self.used or conversation_id not in self.conversations:
@@ -118,7 +116,7 @@ class _Known:
 
 @dataclass
 class DeliveryWorker:
-    uow_factory: Callable[[], UnitOfWork]
+    uow_factory: Callable[[], DeliveryUnitOfWork]
     sender: MessageSender
     worker_id: str
     clock: Callable[[], datetime]
@@ -276,7 +274,7 @@ class DeliveryWorker:
             else:  # claimed again elsewhere: starting it will fail, and it is not renewed again
                 self._leases.pop(row_id, None)
 
-    async def _claim(self, count: int) -> tuple[Sequence[OutboxMessage], _Known | None]:
+    async def _claim(self, count: int) -> tuple[Sequence[Queued], _Known | None]:
         """One transaction: settle rows dead workers left in flight, lease due rows, take or renew their tenants (rows
         of a tenant another worker took first go back), let go of held tenants with nothing in hand, hold rows that
         would arrive in their recipient's night until morning, and look up the rows' conversations."""
@@ -321,7 +319,7 @@ class DeliveryWorker:
         self._leases.update((row.id, (row.attempts, lease_ends)) for row in rows)
         return rows, known
 
-    async def _settle_abandoned(self, uow: UnitOfWork, now: datetime) -> None:
+    async def _settle_abandoned(self, uow: DeliveryUnitOfWork, now: datetime) -> None:
         """Rows a dead worker left after their request may have left are not sent again (OutboxRepository)."""
         abandoned = await uow.outbox.settle_abandoned(now, resend=self.config.retry.resend_unknown)
         for row_id, survey in abandoned:
@@ -330,8 +328,8 @@ class DeliveryWorker:
                 await uow.surveys.delivered(survey, Status.UNKNOWN.value, None, now)
 
     async def _outside_quiet_hours(
-        self, uow: UnitOfWork, rows: Sequence[OutboxMessage], now: datetime
-    ) -> Sequence[OutboxMessage]:
+        self, uow: DeliveryUnitOfWork, rows: Sequence[Queued], now: datetime
+    ) -> Sequence[Queued]:
         """The rows that may leave now; a row marked quiet_hours whose recipient is in their quiet hours or weekend
         goes back to the queue until their morning (it was queued in their day, but waited)."""
         waiting = [row for row in rows if row.quiet_hours and row.user_id is not None]
@@ -389,7 +387,7 @@ class DeliveryWorker:
             return 0
         gate = asyncio.Semaphore(self.config.in_hand)
 
-        async def one(row: OutboxMessage) -> None:
+        async def one(row: Queued) -> None:
             async with gate:
                 self._rows_of[row.tenant_id] += 1
                 try:
@@ -404,7 +402,7 @@ class DeliveryWorker:
         """Deliver everything due now (tests, `nurture deliver --once`)."""
         await self._pump(None)
 
-    async def deliver(self, row: OutboxMessage, known: _Known | None = None) -> None:
+    async def deliver(self, row: Queued, known: _Known | None = None) -> None:
         try:
             await self._deliver(row, known)
         except TenantMoved:
@@ -416,7 +414,7 @@ class DeliveryWorker:
             self._leases.pop(row.id, None)
             self._zones.pop(row.id, None)
 
-    async def _deliver(self, row: OutboxMessage, known: _Known | None) -> None:
+    async def _deliver(self, row: Queued, known: _Known | None) -> None:
         conversation_id = row.conversation_id
         if pending_user(row.conversation_id) is not None:
             opened = await self.chats.open(row)
@@ -462,7 +460,7 @@ class DeliveryWorker:
         if failure is not None:
             raise failure  # the worker logs it with its traceback and goes on
 
-    async def _attempt(self, row: OutboxMessage, target: ConversationReference) -> SendOutcome:
+    async def _attempt(self, row: Queued, target: Conversation) -> SendOutcome:
         payload = json.loads(row.payload)
         card, summary = payload.get("card", {}), payload.get("summary", "")
         if row.operation == "update" and row.target_activity_id:
@@ -471,7 +469,7 @@ class DeliveryWorker:
             return await self.sender.attempt_delete(target, row.target_activity_id)
         return await self.sender.attempt(target, card, summary)
 
-    async def _start(self, row: OutboxMessage) -> bool:
+    async def _start(self, row: Queued) -> bool:
         """Write down that the row's request is about to leave, before it does: a crash from here on leaves the row
         `unknown`, never sent twice. False when the row must not be sent: this claim lost it (its lease ran out and
         it was claimed again), the database stayed away for most of a lease, or the row waited (a 429's pause) into
@@ -499,7 +497,7 @@ class DeliveryWorker:
             log.warning("outbox row %s: lease lost before sending; its new holder sends it", row.id)
         return started
 
-    async def _unstart(self, row: OutboxMessage, started: asyncio.Future[bool]) -> bool:
+    async def _unstart(self, row: Queued, started: asyncio.Future[bool]) -> bool:
         """The row was marked as leaving, but its tenant was paused (a 429) before it left: the mark goes, and the
         row waits in hand for the pause to end, keeping its place. False when it was not this claim's after all."""
         if not await started:
@@ -510,9 +508,7 @@ class DeliveryWorker:
             log.warning("database unavailable (%s); outbox row %s waits marked as leaving", type(exc).__name__, row.id)
             return True
 
-    async def _clearance(
-        self, row: OutboxMessage, conversation_id: str, known: _Known | None
-    ) -> ConversationReference | None:
+    async def _clearance(self, row: Queued, conversation_id: str, known: _Known | None) -> Conversation | None:
         """Wait until the conversation may take one more message, then for the tenant's turn; the conversation, or
         None when the row must not be sent now (the conversation is gone and the row cancelled; or see `_turn`).
 
@@ -520,7 +516,7 @@ class DeliveryWorker:
         any after a wait) look again, since this batch's own sends have changed the windows.
         """
         first = known.first_look(conversation_id) if known is not None else None
-        target: ConversationReference | None
+        target: Conversation | None
         while True:
             if first is not None:
                 target, conversation_wait = first[0], window_wait(first[1], self.clock(), CONVERSATION_LIMITS)
@@ -535,9 +531,7 @@ class DeliveryWorker:
         leaving = Leaving(lambda: self._start(row), lambda started: self._unstart(row, started))
         return target if await self.pacer.turn(row.tenant_id, row.tenant_id, leaving=leaving) else None
 
-    async def _conversation_check(
-        self, row: OutboxMessage, conversation_id: str
-    ) -> tuple[ConversationReference | None, float]:
+    async def _conversation_check(self, row: Queued, conversation_id: str) -> tuple[Conversation | None, float]:
         """One transaction: the conversation, and the wait Teams' per-conversation windows ask for, counted over the
         sends every process recorded (OutboxRepository.conversation_wait)."""
         async with self.uow_factory() as uow:
