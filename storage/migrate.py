@@ -11,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 
@@ -33,6 +34,10 @@ def _outside_event_loop(work: Callable[[], None]) -> None:
         pool.submit(work).result()
 
 
+class RevisionRefused(ValueError):
+    """Alembic cannot go to the revision asked for: unknown, or not a way down (or up) from where the database is."""
+
+
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Blocking: apply migrations up to `revision`."""
     _outside_event_loop(lambda: _quietly(lambda: command.upgrade(alembic_config(database_url), revision)))
@@ -40,10 +45,14 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 def _quietly(work: Callable[[], None]) -> None:
     """SQLAlchemy cannot reflect SQLite's expression index on users (ix_users_audience, migration 0014) and warns
-    whenever a migration reflects the table; the index is the models' own and stays, so the warning only alarms."""
+    whenever a migration reflects the table; the index is the models' own and stays, so the warning only alarms.
+    A revision Alembic refuses becomes RevisionRefused, with Alembic's own sentence."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Skipped unsupported reflection of expression-based index")
-        work()
+        try:
+            work()
+        except CommandError as exc:
+            raise RevisionRefused(str(exc)) from None
 
 
 def downgrade(database_url: str, revision: str = "base") -> None:

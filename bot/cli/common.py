@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import typer
@@ -123,6 +124,14 @@ def migrate(settings: Settings, revision: str = "head") -> None:
         upgrade(settings.database_url, revision)
 
 
+def migrate_down(settings: Settings, revision: str) -> None:
+    """Revert migrations down to `revision`, with `migrate`'s one-line errors."""
+    from storage.migrate import downgrade
+
+    with _reachable():
+        downgrade(settings.database_url, revision)
+
+
 def with_database(work: Callable[[UowFactory], Awaitable[T]], settings: Settings | None = None) -> T:
     """Run `work(uow_factory)` against the configured database, which must be at the schema this version expects:
     other commands than `serve` and `db upgrade` never migrate, they say to run `nurture db upgrade` (exit 1)."""
@@ -130,6 +139,7 @@ def with_database(work: Callable[[UowFactory], Awaitable[T]], settings: Settings
     from storage.uow import UnitOfWork
 
     configured = settings or load_settings()
+    _require_sqlite_file(configured.database_url)
 
     async def run() -> T:
         engine = create_engine(configured.database_url)
@@ -141,6 +151,20 @@ def with_database(work: Callable[[UowFactory], Awaitable[T]], settings: Settings
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+def _require_sqlite_file(database_url: str) -> None:
+    """A SQLite file that does not exist is refused before connecting, which would create it empty."""
+    from sqlalchemy.engine import make_url
+
+    from storage.engine import is_sqlite
+    from storage.schema import EXPECTED_REVISION
+
+    path = make_url(database_url).database
+    if is_sqlite(database_url) and path and path != ":memory:" and not Path(path).exists():
+        raise fail(
+            f"the database file {path} does not exist; this version needs {EXPECTED_REVISION}: run `nurture db upgrade`"
+        )
 
 
 async def require_current_schema(engine: AsyncEngine) -> None:
@@ -157,11 +181,15 @@ async def require_current_schema(engine: AsyncEngine) -> None:
 
 @contextlib.contextmanager
 def _reachable() -> Iterator[None]:
-    """Turns "the database cannot be reached" into one line and exit 1; other errors pass."""
+    """Turns "the database cannot be reached" and a revision Alembic refuses into one line and exit 1; other errors
+    pass."""
     from storage.engine import DATABASE_UNAVAILABLE, database_unavailable
+    from storage.migrate import RevisionRefused
 
     try:
         yield
+    except RevisionRefused as exc:
+        raise fail(f"cannot migrate: {exc}") from None
     except DATABASE_UNAVAILABLE as exc:
         if not database_unavailable(exc):
             raise

@@ -18,6 +18,7 @@ from bot.cli.common import (
     load_settings,
     log,
     migrate,
+    migrate_down,
     redacted,
     require_current_schema,
 )
@@ -83,10 +84,8 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
 @db_app.command("downgrade")
 def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, e.g. base.")]) -> None:
     """Revert migrations down to REVISION."""
-    from storage.migrate import downgrade
-
     settings = load_settings()
-    downgrade(settings.database_url, revision)
+    migrate_down(settings, revision)
     console.print(f"database at revision {revision}", highlight=False)
 
 

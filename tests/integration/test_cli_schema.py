@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from storage.migrate import downgrade, upgrade
 from tests.support.cli import clean_env
@@ -42,9 +43,13 @@ def test_commands_refuse_a_database_without_tables_and_create_none(fresh_url: st
     done = _nurture(fresh_url, *command)
     assert done.returncode == 1
     assert done.stdout == ""
-    assert done.stderr.strip().splitlines() == [
-        "nurture: the database has no tables yet; this version needs 0019: run `nurture db upgrade`"
-    ]
+    path = make_url(fresh_url).database
+    if fresh_url.startswith("sqlite"):  # no file yet: refused before connecting, which would create it
+        said = f"the database file {path} does not exist"
+        assert path is not None and not Path(path).exists()
+    else:
+        said = "the database has no tables yet"
+    assert done.stderr.strip().splitlines() == [f"nurture: {said}; this version needs 0019: run `nurture db upgrade`"]
     upgraded = _nurture(fresh_url, "db", "upgrade")  # a fresh database: no migration ran before
     assert upgraded.returncode == 0, upgraded.stderr
 
@@ -57,6 +62,17 @@ def test_an_older_schema_is_named_and_left_as_it_is(fresh_url: str) -> None:
     assert _nurture(fresh_url, "deliveries", "--json").returncode == 1  # still 0018: nothing migrated it
     upgrade(fresh_url)
     assert _nurture(fresh_url, "deliveries", "--json").returncode == 0
+    downgrade(fresh_url, "base")
+
+
+@pytest.mark.parametrize("command", [("upgrade", "0099"), ("downgrade", "0099"), ("downgrade", "0019")])
+def test_a_revision_alembic_refuses_is_one_line_and_changes_nothing(fresh_url: str, command: tuple[str, str]) -> None:
+    upgrade(fresh_url, "0018")
+    done = _nurture(fresh_url, "db", *command)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("nurture: cannot migrate: ") and ("0099" in line or "0019" in line), line
+    assert "the database is at revision 0018" in _nurture(fresh_url, "nps").stderr
     downgrade(fresh_url, "base")
 
 
