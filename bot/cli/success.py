@@ -165,7 +165,7 @@ def run_alerts(as_json: Annotated[bool, JSON_OUTPUT] = False) -> None:
         sys.stdout.write(json.dumps(result) + "\n")
     else:
         Console().print(
-            f"{report.tenants} tenants scored; raised {report.raised or 'nothing'}; escalated {report.escalated}; "
+            f"{report.tenants} tenants scored; raised {_counted(report.raised)}; escalated {report.escalated}; "
             f"{report.cards} alert card(s) and {report.digests} digest(s) queued"
         )
         for problem in report.undeliverable:
@@ -234,3 +234,9 @@ def tenant_name(
 
     with_database(work)
     Console().print(f"tenant {tenant}: {cleaned}")
+
+
+def _counted(raised: dict[str, int]) -> str:
+    """ "2 renewal, 1 at_risk" (the most first), or "nothing"."""
+    found = sorted(raised.items(), key=lambda kind_count: (-kind_count[1], kind_count[0]))
+    return ", ".join(f"{count} {kind}" for kind, count in found) or "nothing"

@@ -13,6 +13,7 @@ from bot.cli.common import (
     EXIT_CONFIG,
     app,
     check_id,
+    fail,
     load_settings,
     survey_app,
     with_database,
@@ -154,15 +155,17 @@ def survey_close_expired(
 
 @app.command("recall")
 def recall_messages(
-    kind: Annotated[str, typer.Argument(help="Message kind: nps, onboarding, adoption, milestone, legacy, …")],
+    kind: Annotated[str, typer.Argument(help="Message kind: nps, a campaign kind (onboarding, …), alert, digest.")],
     tenant: Annotated[str | None, typer.Option(help="Only this tenant id.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Take messages of one kind back: cancel those still queued, delete delivered cards from people's chats."""
     from bot.clock import utc_now
-    from bot.usecases.recall import recall
+    from bot.usecases.recall import MESSAGE_KINDS, recall
 
     tenant = check_id(tenant, "--tenant") if tenant else None
+    if kind not in MESSAGE_KINDS:
+        raise fail(f"no messages are of kind {kind!r}: one of {', '.join(MESSAGE_KINDS)}")
 
     async def work(uow_factory: UowFactory) -> RecallReport:
         return await recall(uow_factory, kind, utc_now(), tenant_id=tenant)

@@ -110,7 +110,7 @@ def _path(error_path: Any) -> str:
 
 def schema_errors(document: Mapping[str, Any], schema_file: Path) -> list[Problem]:
     if not schema_file.exists():
-        return [Problem("schema", f"{schema_file} is missing: run `npm ci` (or make test) in the repository")]
+        return [Problem("schema", f"{schema_file} is missing: run `make node-deps` (npm ci) in the repository")]
     schema = json.loads(schema_file.read_text(encoding="utf-8"))
     validator = Draft4Validator(schema)
     return [Problem(_path(e.absolute_path), e.message) for e in sorted(validator.iter_errors(document), key=str)]

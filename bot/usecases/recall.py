@@ -6,8 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.engagement.kinds import BY_NAME
 from bot.usecases.ports import RecallUnitOfWork
 from storage.outbox import NewMessage
+
+# what the outbox's kind column can hold: NPS asks, each campaign kind's cards, CSM alerts and digests
+MESSAGE_KINDS = ("nps", *BY_NAME, "alert", "digest")
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,8 @@ class RecallReport:
 async def recall(
     uow_factory: Callable[[], RecallUnitOfWork], kind: str, now: datetime, *, tenant_id: str | None = None
 ) -> RecallReport:
+    if kind not in MESSAGE_KINDS:
+        raise ValueError(f"no messages are of kind {kind!r}: one of {', '.join(MESSAGE_KINDS)}")
     async with uow_factory() as uow:
         cancelled = await uow.outbox.cancel_queued(kind, "recalled by an operator", tenant_id)
         queued = 0

@@ -36,9 +36,31 @@ async def test_demo_health_alerts_and_their_commands(database_url: str) -> None:
     alerts = json.loads(out)["alerts"]
     assert sorted(a["kind"] for a in alerts) == ["at_risk", "renewal", "renewal"]
     assert all(a["log"][0]["action"] == "raised" for a in alerts)
-    # a second run raises nothing new
+    # a second run raises nothing new, and says so in words
     code, out, _ = await nurture(database_url, "run-alerts", "--json", **DEV)
     assert json.loads(out)["raised"] == {}
+    code, out, _ = await nurture(database_url, "run-alerts", **DEV)
+    assert code == 0 and "3 tenants scored; raised nothing; escalated 0" in out
+
+
+async def test_run_alerts_counts_what_it_raised_in_words(database_url: str) -> None:
+    assert (await nurture(database_url, "demo", **DEV))[0] == 0
+    assert (await nurture(database_url, "run-campaigns", **DEV))[0] == 0
+    code, out, err = await nurture(database_url, "run-alerts", **DEV)
+    assert code == 0, err
+    assert "3 tenants scored; raised 2 renewal, 1 at_risk; escalated 0" in " ".join(out.split())
+
+
+async def test_recall_refuses_a_kind_no_message_has(database_url: str) -> None:
+    assert (await nurture(database_url, "demo", **DEV))[0] == 0
+    code, out, err = await nurture(database_url, "recall", "low-usage", **DEV)  # a campaign id, not a kind
+    assert code == 1 and out == ""
+    assert err.strip() == (
+        "nurture: no messages are of kind 'low-usage': one of nps, onboarding, adoption, milestone, legacy, "
+        "reengagement, renewal, alert, digest"
+    )
+    code, out, err = await nurture(database_url, "recall", "legacy", "--json", **DEV)
+    assert code == 0 and json.loads(out) == {"cancelled": 0, "recalls_queued": 0}, err
 
 
 async def test_csm_assignment_and_tenant_names(database_url: str) -> None:
