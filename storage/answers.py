@@ -143,13 +143,18 @@ async def record_answered(
     uow: SurveysUnitOfWork, instance: AskKey, aad_object_id: str, score: int, signal: UsageEvent | None, now: datetime
 ) -> bool:
     """What follows a stored or changed answer: the ask is answered, a first answer (`signal` given) counts as use
-    of the bot, and a detractor's answer raises a pending CSM alert. True when that alert is new."""
+    of the bot, and a detractor's answer raises a pending CSM alert (an edit updates or withdraws one that no alert
+    run took yet). True when that alert is new."""
     await uow.surveys.set_status(instance.id, "answered")
     if signal is not None:
         await uow.usage.record([signal], now)
-    if category(score) is not Category.DETRACTOR:
+    if category(score) is not Category.DETRACTOR:  # an edit away from 0–6 pages no CSM, if no alert run saw it yet
+        await uow.surveys.withdraw_pending_alert("detractor", instance.id)
         return False
-    return await uow.surveys.add_pending_alert("detractor", instance, aad_object_id, score, now)
+    if await uow.surveys.add_pending_alert("detractor", instance, aad_object_id, score, now):
+        return True
+    await uow.surveys.rescore_pending_alert("detractor", instance.id, score)  # an edit within 0–6: the newest
+    return False
 
 
 # -- PostgreSQL: one statement ---------------------------------------------------------------------------------------

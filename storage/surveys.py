@@ -8,10 +8,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import NpsAnswer, NpsAnswerHistory, SurveyInstance, User, UtcDateTime
+from storage.models import NpsAnswer, NpsAnswerHistory, PendingAlert, SurveyInstance, User, UtcDateTime
 from storage.sql import on_postgres, upsert_sql
 
 
@@ -258,3 +258,24 @@ class SurveyRepository:
             "now": now,
         }
         return (await self.session.execute(_ADD_PENDING_ALERT, values)).scalar_one_or_none() is not None
+
+    async def rescore_pending_alert(self, kind: str, instance_id: str, score: int) -> None:
+        """An answer changed while its alert waits for the next alert run: the alert will say the newest score."""
+        await self.session.execute(
+            update(PendingAlert)
+            .where(_pending(kind, instance_id))
+            .values(score=score)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def withdraw_pending_alert(self, kind: str, instance_id: str) -> None:
+        """An answer changed so that it no longer raises this alert, before an alert run made one of it."""
+        await self.session.execute(
+            delete(PendingAlert).where(_pending(kind, instance_id)).execution_options(synchronize_session=False)
+        )
+
+
+def _pending(kind: str, instance_id: str) -> ColumnElement[bool]:
+    return and_(
+        PendingAlert.kind == kind, PendingAlert.survey_instance_id == instance_id, PendingAlert.status == "pending"
+    )

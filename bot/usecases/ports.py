@@ -238,6 +238,12 @@ class SurveysStore(Protocol):
     ) -> bool:
         """False when an alert for the same cause already exists."""
 
+    async def rescore_pending_alert(self, kind: str, instance_id: str, score: int) -> None:
+        """The alert waiting for the next alert run says the newest score."""
+
+    async def withdraw_pending_alert(self, kind: str, instance_id: str) -> None:
+        """Drop the alert waiting for the next alert run (one already raised stays)."""
+
 
 class Chat(Protocol):
     @property

@@ -181,6 +181,20 @@ async def test_edit_within_grace_window_updates_and_keeps_history(harness: Harne
     assert len(await table(harness, PendingAlert)) == 1  # the edit made it a detractor answer
 
 
+async def test_an_edit_away_from_a_detractor_score_withdraws_the_alert_no_run_raised_yet(harness: Harness) -> None:
+    instance = await ask(harness)
+    await post_invoke(harness, invoke(harness, "nps.submit", submit(instance, "0")))  # a slip of the finger
+    [pending] = await table(harness, PendingAlert)
+    assert (pending.score, pending.status) == (0, "pending")
+    await post_invoke(harness, invoke(harness, "nps.submit", submit(instance, "4")))
+    [pending] = await table(harness, PendingAlert)
+    assert (pending.score, pending.status) == (4, "pending")  # still a detractor: the alert says the newest score
+    await post_invoke(harness, invoke(harness, "nps.submit", submit(instance, "9")))
+    assert await table(harness, PendingAlert) == []
+    [answer] = await table(harness, NpsAnswer)
+    assert (answer.score, answer.edits) == (9, 2)
+
+
 async def test_edit_after_grace_window_is_refused_and_first_answer_stands(harness: Harness) -> None:
     instance = await ask(harness)
     await post_invoke(harness, invoke(harness, "nps.submit", submit(instance, "9")))

@@ -182,6 +182,17 @@ class FakeSurveys:
         )
         return True
 
+    def _pending(self, kind: str, instance_id: str) -> list[Cause]:
+        return [c for c in self.causes if (c.kind, c.survey_instance_id, c.status) == (kind, instance_id, "pending")]
+
+    async def rescore_pending_alert(self, kind: str, instance_id: str, score: int) -> None:
+        for cause in self._pending(kind, instance_id):
+            cause.score = score
+
+    async def withdraw_pending_alert(self, kind: str, instance_id: str) -> None:
+        for cause in self._pending(kind, instance_id):
+            self.causes.remove(cause)
+
 
 @dataclass(frozen=True)
 class Chat:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +28,7 @@ from cards.nurture import NurtureCardView, NurtureState, build_nurture_card
 from storage.answers import UnitOfWorkAnswerWriter
 from storage.campaigns import NewTouch
 from storage.surveys import ScoredAnswer
-from tests.unit.fakes import Ask, Card, FakeCampaigns, FakeOutbox, FakeSurveys, FakeUnitOfWork, Person, Touch
+from tests.unit.fakes import Ask, Card, Cause, FakeCampaigns, FakeOutbox, FakeSurveys, FakeUnitOfWork, Person, Touch
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 T1, T2 = "tenant-one", "tenant-two"
@@ -206,6 +207,20 @@ async def test_an_answer_changes_within_the_grace_period_and_then_no_more() -> N
     late = await surveys.submit(SubmitData(instance=uuid.UUID(ASK_ID), score=2), me, NOW + timedelta(days=2))
     assert late == nps_card(owner, NpsState.PROMOTER, score=9, can_edit=False)  # the answer stands
     assert uow.surveys.given[(ASK_ID, A1)].edits == 1
+
+
+async def test_an_edit_keeps_the_waiting_detractor_alert_to_the_newest_score_or_withdraws_it() -> None:
+    uow, surveys, owner = survey_world()
+    sent_ask(uow, owner)
+    me = Actor(G1, A1, "en-US")
+    await surveys.submit(SubmitData(instance=uuid.UUID(ASK_ID), score=0), me, NOW)
+    await surveys.submit(SubmitData(instance=uuid.UUID(ASK_ID), score=5), me, NOW + timedelta(minutes=1))
+    assert [(c.score, c.status) for c in uow.surveys.causes] == [(5, "pending")]
+    await surveys.submit(SubmitData(instance=uuid.UUID(ASK_ID), score=8), me, NOW + timedelta(minutes=2))
+    assert uow.surveys.causes == []
+    uow.surveys.causes.append(replace(Cause(1, "detractor", G1, NOW, ASK_ID, A1, 2), status="raised"))
+    await surveys.submit(SubmitData(instance=uuid.UUID(ASK_ID), score=9), me, NOW + timedelta(minutes=3))
+    assert [(c.score, c.status) for c in uow.surveys.causes] == [(2, "raised")]  # a run made an alert of it: kept
 
 
 async def test_only_the_person_asked_may_act_on_an_ask() -> None:
