@@ -15,12 +15,14 @@ from sqlalchemy import Date, bindparam, inspect, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.schema import CreateIndex
 
+from bot.demo import demo_id
 from bot.engagement.usage import ActiveDays
 from storage.engine import create_engine
 from storage.migrate import current_revision, downgrade, head_revision, upgrade
 from storage.models import Base, User, on_dialect
 from storage.schema import EXPECTED_REVISION, schema_revision
 from storage.usage import PROFILE_COLUMNS
+from tests.support.cli import nurture
 from tests.support.database import create_postgres_database, drop_postgres_database
 
 
@@ -63,6 +65,49 @@ async def test_upgrade_then_downgrade(fresh_url: str) -> None:
 
     upgrade(fresh_url)  # and back up again: downgrade left nothing behind that blocks it
     assert {t.name for t in Base.metadata.sorted_tables} <= await _tables(fresh_url)
+
+
+KEPT = ("tenants", "users", "conversation_references", "survey_instances", "nps_answers", "outbox")
+
+
+async def _counts(url: str) -> dict[str, int]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return {t: (await connection.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one() for t in KEPT}
+    finally:
+        await engine.dispose()
+
+
+async def test_stepping_down_and_up_again_keeps_the_rows_of_the_tables_that_stay(fresh_url: str) -> None:
+    """SQLite alters a table by copying it: with foreign keys on, dropping the old copy deleted every row that
+    referred to it (stepping down through 0005 rebuilt tenants and emptied users, chats, asks and answers)."""
+    upgrade(fresh_url)
+    code, _, err = await nurture(fresh_url, "demo", NURTURE_DEV_MODE="1")
+    assert code == 0, err
+    code, _, err = await nurture(
+        fresh_url, "survey", "send", "--tenant", demo_id("tenant", 0), "--force", NURTURE_DEV_MODE="1"
+    )
+    assert code == 0, err
+    engine = create_engine(fresh_url)
+    try:
+        async with engine.begin() as connection:  # one of them answers
+            await connection.execute(
+                text(
+                    "INSERT INTO nps_answers (survey_instance_id, tenant_id, aad_object_id, score, comment,"
+                    " answered_at, updated_at, edits) SELECT i.id, i.tenant_id, u.aad_object_id, 3, 'slow',"
+                    " i.created_at, i.created_at, 0 FROM survey_instances i JOIN users u ON u.id = i.user_id"
+                    " ORDER BY i.id LIMIT 1"
+                )
+            )
+    finally:
+        await engine.dispose()
+    before = await _counts(fresh_url)
+    assert all(before.values()), before  # something in every table, or the test would prove nothing
+    downgrade(fresh_url, "0004")
+    assert await _counts(fresh_url) == before
+    upgrade(fresh_url)
+    assert await _counts(fresh_url) == before
 
 
 # Alembic cannot reflect SQLite's expression indexes (ix_users_audience): test_sqlite_audience_index_is_the_models
