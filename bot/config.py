@@ -60,6 +60,15 @@ def _endpoint(url: str) -> Endpoint:
         raise ValueError(str(exc).replace("serviceUrl", "the URL")) from None
 
 
+# backend → (the driver name Nurture uses, the drivers taken to mean it: "" is a URL that names none)
+_ASYNC_DRIVERS = {
+    "sqlite": ("sqlite+aiosqlite", ("aiosqlite", "pysqlite", "")),
+    "postgresql": ("postgresql+asyncpg", ("asyncpg", "psycopg2", "")),
+    "postgres": ("postgresql+asyncpg", ("asyncpg", "psycopg2", "")),
+}
+_DATABASE_URL_FORMS = "use sqlite+aiosqlite:///FILE or postgresql+asyncpg://USER:PASSWORD@HOST/DATABASE"
+
+
 class Settings(BaseSettings):
     """Every setting Nurture reads: field `x` is the environment variable NURTURE_X, except the Bot Framework
     identity (botbuilder's own names) and a few whose field name carries a unit; those name theirs as an alias."""
@@ -157,6 +166,26 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        """Nurture talks to SQLite through aiosqlite and to PostgreSQL through asyncpg: the plain URLs people copy
+        from a portal (postgresql://, postgres://, sqlite:///) are given that driver; anything else is refused."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(f"not a database URL; {_DATABASE_URL_FORMS}") from None
+        backend, _, driver = url.drivername.partition("+")
+        known = _ASYNC_DRIVERS.get(backend)
+        if known is None or driver not in known[1]:
+            raise ValueError(f"{url.drivername} is not a database Nurture runs on; {_DATABASE_URL_FORMS}")
+        if url.drivername == known[0]:
+            return value
+        return str(url.set(drivername=known[0]).render_as_string(hide_password=False))
 
     @field_validator("service_url_hosts")
     @classmethod

@@ -57,8 +57,9 @@ async def _run_online() -> None:
                 # deletes every row that refers to the table (a downgrade through 0005 emptied users). Off while
                 # migrating, as SQLite's own procedure for altering tables says; set before any transaction begins,
                 # since inside one SQLite ignores it.
-                raw = await connection.get_raw_connection()
-                await raw.driver_connection.execute("PRAGMA foreign_keys=OFF")
+                driver = (await connection.get_raw_connection()).driver_connection
+                assert driver is not None  # a checked-out connection always has one
+                await driver.execute("PRAGMA foreign_keys=OFF")
             await connection.run_sync(_run)
             await connection.commit()
     finally:

@@ -91,6 +91,41 @@ def test_invalid_values_become_one_line_errors(monkeypatch: pytest.MonkeyPatch) 
     assert "\n" not in str(error.value) and "MicrosoftAppType" in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        (
+            "postgresql://nurture:p%40ss@db.example.com:5432/nurture",
+            "postgresql+asyncpg://nurture:p%40ss@db.example.com:5432/nurture",
+        ),
+        ("postgres://u@db/n", "postgresql+asyncpg://u@db/n"),
+        ("postgresql+psycopg2://u@db/n", "postgresql+asyncpg://u@db/n"),
+        ("sqlite:///nurture.db", "sqlite+aiosqlite:///nurture.db"),
+        ("sqlite+aiosqlite:////var/lib/nurture.db", "sqlite+aiosqlite:////var/lib/nurture.db"),
+    ],
+)
+def test_a_plain_database_url_gets_the_async_driver(given: str, used: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NURTURE_DATABASE_URL", given)
+    assert load_settings(_env_file=None).database_url == used
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("mysql://u@db/n", "mysql is not a database Nurture runs on"),
+        ("postgresql+psycopg://u@db/n", "postgresql+psycopg is not a database Nurture runs on"),
+        ("not a url", "not a database URL"),
+    ],
+)
+def test_a_database_nurture_cannot_use_is_one_line(given: str, said: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NURTURE_DATABASE_URL", given)
+    with pytest.raises(ConfigError) as error:
+        load_settings(_env_file=None)
+    message = str(error.value)
+    assert "\n" not in message and "NURTURE_DATABASE_URL" in message and said in message
+    assert "postgresql+asyncpg://" in message  # and what to write instead
+
+
 def test_plain_http_key_metadata_refused_outside_dev_mode() -> None:
     with pytest.raises(ConfigError, match="https"):
         load_settings(_env_file=None, openid_metadata_url="http://keys.example.com/openid")
