@@ -130,12 +130,17 @@ class GuardedConnectorFactory(ConnectorFactory):
         if client is None:
             client = await self._inner.create(service_url, audience)
             client.config.connection.timeout = self._timeout
-            client.config.retry_policy.policy = Retry(
-                total=0, connect=0, read=0, redirect=0, status=0, raise_on_status=False
-            )
+            _no_hidden_retries(client.config.retry_policy.policy)
             guard_connector(client, self._policy)
             self._cache[(service_url, audience)] = client
         return client
+
+
+def _no_hidden_retries(retry: Retry) -> None:
+    """Changed in place: the client's HTTP session may be built already, and its adapters hold this very object (a
+    new Retry given to the client's configuration never reached them: a refused connection was tried 3 times)."""
+    retry.total = retry.connect = retry.read = retry.redirect = retry.status = 0
+    retry.raise_on_status = False
 
 
 class NurtureAuthentication(BotFrameworkAuthentication):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import socket
+import time
+
 import aiohttp
 import pytest
 from aiohttp import web
@@ -75,3 +79,20 @@ async def test_a_reply_answered_with_an_error_page_is_a_502_and_retry_is_possibl
     assert "could not be read" in (await response.json())["error"]
     retried = {**activity, "serviceUrl": harness.connector.service_url}  # Teams retries; the gateway is back
     assert (await harness.post(retried)).status == 200
+
+
+async def test_a_reply_to_a_connector_that_refuses_connections_is_tried_once(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """msrest's own urllib3 retries (3 tries, backing off 0.8 s, 1.6 s, 3.2 s) are off: a reply that cannot
+    connect is one attempt and a quick 502, and Teams' retry of the activity is the only retry."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    activity = message("help", service_url=f"http://127.0.0.1:{port}/", activity_id="refused")
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="urllib3"):
+        response = await harness.post(activity)
+    assert response.status == 502
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("urllib3")] == []
+    assert time.monotonic() - started < 1.5
