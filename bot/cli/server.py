@@ -60,7 +60,8 @@ def serve(
         raise typer.Exit(EXIT_CONFIG) from None
     configure_telemetry()
     if settings.dev_mode:
-        log.warning("DEV MODE: inbound tokens are NOT checked and any tenant is accepted. Never expose this server.")
+        tenants = "only NURTURE_ALLOWED_TENANTS are" if settings.allowed_tenants else "any tenant is"
+        log.warning("DEV MODE: inbound tokens are NOT checked and %s accepted. Never expose this server.", tenants)
     migrate(settings)
     web.run_app(
         create_app(settings, campaigns=campaigns),

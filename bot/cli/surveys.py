@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 def nps(
     tenant: Annotated[str | None, typer.Option(help="Only this tenant id.")] = None,
     by: Annotated[str | None, typer.Option(help="Group by week, month or quarter.")] = None,
-    min_answers: Annotated[int | None, typer.Option(help="Show no score below this many answers.")] = None,
+    min_answers: Annotated[int | None, typer.Option(min=1, help="Show no score below this many answers.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """NPS with its 95 % interval, response rate and period-over-period change."""
