@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.usecases.ports import ROW_ID_MAX
 from cards.nps import ErrorCardView, build_error_card
@@ -38,6 +38,15 @@ class ActionData(BaseModel):
     """Base of every verb's data model: fields a card adds for its own use are ignored."""
 
     model_config = ConfigDict(extra="ignore")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_yes_or_no(cls, value: Any) -> Any:
+        """JSON's true and false are neither numbers nor texts, whatever pydantic's lax mode makes of them (it read
+        `"score": true` as a score of 1, `"alert": true` as alert 1)."""
+        if isinstance(value, bool):
+            raise ValueError("true or false where a number or a text belongs")
+        return value
 
 
 class Refused(Exception):

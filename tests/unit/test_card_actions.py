@@ -51,7 +51,7 @@ async def test_unknown_verbs_bad_data_and_refusals_get_error_cards() -> None:
     actions = CardActions()
     actions.add(Verb.NURTURE_STOP, Touch, stop)
     assert await actions.answer("nurture.explode", {"touch": 1}, ACTOR, NOW) == error_card("error.unknown_action")
-    for data in (None, [], {"touch": "x"}, {}):
+    for data in (None, [], {"touch": "x"}, {}, {"touch": True}, {"touch": False}):
         assert await actions.answer("nurture.stop", data, ACTOR, NOW) == error_card("error.bad_request"), data
     refused = await actions.answer("nurture.stop", {"touch": 404}, ACTOR, NOW)
     assert refused == error_card("error.unknown_message")

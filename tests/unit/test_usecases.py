@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from bot.engagement.periods import Period
 from bot.security.tenants import TenantPolicy
 from bot.usecases.campaign_report import campaign_report
 from bot.usecases.campaigns import CampaignConfig, Campaigns, TouchData
-from bot.usecases.card_actions import Actor, Refused
+from bot.usecases.card_actions import Actor, CardActions, Refused
 from bot.usecases.ingest import UsageIngest
 from bot.usecases.lifecycle import Inbound, Lifecycle, Scope
 from bot.usecases.privacy import Retention, purge
@@ -221,6 +222,16 @@ async def test_an_edit_keeps_the_waiting_detractor_alert_to_the_newest_score_or_
     uow.surveys.causes.append(replace(Cause(1, "detractor", G1, NOW, ASK_ID, A1, 2), status="raised"))
     await surveys.submit(SubmitData(instance=uuid.UUID(ASK_ID), score=9), me, NOW + timedelta(minutes=3))
     assert [(c.score, c.status) for c in uow.surveys.causes] == [(2, "raised")]  # a run made an alert of it: kept
+
+
+async def test_a_score_of_true_is_no_score_and_stores_nothing() -> None:
+    uow, surveys, owner = survey_world()
+    sent_ask(uow, owner)
+    actions = CardActions()
+    surveys.register(actions)
+    card = await actions.answer("nps.submit", {"instance": ASK_ID, "score": True}, Actor(G1, A1, "en-US"), NOW)
+    assert uow.surveys.given == {} and uow.surveys.causes == [] and uow.surveys.instances[ASK_ID].status == "sent"
+    assert card["body"] and "Thank" not in json.dumps(card)  # the ask again, saying a score is needed
 
 
 async def test_only_the_person_asked_may_act_on_an_ask() -> None:
