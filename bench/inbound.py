@@ -10,7 +10,7 @@ time, so a stall is not hidden), the five paths taking turns in rounds so that a
 and then finds each path's saturation throughput (closed loop, 8 in flight). CPU per request counts the server
 process and, on PostgreSQL, the database server (bench/server.py). Fails (exit 1) unless every request was answered
 200 and the database holds exactly the scores and comments sent, one card-answer usage signal a person who
-answered and one detractor alert an ask ever scored 0-6. Prints the paths and their ratios to echo side by
+answered and one detractor alert an ask last scored 0-6. Prints the paths and their ratios to echo side by
 side, on SQLite and PostgreSQL; writes bench/results/inbound.json. Run: `python -m bench.inbound [--rate 100]
 [--seconds 15] [--rounds 15] [--database both|sqlite|postgresql] [--profile DIR]`.
 """
@@ -317,7 +317,8 @@ async def check_stored(database_url: str, sent: Sent) -> dict[str, int]:
 @dataclass
 class Sent:
     """What the NPS requests must leave in the database, besides the answers' (score, comment): one card-answer
-    usage signal (with its rollup) a person who answered, and one detractor alert an ask ever scored 0-6."""
+    usage signal (with its rollup) a person who answered, and one detractor alert an ask last scored 0-6 (no alert
+    run happens meanwhile: an edit out of 0-6 withdraws the waiting alert)."""
 
     answers: dict[str, tuple[int, str | None]] = field(default_factory=dict)  # survey instance -> (score, comment)
     answered_by: dict[str, tuple[str, str]] = field(default_factory=dict)  # survey instance -> (tenant, person)
@@ -328,6 +329,8 @@ class Sent:
         self.answered_by[person.instance] = (person.tenant_id, person.aad_object_id)
         if score <= 6:
             self.detractors.add(person.instance)
+        else:
+            self.detractors.discard(person.instance)
 
 
 def requests_for(path: str, token: str, people: list[Asked], sent: Sent) -> list[dict[str, Any]]:
