@@ -14,6 +14,8 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.schema import RevisionRefused
+
 
 def alembic_config(database_url: str) -> Config:
     config = Config()
@@ -32,10 +34,6 @@ def _outside_event_loop(work: Callable[[], None]) -> None:
         return
     with ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(work).result()
-
-
-class RevisionRefused(ValueError):
-    """Alembic cannot go to the revision asked for: unknown, or not a way down (or up) from where the database is."""
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:

@@ -13,6 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 EXPECTED_REVISION = "0019"
 
 
+class RevisionRefused(ValueError):
+    """Alembic cannot go to the revision asked for: unknown, or not a way down (or up) from where the database is
+    (raised by storage.migrate; here so that catching it loads no Alembic)."""
+
+
 async def schema_revision(engine: AsyncEngine) -> str | None:
     """The revision the database is at; None when it has no schema yet."""
     async with engine.connect() as connection:

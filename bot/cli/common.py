@@ -184,7 +184,7 @@ def _reachable() -> Iterator[None]:
     """Turns "the database cannot be reached" and a revision Alembic refuses into one line and exit 1; other errors
     pass."""
     from storage.engine import DATABASE_UNAVAILABLE, database_unavailable
-    from storage.migrate import RevisionRefused
+    from storage.schema import RevisionRefused
 
     try:
         yield

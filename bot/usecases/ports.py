@@ -12,18 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from types import TracebackType
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
-from bot.engagement.usage import FeatureUse, UsageEvent
-from storage.alerts import NewAlert
-from storage.campaigns import NewTouch
 from storage.engine import DATABASE_UNAVAILABLE as DATABASE_UNAVAILABLE  # the errors a use case may wait out
 from storage.models import ROW_ID_MAX as ROW_ID_MAX  # the largest id a row can have (32-bit on PostgreSQL)
-from storage.outbox import NewMessage, TenantHold
-from storage.people import ConversationTarget, UserProfile
-from storage.surveys import AskKey, NewAsk, ScoredAnswer, SubmitOutcome
-from storage.targeting import AudienceGroup, AudienceQuery
-from storage.usage import RecordResult
+
+if TYPE_CHECKING:  # named in signatures only: a command that needs one protocol does not load every repository
+    from bot.engagement.usage import FeatureUse, UsageEvent
+    from storage.alerts import NewAlert
+    from storage.campaigns import NewTouch
+    from storage.outbox import NewMessage, TenantHold
+    from storage.people import ConversationTarget, UserProfile
+    from storage.surveys import AskKey, NewAsk, ScoredAnswer, SubmitOutcome
+    from storage.targeting import AudienceGroup, AudienceQuery
+    from storage.usage import RecordResult
 
 
 class UnitOfWork(Protocol):

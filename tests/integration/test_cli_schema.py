@@ -84,3 +84,18 @@ def test_help_loads_neither_the_database_layer_nor_the_bot_framework() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_read_only_command_loads_no_alembic(fresh_url: str) -> None:
+    """Only migrating needs Alembic (and Mako under it): a read-only command checks the schema without it."""
+    upgrade(fresh_url)
+    probe = (
+        "import atexit, sys; "
+        "atexit.register(lambda: print('alembic' in sys.modules, file=sys.stderr)); "
+        "sys.argv = ['nurture', 'deliveries', '--json']; from bot.cli import main; main()"
+    )
+    env = clean_env(NURTURE_DATABASE_URL=fresh_url)
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "False"
+    downgrade(fresh_url, "base")
